@@ -1,0 +1,3 @@
+from hangard.cli import main
+
+main()

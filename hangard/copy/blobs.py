@@ -1,0 +1,235 @@
+"""Blob transfer between registries, shared by every copy in one run.
+
+For each (target repository, digest) the session does the work once, even
+when many images need it at the same moment:
+
+1. ``HEAD`` on the target: present, nothing to do;
+2. a cross-repo mount when the same registry already holds the blob (the
+   source itself, or a repository this run pushed it to);
+3. otherwise stream it: source ``GET`` → verifying hash → target ``PUT``.
+   Monolithic first; chunked when configured or when the registry refuses a
+   monolithic upload. Transient failures restart the blob from step 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import structlog
+
+from hangard.copy.progress import NullProgress, Progress
+from hangard.copy.stream import verified
+from hangard.core.manifest import Descriptor
+from hangard.core.reference import Repository
+from hangard.errors import (
+    RateLimitedError,
+    ResponseError,
+    ServerError,
+    TransportError,
+)
+from hangard.registry.client import RegistryClient
+
+__all__ = ["BlobOutcome", "BlobStats", "TransferSession"]
+
+log = structlog.get_logger("hangard.copy")
+
+_MONOLITHIC_REFUSED = {400, 405, 411, 413, 416, 501}
+_REFUSAL_CODES = {"BLOB_UPLOAD_INVALID", "UNSUPPORTED"}
+_TRANSIENT = (TransportError, ServerError, RateLimitedError)
+
+
+class BlobOutcome(StrEnum):
+    COPIED = "copied"
+    MOUNTED = "mounted"
+    PRESENT = "present"
+
+
+@dataclass
+class BlobStats:
+    """Counters for one copy (or one run)."""
+
+    copied: int = 0
+    mounted: int = 0
+    present: int = 0
+    bytes_moved: int = 0
+
+    def add(self, outcome: BlobOutcome, nbytes: int = 0) -> None:
+        if outcome is BlobOutcome.COPIED:
+            self.copied += 1
+        elif outcome is BlobOutcome.MOUNTED:
+            self.mounted += 1
+        else:
+            self.present += 1
+        self.bytes_moved += nbytes
+
+
+@dataclass
+class _Done:
+    outcome: BlobOutcome
+    nbytes: int
+
+
+class _MonolithicRefused(Exception):
+    def __init__(self, cause: ResponseError) -> None:
+        self.cause = cause
+
+
+@dataclass
+class TransferSession:
+    """Blob work shared across the copies of one run."""
+
+    client: RegistryClient
+    progress: Progress = field(default_factory=NullProgress)
+    max_attempts: int = 3
+    totals: BlobStats = field(default_factory=BlobStats)
+    _work: dict[tuple[Repository, str], asyncio.Task[_Done]] = field(default_factory=dict)
+    _holders: dict[tuple[str, str], Repository] = field(default_factory=dict)
+
+    def known_holder(self, registry: str, digest: str) -> Repository | None:
+        return self._holders.get((registry, digest))
+
+    async def ensure_blob(
+        self,
+        source: Repository,
+        target: Repository,
+        blob: Descriptor,
+        stats: BlobStats,
+        *,
+        tap: Callable[[bytes], None] | None = None,
+    ) -> BlobOutcome:
+        """Make ``blob`` exist in ``target``; count the outcome in ``stats``.
+
+        ``tap`` sees the bytes when they are streamed (not when the blob is
+        present, mounted, or being handled by another copy).
+        """
+        key = (target, blob.digest)
+        task = self._work.get(key)
+        first = task is None
+        if task is None:
+            task = asyncio.ensure_future(self._transfer(source, target, blob, tap))
+            self._work[key] = task
+        try:
+            done = await asyncio.shield(task)
+        except BaseException:
+            if first and task.done() and not task.cancelled() and task.exception() is not None:
+                self._work.pop(key, None)  # let a later copy try again
+            raise
+        outcome = done.outcome if first else BlobOutcome.PRESENT
+        stats.add(outcome, done.nbytes if first else 0)
+        if first:
+            self.totals.add(outcome, done.nbytes)
+        return outcome
+
+    async def _transfer(
+        self,
+        source: Repository,
+        target: Repository,
+        blob: Descriptor,
+        tap: Callable[[bytes], None] | None,
+    ) -> _Done:
+        chunked = self.client.options.for_registry(target.registry).chunk_size is not None
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                done = await self._transfer_once(source, target, blob, tap, chunked=chunked)
+            except _MonolithicRefused as refused:
+                if chunked:
+                    raise refused.cause from None
+                log.info("monolithic upload refused; using chunks", target=str(target))
+                chunked = True
+                continue
+            except _TRANSIENT as exc:
+                if attempt >= self.max_attempts:
+                    raise
+                delay = min(30.0, 0.5 * 2**attempt)
+                log.warning(
+                    "blob transfer failed, restarting",
+                    digest=blob.digest,
+                    target=str(target),
+                    attempt=attempt,
+                    error=str(exc),
+                )
+                await asyncio.sleep(delay)
+                continue
+            self._holders[(target.registry, blob.digest)] = target
+            self.progress.blob_finished(blob.digest, done.outcome.value)
+            return done
+
+    async def _transfer_once(
+        self,
+        source: Repository,
+        target: Repository,
+        blob: Descriptor,
+        tap: Callable[[bytes], None] | None,
+        *,
+        chunked: bool,
+    ) -> _Done:
+        client = self.client
+        if await client.blob_exists(target, blob.digest):
+            return _Done(BlobOutcome.PRESENT, 0)
+        location: str | None = None
+        mount_from = source if source.registry == target.registry else None
+        mount_from = mount_from or self.known_holder(target.registry, blob.digest)
+        if mount_from is not None and mount_from != target:
+            mounted, location = await client.mount_blob(target, blob.digest, mount_from)
+            if mounted:
+                return _Done(BlobOutcome.MOUNTED, 0)
+        async with client.transfer_slot(source.registry, target.registry):
+            if location is None:
+                location = await client.start_upload(target)
+            try:
+                nbytes = await self._stream(source, target, blob, location, tap, chunked=chunked)
+            except BaseException:
+                await asyncio.shield(client.cancel_upload(target, location))
+                raise
+        return _Done(BlobOutcome.COPIED, nbytes)
+
+    async def _stream(
+        self,
+        source: Repository,
+        target: Repository,
+        blob: Descriptor,
+        location: str,
+        tap: Callable[[bytes], None] | None,
+        *,
+        chunked: bool,
+    ) -> int:
+        client = self.client
+        async with client.open_blob(source, blob.digest) as reader:
+            size = blob.size if blob.size >= 0 else reader.size
+            self.progress.blob_started(blob.digest, size)
+            moved = 0
+
+            def count(chunk: bytes) -> None:
+                nonlocal moved
+                moved += len(chunk)
+                self.progress.blob_advanced(blob.digest, len(chunk))
+                if tap is not None:
+                    tap(chunk)
+
+            body = verified(
+                reader.chunks(),
+                blob.digest,
+                size,
+                on_chunk=count,
+                what=f"blob {source}@{blob.digest}",
+            )
+            chunk_size = (
+                client.options.for_registry(target.registry).chunk_size
+                or client.options.upload_chunk_size
+            )
+            try:
+                if chunked or size is None:
+                    await client.put_blob_chunked(target, location, blob.digest, body, chunk_size)
+                else:
+                    await client.put_blob(target, location, blob.digest, size, body)
+            except ResponseError as exc:
+                refused = exc.status in _MONOLITHIC_REFUSED or exc.code in _REFUSAL_CODES
+                if refused and not chunked and size is not None:
+                    raise _MonolithicRefused(exc) from exc
+                raise
+            return moved

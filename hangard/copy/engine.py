@@ -1,0 +1,247 @@
+"""Copy one image (or a whole index) between registries, bottom-up.
+
+Order is what keeps a target consistent at every instant: blobs first, then
+child manifests by digest, then the index or tag. A tag therefore never
+points at content that is missing, even if the process dies mid-copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import structlog
+
+from hangard.copy.blobs import BlobOutcome, BlobStats, TransferSession
+from hangard.copy.stream import DiffIdTap, verified
+from hangard.core import mediatypes as mt
+from hangard.core.manifest import Descriptor, Manifest, parse_manifest, select_platforms
+from hangard.core.platform import Platform
+from hangard.core.reference import ImageReference, Repository
+from hangard.core.schema1 import LayerInfo, convert_schema1, schema1_layers
+from hangard.errors import InputError, RegistryError
+from hangard.registry.client import RegistryClient
+
+__all__ = ["NO_PLATFORM_MATCH", "Copier", "CopyResult"]
+
+log = structlog.get_logger("hangard.copy")
+
+NO_PLATFORM_MATCH = "no image for the requested platforms"
+
+
+@dataclass(frozen=True)
+class CopyResult:
+    """What one copy did."""
+
+    source: str
+    target: str
+    source_digest: str
+    target_digest: str | None
+    media_type: str
+    platforms: tuple[str, ...] = ()
+    blobs_copied: int = 0
+    blobs_mounted: int = 0
+    blobs_present: int = 0
+    bytes_moved: int = 0
+    manifests_pushed: int = 0
+    up_to_date: bool = False
+    converted_from: str | None = None
+    skipped: str | None = None
+    duration: float = 0.0
+
+    @property
+    def digest_preserved(self) -> bool:
+        return self.target_digest == self.source_digest
+
+    def as_dict(self) -> dict[str, object]:
+        out = dict(self.__dict__)
+        out["digest_preserved"] = self.digest_preserved
+        return out
+
+
+@dataclass
+class _Tally:
+    blobs: BlobStats = field(default_factory=BlobStats)
+    manifests: int = 0
+
+
+class Copier:
+    """Copies images with a shared :class:`TransferSession` (so a run uploads
+    each digest once per target repository)."""
+
+    def __init__(self, client: RegistryClient, session: TransferSession | None = None) -> None:
+        self.client = client
+        self.session = session or TransferSession(client)
+
+    async def copy(
+        self,
+        src: ImageReference,
+        dst: ImageReference,
+        *,
+        platforms: Sequence[Platform] | None = None,
+    ) -> CopyResult:
+        """Copy ``src`` to ``dst``. Raises :class:`~hangard.errors.HangardError`
+        subclasses on failure, with the image attached."""
+        started = time.monotonic()
+        try:
+            result = await self._copy(src, dst, platforms or ())
+        except RegistryError as exc:
+            raise exc.with_image(str(src)) from exc.__cause__
+        return _with_duration(result, time.monotonic() - started)
+
+    async def _copy(
+        self, src: ImageReference, dst: ImageReference, platforms: Sequence[Platform]
+    ) -> CopyResult:
+        source = await self.client.get_manifest(src)
+        base = CopyResult(
+            source=str(src),
+            target=str(dst),
+            source_digest=source.digest,
+            target_digest=None,
+            media_type=source.media_type,
+        )
+        tally = _Tally()
+        chosen: list[str] = []
+        if source.is_index:
+            selection = select_platforms(source, platforms)
+            if selection.manifest is None:
+                log.warning(
+                    NO_PLATFORM_MATCH, image=str(src), platforms=[str(p) for p in platforms]
+                )
+                return _replace(base, skipped=NO_PLATFORM_MATCH)
+            top = selection.manifest
+            chosen = sorted(selection.platform_digests)
+        elif source.is_schema1:
+            top = None  # converted below
+        else:
+            if platforms:
+                found = await self._platform_of(src.repository, source)
+                if found is None or not any(p.matches(found) for p in platforms):
+                    log.warning(NO_PLATFORM_MATCH, image=str(src), found=str(found))
+                    return _replace(base, skipped=NO_PLATFORM_MATCH)
+                chosen = [str(found)]
+            top = source
+
+        target_ref = _target_ref(src, dst, top)
+        if top is not None:
+            existing = await self.client.head_manifest(target_ref)
+            if existing is not None and existing.digest == top.digest:
+                return _replace(
+                    base, target_digest=top.digest, up_to_date=True, platforms=tuple(chosen)
+                )
+            if top.is_index:
+                await asyncio.gather(
+                    *(
+                        self._copy_child(src.repository, dst.repository, d, tally)
+                        for d in top.children
+                    )
+                )
+            else:
+                await self._copy_blobs(src.repository, dst.repository, top, tally)
+            pushed = top
+        else:
+            pushed = await self._convert_schema1(src.repository, dst.repository, source, tally)
+            log.warning(
+                "schema1 image converted to Docker schema2; the target digest differs",
+                image=str(src),
+                source_digest=source.digest,
+                target_digest=pushed.digest,
+            )
+        await self.client.put_manifest(target_ref, pushed)
+        tally.manifests += 1
+        return _replace(
+            base,
+            target_digest=pushed.digest,
+            platforms=tuple(chosen),
+            blobs_copied=tally.blobs.copied,
+            blobs_mounted=tally.blobs.mounted,
+            blobs_present=tally.blobs.present,
+            bytes_moved=tally.blobs.bytes_moved,
+            manifests_pushed=tally.manifests,
+            converted_from=source.media_type if source.is_schema1 else None,
+        )
+
+    async def _platform_of(self, repo: Repository, manifest: Manifest) -> Platform | None:
+        config = manifest.config
+        if config is None:
+            return None
+        doc = json.loads(await self.client.get_blob(repo, config.digest))
+        return Platform.from_json(doc) if isinstance(doc, dict) else None
+
+    async def _copy_child(
+        self, src: Repository, dst: Repository, desc: Descriptor, tally: _Tally
+    ) -> None:
+        """Copy one manifest an index points at, by digest, with its content."""
+        target = dst.digest(desc.digest)
+        if await self.client.head_manifest(target) is not None:
+            return
+        child = await self.client.get_manifest(src.digest(desc.digest))
+        if child.is_index:
+            await asyncio.gather(*(self._copy_child(src, dst, d, tally) for d in child.children))
+        else:
+            await self._copy_blobs(src, dst, child, tally)
+        await self.client.put_manifest(target, child)
+        tally.manifests += 1
+
+    async def _copy_blobs(
+        self, src: Repository, dst: Repository, manifest: Manifest, tally: _Tally
+    ) -> None:
+        await asyncio.gather(
+            *(self.session.ensure_blob(src, dst, blob, tally.blobs) for blob in manifest.blobs)
+        )
+
+    async def _convert_schema1(
+        self, src: Repository, dst: Repository, source: Manifest, tally: _Tally
+    ) -> Manifest:
+        """Copy the layers while learning their diff_ids, then push the schema2
+        config built from the schema1 history."""
+
+        async def layer(digest: str) -> tuple[str, LayerInfo]:
+            tap = DiffIdTap()
+            blob = Descriptor(mt.DOCKER_LAYER_GZIP, digest, -1)
+            await self.session.ensure_blob(src, dst, blob, tally.blobs, tap=tap)
+            if not tap.seen:  # present or mounted at the target: read the source
+                await self._read_through(src, blob, tap)
+            return digest, LayerInfo(diff_id=tap.diff_id(), size=tap.size)
+
+        infos = dict(await asyncio.gather(*(layer(d) for d in schema1_layers(source))))
+        converted = convert_schema1(source, infos)
+        config_blob = Descriptor(mt.DOCKER_CONFIG, converted.config_digest, len(converted.config))
+        if not await self.client.blob_exists(dst, config_blob.digest):
+            location = await self.client.start_upload(dst)
+            await self.client.put_blob(
+                dst, location, config_blob.digest, len(converted.config), converted.config
+            )
+            tally.blobs.add(BlobOutcome.COPIED, len(converted.config))
+        return parse_manifest(converted.manifest, media_type=mt.DOCKER_MANIFEST)
+
+    async def _read_through(self, repo: Repository, blob: Descriptor, tap: DiffIdTap) -> None:
+        async with self.client.open_blob(repo, blob.digest) as reader:
+            async for _ in verified(reader.chunks(), blob.digest, reader.size, on_chunk=tap):
+                pass
+
+
+def _target_ref(src: ImageReference, dst: ImageReference, top: Manifest | None) -> ImageReference:
+    """Where to push: the destination's tag or digest; without either, the
+    source's tag (or its digest, for a digest-only source)."""
+    if dst.digest and top is not None and dst.digest != top.digest:
+        raise InputError(
+            f"destination {dst} is pinned to a digest that differs from the content "
+            f"to push ({top.digest}); give a tag instead"
+        )
+    if dst.tag or dst.digest:
+        return dst
+    if src.digest and not src.tag and top is not None:
+        return dst.with_digest(top.digest)
+    return dst.with_tag(src.tag or "latest")
+
+
+def _replace(result: CopyResult, **changes: object) -> CopyResult:
+    return replace(result, **changes)  # type: ignore[arg-type]
+
+
+def _with_duration(result: CopyResult, seconds: float) -> CopyResult:
+    return _replace(result, duration=round(seconds, 3))

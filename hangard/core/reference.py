@@ -1,0 +1,199 @@
+"""Image references: ``[docker://]registry[:port]/path/name[:tag][@sha256:…]``.
+
+Defaulting rules, all in one place:
+
+* A first path segment is a registry host when it contains ``.`` or ``:``, or
+  is ``localhost``. Otherwise the registry is :data:`DEFAULT_REGISTRY`.
+* On Docker Hub a single-segment name lives under ``library/``.
+* ``index.docker.io`` and ``registry-1.docker.io`` are spelled ``docker.io``.
+* A reference with neither tag nor digest means tag :data:`DEFAULT_TAG`.
+
+This module does no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from hangard.errors import InvalidReferenceError
+
+__all__ = [
+    "DEFAULT_REGISTRY",
+    "DEFAULT_TAG",
+    "DOCKER_HUB_ALIASES",
+    "ImageReference",
+    "Repository",
+    "parse_digest",
+    "parse_reference",
+    "parse_repository",
+]
+
+DEFAULT_REGISTRY = "docker.io"
+DEFAULT_TAG = "latest"
+DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+TRANSPORT_PREFIX = "docker://"
+MAX_NAME_LENGTH = 255
+
+_PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_DIGEST = re.compile(r"(?P<alg>[a-z0-9]+(?:[+._-][a-z0-9]+)*):(?P<hex>[a-zA-Z0-9=_-]+)")
+_DIGEST_HEX_LENGTH = {"sha256": 64, "sha384": 96, "sha512": 128}
+_HOST_LABEL = r"(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])"
+_REGISTRY = re.compile(
+    rf"(?:{_HOST_LABEL}(?:\.{_HOST_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{{1,5}})?"
+)
+
+
+def _fail(text: str, why: str) -> InvalidReferenceError:
+    return InvalidReferenceError(f"invalid image reference {text!r}: {why}")
+
+
+def parse_digest(text: str, *, within: str | None = None) -> str:
+    """Validate ``algorithm:hex`` and return it unchanged."""
+    original = within or text
+    m = _DIGEST.fullmatch(text)
+    if not m:
+        raise _fail(original, "digest must look like sha256:<64 hex digits>")
+    alg, hexpart = m.group("alg"), m.group("hex")
+    want = _DIGEST_HEX_LENGTH.get(alg)
+    if want is None:
+        raise _fail(original, f"unsupported digest algorithm {alg!r}")
+    if len(hexpart) != want or not re.fullmatch(r"[0-9a-f]+", hexpart):
+        raise _fail(original, f"{alg} digest must be {want} lowercase hex digits")
+    return text
+
+
+def _normalise_registry(host: str) -> str:
+    return DEFAULT_REGISTRY if host.lower() in DOCKER_HUB_ALIASES else host
+
+
+@dataclass(frozen=True, order=True)
+class Repository:
+    """A repository on a registry: ``registry/path``."""
+
+    registry: str
+    path: str
+
+    def __str__(self) -> str:
+        return f"{self.registry}/{self.path}"
+
+    def tag(self, tag: str) -> ImageReference:
+        return ImageReference(self.registry, self.path, tag=tag)
+
+    def digest(self, digest: str) -> ImageReference:
+        return ImageReference(self.registry, self.path, digest=digest)
+
+
+@dataclass(frozen=True, order=True)
+class ImageReference:
+    """A parsed image reference. Build one with :func:`parse_reference`."""
+
+    registry: str
+    path: str
+    tag: str | None = None
+    digest: str | None = None
+
+    @property
+    def repository(self) -> Repository:
+        return Repository(self.registry, self.path)
+
+    @property
+    def reference(self) -> str:
+        """What goes after ``/manifests/``: the digest if pinned, else the tag."""
+        return self.digest or self.tag or DEFAULT_TAG
+
+    @property
+    def name(self) -> str:
+        return f"{self.registry}/{self.path}"
+
+    def with_tag(self, tag: str) -> ImageReference:
+        return replace(self, tag=tag, digest=None)
+
+    def with_digest(self, digest: str) -> ImageReference:
+        return replace(self, digest=digest)
+
+    def in_repository(self, repo: Repository) -> ImageReference:
+        return replace(self, registry=repo.registry, path=repo.path)
+
+    def __str__(self) -> str:
+        text = self.name
+        if self.tag:
+            text += f":{self.tag}"
+        if self.digest:
+            text += f"@{self.digest}"
+        return text
+
+
+def _split_registry(text: str, name: str) -> tuple[str, str]:
+    first, sep, rest = name.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        if not _REGISTRY.fullmatch(first):
+            raise _fail(text, f"invalid registry host {first!r}")
+        return _normalise_registry(first), rest
+    return DEFAULT_REGISTRY, name
+
+
+def _check_path(text: str, path: str, registry: str) -> str:
+    if not path:
+        raise _fail(text, "repository name is empty")
+    for component in path.split("/"):
+        if not component:
+            raise _fail(text, "repository path has an empty segment")
+        if not _PATH_COMPONENT.fullmatch(component):
+            if component.lower() != component and _PATH_COMPONENT.fullmatch(component.lower()):
+                raise _fail(text, "repository name must be lowercase")
+            raise _fail(
+                text,
+                f"invalid path segment {component!r} (allowed: a-z 0-9 and single . _ __ or -)",
+            )
+    if registry == DEFAULT_REGISTRY and "/" not in path:
+        path = f"library/{path}"
+    if len(registry) + 1 + len(path) > MAX_NAME_LENGTH:
+        raise _fail(text, f"name longer than {MAX_NAME_LENGTH} characters")
+    return path
+
+
+def parse_repository(text: str) -> Repository:
+    """Parse ``[registry/]path`` with no tag or digest."""
+    ref = parse_reference(text)
+    if ref.tag or ref.digest:
+        raise _fail(text, "a repository takes no tag or digest")
+    return ref.repository
+
+
+def parse_reference(text: str) -> ImageReference:
+    """Parse an image reference, applying the defaulting rules above.
+
+    The tag stays ``None`` when only a digest is given or neither is;
+    :attr:`ImageReference.reference` supplies ``latest`` where needed.
+    """
+    if not isinstance(text, str):
+        raise TypeError("reference must be a str")
+    body = text.strip()
+    if body.startswith(TRANSPORT_PREFIX):
+        body = body[len(TRANSPORT_PREFIX) :]
+    elif "://" in body:
+        raise _fail(text, "only the docker:// transport is supported")
+    if not body:
+        raise _fail(text, "empty reference")
+    if any(c.isspace() for c in body):
+        raise _fail(text, "contains whitespace")
+
+    digest: str | None = None
+    if "@" in body:
+        body, _, digest_text = body.partition("@")
+        digest = parse_digest(digest_text, within=text)
+
+    registry, remainder = _split_registry(text, body)
+    tag: str | None = None
+    last_slash = remainder.rfind("/")
+    colon = remainder.find(":", last_slash + 1)
+    if colon != -1:
+        remainder, tag = remainder[:colon], remainder[colon + 1 :]
+        if not _TAG.fullmatch(tag):
+            raise _fail(
+                text, f"invalid tag {tag!r} (1-128 of A-Z a-z 0-9 _ . -, not starting . or -)"
+            )
+    path = _check_path(text, remainder, registry)
+    return ImageReference(registry, path, tag=tag, digest=digest)

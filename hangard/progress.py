@@ -1,0 +1,66 @@
+"""A rich progress display for blob transfers (TTY only)."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+__all__ = ["RichProgress"]
+
+
+class RichProgress:
+    """Implements :class:`hangard.copy.progress.Progress` with rich bars."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=console or Console(stderr=True),
+            transient=True,
+        )
+        self._tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> RichProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._progress.stop()
+
+    def blob_started(self, digest: str, size: int | None) -> None:
+        task = self._tasks.get(digest)
+        label = digest.split(":")[-1][:12]
+        if task is None:
+            self._tasks[digest] = self._progress.add_task(label, total=size)
+        else:
+            self._progress.reset(task, total=size)
+
+    def blob_advanced(self, digest: str, nbytes: int) -> None:
+        task = self._tasks.get(digest)
+        if task is not None:
+            self._progress.advance(task, nbytes)
+
+    def blob_finished(self, digest: str, outcome: str) -> None:
+        task = self._tasks.get(digest)
+        if task is not None:
+            self._progress.update(task, description=f"{digest.split(':')[-1][:12]} {outcome}")
+            self._progress.remove_task(task)
+            del self._tasks[digest]

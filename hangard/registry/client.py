@@ -1,0 +1,615 @@
+"""The async registry client: OCI distribution API calls on one shared
+``httpx.AsyncClient``.
+
+Each method builds one protocol request and says which scopes it needs;
+:meth:`RegistryClient._request` adds auth, per-host limits, retries and error
+translation around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import structlog
+
+from hangard.core import mediatypes as mt
+from hangard.core.manifest import Descriptor, Manifest, digest_of, parse_manifest
+from hangard.core.reference import ImageReference, Repository
+from hangard.errors import (
+    DigestMismatchError,
+    ErrorContext,
+    RegistryError,
+    ResponseError,
+    TransportError,
+)
+from hangard.registry.auth import Authenticator, merge_scopes, pull_scope, push_scope
+from hangard.registry.challenge import parse_challenges
+from hangard.registry.credentials import CredentialStore
+from hangard.registry.http import (
+    MAX_REDIRECTS,
+    PLAIN_HTTP_REMEDY,
+    RETRY_STATUSES,
+    build_http_client,
+    is_downgrade,
+    response_error,
+    retry_delay,
+    same_origin,
+    transport_error,
+)
+from hangard.registry.limits import HostLimiter
+from hangard.registry.options import ClientOptions, endpoint_host
+
+__all__ = ["BlobReader", "RegistryClient"]
+
+log = structlog.get_logger("hangard.registry")
+
+MAX_MANIFEST_SIZE = 4 * 1024 * 1024
+TAG_PAGE_SIZE = 1000
+_REDIRECTS = {301, 302, 303, 307, 308}
+
+ResponseObserver = Callable[[str, str, int], None]
+
+
+@dataclass
+class BlobReader:
+    """An open blob GET. ``size`` is the Content-Length when sent."""
+
+    response: httpx.Response
+    size: int | None
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        return self.response.aiter_raw()
+
+
+class RegistryClient:
+    """Async client for OCI / Docker registries. Use as an async context manager."""
+
+    def __init__(
+        self,
+        options: ClientOptions | None = None,
+        credentials: CredentialStore | None = None,
+        *,
+        on_response: ResponseObserver | None = None,
+    ) -> None:
+        self.options = options or ClientOptions()
+        self._http = build_http_client(self.options)
+        self._auth = Authenticator(credentials or CredentialStore(), self._send_plain)
+        self._limiter = HostLimiter(
+            lambda host: self.options.for_registry(host).max_concurrency,
+            lambda host: self.options.for_registry(host).requests_per_second,
+        )
+        self._schemes: dict[str, str] = {}
+        self._ping_locks: dict[str, asyncio.Lock] = {}
+        self.on_response = on_response
+        self.ratelimit_remaining: dict[str, int] = {}
+
+    async def __aenter__(self) -> RegistryClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # ------------------------------------------------------------------ mechanics
+
+    def transfer_slot(self, *registries: str) -> Any:
+        """Hold while streaming a blob between ``registries`` (see limits.py)."""
+        return self._limiter.transfer(*registries)
+
+    def base_url(self, registry: str) -> str:
+        opts = self.options.for_registry(registry)
+        scheme = self._schemes.get(registry) or ("http" if opts.http else "https")
+        return f"{scheme}://{endpoint_host(registry)}"
+
+    @staticmethod
+    def _url(registry: str, path: str) -> str:
+        """An API path; :meth:`_request` puts the scheme and host in front
+        once the ping has settled which scheme works."""
+        return f"/v2/{path}"
+
+    async def _send_plain(self, request: httpx.Request) -> httpx.Response:
+        """Send with retries but without registry auth (token server calls)."""
+        for attempt in range(1, self.options.max_attempts + 1):
+            try:
+                response = await self._http.send(request)
+            except httpx.TransportError as exc:
+                if attempt >= self.options.max_attempts:
+                    raise transport_error(
+                        exc, registry=request.url.host, method=request.method, url=str(request.url)
+                    ) from exc
+                await asyncio.sleep(self._backoff(attempt, None))
+                continue
+            if response.status_code in RETRY_STATUSES and attempt < self.options.max_attempts:
+                await asyncio.sleep(self._backoff(attempt, response))
+                continue
+            return response
+        raise AssertionError("unreachable")
+
+    def _backoff(self, attempt: int, response: httpx.Response | None) -> float:
+        return retry_delay(
+            attempt, response, base=self.options.backoff_base, cap=self.options.backoff_cap
+        )
+
+    async def _send_following(
+        self, method: str, url: str, headers: dict[str, str], content: Any, *, stream: bool
+    ) -> httpx.Response:
+        """Send, following redirects for GET/HEAD by hand: ``Authorization`` is
+        dropped when the origin changes, and https→http is refused."""
+        request = self._http.build_request(method, url, headers=headers, content=content)
+        for _ in range(MAX_REDIRECTS + 1):
+            response = await self._http.send(request, stream=True)
+            location = response.headers.get("location")
+            if (
+                response.status_code not in _REDIRECTS
+                or not location
+                or method not in ("GET", "HEAD")
+            ):
+                if not stream:
+                    try:
+                        await response.aread()
+                    finally:
+                        await response.aclose()
+                return response
+            await response.aclose()
+            target = request.url.join(location)
+            if is_downgrade(request.url, target):
+                raise httpx.UnsupportedProtocol(f"refusing redirect from https to http: {target}")
+            hop_headers = dict(headers)
+            if not same_origin(request.url, target):
+                hop_headers.pop("Authorization", None)
+            request = self._http.build_request(method, target, headers=hop_headers)
+        raise httpx.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects for {url}")
+
+    def _observe(self, registry: str, method: str, response: httpx.Response) -> None:
+        remaining = response.headers.get("ratelimit-remaining")
+        if remaining:
+            try:
+                self.ratelimit_remaining[registry] = int(remaining.split(";")[0])
+            except ValueError:
+                pass
+        if self.on_response is not None:
+            self.on_response(registry, method, response.status_code)
+
+    async def ping(self, registry: str) -> None:
+        """``GET /v2/``: learn the auth challenge and the scheme that works."""
+        lock = self._ping_locks.setdefault(registry, asyncio.Lock())
+        async with lock:
+            if self._auth.knows(registry):
+                return
+            opts = self.options.for_registry(registry)
+            try:
+                response = await self._ping_once(registry)
+            except TransportError as exc:
+                if opts.tls_verify or opts.http or exc.remedy != PLAIN_HTTP_REMEDY:
+                    raise
+                # tls_verify: false also allows plain HTTP, as skopeo does
+                self._schemes[registry] = "http"
+                response = await self._ping_once(registry)
+            if response.status_code == 401:
+                header = response.headers.get("www-authenticate", "")
+                self._auth.set_challenges(registry, parse_challenges(header), str(response.url))
+            elif response.status_code == 200:
+                self._auth.set_challenges(registry, [], str(response.url))
+            else:
+                raise response_error(response, registry=registry)
+
+    async def _ping_once(self, registry: str) -> httpx.Response:
+        url = f"{self.base_url(registry)}/v2/"
+        for attempt in range(1, self.options.max_attempts + 1):
+            try:
+                async with self._limiter.request(registry):
+                    response = await self._send_following("GET", url, {}, None, stream=False)
+            except httpx.HTTPError as exc:
+                err = transport_error(exc, registry=registry, method="GET", url=url)
+                if err.remedy == PLAIN_HTTP_REMEDY or attempt >= self.options.max_attempts:
+                    raise err from exc
+                await asyncio.sleep(self._backoff(attempt, None))
+                continue
+            self._observe(registry, "GET", response)
+            if response.status_code in RETRY_STATUSES and attempt < self.options.max_attempts:
+                await asyncio.sleep(self._backoff(attempt, response))
+                continue
+            return response
+        raise AssertionError("unreachable")
+
+    async def _request(
+        self,
+        registry: str,
+        method: str,
+        url: str,
+        *,
+        scopes: Sequence[str],
+        headers: dict[str, str] | None = None,
+        content: Any = None,
+        image: str | None = None,
+        ok: Iterable[int] = (200,),
+        stream: bool = False,
+        replayable: bool = True,
+    ) -> httpx.Response:
+        """One registry call with auth, limits, retries and error translation.
+
+        Returns responses whose status is in ``ok``; raises a
+        :class:`~hangard.errors.RegistryError` otherwise. Non-replayable
+        requests (streamed bodies) are never retried here.
+        """
+        await self.ping(registry)
+        if url.startswith("/"):
+            url = self.base_url(registry) + url
+        accepted = set(ok)
+        want_scopes = tuple(scopes)
+        auth_retried = False
+        attempt = 0
+        registry_origin = httpx.URL(self.base_url(registry)).netloc
+        while True:
+            attempt += 1
+            sent_headers = dict(headers or {})
+            if httpx.URL(url).netloc == registry_origin:
+                authorization = await self._auth.header(registry, want_scopes)
+                if authorization:
+                    sent_headers["Authorization"] = authorization
+            try:
+                if stream:
+                    response = await self._send_following(
+                        method, url, sent_headers, content, stream=True
+                    )
+                else:
+                    async with self._limiter.request(registry):
+                        response = await self._send_following(
+                            method, url, sent_headers, content, stream=False
+                        )
+            except httpx.HTTPError as exc:
+                if replayable and attempt < self.options.max_attempts:
+                    await asyncio.sleep(self._backoff(attempt, None))
+                    continue
+                raise transport_error(
+                    exc, registry=registry, method=method, url=url, image=image
+                ) from exc
+            self._observe(registry, method, response)
+            status = response.status_code
+            if status == 401 and not auth_retried and replayable:
+                auth_retried = True
+                challenges = parse_challenges(response.headers.get("www-authenticate", ""))
+                bearer = next((c for c in challenges if c.scheme == "bearer"), None)
+                if bearer and bearer.error == "insufficient_scope":
+                    want_scopes = merge_scopes((*want_scopes, *bearer.scopes))
+                elif challenges and self._auth.challenge(registry) is None:
+                    self._auth.set_challenges(registry, challenges, url)
+                self._auth.invalidate(registry, want_scopes)
+                await response.aclose()
+                continue
+            if status in RETRY_STATUSES and replayable and attempt < self.options.max_attempts:
+                delay = self._backoff(attempt, response)
+                log.debug("retrying", registry=registry, method=method, status=status, delay=delay)
+                await response.aclose()
+                await asyncio.sleep(delay)
+                continue
+            if status in accepted:
+                return response
+            if stream:
+                try:
+                    await response.aread()
+                finally:
+                    await response.aclose()
+            raise response_error(response, registry=registry, image=image)
+
+    # ------------------------------------------------------------------ manifests
+
+    async def head_manifest(self, ref: ImageReference) -> Descriptor | None:
+        """The target's descriptor for ``ref``, or ``None`` when absent (404/403).
+
+        Falls back to a GET when the registry sends no digest header.
+        """
+        url = self._url(ref.registry, f"{ref.path}/manifests/{ref.reference}")
+        response = await self._request(
+            ref.registry,
+            "HEAD",
+            url,
+            scopes=[pull_scope(ref.path)],
+            headers={"Accept": mt.MANIFEST_ACCEPT},
+            image=str(ref),
+            ok=(200, 404, 403),
+        )
+        if response.status_code in (404, 403):
+            return None
+        digest = response.headers.get("docker-content-digest")
+        media_type = response.headers.get("content-type", "").split(";")[0].strip()
+        if not digest or (ref.digest and digest != ref.digest):
+            manifest = await self.get_manifest(ref)
+            return Descriptor(manifest.media_type, manifest.digest, len(manifest.raw))
+        size = int(response.headers.get("content-length") or -1)
+        return Descriptor(media_type, digest, size)
+
+    async def get_manifest(self, ref: ImageReference) -> Manifest:
+        """GET the manifest bytes, checked against the digest when pinned."""
+        url = self._url(ref.registry, f"{ref.path}/manifests/{ref.reference}")
+        response = await self._request(
+            ref.registry,
+            "GET",
+            url,
+            scopes=[pull_scope(ref.path)],
+            headers={"Accept": mt.MANIFEST_ACCEPT},
+            image=str(ref),
+        )
+        raw = response.content
+        if len(raw) > MAX_MANIFEST_SIZE:
+            raise RegistryError(
+                f"manifest larger than {MAX_MANIFEST_SIZE} bytes",
+                ErrorContext(image=str(ref), registry=ref.registry, method="GET", url=url),
+            )
+        manifest = parse_manifest(
+            raw,
+            media_type=response.headers.get("content-type"),
+            expected_digest=ref.digest,
+            image=str(ref),
+        )
+        header = response.headers.get("docker-content-digest")
+        if header and header != manifest.digest and not manifest.is_schema1:
+            log.warning(
+                "registry digest header disagrees with content; trusting content",
+                image=str(ref),
+                header=header,
+                computed=manifest.digest,
+            )
+        return manifest
+
+    async def put_manifest(self, ref: ImageReference, manifest: Manifest) -> str:
+        """PUT the exact bytes under ``ref.reference``; return the digest."""
+        url = self._url(ref.registry, f"{ref.path}/manifests/{ref.reference}")
+        response = await self._request(
+            ref.registry,
+            "PUT",
+            url,
+            scopes=[push_scope(ref.path)],
+            headers={"Content-Type": manifest.media_type},
+            content=manifest.raw,
+            image=str(ref),
+            ok=(200, 201, 202, 204),
+        )
+        echoed = response.headers.get("docker-content-digest")
+        if echoed and echoed != manifest.digest and not manifest.is_schema1:
+            raise DigestMismatchError(manifest.digest, echoed, what=f"pushed manifest {ref}")
+        return manifest.digest
+
+    # ------------------------------------------------------------------ blobs
+
+    async def blob_exists(self, repo: Repository, digest: str) -> bool:
+        url = self._url(repo.registry, f"{repo.path}/blobs/{digest}")
+        response = await self._request(
+            repo.registry,
+            "HEAD",
+            url,
+            scopes=[pull_scope(repo.path)],
+            image=str(repo),
+            ok=(200, 404),
+        )
+        return response.status_code == 200
+
+    @asynccontextmanager
+    async def open_blob(self, repo: Repository, digest: str) -> AsyncIterator[BlobReader]:
+        """Stream a blob. The caller verifies the digest as it reads."""
+        url = self._url(repo.registry, f"{repo.path}/blobs/{digest}")
+        response = await self._request(
+            repo.registry,
+            "GET",
+            url,
+            scopes=[pull_scope(repo.path)],
+            headers={"Accept-Encoding": "identity"},
+            image=f"{repo}@{digest}",
+            stream=True,
+        )
+        try:
+            length = response.headers.get("content-length")
+            yield BlobReader(response, int(length) if length else None)
+        finally:
+            await response.aclose()
+
+    async def get_blob(self, repo: Repository, digest: str, *, max_size: int = 16 << 20) -> bytes:
+        """Read a small blob (a config) fully, verifying its digest."""
+        async with self.open_blob(repo, digest) as blob:
+            if blob.size is not None and blob.size > max_size:
+                raise RegistryError(
+                    f"blob {digest} is {blob.size} bytes, more than {max_size}",
+                    ErrorContext(image=str(repo), registry=repo.registry),
+                )
+            data = bytearray()
+            async for chunk in blob.chunks():
+                data += chunk
+                if len(data) > max_size:
+                    raise RegistryError(f"blob {digest} exceeds {max_size} bytes")
+        actual = digest_of(bytes(data))
+        if actual != digest:
+            raise DigestMismatchError(digest, actual, what=f"blob {repo}@{digest}")
+        return bytes(data)
+
+    def _location(self, response: httpx.Response) -> str:
+        location = response.headers.get("location")
+        if not location:
+            raise RegistryError(
+                "registry started an upload without a Location header",
+                ErrorContext(registry=response.request.url.host, status=response.status_code),
+            )
+        return str(response.request.url.join(location))
+
+    async def start_upload(self, repo: Repository) -> str:
+        """``POST /blobs/uploads/``; returns the absolute upload URL."""
+        url = self._url(repo.registry, f"{repo.path}/blobs/uploads/")
+        response = await self._request(
+            repo.registry,
+            "POST",
+            url,
+            scopes=[push_scope(repo.path)],
+            headers={"Content-Length": "0"},
+            image=str(repo),
+            ok=(202,),
+        )
+        return self._location(response)
+
+    async def mount_blob(
+        self, repo: Repository, digest: str, from_repo: Repository
+    ) -> tuple[bool, str | None]:
+        """Cross-repo mount within one registry.
+
+        Returns ``(True, None)`` when mounted, or ``(False, location)`` when the
+        registry opened a normal upload instead (or the mount failed and
+        ``location`` is ``None``): the caller then uploads.
+        """
+        url = self._url(
+            repo.registry,
+            f"{repo.path}/blobs/uploads/?mount={quote(digest)}&from={quote(from_repo.path)}",
+        )
+        try:
+            response = await self._request(
+                repo.registry,
+                "POST",
+                url,
+                scopes=[push_scope(repo.path), pull_scope(from_repo.path)],
+                headers={"Content-Length": "0"},
+                image=str(repo),
+                ok=(201, 202),
+            )
+        except ResponseError as exc:
+            log.debug("mount refused, uploading instead", repo=str(repo), error=str(exc))
+            return False, None
+        if response.status_code == 201:
+            return True, None
+        return False, self._location(response)
+
+    @staticmethod
+    def _with_digest(location: str, digest: str) -> str:
+        # keep the registry's own query (upload state) untouched
+        return f"{location}{'&' if '?' in location else '?'}digest={quote(digest)}"
+
+    async def put_blob(
+        self,
+        repo: Repository,
+        location: str,
+        digest: str,
+        size: int,
+        body: AsyncIterable[bytes] | bytes,
+    ) -> None:
+        """Monolithic upload: one ``PUT location?digest=`` with the whole body."""
+        await self._request(
+            repo.registry,
+            "PUT",
+            self._with_digest(location, digest),
+            scopes=[push_scope(repo.path)],
+            headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"},
+            content=body,
+            image=f"{repo}@{digest}",
+            ok=(201, 204),
+            replayable=isinstance(body, bytes),
+        )
+
+    async def put_blob_chunked(
+        self,
+        repo: Repository,
+        location: str,
+        digest: str,
+        body: AsyncIterable[bytes],
+        chunk_size: int,
+    ) -> None:
+        """Chunked upload: ``PATCH`` bounded chunks, then ``PUT ?digest=``.
+
+        Memory is bounded by ``chunk_size``. Each PATCH uses the newest
+        Location; on 416 the registry's ``Range`` tells where to resume.
+        """
+        offset = 0
+        buffer = bytearray()
+
+        async def flush(data: bytes) -> None:
+            nonlocal location, offset
+            view = data
+            while view:
+                end = offset + len(view) - 1
+                response = await self._request(
+                    repo.registry,
+                    "PATCH",
+                    location,
+                    scopes=[push_scope(repo.path)],
+                    headers={
+                        "Content-Type": "application/octet-stream",
+                        "Content-Range": f"{offset}-{end}",
+                        "Content-Length": str(len(view)),
+                    },
+                    content=bytes(view),
+                    image=f"{repo}@{digest}",
+                    ok=(202, 204, 416),
+                )
+                if response.status_code == 416:
+                    confirmed = await self._upload_offset(repo, location)
+                    skip = confirmed - offset
+                    if skip < 0 or skip > len(view):
+                        raise response_error(response, registry=repo.registry, image=str(repo))
+                    view, offset = view[skip:], confirmed
+                    continue
+                location = self._location(response)
+                offset = end + 1
+                view = b""
+
+        async for piece in body:
+            buffer += piece
+            while len(buffer) >= chunk_size:
+                await flush(bytes(buffer[:chunk_size]))
+                del buffer[:chunk_size]
+        if buffer:
+            await flush(bytes(buffer))
+        await self._request(
+            repo.registry,
+            "PUT",
+            self._with_digest(location, digest),
+            scopes=[push_scope(repo.path)],
+            headers={"Content-Length": "0", "Content-Type": "application/octet-stream"},
+            image=f"{repo}@{digest}",
+            ok=(201, 204),
+        )
+
+    async def _upload_offset(self, repo: Repository, location: str) -> int:
+        response = await self._request(
+            repo.registry, "GET", location, scopes=[push_scope(repo.path)], ok=(204, 200)
+        )
+        rng = response.headers.get("range", "0-0")
+        return int(rng.split("-")[-1]) + 1 if rng != "0-0" else 0
+
+    async def cancel_upload(self, repo: Repository, location: str) -> None:
+        """Best-effort ``DELETE`` of an upload session."""
+        try:
+            await self._request(
+                repo.registry,
+                "DELETE",
+                location,
+                scopes=[push_scope(repo.path)],
+                ok=(200, 202, 204, 404),
+            )
+        except RegistryError as exc:
+            log.debug("could not cancel upload", repo=str(repo), error=str(exc))
+
+    # ------------------------------------------------------------------ tags
+
+    async def list_tags(self, repo: Repository) -> list[str]:
+        """Every tag, following ``Link: <…>; rel="next"`` pagination."""
+        url: str | None = self._url(repo.registry, f"{repo.path}/tags/list?n={TAG_PAGE_SIZE}")
+        tags: list[str] = []
+        seen_urls: set[str] = set()
+        while url and url not in seen_urls:
+            seen_urls.add(url)
+            response = await self._request(
+                repo.registry, "GET", url, scopes=[pull_scope(repo.path)], image=str(repo)
+            )
+            page = response.json().get("tags") or []
+            tags.extend(str(t) for t in page)
+            url = None
+            link = response.headers.get("link")
+            if link:
+                for part in link.split(","):
+                    if 'rel="next"' in part or "rel=next" in part:
+                        target = part.split(";")[0].strip().strip("<>")
+                        url = str(response.request.url.join(target))
+        return tags

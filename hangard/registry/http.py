@@ -1,0 +1,223 @@
+"""HTTP mechanics under the registry protocol: one shared ``httpx.AsyncClient``,
+TLS per registry, redirects that never leak credentials, retries with backoff,
+and the translation of failures into :mod:`hangard.errors`.
+
+Protocol logic (which URL, which scope) lives in :mod:`hangard.registry.client`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import ssl
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import httpx
+import structlog
+
+from hangard.errors import (
+    AuthError,
+    ErrorContext,
+    NotFoundError,
+    RateLimitedError,
+    ResponseError,
+    ServerError,
+    TransportError,
+)
+from hangard.registry.options import ClientOptions, RegistryOptions, endpoint_host
+
+__all__ = [
+    "RETRY_STATUSES",
+    "build_http_client",
+    "parse_error_body",
+    "response_error",
+    "retry_delay",
+    "transport_error",
+]
+
+log = structlog.get_logger("hangard.http")
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+MAX_REDIRECTS = 5
+MAX_RETRY_AFTER = 120.0
+
+_NOT_FOUND_CODES = {"MANIFEST_UNKNOWN", "BLOB_UNKNOWN", "NAME_UNKNOWN"}
+_AUTH_CODES = {"UNAUTHORIZED", "DENIED"}
+_PLAIN_HTTP_MARKERS = (
+    "wrong version number",
+    "record layer failure",
+    "http request",
+    "packet length",
+)
+PLAIN_HTTP_REMEDY = "set tls_verify: false for this registry, or use http://"
+
+
+def _ssl_context(opts: RegistryOptions) -> ssl.SSLContext | bool:
+    if not opts.tls_verify:
+        return False
+    ctx = ssl.create_default_context()
+    if opts.ca_file:
+        ctx.load_verify_locations(cafile=opts.ca_file)
+    return ctx
+
+
+def build_http_client(options: ClientOptions) -> httpx.AsyncClient:
+    """One client, one pool; registries with their own TLS settings get their
+    own transport mounted by origin, still inside this one client."""
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=30)
+    timeout = httpx.Timeout(
+        connect=options.connect_timeout,
+        read=options.read_timeout,
+        write=options.read_timeout,
+        pool=None,
+    )
+
+    def transport(opts: RegistryOptions) -> httpx.AsyncHTTPTransport:
+        return httpx.AsyncHTTPTransport(
+            verify=_ssl_context(opts), http2=options.http2, limits=limits, retries=0
+        )
+
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
+    for name, opts in options.registries.items():
+        if opts.ca_file or not opts.tls_verify:
+            mounts[f"https://{endpoint_host(name)}"] = transport(opts)
+    return httpx.AsyncClient(
+        transport=transport(options.default),
+        mounts=mounts,
+        timeout=timeout,
+        follow_redirects=False,
+        headers={"User-Agent": options.user_agent},
+    )
+
+
+def parse_error_body(response: httpx.Response) -> tuple[str | None, str | None]:
+    """``(code, message)`` from a registry error body, leniently."""
+    try:
+        raw = response.content
+    except httpx.ResponseNotRead:
+        return None, None
+    if not raw:
+        return None, None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        text = raw[:200].decode("utf-8", "replace").strip()
+        return None, text or None
+    errors = doc.get("errors") if isinstance(doc, dict) else None
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        first = errors[0]
+        return (str(first.get("code") or "") or None), (str(first.get("message") or "") or None)
+    if isinstance(doc, dict) and doc.get("message"):
+        return None, str(doc["message"])
+    return None, None
+
+
+def response_error(
+    response: httpx.Response, *, registry: str, image: str | None = None
+) -> ResponseError:
+    """Translate an error response into the matching :class:`ResponseError`."""
+    code, message = parse_error_body(response)
+    status = response.status_code
+    method = response.request.method
+    ctx = ErrorContext(
+        image=image,
+        registry=registry,
+        method=method,
+        url=str(response.request.url.copy_with(query=None)),
+        status=status,
+        code=code,
+        detail=message,
+    )
+    text = message or response.reason_phrase or f"HTTP {status}"
+    writing = method in ("PUT", "POST", "PATCH", "DELETE")
+    if code in _NOT_FOUND_CODES or (status == 404 and not code):
+        remedy = None
+        if code == "MANIFEST_UNKNOWN" and writing:
+            remedy = (
+                "the registry calls content unknown right after it was pushed; on Harbor this "
+                "happens after deletions until garbage collection runs: run GC, then retry"
+            )
+        elif code == "MANIFEST_UNKNOWN" or (status == 404 and "/manifests/" in (ctx.url or "")):
+            shown = image or "IMAGE"
+            remedy = f"image does not exist: check with `hangard inspect --raw docker://{shown}`"
+        return NotFoundError(text, ctx, remedy=remedy)
+    if status in (401, 403) or code in _AUTH_CODES:
+        remedy = (
+            "check credentials and that the target project exists "
+            "(Harbor needs the project created first)"
+            if writing
+            else "check the credentials for this registry (docker login, --src-creds, or the config)"
+        )
+        return AuthError(text, ctx, remedy=remedy)
+    if status == 429 or code == "TOOMANYREQUESTS":
+        return RateLimitedError(text, ctx, remedy="lower concurrency or wait for the quota window")
+    if status >= 500:
+        return ServerError(text, ctx)
+    return ResponseError(text, ctx)
+
+
+def transport_error(
+    exc: Exception, *, registry: str, method: str, url: str, image: str | None = None
+) -> TransportError:
+    ctx = ErrorContext(image=image, registry=registry, method=method, url=url)
+    text = str(exc) or exc.__class__.__name__
+    lowered = text.lower()
+    if isinstance(exc, httpx.TimeoutException):
+        return TransportError(f"timed out: {text}", ctx, timeout=True)
+    if any(marker in lowered for marker in _PLAIN_HTTP_MARKERS) and url.startswith("https:"):
+        return TransportError(
+            "server gave HTTP response to HTTPS client", ctx, remedy=PLAIN_HTTP_REMEDY
+        )
+    if "certificate" in lowered:
+        return TransportError(
+            f"TLS verification failed: {text}",
+            ctx,
+            remedy="give the registry's CA with ca_file, or set tls_verify: false",
+        )
+    return TransportError(f"connection failed: {text}", ctx)
+
+
+def retry_delay(
+    attempt: int,
+    response: httpx.Response | None,
+    *,
+    base: float,
+    cap: float,
+    rng: Callable[[], float] = random.random,
+) -> float:
+    """Delay before retry number ``attempt`` (1-based): ``Retry-After`` when the
+    server gave one, else exponential backoff with full jitter."""
+    if response is not None:
+        header = response.headers.get("retry-after")
+        if header:
+            header = header.strip()
+            if header.isdigit():
+                return min(float(header), MAX_RETRY_AFTER)
+            try:
+                when = email.utils.parsedate_to_datetime(header).timestamp()
+                return min(max(0.0, when - time.time()), MAX_RETRY_AFTER)
+            except (TypeError, ValueError):
+                pass
+    ceiling = min(cap, base * (2 ** (attempt - 1)))
+    return float(ceiling / 2 + rng() * ceiling / 2)
+
+
+def same_origin(a: httpx.URL, b: httpx.URL) -> bool:
+    return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
+
+
+def is_downgrade(src: httpx.URL, dst: httpx.URL) -> bool:
+    return src.scheme == "https" and dst.scheme == "http"
+
+
+async def sleep(seconds: float) -> None:
+    if seconds > 0:
+        await asyncio.sleep(seconds)
+
+
+def host_of(url: str) -> str:
+    return urlsplit(url).netloc

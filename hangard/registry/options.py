@@ -1,0 +1,52 @@
+"""Per-registry and per-client settings for the registry client."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from hangard.core.reference import DEFAULT_REGISTRY
+
+__all__ = ["ClientOptions", "RegistryOptions", "endpoint_host"]
+
+_DOCKER_HUB_ENDPOINT = "registry-1.docker.io"
+
+
+def endpoint_host(registry: str) -> str:
+    """The host the API is served on (Docker Hub's differs from its name)."""
+    return _DOCKER_HUB_ENDPOINT if registry == DEFAULT_REGISTRY else registry
+
+
+@dataclass(frozen=True)
+class RegistryOptions:
+    """How to talk to one registry host."""
+
+    tls_verify: bool = True
+    ca_file: str | None = None
+    http: bool = False
+    """Plain HTTP. With ``tls_verify=False`` hangard also falls back to plain
+    HTTP when the server does not speak TLS, as skopeo does."""
+    max_concurrency: int = 4
+    requests_per_second: float | None = None
+    chunk_size: int | None = None
+    """Force chunked uploads with this chunk size (bytes); ``None`` uploads
+    monolithically and falls back to chunks only when the registry refuses."""
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """Settings that apply to the whole client."""
+
+    registries: Mapping[str, RegistryOptions] = field(default_factory=dict)
+    default: RegistryOptions = field(default_factory=RegistryOptions)
+    max_attempts: int = 5
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+    connect_timeout: float = 15.0
+    read_timeout: float = 120.0
+    http2: bool = True
+    user_agent: str = "hangard"
+    upload_chunk_size: int = 16 * 1024 * 1024
+
+    def for_registry(self, registry: str) -> RegistryOptions:
+        return self.registries.get(registry, self.default)
