@@ -21,7 +21,7 @@ from enum import StrEnum
 import structlog
 
 from hangard.copy.progress import NullProgress, Progress
-from hangard.copy.stream import verified
+from hangard.copy.stream import pipelined, verified
 from hangard.core.manifest import Descriptor
 from hangard.core.reference import Repository
 from hangard.errors import (
@@ -212,7 +212,7 @@ class TransferSession:
                     tap(chunk)
 
             body = verified(
-                reader.chunks(),
+                pipelined(reader.chunks()),
                 blob.digest,
                 size,
                 on_chunk=count,

@@ -4,13 +4,18 @@ from the stream is never committed."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import zlib
 from collections.abc import AsyncIterator, Callable
 
 from hangard.errors import DigestMismatchError
 
-__all__ = ["DiffIdTap", "verified"]
+__all__ = ["DiffIdTap", "pipelined", "verified"]
+
+#: Bytes buffered between the source reader and the target writer.
+PIPELINE_BUFFER = 8 << 20
 
 
 async def verified(
@@ -84,3 +89,38 @@ class DiffIdTap:
             self._hasher.update(self._inflater.flush())
             self._result = "sha256:" + self._hasher.hexdigest()
         return self._result
+
+
+async def pipelined(
+    chunks: AsyncIterator[bytes], max_buffered: int = PIPELINE_BUFFER
+) -> AsyncIterator[bytes]:
+    """Read ``chunks`` in a separate task so the source download and the
+    target upload overlap (instead of alternating), buffering at most about
+    ``max_buffered`` bytes. Errors from the reader surface here."""
+    queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
+    room = asyncio.Semaphore(max(1, max_buffered // (1 << 20)))
+
+    async def pump() -> None:
+        try:
+            async for chunk in chunks:
+                await room.acquire()
+                queue.put_nowait(chunk)
+            queue.put_nowait(None)
+        except BaseException as exc:  # handed to the consumer
+            queue.put_nowait(exc)
+
+    reader = asyncio.ensure_future(pump())
+    try:
+        while True:
+            item = await queue.get()
+            if item is None:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            room.release()
+            yield item
+    finally:
+        if not reader.done():
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader

@@ -221,3 +221,19 @@ async def sleep(seconds: float) -> None:
 
 def host_of(url: str) -> str:
     return urlsplit(url).netloc
+
+
+def _tune_read_size() -> None:
+    """Read up to 1 MiB per socket read instead of httpcore's 64 KiB: blob
+    streams then cost far fewer event-loop round trips per GiB. The attribute
+    is a plain class constant in httpcore; if it ever disappears this is a
+    no-op."""
+    try:
+        from httpcore._async.http11 import AsyncHTTP11Connection
+    except ImportError:  # pragma: no cover
+        return
+    if getattr(AsyncHTTP11Connection, "READ_NUM_BYTES", 0) < (1 << 20):
+        AsyncHTTP11Connection.READ_NUM_BYTES = 1 << 20
+
+
+_tune_read_size()
