@@ -16,6 +16,7 @@ no" as separate branches::
         │       ├── RateLimitedError    429 / TOOMANYREQUESTS
         │       └── ServerError         5xx
         ├── DigestMismatchError         content does not hash to its digest
+        ├── InvalidManifestError        a manifest document that is not well formed
         └── UnsupportedMediaTypeError   a manifest type hangard cannot copy
 
 Programmer mistakes (``TypeError``, ``ValueError`` from our own code) stay
@@ -39,6 +40,7 @@ __all__ = [
     "ErrorContext",
     "HangardError",
     "InputError",
+    "InvalidManifestError",
     "InvalidReferenceError",
     "NotFoundError",
     "OperationError",
@@ -212,6 +214,10 @@ class DigestMismatchError(OperationError):
         super().__init__(f"{what} digest mismatch: expected {expected}, got {actual}")
         self.expected = expected
         self.actual = actual
+
+
+class InvalidManifestError(OperationError):
+    """A manifest whose JSON does not have the shape its media type requires."""
 
 
 class UnsupportedMediaTypeError(OperationError):

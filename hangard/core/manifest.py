@@ -15,7 +15,7 @@ from typing import Any
 
 from hangard.core import mediatypes as mt
 from hangard.core.platform import Platform
-from hangard.errors import DigestMismatchError, UnsupportedMediaTypeError
+from hangard.errors import DigestMismatchError, InvalidManifestError, UnsupportedMediaTypeError
 
 __all__ = [
     "ATTESTATION_REF_DIGEST",
@@ -32,8 +32,8 @@ ATTESTATION_REF_TYPE = "vnd.docker.reference.type"
 ATTESTATION_REF_DIGEST = "vnd.docker.reference.digest"
 
 
-def digest_of(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+def digest_of(data: bytes, algorithm: str = "sha256") -> str:
+    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,12 @@ class Descriptor:
     @classmethod
     def from_json(cls, doc: Mapping[str, Any], default_type: str = "") -> Descriptor:
         platform = doc.get("platform")
+        digest = doc["digest"]
+        if not isinstance(digest, str):
+            raise TypeError(f"descriptor digest must be a string, got {digest!r}")
         return cls(
             media_type=str(doc.get("mediaType", default_type)),
-            digest=str(doc["digest"]),
+            digest=digest,
             size=int(doc.get("size", -1)),
             platform=Platform.from_json(platform) if isinstance(platform, Mapping) else None,
             annotations=dict(doc.get("annotations") or {}),
@@ -154,8 +157,11 @@ def parse_manifest(
     :class:`UnsupportedMediaTypeError`.
     """
     digest = digest_of(raw)
-    if expected_digest and expected_digest != digest:
-        raise DigestMismatchError(expected_digest, digest, what=f"manifest {image}".strip())
+    if expected_digest:
+        algorithm = expected_digest.partition(":")[0]
+        actual = digest if algorithm == "sha256" else digest_of(raw, algorithm)
+        if expected_digest != actual:
+            raise DigestMismatchError(expected_digest, actual, what=f"manifest {image}".strip())
     try:
         doc = json.loads(raw)
     except ValueError:
@@ -167,7 +173,14 @@ def parse_manifest(
     kind = _detect_media_type(doc, media_type)
     if kind not in mt.SUPPORTED_MANIFEST_TYPES:
         raise UnsupportedMediaTypeError(kind, image, mt.SUPPORTED_MANIFEST_TYPES)
-    return Manifest(raw=raw, media_type=kind, digest=digest, doc=doc)
+    manifest = Manifest(raw=raw, media_type=kind, digest=digest, doc=doc)
+    try:  # touch every descriptor now, so a malformed one fails here, typed
+        manifest.children, manifest.config, manifest.layers  # noqa: B018
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise InvalidManifestError(
+            f"malformed {kind} manifest for {image or 'image'}: {exc.__class__.__name__}: {exc}"
+        ) from exc
+    return manifest
 
 
 @dataclass(frozen=True)

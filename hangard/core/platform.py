@@ -29,7 +29,9 @@ class Platform:
     def from_json(cls, doc: Mapping[str, Any]) -> Platform:
         return cls(
             os=str(doc.get("os", "")),
-            architecture=str(doc.get("architecture", "")),
+            architecture=_ARCH_ALIASES.get(
+                str(doc.get("architecture", "")), str(doc.get("architecture", ""))
+            ),
             variant=str(doc["variant"]) if doc.get("variant") else None,
         )
 

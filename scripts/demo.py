@@ -1,0 +1,73 @@
+"""hangard demo: start two throwaway local registries, seed one with a
+3-platform image, copy it with hangard, and show the digest survived.
+
+Run through ./demo.sh, which installs what is needed first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.harness import images, skopeo  # noqa: E402
+from tests.harness.registry import make_plain_registry  # noqa: E402
+
+HANGARD = [sys.executable, "-m", "hangard"]
+
+
+def step(text: str) -> None:
+    print(f"\n\033[1m==> {text}\033[0m", flush=True)
+
+
+def run(*args: str) -> str:
+    print("$ hangard " + " ".join(args), flush=True)
+    out = subprocess.run([*HANGARD, *args], check=True, capture_output=True, text=True)
+    print(out.stdout.rstrip())
+    return out.stdout
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="hangard-demo-") as tmp:
+        work = Path(tmp)
+        step("starting two local registries (docker-registry, plain HTTP on loopback)")
+        source = make_plain_registry(work / "source").start()
+        mirror = make_plain_registry(work / "mirror").start()
+        try:
+            print(f"source: {source.url}\nmirror: {mirror.url}")
+            step("seeding the source with a 3-platform OCI index (amd64, arm64/v8, arm/v7)")
+            index = images.build_index(seed=42, attestations=True)
+            images.push_index(source, "demo/app", index, tag="1.0")
+            print(f"demo/app:1.0 = {index.digest}")
+
+            src = f"docker://{source.host}/demo/app:1.0"
+            step("what is in the source")
+            run("inspect", "--plain-http", src)
+
+            step("copying every platform to the mirror, digest for digest")
+            run("copy", "--src-plain-http", "--dest-plain-http", "--no-progress",
+                src, f"docker://{mirror.host}/library/app:1.0")
+
+            step("copying only linux/arm64 (a new, deterministic index)")
+            run("copy", "--src-plain-http", "--dest-plain-http", "--no-progress",
+                "--platform", "linux/arm64", src, f"docker://{mirror.host}/library/app:1.0-arm64")
+
+            step("checking with skopeo, independently")
+            raw = skopeo.inspect_raw(mirror, "library/app", "1.0")
+            digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+            print(f"skopeo inspect --raw mirror/library/app:1.0 -> {digest}")
+            if digest != index.digest:
+                raise SystemExit("digest changed: this is a bug")
+            print("\033[32mdigest preserved: the mirror serves the very same bytes\033[0m")
+        finally:
+            source.stop()
+            mirror.stop()
+
+
+if __name__ == "__main__":
+    main()
