@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Benchmark: ``hangard sync --once`` against ``skopeo sync`` on one catalog.
+
+Generates a catalog on a local source registry: N repositories (default 50),
+each a 3-platform OCI index whose images have 4 layers, the bottom one shared
+by every image. Then, alternating the tools:
+
+* cold: an empty target (the target registry is wiped before each run);
+* warm: the same command again, nothing changed.
+
+Prints whole-process wall times and the ratios skopeo/hangard (goals: cold
+≥ 3×, warm ≥ 4×). Only loopback registries are used.
+
+    .venv/bin/python bench/sync_vs_skopeo.py --repos 50 --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.harness import images  # noqa: E402
+from tests.harness.registry import Registry, make_plain_registry  # noqa: E402
+
+PLATFORMS = (("linux", "amd64", None), ("linux", "arm64", "v8"), ("linux", "arm", "v7"))
+
+
+def seed_catalog(registry: Registry, repos: int, layer_kib: int) -> list[str]:
+    """Push the catalog; return the repository names."""
+    base = images.make_layer(10_000, files=1, file_size=layer_kib * 1024)
+    names = []
+    with images.RegistryClient(registry) as client:
+        client.push_blob("bench/base", base.data)
+        for r in range(repos):
+            name = f"bench/app-{r:03d}"
+            children = []
+            for p, (os_, arch, variant) in enumerate(PLATFORMS):
+                layers = [base] + [
+                    images.make_layer(r * 100 + p * 10 + i, files=1, file_size=layer_kib * 1024)
+                    for i in range(3)
+                ]
+                config = images.make_config(
+                    layers, architecture=arch, os=os_, variant=variant, seed=r
+                )
+                raw, media_type = images.build_manifest(config, layers)
+                image = images.Image(
+                    raw,
+                    media_type,
+                    config,
+                    list(layers),
+                    platform=images._platform(os_, arch, variant),
+                )
+                images.push_image(registry, name, image, client=client)
+                children.append(image)
+            index: dict[str, Any] = {
+                "schemaVersion": 2,
+                "mediaType": images.OCI_INDEX,
+                "manifests": [c.descriptor() for c in children],
+            }
+            client.put_manifest(name, "v1", images._dump(index), images.OCI_INDEX)
+            names.append(name)
+    return names
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[:3]} failed ({proc.returncode}): {proc.stderr.decode()[-3000:]}")
+    return elapsed
+
+
+def wipe(registry: Registry) -> None:
+    registry.stop()
+    shutil.rmtree(registry.storage)
+    registry.storage.mkdir()
+    registry.start()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repos", type=int, default=50)
+    parser.add_argument("--layer-kib", type=int, default=256)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+
+    hangard = str(ROOT / ".venv" / "bin" / "hangard")
+    work = Path(tempfile.mkdtemp(prefix="hangard-bench-sync-"))
+    env = dict(
+        os.environ,
+        HOME=str(work),
+        DOCKER_CONFIG=str(work / "docker"),
+        REGISTRY_AUTH_FILE=str(work / "auth.json"),
+        HANGARD_STATE_DIR=str(work / "state"),
+    )
+    (work / "auth.json").write_text('{"auths": {}}')
+    src = make_plain_registry(work / "src").start()
+    dst = make_plain_registry(work / "dst").start()
+    try:
+        print(f"seeding {args.repos} repositories × 3 platforms × 4 layers …", flush=True)
+        names = seed_catalog(src, args.repos, args.layer_kib)
+
+        config = work / "hangard.yaml"
+        config.write_text(
+            json.dumps(
+                {
+                    "registries": {src.host: {"http": True}, dst.host: {"http": True}},
+                    "defaults": {"targets": ["bench"]},
+                    "targets": {"bench": {"registry": dst.host, "prefix": "hangard"}},
+                    "images": [{"source": f"{src.host}/{n}", "tags": ["v1"]} for n in names],
+                },
+                indent=1,
+            )
+        )
+        skopeo_src = work / "skopeo.yaml"
+        skopeo_src.write_text(
+            json.dumps(
+                {src.host: {"tls-verify": False, "images": {n: ["v1"] for n in names}}}, indent=1
+            )
+        )
+        commands = {
+            "hangard": [
+                hangard,
+                "--log-level",
+                "warning",
+                "sync",
+                "--once",
+                str(config),
+                "--no-progress",
+                "--failed-file",
+                str(work / "failed.txt"),
+            ],
+            "skopeo": [
+                "skopeo",
+                "sync",
+                "--all",
+                "--preserve-digests",
+                "--src",
+                "yaml",
+                "--dest",
+                "docker",
+                "--dest-tls-verify=false",
+                "-q",
+                str(skopeo_src),
+                f"{dst.host}/skopeo",
+            ],
+        }
+        cold: dict[str, list[float]] = {"hangard": [], "skopeo": []}
+        warm: dict[str, list[float]] = {"hangard": [], "skopeo": []}
+        for run in range(args.runs):
+            order = ["hangard", "skopeo"] if run % 2 == 0 else ["skopeo", "hangard"]
+            for tool in order:
+                wipe(dst)
+                shutil.rmtree(work / ".local", ignore_errors=True)  # skopeo blob-info cache
+                shutil.rmtree(work / "state", ignore_errors=True)
+                c = timed(commands[tool], env)
+                w = timed(commands[tool], env)
+                cold[tool].append(c)
+                warm[tool].append(w)
+                print(f"run {run + 1} {tool:8s} cold {c:7.2f}s  warm {w:6.2f}s", flush=True)
+        hc, sc = statistics.median(cold["hangard"]), statistics.median(cold["skopeo"])
+        hw, sw = statistics.median(warm["hangard"]), statistics.median(warm["skopeo"])
+        print(
+            f"\ncold: hangard {hc:.2f}s, skopeo {sc:.2f}s -> skopeo/hangard = {sc / hc:.2f}x (goal >= 3x)"
+        )
+        print(
+            f"warm: hangard {hw:.2f}s, skopeo {sw:.2f}s -> skopeo/hangard = {sw / hw:.2f}x (goal >= 4x)"
+        )
+    finally:
+        src.stop()
+        dst.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,444 @@
+"""The desired-state file's schema: pydantic models that forbid unknown keys.
+
+Pure: the loader (:mod:`hangard.config.loader`) reads YAML and list files and
+hands plain data to :meth:`DesiredState.model_validate`; everything here only
+checks shapes and values. See ``config/README.md`` for the user-facing
+documentation and ``config/hangard.example.yaml`` for an example.
+
+Cross-field checks that need the whole document (unknown target names,
+duplicate outputs) live in :func:`check_references`, which returns problems as
+``(location, message)`` pairs so the loader can point at file:line:column.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+from hangard.core.platform import Platform
+from hangard.core.platform import parse_platform as _parse_platform
+from hangard.core.reference import ImageReference, Repository
+from hangard.core.reference import parse_reference as _parse_reference
+from hangard.errors import InputError
+
+
+def parse_reference(text: str) -> ImageReference:
+    """:func:`hangard.core.reference.parse_reference`, raising ``ValueError``
+    so pydantic reports it at the field's location."""
+    try:
+        return _parse_reference(text)
+    except InputError as exc:
+        raise ValueError(exc.message) from None
+
+
+def parse_platform(text: str) -> Platform:
+    try:
+        return _parse_platform(text)
+    except InputError as exc:
+        raise ValueError(exc.message) from None
+
+
+__all__ = [
+    "Credentials",
+    "Defaults",
+    "DesiredState",
+    "Entry",
+    "ImageEntry",
+    "ListEntry",
+    "ListLine",
+    "RegistrySettings",
+    "Schedule",
+    "TagRules",
+    "Target",
+    "check_references",
+    "parse_interval",
+    "parse_tag_spec",
+]
+
+Location = tuple[str | int, ...]
+
+_INTERVAL_PART = re.compile(r"(\d+)(ms|s|m|h|d|w)")
+_INTERVAL_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DEFAULT_SCHEDULE = "15m"
+
+
+def parse_interval(text: str) -> float | None:
+    """Seconds for an interval like ``15m`` or ``1h30m``; ``None`` if not one."""
+    compact = text.replace(" ", "")
+    if not compact:
+        return None
+    pos, total = 0, 0.0
+    while pos < len(compact):
+        m = _INTERVAL_PART.match(compact, pos)
+        if not m:
+            return None
+        total += int(m.group(1)) * _INTERVAL_UNITS[m.group(2)]
+        pos = m.end()
+    return total
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Schedule(_Model):
+    """An interval (``15m``, ``1h30m``) or a 5-field cron expression."""
+
+    text: str
+
+    @property
+    def interval_seconds(self) -> float | None:
+        return parse_interval(self.text)
+
+    @property
+    def is_cron(self) -> bool:
+        return self.interval_seconds is None
+
+
+def _check_schedule(value: str) -> str:
+    value = value.strip()
+    seconds = parse_interval(value)
+    if seconds is not None:
+        if seconds < 10:
+            raise ValueError(f"interval {value!r} is shorter than 10s")
+        return value
+    if len(value.split()) != 5:
+        raise ValueError(
+            f"schedule {value!r} is neither an interval (like 15m, 1h30m) "
+            "nor a 5-field cron expression (like '0 */6 * * *')"
+        )
+    return value
+
+
+ScheduleText = Annotated[str, Field(min_length=1)]
+
+
+class Credentials(_Model):
+    """Credentials by reference only: a secret never appears in the file."""
+
+    username: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
+    docker_config: bool = False
+    """Use the docker config / containers auth file / credential helper."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Credentials:
+        sources = [self.password_env is not None, self.password_file is not None]
+        if self.docker_config and any(sources):
+            raise ValueError("docker_config: true excludes password_env and password_file")
+        if sum(sources) > 1:
+            raise ValueError("give password_env or password_file, not both")
+        if any(sources) and not self.username:
+            raise ValueError("password_env/password_file need a username")
+        if self.username and not any(sources) and not self.docker_config:
+            raise ValueError("username needs password_env or password_file")
+        return self
+
+
+class RegistrySettings(_Model):
+    credentials: Credentials | None = None
+    tls_verify: bool = True
+    ca_file: str | None = None
+    http: bool = False
+    max_concurrency: int = Field(default=4, ge=1, le=64)
+    requests_per_second: float | None = Field(default=None, gt=0)
+    ratelimit_floor: int | None = Field(default=None, ge=0)
+    """Pause pulls while Docker Hub's ``ratelimit-remaining`` is below this."""
+
+
+class Target(_Model):
+    """A named destination: a registry plus a repository mapping rule.
+
+    * ``mapping: keep`` (default): the source path under ``prefix``:
+      ``docker.io/library/nginx`` → ``REGISTRY/PREFIX/library/nginx``;
+    * ``mapping: flatten``: the last path segment under ``prefix``:
+      ``→ REGISTRY/PREFIX/nginx``.
+
+    An image entry's ``destination`` overrides the rule for that image.
+    """
+
+    registry: str = Field(min_length=1)
+    prefix: str = ""
+    mapping: Literal["keep", "flatten"] = "keep"
+
+    @field_validator("prefix")
+    @classmethod
+    def _clean_prefix(cls, value: str) -> str:
+        value = value.strip("/")
+        if value:
+            parse_reference(f"example.com/{value}")  # validates path segments
+        return value
+
+    @field_validator("registry")
+    @classmethod
+    def _check_registry(cls, value: str) -> str:
+        ref = parse_reference(f"{value}/x")
+        if ref.path != "x" and value not in ("docker.io",):
+            raise ValueError(f"{value!r} is not a registry host")
+        return ref.registry
+
+    def repository_for(self, source: Repository, destination: str | None = None) -> Repository:
+        if destination:
+            path = destination.strip("/")
+        elif self.mapping == "flatten":
+            path = source.path.rsplit("/", 1)[-1]
+        else:
+            path = source.path
+        if self.prefix and not destination:
+            path = f"{self.prefix}/{path}"
+        return Repository(self.registry, path)
+
+
+class TagRules(_Model):
+    """Tag selection by pattern. Every present rule must hold; ``latest``
+    then keeps the N highest by semver order."""
+
+    include: list[str] = Field(default_factory=list)
+    """Anchored regexes; a tag must match at least one (when given)."""
+    exclude: list[str] = Field(default_factory=list)
+    """Anchored regexes; a tag matching any is dropped."""
+    semver: str | None = None
+    """An npm-style range, e.g. ``>=1.24 <2`` or ``^3.18``."""
+    latest: int | None = Field(default=None, ge=1)
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _compile(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"bad regex {pattern!r}: {exc}") from None
+        return patterns
+
+    @field_validator("semver")
+    @classmethod
+    def _check_semver(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from hangard.core.tags import parse_semver_range
+
+        try:
+            parse_semver_range(value)
+        except InputError as exc:
+            raise ValueError(exc.message) from None
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> TagRules:
+        if not (self.include or self.exclude or self.semver or self.latest):
+            raise ValueError("a tag rule needs include, exclude, semver or latest")
+        return self
+
+
+def parse_tag_spec(text: str) -> tuple[str, str | None]:
+    """``1.27`` → (``1.27``, None); ``1.27@sha256:…`` → (``1.27``, digest)."""
+    tag, _, digest = text.partition("@")
+    ref = parse_reference(f"example.com/x:{tag}" + (f"@{digest}" if digest else ""))
+    return ref.tag or "", ref.digest
+
+
+class _EntryBase(_Model):
+    platforms: list[str] | None = None
+    targets: list[str] | None = None
+    schedule: ScheduleText | None = None
+
+    @field_validator("platforms")
+    @classmethod
+    def _check_platforms(cls, values: list[str] | None) -> list[str] | None:
+        if values is not None:
+            for value in values:
+                parse_platform(value)
+        return values
+
+    @field_validator("schedule")
+    @classmethod
+    def _check_schedule(cls, value: str | None) -> str | None:
+        return _check_schedule(value) if value is not None else None
+
+    def platform_list(self, defaults: Defaults) -> tuple[Platform, ...]:
+        values = self.platforms if self.platforms is not None else defaults.platforms
+        return tuple(parse_platform(v) for v in values)
+
+
+class ImageEntry(_EntryBase):
+    """One source repository and which of its tags to mirror."""
+
+    source: str
+    tags: list[str] | TagRules
+    """Explicit tags (``1.27``; ``stable@sha256:…`` pins a digest pushed
+    under that tag) or pattern rules."""
+    destination: str | None = None
+    """Repository path on every target, overriding the targets' mapping."""
+
+    @field_validator("source")
+    @classmethod
+    def _check_source(cls, value: str) -> str:
+        ref = parse_reference(value)
+        if ref.tag or ref.digest:
+            raise ValueError(
+                f"source {value!r} must be a repository without tag or digest; put tags in 'tags'"
+            )
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _check_tags(cls, value: list[str] | TagRules) -> list[str] | TagRules:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("tags must not be empty")
+            for spec in value:
+                parse_tag_spec(spec)
+        return value
+
+    @field_validator("destination")
+    @classmethod
+    def _check_destination(cls, value: str | None) -> str | None:
+        if value is not None:
+            ref = parse_reference(f"example.com/{value.strip('/')}")
+            if ref.tag or ref.digest:
+                raise ValueError("destination is a repository path, without tag or digest")
+        return value
+
+    @property
+    def repository(self) -> Repository:
+        return parse_reference(self.source).repository
+
+
+class ListLine(_Model):
+    """One parsed line of a Hangar list: an image, or ``SOURCE DEST TAG``."""
+
+    line: int
+    source: str
+    tag: str
+    digest: str | None = None
+    destination: str | None = None
+
+
+class ListEntry(_EntryBase):
+    """A Hangar image list file (``list: PATH``, relative to the config
+    file). The loader reads it and fills :attr:`lines`."""
+
+    list_file: str = Field(alias="list", min_length=1)
+    lines: tuple[ListLine, ...] = ()
+
+
+def _entry_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "list" if "list" in value else "image"
+    return "list" if isinstance(value, ListEntry) else "image"
+
+
+#: An ``images`` item. Validation errors carry the tag (``image`` or
+#: ``list``) in their location, after the list index.
+Entry = Annotated[
+    Annotated[ImageEntry, Tag("image")] | Annotated[ListEntry, Tag("list")],
+    Discriminator(_entry_kind),
+]
+
+
+class Defaults(_Model):
+    platforms: list[str] = Field(default_factory=list)
+    """Empty means every platform (the index digest is then preserved)."""
+    targets: list[str] = Field(default_factory=list)
+    schedule: ScheduleText = _DEFAULT_SCHEDULE
+
+    @field_validator("platforms")
+    @classmethod
+    def _check_platforms(cls, values: list[str]) -> list[str]:
+        for value in values:
+            parse_platform(value)
+        return values
+
+    @field_validator("schedule")
+    @classmethod
+    def _check_schedule(cls, value: str) -> str:
+        return _check_schedule(value)
+
+
+class DesiredState(_Model):
+    version: Literal[1] = 1
+    defaults: Defaults = Field(default_factory=Defaults)
+    registries: dict[str, RegistrySettings] = Field(default_factory=dict)
+    targets: dict[str, Target]
+    images: list[Entry] = Field(default_factory=list)
+
+    @field_validator("registries")
+    @classmethod
+    def _check_registry_keys(
+        cls, value: dict[str, RegistrySettings]
+    ) -> dict[str, RegistrySettings]:
+        for host in value:
+            ref = parse_reference(f"{host}/x")
+            if ref.path != "x":
+                raise ValueError(f"registry key {host!r} is not a registry host")
+        return value
+
+
+def check_references(state: DesiredState) -> list[tuple[Location, str]]:
+    """Cross-field problems: unknown targets, no targets at all, and duplicate
+    (image, tag, target) outputs among explicit tags and list lines."""
+    problems: list[tuple[Location, str]] = []
+    known = set(state.targets)
+    for i, name in enumerate(state.defaults.targets):
+        if name not in known:
+            problems.append((("defaults", "targets", i), _unknown_target(name, known)))
+    seen: dict[tuple[str, str], Location] = {}
+    for index, entry in enumerate(state.images):
+        names = entry.targets if entry.targets is not None else state.defaults.targets
+        for j, name in enumerate(entry.targets or []):
+            if name not in known:
+                problems.append((("images", index, "targets", j), _unknown_target(name, known)))
+        if not names:
+            problems.append((("images", index), "no targets: set 'targets' here or in 'defaults'"))
+            continue
+        outputs: list[tuple[Location, ImageReference]] = []
+        if isinstance(entry, ImageEntry) and isinstance(entry.tags, list):
+            repo = entry.repository
+            for j, spec in enumerate(entry.tags):
+                tag, _ = parse_tag_spec(spec)
+                for name in names:
+                    target = state.targets.get(name)
+                    if target is not None:
+                        dest = target.repository_for(repo, entry.destination)
+                        outputs.append((("images", index, "tags", j), dest.tag(tag)))
+        elif isinstance(entry, ListEntry):
+            for line in entry.lines:
+                repo = parse_reference(line.source).repository
+                for name in names:
+                    target = state.targets.get(name)
+                    if target is not None:
+                        dest = target.repository_for(repo, line.destination)
+                        outputs.append((("images", index, "list", line.line), dest.tag(line.tag)))
+        for loc, ref in outputs:
+            key = (ref.name, ref.tag or "")
+            if key in seen:
+                problems.append(
+                    (loc, f"duplicate output {ref}: also produced at {_loc(seen[key])}")
+                )
+            else:
+                seen[key] = loc
+    return problems
+
+
+def _loc(loc: Location) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def _unknown_target(name: str, known: set[str]) -> str:
+    import difflib
+
+    hint = difflib.get_close_matches(name, sorted(known), n=1)
+    suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+    return f"unknown target {name!r} (known: {', '.join(sorted(known)) or 'none'}){suggestion}"

@@ -1,0 +1,280 @@
+"""The plan: desired state plus observed digests in, one action per
+(image, tag, target) out. Pure and printable.
+
+The three steps around it do the I/O:
+
+1. :func:`pattern_repositories` says which source repositories need a tag
+   list; the caller fetches them.
+2. :func:`expand` turns the desired state and those tag lists into
+   :class:`SyncItem` values, one per (image, tag, target).
+3. The caller observes digests (manifest ``HEAD``\\ s) into
+   :class:`Observation` values, and :func:`make_plan` decides.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from hangard.core.desired import DesiredState, ImageEntry, ListEntry, TagRules, parse_tag_spec
+from hangard.core.platform import Platform
+from hangard.core.reference import ImageReference, Repository, parse_reference
+from hangard.core.tags import select_tags
+
+__all__ = [
+    "Action",
+    "ActionKind",
+    "ExpansionError",
+    "Observation",
+    "Plan",
+    "SyncItem",
+    "expand",
+    "make_plan",
+    "pattern_repositories",
+    "short_digest",
+]
+
+ItemKey = tuple[str, str, str]
+
+
+def short_digest(digest: str | None) -> str:
+    if not digest:
+        return "-"
+    algorithm, _, hexpart = digest.partition(":")
+    return f"{algorithm}:{hexpart[:12]}"
+
+
+@dataclass(frozen=True, order=True)
+class SyncItem:
+    """One output the desired state asks for."""
+
+    image: str
+    """The source repository (``docker.io/library/nginx``): the metrics label."""
+    tag: str
+    target: str
+    source: ImageReference
+    destination: ImageReference
+    platforms: tuple[Platform, ...] = ()
+    schedule: str = ""
+
+    @property
+    def key(self) -> ItemKey:
+        return (self.image, self.tag, self.target)
+
+
+@dataclass(frozen=True)
+class ExpansionError:
+    """An entry whose tags could not be listed: one error per target."""
+
+    image: str
+    target: str
+    message: str
+    schedule: str = ""
+
+    @property
+    def key(self) -> ItemKey:
+        return (self.image, "*", self.target)
+
+
+def _entry_targets(state: DesiredState, entry: ImageEntry | ListEntry) -> list[str]:
+    return list(entry.targets if entry.targets is not None else state.defaults.targets)
+
+
+def _schedule(state: DesiredState, entry: ImageEntry | ListEntry) -> str:
+    return entry.schedule or state.defaults.schedule
+
+
+def pattern_repositories(state: DesiredState) -> list[Repository]:
+    """Source repositories whose tags must be listed (pattern selections)."""
+    repos = {
+        entry.repository
+        for entry in state.images
+        if isinstance(entry, ImageEntry) and isinstance(entry.tags, TagRules)
+    }
+    return sorted(repos)
+
+
+def expand(
+    state: DesiredState,
+    tag_lists: Mapping[Repository, Sequence[str] | str],
+) -> tuple[list[SyncItem], list[ExpansionError]]:
+    """Every (image, tag, target) the state asks for.
+
+    ``tag_lists`` maps each of :func:`pattern_repositories` to its tags, or to
+    an error message when listing failed.
+    """
+    items: list[SyncItem] = []
+    errors: list[ExpansionError] = []
+    for entry in state.images:
+        platforms = entry.platform_list(state.defaults)
+        schedule = _schedule(state, entry)
+        targets = [state.targets[n] for n in _entry_targets(state, entry) if n in state.targets]
+        names = [n for n in _entry_targets(state, entry) if n in state.targets]
+        wanted: list[tuple[Repository, str, str | None, str | None]] = []
+        if isinstance(entry, ImageEntry):
+            repo = entry.repository
+            if isinstance(entry.tags, TagRules):
+                listed = tag_lists.get(repo)
+                if listed is None or isinstance(listed, str):
+                    message = listed or "tags were not listed"
+                    errors.extend(ExpansionError(str(repo), n, message, schedule) for n in names)
+                    continue
+                wanted = [
+                    (repo, t, None, entry.destination) for t in select_tags(listed, entry.tags)
+                ]
+            else:
+                for spec in entry.tags:
+                    tag, digest = parse_tag_spec(spec)
+                    wanted.append((repo, tag, digest, entry.destination))
+        else:
+            for line in entry.lines:
+                repo = parse_reference(line.source).repository
+                wanted.append((repo, line.tag, line.digest, line.destination))
+        for repo, tag, digest, destination in wanted:
+            source = ImageReference(repo.registry, repo.path, tag=tag, digest=digest)
+            for name, target in zip(names, targets, strict=True):
+                dest = target.repository_for(repo, destination).tag(tag)
+                items.append(SyncItem(str(repo), tag, name, source, dest, platforms, schedule))
+    unique = {item.key: item for item in items}
+    return sorted(unique.values()), errors
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the registries said about one item."""
+
+    source_digest: str | None = None
+    """``None``: the source tag does not exist."""
+    target_digest: str | None = None
+    """``None``: the target tag does not exist."""
+    desired_digest: str | None = None
+    """The digest the target should have when it differs from the source's
+    (a platform subset); ``None`` means the source digest."""
+    platforms_match: bool | None = None
+    """For a platform subset whose digest differs: whether every selected
+    platform's manifest digest matches on the target."""
+    no_platform: bool = False
+    error: str | None = None
+
+
+class ActionKind(StrEnum):
+    IN_SYNC = "in-sync"
+    COPY = "copy"
+    SKIP = "skip"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Action:
+    item: SyncItem | ExpansionError
+    kind: ActionKind
+    reason: str = ""
+    source_digest: str | None = None
+    target_digest: str | None = None
+    desired_digest: str | None = None
+
+    @property
+    def key(self) -> ItemKey:
+        return self.item.key
+
+    def describe(self) -> str:
+        if self.kind is ActionKind.IN_SYNC:
+            return "in-sync"
+        if self.kind is ActionKind.COPY and self.reason == "drift":
+            return (
+                f"copy (drift: target {short_digest(self.target_digest)} "
+                f"≠ source {short_digest(self.desired_digest or self.source_digest)})"
+            )
+        return f"{self.kind.value} ({self.reason})"
+
+    def as_dict(self) -> dict[str, object]:
+        item = self.item
+        out: dict[str, object] = {
+            "image": item.image,
+            "tag": item.key[1],
+            "target": item.target,
+            "action": self.kind.value,
+            "reason": self.reason,
+            "source_digest": self.source_digest,
+            "target_digest": self.target_digest,
+            "desired_digest": self.desired_digest or self.source_digest,
+        }
+        if isinstance(item, SyncItem):
+            out["source"] = str(item.source)
+            out["destination"] = str(item.destination)
+            out["platforms"] = [str(p) for p in item.platforms]
+        return out
+
+
+def decide(item: SyncItem, obs: Observation) -> Action:
+    if obs.error:
+        return Action(item, ActionKind.ERROR, obs.error, obs.source_digest, obs.target_digest)
+    if obs.source_digest is None:
+        return Action(item, ActionKind.SKIP, "source missing", None, obs.target_digest)
+    if obs.no_platform:
+        return Action(
+            item, ActionKind.SKIP, "no matching platform", obs.source_digest, obs.target_digest
+        )
+    want = obs.desired_digest or obs.source_digest
+    common = {
+        "source_digest": obs.source_digest,
+        "target_digest": obs.target_digest,
+        "desired_digest": obs.desired_digest,
+    }
+    if obs.target_digest == want or (obs.target_digest and obs.platforms_match):
+        return Action(item, ActionKind.IN_SYNC, "", **common)
+    if obs.target_digest is None:
+        return Action(item, ActionKind.COPY, "missing", **common)
+    return Action(item, ActionKind.COPY, "drift", **common)
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...] = field(default_factory=tuple)
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = Counter(a.kind.value for a in self.actions)
+        return {kind.value: counts.get(kind.value, 0) for kind in ActionKind}
+
+    def of_kind(self, kind: ActionKind) -> list[Action]:
+        return [a for a in self.actions if a.kind is kind]
+
+    def render(self) -> str:
+        lines = []
+        for action in self.actions:
+            item = action.item
+            what = f"{item.image}:{item.key[1]}"
+            where = str(item.destination) if isinstance(item, SyncItem) else item.target
+            lines.append(f"{what}  ->  {where}  [{item.target}]  {action.describe()}")
+        s = self.summary
+        lines.append(
+            f"plan: {len(self.actions)} items: {s['in-sync']} in sync, {s['copy']} to copy, "
+            f"{s['skip']} skipped, {s['error']} errors"
+        )
+        return "\n".join(lines)
+
+    def to_json(self) -> str:
+        doc = {
+            "version": 1,
+            "actions": [a.as_dict() for a in self.actions],
+            "summary": self.summary,
+        }
+        return json.dumps(doc, indent=2, sort_keys=True)
+
+
+def make_plan(
+    items: Iterable[SyncItem],
+    observations: Mapping[ItemKey, Observation],
+    errors: Iterable[ExpansionError] = (),
+) -> Plan:
+    """One action per item (and per expansion error), sorted by key."""
+    actions = [
+        decide(item, observations.get(item.key, Observation(error="not observed")))
+        for item in items
+    ]
+    actions += [Action(err, ActionKind.ERROR, err.message) for err in errors]
+    return Plan(tuple(sorted(actions, key=lambda a: a.key)))

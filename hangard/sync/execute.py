@@ -1,0 +1,216 @@
+"""Execute a plan: copy what is missing or drifted, concurrently, with one
+failure never stopping the others. Returns a :class:`SyncReport` value."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import structlog
+
+from hangard.copy import Copier, CopyResult, TransferSession
+from hangard.core.plan import Action, ActionKind, ItemKey, Plan, SyncItem
+from hangard.errors import HangardError
+from hangard.registry.client import RegistryClient
+
+__all__ = ["ItemOutcome", "ItemResult", "KeyLocks", "SyncReport", "execute", "write_failed_list"]
+
+log = structlog.get_logger("hangard.sync")
+
+
+class ItemOutcome(StrEnum):
+    COPIED = "copied"
+    IN_SYNC = "in-sync"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    action: Action
+    outcome: ItemOutcome
+    copy: CopyResult | None = None
+    error: str | None = None
+    reason: str | None = None
+    """For failures: the bounded metrics reason (``not_found``, …)."""
+    duration: float = 0.0
+
+    @property
+    def key(self) -> ItemKey:
+        return self.action.key
+
+    @property
+    def target_digest(self) -> str | None:
+        if self.copy is not None and self.copy.target_digest:
+            return self.copy.target_digest
+        return self.action.target_digest
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    results: tuple[ItemResult, ...]
+    duration: float
+    bytes_moved: int
+
+    def count(self, outcome: ItemOutcome) -> int:
+        return sum(1 for r in self.results if r.outcome is outcome)
+
+    @property
+    def failed(self) -> list[ItemResult]:
+        return [r for r in self.results if r.outcome is ItemOutcome.FAILED]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary_line(self) -> str:
+        from hangard.render import human_size
+
+        return (
+            f"sync: {self.count(ItemOutcome.COPIED)} copied, "
+            f"{self.count(ItemOutcome.IN_SYNC)} in sync, {self.count(ItemOutcome.FAILED)} failed, "
+            f"{self.count(ItemOutcome.SKIPPED)} skipped; {human_size(self.bytes_moved)} "
+            f"in {self.duration:.1f}s"
+        )
+
+
+class KeyLocks:
+    """At most one copy per (image, tag, target) at a time, across jobs."""
+
+    def __init__(self) -> None:
+        self._locks: dict[ItemKey, asyncio.Lock] = {}
+
+    def __call__(self, key: ItemKey) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
+
+
+ResultHook = Callable[[ItemResult], None]
+
+
+def _passive(action: Action) -> ItemResult:
+    if action.kind is ActionKind.IN_SYNC:
+        return ItemResult(action, ItemOutcome.IN_SYNC)
+    if action.kind is ActionKind.SKIP:
+        return ItemResult(action, ItemOutcome.SKIPPED)
+    return ItemResult(action, ItemOutcome.FAILED, error=action.reason, reason="other")
+
+
+async def execute(
+    client: RegistryClient,
+    plan: Plan,
+    *,
+    concurrency: int = 8,
+    session: TransferSession | None = None,
+    locks: KeyLocks | None = None,
+    on_result: ResultHook | None = None,
+    progress: AbstractAsyncContextManager[object] | None = None,
+) -> SyncReport:
+    """Copy every ``copy`` action; report every action's outcome."""
+    started = time.monotonic()
+    session = session or TransferSession(client)
+    copier = Copier(client, session)
+    gate = asyncio.Semaphore(max(1, concurrency))
+    locks = locks or KeyLocks()
+    bytes_before = session.totals.bytes_moved
+
+    async def run(action: Action) -> ItemResult:
+        if action.kind is not ActionKind.COPY or not isinstance(action.item, SyncItem):
+            result = _passive(action)
+        else:
+            result = await _copy(copier, gate, locks, action)
+        if on_result is not None:
+            on_result(result)
+        return result
+
+    async with progress or nullcontext():
+        results = await asyncio.gather(*(run(a) for a in plan.actions))
+    return SyncReport(
+        results=tuple(results),
+        duration=round(time.monotonic() - started, 3),
+        bytes_moved=session.totals.bytes_moved - bytes_before,
+    )
+
+
+async def _copy(
+    copier: Copier, gate: asyncio.Semaphore, locks: KeyLocks, action: Action
+) -> ItemResult:
+    item = action.item
+    assert isinstance(item, SyncItem)
+    started = time.monotonic()
+    async with locks(item.key), gate:
+        # copy exactly what was observed, even if the tag moves meanwhile
+        source = item.source
+        if not source.digest and action.source_digest:
+            source = source.with_digest(action.source_digest)
+        try:
+            result = await copier.copy(source, item.destination, platforms=item.platforms)
+        except HangardError as exc:
+            duration = time.monotonic() - started
+            log.error(
+                "copy failed",
+                image=item.image,
+                tag=item.tag,
+                target=item.target,
+                destination=str(item.destination),
+                error=str(exc),
+                reason=exc.reason,
+                duration=round(duration, 3),
+                result="failed",
+            )
+            return ItemResult(
+                action, ItemOutcome.FAILED, error=str(exc), reason=exc.reason, duration=duration
+            )
+    duration = time.monotonic() - started
+    outcome = ItemOutcome.SKIPPED if result.skipped else ItemOutcome.COPIED
+    log.info(
+        "copy finished",
+        image=item.image,
+        tag=item.tag,
+        target=item.target,
+        destination=str(item.destination),
+        source_digest=result.source_digest,
+        target_digest=result.target_digest,
+        bytes=result.bytes_moved,
+        blobs_copied=result.blobs_copied,
+        blobs_mounted=result.blobs_mounted,
+        duration=round(duration, 3),
+        result=outcome.value,
+    )
+    return ItemResult(action, outcome, copy=result, duration=duration)
+
+
+def failed_lines(results: Iterable[ItemResult]) -> list[str]:
+    """Failed items in the Hangar mirror-list format ``SOURCE DEST TAG``.
+
+    DEST is the full destination repository, so the file can be fed back as
+    ``list:`` entry (or to Hangar) to retry just these.
+    """
+    lines = []
+    for result in results:
+        item = result.action.item
+        if result.outcome is ItemOutcome.FAILED and isinstance(item, SyncItem):
+            source = item.source.repository
+            ref = f"{source}@{item.source.digest}" if item.source.digest else str(source)
+            lines.append(f"{ref} {item.destination.repository} {item.tag}")
+    return sorted(set(lines))
+
+
+def write_failed_list(path: Path, report: SyncReport) -> int:
+    """Write the failed items (or remove a stale file when none failed)."""
+    lines = failed_lines(report.results)
+    if not lines:
+        path.unlink(missing_ok=True)
+        return 0
+    header = "# hangard: items that failed in the last sync; format SOURCE DEST TAG\n"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(header + "\n".join(lines) + "\n")
+    tmp.replace(path)
+    return len(lines)
