@@ -16,6 +16,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -27,7 +28,7 @@ from pydantic import (
 
 from hangard.core.platform import Platform
 from hangard.core.platform import parse_platform as _parse_platform
-from hangard.core.reference import ImageReference, Repository
+from hangard.core.reference import DEFAULT_REGISTRY, DOCKER_HUB_ALIASES, ImageReference, Repository
 from hangard.core.reference import parse_reference as _parse_reference
 from hangard.errors import InputError
 
@@ -59,10 +60,12 @@ __all__ = [
     "RegistrySettings",
     "Schedule",
     "TagRules",
+    "TagSelection",
     "Target",
     "check_references",
     "parse_interval",
     "parse_tag_spec",
+    "registry_host",
 ]
 
 Location = tuple[str | int, ...]
@@ -121,6 +124,46 @@ def _check_schedule(value: str) -> str:
 
 
 ScheduleText = Annotated[str, Field(min_length=1)]
+
+
+def registry_host(value: str) -> str:
+    """``value`` as a registry host, in canonical spelling (``index.docker.io``
+    → ``docker.io``); ``ValueError`` if it is not one."""
+    ref = parse_reference(f"{value}/x")
+    hub = ref.registry == DEFAULT_REGISTRY and value.strip().lower() in DOCKER_HUB_ALIASES
+    if ref.path != "x" and not (hub and ref.path == "library/x"):
+        raise ValueError(f"{value!r} is not a registry host (like quay.io or host:5000)")
+    return ref.registry
+
+
+def _check_host_key(value: str) -> str:
+    registry_host(value)
+    return value  # as written: the loader finds the key by it
+
+
+def _check_regex(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"bad regex {pattern!r}: {exc}") from None
+    return pattern
+
+
+def _check_platform(value: str) -> str:
+    parse_platform(value)
+    return value
+
+
+def _check_tag_spec(value: str) -> str:
+    parse_tag_spec(value)
+    return value
+
+
+# List items are validated one by one, so that an error's location ends in
+# the item's index and every bad item is reported.
+RegexText = Annotated[str, AfterValidator(_check_regex)]
+PlatformText = Annotated[str, AfterValidator(_check_platform)]
+TagSpecText = Annotated[str, AfterValidator(_check_tag_spec)]
 
 
 class Credentials(_Model):
@@ -183,10 +226,7 @@ class Target(_Model):
     @field_validator("registry")
     @classmethod
     def _check_registry(cls, value: str) -> str:
-        ref = parse_reference(f"{value}/x")
-        if ref.path != "x" and value not in ("docker.io",):
-            raise ValueError(f"{value!r} is not a registry host")
-        return ref.registry
+        return registry_host(value)
 
     def repository_for(self, source: Repository, destination: str | None = None) -> Repository:
         if destination:
@@ -204,23 +244,13 @@ class TagRules(_Model):
     """Tag selection by pattern. Every present rule must hold; ``latest``
     then keeps the N highest by semver order."""
 
-    include: list[str] = Field(default_factory=list)
+    include: list[RegexText] = Field(default_factory=list)
     """Anchored regexes; a tag must match at least one (when given)."""
-    exclude: list[str] = Field(default_factory=list)
+    exclude: list[RegexText] = Field(default_factory=list)
     """Anchored regexes; a tag matching any is dropped."""
     semver: str | None = None
     """An npm-style range, e.g. ``>=1.24 <2`` or ``^3.18``."""
     latest: int | None = Field(default=None, ge=1)
-
-    @field_validator("include", "exclude")
-    @classmethod
-    def _compile(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"bad regex {pattern!r}: {exc}") from None
-        return patterns
 
     @field_validator("semver")
     @classmethod
@@ -250,17 +280,9 @@ def parse_tag_spec(text: str) -> tuple[str, str | None]:
 
 
 class _EntryBase(_Model):
-    platforms: list[str] | None = None
+    platforms: list[PlatformText] | None = None
     targets: list[str] | None = None
     schedule: ScheduleText | None = None
-
-    @field_validator("platforms")
-    @classmethod
-    def _check_platforms(cls, values: list[str] | None) -> list[str] | None:
-        if values is not None:
-            for value in values:
-                parse_platform(value)
-        return values
 
     @field_validator("schedule")
     @classmethod
@@ -272,11 +294,24 @@ class _EntryBase(_Model):
         return tuple(parse_platform(v) for v in values)
 
 
+def _tags_kind(value: Any) -> str:
+    return "rules" if isinstance(value, dict | TagRules) else "explicit"
+
+
+#: ``tags``: a list of tag names, or a mapping of rules. Discriminated by the
+#: input's shape so that errors come from one branch only; their location
+#: carries the tag (``explicit`` or ``rules``) after ``tags``.
+TagSelection = Annotated[
+    Annotated[list[TagSpecText], Tag("explicit")] | Annotated[TagRules, Tag("rules")],
+    Discriminator(_tags_kind),
+]
+
+
 class ImageEntry(_EntryBase):
     """One source repository and which of its tags to mirror."""
 
     source: str
-    tags: list[str] | TagRules
+    tags: TagSelection
     """Explicit tags (``1.27``; ``stable@sha256:…`` pins a digest pushed
     under that tag) or pattern rules."""
     destination: str | None = None
@@ -295,11 +330,8 @@ class ImageEntry(_EntryBase):
     @field_validator("tags")
     @classmethod
     def _check_tags(cls, value: list[str] | TagRules) -> list[str] | TagRules:
-        if isinstance(value, list):
-            if not value:
-                raise ValueError("tags must not be empty")
-            for spec in value:
-                parse_tag_spec(spec)
+        if isinstance(value, list) and not value:
+            raise ValueError("tags must not be empty")
         return value
 
     @field_validator("destination")
@@ -349,17 +381,10 @@ Entry = Annotated[
 
 
 class Defaults(_Model):
-    platforms: list[str] = Field(default_factory=list)
+    platforms: list[PlatformText] = Field(default_factory=list)
     """Empty means every platform (the index digest is then preserved)."""
     targets: list[str] = Field(default_factory=list)
     schedule: ScheduleText = _DEFAULT_SCHEDULE
-
-    @field_validator("platforms")
-    @classmethod
-    def _check_platforms(cls, values: list[str]) -> list[str]:
-        for value in values:
-            parse_platform(value)
-        return values
 
     @field_validator("schedule")
     @classmethod
@@ -370,26 +395,31 @@ class Defaults(_Model):
 class DesiredState(_Model):
     version: Literal[1] = 1
     defaults: Defaults = Field(default_factory=Defaults)
-    registries: dict[str, RegistrySettings] = Field(default_factory=dict)
+    registries: dict[Annotated[str, AfterValidator(_check_host_key)], RegistrySettings] = Field(
+        default_factory=dict
+    )
+    """Keys are registry hosts as written; :func:`registry_host` canonicalises."""
     targets: dict[str, Target]
     images: list[Entry] = Field(default_factory=list)
 
-    @field_validator("registries")
-    @classmethod
-    def _check_registry_keys(
-        cls, value: dict[str, RegistrySettings]
-    ) -> dict[str, RegistrySettings]:
-        for host in value:
-            ref = parse_reference(f"{host}/x")
-            if ref.path != "x":
-                raise ValueError(f"registry key {host!r} is not a registry host")
-        return value
-
 
 def check_references(state: DesiredState) -> list[tuple[Location, str]]:
-    """Cross-field problems: unknown targets, no targets at all, and duplicate
-    (image, tag, target) outputs among explicit tags and list lines."""
+    """Cross-field problems: two ``registries`` keys for one host, unknown
+    targets, no targets at all, and duplicate (image, tag, target) outputs
+    among explicit tags and list lines."""
     problems: list[tuple[Location, str]] = []
+    hosts: dict[str, str] = {}
+    for host in state.registries:
+        canonical = registry_host(host)
+        if canonical in hosts:
+            problems.append(
+                (
+                    ("registries", host),
+                    f"registry {host!r} is the same host as {hosts[canonical]!r}",
+                )
+            )
+        else:
+            hosts[canonical] = host
     known = set(state.targets)
     for i, name in enumerate(state.defaults.targets):
         if name not in known:

@@ -158,6 +158,8 @@ class Observation:
     platform's manifest digest matches on the target."""
     no_platform: bool = False
     error: str | None = None
+    error_reason: str = "other"
+    """The bounded metrics reason of ``error`` (see :mod:`hangard.errors`)."""
 
 
 class ActionKind(StrEnum):
@@ -175,6 +177,7 @@ class Action:
     source_digest: str | None = None
     target_digest: str | None = None
     desired_digest: str | None = None
+    error_reason: str | None = None
 
     @property
     def key(self) -> ItemKey:
@@ -211,7 +214,14 @@ class Action:
 
 def decide(item: SyncItem, obs: Observation) -> Action:
     if obs.error:
-        return Action(item, ActionKind.ERROR, obs.error, obs.source_digest, obs.target_digest)
+        return Action(
+            item,
+            ActionKind.ERROR,
+            obs.error,
+            obs.source_digest,
+            obs.target_digest,
+            error_reason=obs.error_reason,
+        )
     if obs.source_digest is None:
         return Action(item, ActionKind.SKIP, "source missing", None, obs.target_digest)
     if obs.no_platform:
@@ -276,5 +286,5 @@ def make_plan(
         decide(item, observations.get(item.key, Observation(error="not observed")))
         for item in items
     ]
-    actions += [Action(err, ActionKind.ERROR, err.message) for err in errors]
+    actions += [Action(err, ActionKind.ERROR, err.message, error_reason="other") for err in errors]
     return Plan(tuple(sorted(actions, key=lambda a: a.key)))

@@ -100,7 +100,9 @@ def _passive(action: Action) -> ItemResult:
         return ItemResult(action, ItemOutcome.IN_SYNC)
     if action.kind is ActionKind.SKIP:
         return ItemResult(action, ItemOutcome.SKIPPED)
-    return ItemResult(action, ItemOutcome.FAILED, error=action.reason, reason="other")
+    return ItemResult(
+        action, ItemOutcome.FAILED, error=action.reason, reason=action.error_reason or "other"
+    )
 
 
 async def execute(

@@ -113,7 +113,7 @@ async def observe(
         try:
             source, target = await asyncio.gather(head(item.source), head(item.destination))
         except HangardError as exc:
-            return item.key, Observation(error=str(exc))
+            return item.key, Observation(error=str(exc), error_reason=exc.reason)
         if source is None:
             return item.key, Observation(target_digest=target.digest if target else None)
         target_digest = target.digest if target else None
@@ -124,7 +124,9 @@ async def observe(
                 client, once, cache, item, source.digest, target_digest
             )
         except HangardError as exc:
-            return item.key, Observation(source.digest, target_digest, error=str(exc))
+            return item.key, Observation(
+                source.digest, target_digest, error=str(exc), error_reason=exc.reason
+            )
 
     results = await asyncio.gather(*(one(item) for item in items))
     return dict(results)

@@ -1,0 +1,35 @@
+"""The desired-state file on disk: reading, validating with positions, and
+turning it into registry-client settings.
+
+* :mod:`~hangard.config.positions`: positions, problems, YAML with positions;
+* :mod:`~hangard.config.hangarlist`: Hangar image list files (pure);
+* :mod:`~hangard.config.loader`: :func:`load_desired_state`, :func:`validate_file`;
+* :mod:`~hangard.config.registries`: client options and credentials.
+
+The schema itself is :mod:`hangard.core.desired`.
+"""
+
+from hangard.config.hangarlist import ParsedList, parse_hangar_list
+from hangard.config.loader import LoadedConfig, check_file, load_desired_state, validate_file
+from hangard.config.positions import Position, Problem
+from hangard.config.registries import (
+    client_options,
+    credential_store,
+    ratelimit_floors,
+    registry_hosts,
+)
+
+__all__ = [
+    "LoadedConfig",
+    "ParsedList",
+    "Position",
+    "Problem",
+    "check_file",
+    "client_options",
+    "credential_store",
+    "load_desired_state",
+    "parse_hangar_list",
+    "ratelimit_floors",
+    "registry_hosts",
+    "validate_file",
+]

@@ -1,0 +1,575 @@
+"""Read a desired-state file, with every problem pointed at ``FILE:LINE:COL``.
+
+The schema lives in :mod:`hangard.core.desired` (pure); this module does the
+I/O around it and translates its errors into positions:
+
+1. read the file and parse the YAML, keeping each node's position and
+   rejecting duplicate keys (:mod:`hangard.config.positions`);
+2. reject secrets written into the file (``password:``, ``token:``, …);
+3. read every ``list:`` file (relative to the config file) and parse its
+   lines (:mod:`hangard.config.hangarlist`);
+4. resolve ``ca_file``, ``password_file`` and ``list`` paths against the
+   config file's directory, and check that each ``ca_file`` is readable;
+5. check cron schedules with APScheduler (the core only counts fields);
+6. validate with :meth:`DesiredState.model_validate`, then
+   :func:`~hangard.core.desired.check_references`.
+
+All problems are reported, sorted: the config file first, then list files in
+the order they are referenced; by line and column within a file.
+Cross-references (target names, duplicate outputs) are checked when the schema
+errors, if any, are confined to ``images`` entries: the other entries are then
+checked on their own.
+
+Secrets are not looked at by default: ``password_env`` variables and
+``password_file`` files are read when the daemon starts
+(:func:`hangard.config.registries.credential_store`), so a file can be
+validated on a machine that does not hold them. ``check_secrets=True`` also
+checks that each variable is set and each file readable, without reading or
+printing a secret.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import os
+import re
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from hangard.config.hangarlist import parse_hangar_list
+from hangard.config.positions import NodeInfo, NodePath, Position, Problem, YamlDocument, load_yaml
+from hangard.core.desired import (
+    Credentials,
+    Defaults,
+    DesiredState,
+    ImageEntry,
+    ListEntry,
+    RegistrySettings,
+    TagRules,
+    Target,
+    check_references,
+    parse_interval,
+)
+from hangard.errors import ConfigError
+
+__all__ = [
+    "INLINE_SECRET_KEYS",
+    "INLINE_SECRET_MESSAGE",
+    "LoadedConfig",
+    "Problem",
+    "check_file",
+    "load_desired_state",
+    "validate_file",
+]
+
+#: Keys that would hold a secret: rejected anywhere under ``registries`` and
+#: ``targets`` (compared case-insensitively).
+INLINE_SECRET_KEYS = frozenset({"password", "token", "secret", "auth", "identitytoken"})
+INLINE_SECRET_MESSAGE = (
+    "credentials must not be written in the file: "
+    "use password_env or password_file (or docker_config: true)"
+)
+
+# Union tags pydantic puts into error locations (see hangard.core.desired):
+# the kind of an ``images`` item after its index, the kind of ``tags`` after it.
+_ENTRY_TAGS = frozenset({"image", "list"})
+_TAGS_TAGS = frozenset({"explicit", "rules"})
+_ALSO_AT = re.compile(r"also produced at (?P<loc>\S+)$")
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A valid desired state and where it came from."""
+
+    path: Path
+    """The config file (absolute)."""
+    state: DesiredState
+    """List lines filled in; ``list``, ``ca_file`` and ``password_file`` are
+    absolute paths."""
+    files: list[Path]
+    """The config file, then every list file: what to watch for changes."""
+    source_text_digest: str
+    """``sha256:…`` over the contents of :attr:`files` (with their paths)."""
+
+    def summary(self) -> str:
+        """``3 targets, 5 image entries (1 list file, 12 list lines)``."""
+        state = self.state
+        lists = [e for e in state.images if isinstance(e, ListEntry)]
+        lines = sum(len(e.lines) for e in lists)
+        text = (
+            f"{_plural(len(state.targets), 'target')}, "
+            f"{_plural(len(state.images), 'image entry', 'image entries')}"
+        )
+        if lists:
+            text += f" ({_plural(len(lists), 'list file')}, {_plural(lines, 'list line')})"
+        return text
+
+
+def load_desired_state(
+    path: str | os.PathLike[str],
+    *,
+    check_secrets: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> LoadedConfig:
+    """Load and validate a desired-state file.
+
+    Raises :class:`~hangard.errors.ConfigError` whose ``problems`` are every
+    problem found, formatted ``FILE:LINE:COL: message``.
+    """
+    loaded, problems = _Loader(path, check_secrets, environ).run()
+    if problems or loaded is None:
+        count = _plural(len(problems), "problem")
+        raise ConfigError(f"{os.fspath(path)}: {count}", problems=[str(p) for p in problems])
+    return loaded
+
+
+def validate_file(
+    path: str | os.PathLike[str],
+    *,
+    check_secrets: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> list[Problem]:
+    """Every problem in a desired-state file and its list files; ``[]`` if valid."""
+    return check_file(path, check_secrets=check_secrets, environ=environ)[1]
+
+
+def check_file(
+    path: str | os.PathLike[str],
+    *,
+    check_secrets: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[LoadedConfig | None, list[Problem]]:
+    """``(loaded, [])`` for a valid file, else ``(None, problems)``: one read
+    for callers that report either (``hangard validate``)."""
+    return _Loader(path, check_secrets, environ).run()
+
+
+def _plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+class _Loader:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        check_secrets: bool,
+        environ: Mapping[str, str] | None,
+    ) -> None:
+        self.display = os.fspath(path)
+        self.path = Path(os.path.abspath(self.display))
+        self.base = self.path.parent
+        self.check_secrets = check_secrets
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.problems: list[Problem] = []
+        self.doc = YamlDocument(self.display)
+        self.files: list[Path] = [self.path]
+        self.file_rank: dict[str, int] = {self.display: 0}
+        self.digest = hashlib.sha256()
+        # (images index) -> (display name, text) of its list file
+        self.lists: dict[int, tuple[str, str]] = {}
+        # locations whose schema error is replaced by a better message
+        self.handled: set[NodePath] = set()
+
+    # -- the steps --------------------------------------------------------
+
+    def run(self) -> tuple[LoadedConfig | None, list[Problem]]:
+        data = self._read_config()
+        state = None
+        if data is not None:
+            state = self._check(data)
+        problems = self._sorted()
+        if state is None or problems:
+            return None, problems
+        loaded = LoadedConfig(self.path, state, self.files, f"sha256:{self.digest.hexdigest()}")
+        return loaded, []
+
+    def _read_config(self) -> Any:
+        try:
+            raw = self.path.read_bytes()
+        except OSError as exc:
+            self._problem(None, f"cannot read {self.path}: {exc.strerror or exc}")
+            return None
+        self._hash(self.path, raw)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self._problem(None, f"not UTF-8 text (byte {exc.start})")
+            return None
+        self.doc = load_yaml(text, self.display)
+        self.problems.extend(self.doc.problems)
+        if not self.doc.ok:
+            return None
+        return {} if self.doc.data is None else copy.deepcopy(self.doc.data)
+
+    def _check(self, data: Any) -> DesiredState | None:
+        self._inline_secrets()
+        if isinstance(data, dict):
+            data = self._prepare(data)
+        self._cron_schedules(data)
+        state = self._validate(data)
+        if state is not None and self.check_secrets:
+            self._secrets(state)
+        return state
+
+    def _inline_secrets(self) -> None:
+        for path, info in self.doc.nodes.items():
+            if (
+                len(path) >= 3
+                and path[0] in ("registries", "targets")
+                and isinstance(path[-1], str)
+                and path[-1].lower() in INLINE_SECRET_KEYS
+            ):
+                self.handled.add(path)
+                self._problem(info.key, INLINE_SECRET_MESSAGE)
+
+    def _prepare(self, data: dict[Any, Any]) -> dict[Any, Any]:
+        """Read list files and resolve relative paths, before validation."""
+        images = data.get("images")
+        if isinstance(images, list):
+            data["images"] = [self._list_entry(i, e) for i, e in enumerate(images)]
+        registries = data.get("registries")
+        if isinstance(registries, dict):
+            data["registries"] = {
+                host: self._registry(host, settings) for host, settings in registries.items()
+            }
+        return data
+
+    def _list_entry(self, index: int, entry: Any) -> Any:
+        if not isinstance(entry, dict) or "list" not in entry:
+            return entry
+        loc: NodePath = ("images", index, "lines")
+        if "lines" in entry:
+            self.handled.add(loc)
+            self._problem(
+                self.doc.key_position(loc),
+                "unknown key 'lines': the lines come from the list file",
+            )
+        value = entry["list"]
+        if not isinstance(value, str) or not value.strip():
+            return entry  # the schema reports it
+        resolved = self._resolve(value)
+        display = os.path.normpath(os.path.join(os.path.dirname(self.display), value))
+        try:
+            raw = resolved.read_bytes()
+            text = raw.decode("utf-8")
+        except OSError as exc:
+            self._problem(
+                self.doc.where(("images", index, "list")),
+                f"cannot read list file {resolved}: {exc.strerror or exc}",
+            )
+            return {**entry, "list": str(resolved), "lines": ()}
+        except UnicodeDecodeError as exc:
+            self._problem(
+                self.doc.where(("images", index, "list")),
+                f"list file {resolved} is not UTF-8 text (byte {exc.start})",
+            )
+            return {**entry, "list": str(resolved), "lines": ()}
+        self._hash(resolved, raw)
+        if resolved not in self.files:
+            self.files.append(resolved)
+        self.file_rank.setdefault(display, len(self.file_rank))
+        self.lists[index] = (display, text)
+        parsed = parse_hangar_list(text, display)
+        self.problems.extend(parsed.problems)
+        return {**entry, "list": str(resolved), "lines": tuple(parsed.lines)}
+
+    def _registry(self, host: Any, settings: Any) -> Any:
+        if not isinstance(settings, dict):
+            return settings
+        settings = dict(settings)
+        ca_file = settings.get("ca_file")
+        if isinstance(ca_file, str) and ca_file:
+            resolved = self._resolve(ca_file)
+            settings["ca_file"] = str(resolved)
+            try:
+                with resolved.open("rb"):
+                    pass
+            except OSError as exc:
+                self._problem(
+                    self.doc.where(("registries", host, "ca_file")),
+                    f"cannot read ca_file {resolved}: {exc.strerror or exc}",
+                )
+        creds = settings.get("credentials")
+        if isinstance(creds, dict) and isinstance(creds.get("password_file"), str):
+            creds = dict(creds)
+            creds["password_file"] = str(self._resolve(creds["password_file"]))
+            settings["credentials"] = creds
+        return settings
+
+    def _cron_schedules(self, data: Any) -> None:
+        if not isinstance(data, dict):
+            return
+        places: list[tuple[NodePath, Any]] = []
+        defaults = data.get("defaults")
+        if isinstance(defaults, dict):
+            places.append((("defaults", "schedule"), defaults.get("schedule")))
+        images = data.get("images")
+        if isinstance(images, list):
+            for i, entry in enumerate(images):
+                if isinstance(entry, dict):
+                    places.append((("images", i, "schedule"), entry.get("schedule")))
+        for loc, value in places:
+            if not isinstance(value, str):
+                continue
+            text = value.strip()
+            if parse_interval(text) is not None or len(text.split()) != 5:
+                continue  # an interval, or the schema reports it
+            try:
+                CronTrigger.from_crontab(text, timezone="UTC")
+            except ValueError as exc:
+                self.handled.add(loc)
+                self._problem(self.doc.where(loc), f"bad cron schedule {text!r}: {exc}")
+
+    def _validate(self, data: Any) -> DesiredState | None:
+        try:
+            state = DesiredState.model_validate(data)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            for error in errors:
+                self._schema_problem(error)
+            self._salvage_references(data, errors)
+            return None
+        self._references(state)
+        return state
+
+    def _salvage_references(self, data: Any, errors: list[ErrorDetails]) -> None:
+        """Check cross-references among the good ``images`` entries when the
+        bad ones are the only problem."""
+        bad: set[int] = set()
+        for error in errors:
+            loc = error["loc"]
+            if len(loc) < 2 or loc[0] != "images" or not isinstance(loc[1], int):
+                return
+            bad.add(loc[1])
+        if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+            return
+        kept = [i for i in range(len(data["images"])) if i not in bad]
+        try:
+            state = DesiredState.model_validate(
+                {**data, "images": [data["images"][i] for i in kept]}
+            )
+        except ValidationError:
+            return
+        self._references(state, kept)
+
+    def _references(self, state: DesiredState, kept: list[int] | None = None) -> None:
+        for loc, message in check_references(state):
+            if kept is not None and len(loc) > 1 and loc[0] == "images" and isinstance(loc[1], int):
+                loc = ("images", kept[loc[1]], *loc[2:])
+            m = _ALSO_AT.search(message)
+            if m:
+                other = self._parse_loc(m.group("loc"), kept)
+                message = message[: m.start("loc")] + self._place(other)
+            file, position = self._locate(loc)
+            self.problems.append(Problem.at(file, position, message))
+
+    def _secrets(self, state: DesiredState) -> None:
+        for host, settings in state.registries.items():
+            creds = settings.credentials
+            if creds is None:
+                continue
+            base: NodePath = ("registries", host, "credentials")
+            variable = creds.password_env
+            if variable is not None and not self.environ.get(variable):
+                state_word = "empty" if variable in self.environ else "not set"
+                self._problem(
+                    self.doc.where((*base, "password_env")),
+                    f"environment variable {variable} is {state_word}",
+                )
+            if creds.password_file is not None and not os.access(creds.password_file, os.R_OK):
+                self._problem(
+                    self.doc.where((*base, "password_file")),
+                    f"cannot read password_file {creds.password_file}",
+                )
+
+    # -- schema errors ----------------------------------------------------
+
+    def _schema_problem(self, error: ErrorDetails) -> None:
+        raw = tuple(error["loc"])
+        loc = _strip_union_tags(raw)
+        if loc in self.handled:
+            return
+        kind = error["type"]
+        if loc and loc[-1] == "[key]":
+            self._problem(self.doc.key_position(loc[:-1]), _error_message(error, None))
+        elif kind == "extra_forbidden":
+            self._problem(self.doc.key_position(loc), _unknown_key(loc[-1], raw[:-1]))
+        elif kind == "missing":
+            self._problem(self.doc.where(loc[:-1]), f"missing required key {loc[-1]!r}")
+        else:
+            found = self.doc.nearest(loc)
+            info = found[1] if found and found[0] == loc else None
+            self._problem(self.doc.where(loc), _error_message(error, info))
+
+    # -- positions --------------------------------------------------------
+
+    def _locate(self, loc: tuple[Hashable, ...]) -> tuple[str, Position | None]:
+        """The file and position of a :func:`check_references` location."""
+        if len(loc) == 4 and loc[0] == "images" and loc[2] == "list" and isinstance(loc[3], int):
+            index, line = loc[1], loc[3]
+            if isinstance(index, int) and index in self.lists:
+                display, text = self.lists[index]
+                return display, Position(line, _first_column(text, line))
+        return self.display, self.doc.where(loc)
+
+    def _place(self, loc: tuple[Hashable, ...]) -> str:
+        file, position = self._locate(loc)
+        if position is None:
+            return file
+        return f"{file}:{position.line}:{position.column}"
+
+    @staticmethod
+    def _parse_loc(text: str, kept: list[int] | None) -> tuple[Hashable, ...]:
+        parts: list[Hashable] = [int(p) if p.isdigit() else p for p in text.split(".")]
+        if kept is not None and len(parts) > 1 and parts[0] == "images":
+            index = parts[1]
+            if isinstance(index, int) and index < len(kept):
+                parts[1] = kept[index]
+        return tuple(parts)
+
+    def _problem(self, position: Position | None, message: str, file: str | None = None) -> None:
+        self.problems.append(Problem.at(file or self.display, position, message))
+
+    def _sorted(self) -> list[Problem]:
+        unique = list(dict.fromkeys(self.problems))
+        rank = self.file_rank
+        return sorted(
+            unique,
+            key=lambda p: (rank.get(p.file, len(rank)), p.file, p.line or 0, p.column or 0),
+        )
+
+    # -- helpers ----------------------------------------------------------
+
+    def _resolve(self, value: str) -> Path:
+        path = Path(os.path.expanduser(value))
+        return path if path.is_absolute() else self.base / path
+
+    def _hash(self, path: Path, raw: bytes) -> None:
+        self.digest.update(os.fsencode(path) + b"\0")
+        self.digest.update(len(raw).to_bytes(8, "big") + raw)
+
+
+def _strip_union_tags(loc: tuple[Hashable, ...]) -> tuple[Hashable, ...]:
+    parts = list(loc)
+    if len(parts) > 2 and parts[0] == "images" and isinstance(parts[1], int):
+        if parts[2] in _ENTRY_TAGS:
+            del parts[2]
+        if len(parts) > 3 and parts[2] == "tags" and parts[3] in _TAGS_TAGS:
+            del parts[3]
+    return tuple(parts)
+
+
+def _model_at(raw: tuple[Hashable, ...]) -> type[BaseModel] | None:
+    """The model whose keys are valid at a raw pydantic location."""
+    match raw:
+        case ():
+            return DesiredState
+        case ("defaults",):
+            return Defaults
+        case ("registries", _):
+            return RegistrySettings
+        case ("registries", _, "credentials"):
+            return Credentials
+        case ("targets", _):
+            return Target
+        case ("images", int(), "image"):
+            return ImageEntry
+        case ("images", int(), "list"):
+            return ListEntry
+        case ("images", int(), "image", "tags", "rules"):
+            return TagRules
+    return None
+
+
+def _keys_of(model: type[BaseModel]) -> list[str]:
+    keys = [info.alias or name for name, info in model.model_fields.items()]
+    return [k for k in keys if not (model is ListEntry and k == "lines")]
+
+
+def _unknown_key(key: Hashable, raw_parent: tuple[Hashable, ...]) -> str:
+    model = _model_at(raw_parent)
+    if model is ListEntry and key in ImageEntry.model_fields:
+        return f"unknown key {key!r}: an images entry has either 'source' and 'tags', or 'list'"
+    message = f"unknown key {key!r}"
+    if model is None:
+        return message
+    keys = _keys_of(model)
+    hint = difflib.get_close_matches(str(key).lower(), keys, n=1)
+    if hint:
+        return f"{message}; did you mean {hint[0]!r}?"
+    return f"{message} (expected one of: {', '.join(keys)})"
+
+
+def _lower(text: str) -> str:
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return repr(value) if len(value) <= 60 else "a long string"
+    return type(value).__name__
+
+
+_EXPECTED = {
+    "model_type": "a mapping",
+    "dict_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "list_type": "a list",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+}
+
+
+def _error_message(error: ErrorDetails, info: NodeInfo | None) -> str:
+    kind = error["type"]
+    value = error.get("input")
+    ctx = error.get("ctx") or {}
+    if kind in ("value_error", "assertion_error") and "error" in ctx:
+        return str(ctx["error"])
+    if kind == "string_type":
+        if info is not None and info.plain and info.text and value is not None:
+            return (
+                f"expected a string, but YAML reads {info.text} as {_describe(value)}; "
+                f'quote it: "{info.text}"'
+            )
+        return f"expected a string, got {_describe(value)}"
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}, got {_describe(value)}"
+    if kind == "literal_error" and "expected" in ctx:
+        return f"expected {ctx['expected']}, got {_describe(value)}"
+    message = _lower(error["msg"])
+    if not isinstance(value, dict | list):
+        message += f" (got {_describe(value)})"
+    return message
+
+
+def _first_column(text: str, line: int) -> int:
+    lines = text.split("\n")
+    if not 1 <= line <= len(lines):
+        return 1
+    body = lines[line - 1].removeprefix("\ufeff") if line == 1 else lines[line - 1]
+    stripped = body.lstrip()
+    return len(body) - len(stripped) + 1

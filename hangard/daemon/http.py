@@ -1,0 +1,50 @@
+"""The daemon's one HTTP listener: ``/metrics``, ``/healthz``, ``/readyz``,
+``/status``. No secrets are ever part of a reply."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+if TYPE_CHECKING:
+    from hangard.daemon.service import Daemon
+
+__all__ = ["StatusServer"]
+
+
+class StatusServer:
+    def __init__(self, daemon: Daemon, host: str, port: int) -> None:
+        self.daemon = daemon
+        self.host = host
+        self.port = port
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/status", self._status)
+        self._runner = web.AppRunner(app, access_log=None)
+
+    async def start(self) -> None:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        body = self.daemon.metrics.render()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _healthz(self, _request: web.Request) -> web.Response:
+        ok = self.daemon.healthy
+        return web.json_response({"ok": ok}, status=200 if ok else 503)
+
+    async def _readyz(self, _request: web.Request) -> web.Response:
+        ok = self.daemon.ready
+        return web.json_response({"ready": ok}, status=200 if ok else 503)
+
+    async def _status(self, _request: web.Request) -> web.Response:
+        return web.json_response(self.daemon.status())

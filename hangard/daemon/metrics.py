@@ -1,0 +1,158 @@
+"""Prometheus metrics. The names are part of hangard's interface (README,
+alert rules, dashboard); label values are bounded by the config: images,
+tags and targets come from the desired state, registries from the config,
+reasons from :mod:`hangard.errors`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from hangard import __version__
+
+__all__ = ["FAILURE_REASONS", "Metrics"]
+
+FAILURE_REASONS = (
+    "not_found",
+    "unauthorized",
+    "rate_limited",
+    "timeout",
+    "network",
+    "server_error",
+    "digest_mismatch",
+    "unsupported_media_type",
+    "other",
+)
+
+ITEM = ("image", "tag", "target")
+
+
+class Metrics:
+    """Every hangard metric, on its own registry (tests make many)."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.in_sync = Gauge(
+            "hangard_image_in_sync",
+            "1 when the target has the desired digest, else 0 (drifted or missing)",
+            ITEM,
+            registry=r,
+        )
+        self.drift = Gauge(
+            "hangard_image_drift",
+            "1 when the target tag exists with a different digest",
+            ITEM,
+            registry=r,
+        )
+        self.missing = Gauge(
+            "hangard_image_missing", "1 when the target tag does not exist", ITEM, registry=r
+        )
+        self.last_success = Gauge(
+            "hangard_image_last_success_timestamp_seconds",
+            "When the item was last seen in sync or copied",
+            ITEM,
+            registry=r,
+        )
+        self.failures = Counter(
+            "hangard_copy_failures",
+            "Failed copies (and failed observations) by reason",
+            ("image", "target", "reason"),
+            registry=r,
+        )
+        self.consecutive_failures = Gauge(
+            "hangard_copy_consecutive_failures",
+            "Failures in a row for the item; 0 after a success",
+            ITEM,
+            registry=r,
+        )
+        self.cycles = Counter(
+            "hangard_sync_cycles", "Sync cycles by result", ("result",), registry=r
+        )
+        self.cycle_duration = Histogram(
+            "hangard_sync_cycle_duration_seconds",
+            "Duration of sync cycles",
+            buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+            registry=r,
+        )
+        self.last_good_cycle = Gauge(
+            "hangard_last_successful_cycle_timestamp_seconds",
+            "When a cycle last finished without failures",
+            registry=r,
+        )
+        self.bytes_copied = Counter(
+            "hangard_bytes_copied", "Blob bytes uploaded", ("target_registry",), registry=r
+        )
+        self.blobs = Counter("hangard_blobs", "Blobs handled by outcome", ("result",), registry=r)
+        self.requests = Counter(
+            "hangard_registry_requests",
+            "HTTP requests to registries",
+            ("registry", "method", "code"),
+            registry=r,
+        )
+        self.ratelimit_remaining = Gauge(
+            "hangard_registry_ratelimit_remaining",
+            "Last ratelimit-remaining a registry reported",
+            ("registry",),
+            registry=r,
+        )
+        self.reload_ok = Gauge(
+            "hangard_config_last_reload_successful",
+            "1 when the last config (re)load succeeded",
+            registry=r,
+        )
+        self.reload_time = Gauge(
+            "hangard_config_last_reload_timestamp_seconds",
+            "When the config was last (re)loaded, successfully or not",
+            registry=r,
+        )
+        self.desired = Gauge(
+            "hangard_desired_images", "(image, tag, target) items in the desired state", registry=r
+        )
+        self.build_info = Gauge("hangard_build_info", "hangard version", ("version",), registry=r)
+        self.build_info.labels(version=__version__).set(1)
+        for result in ("copied", "mounted", "present"):
+            self.blobs.labels(result=result)
+        for result in ("success", "failure"):
+            self.cycles.labels(result=result)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def set_item_state(
+        self,
+        key: tuple[str, str, str],
+        *,
+        in_sync: bool,
+        drift: bool,
+        missing: bool,
+        last_success: float | None,
+        consecutive_failures: int,
+    ) -> None:
+        labels = dict(zip(ITEM, key, strict=True))
+        self.in_sync.labels(**labels).set(1 if in_sync else 0)
+        self.drift.labels(**labels).set(1 if drift else 0)
+        self.missing.labels(**labels).set(1 if missing else 0)
+        self.consecutive_failures.labels(**labels).set(consecutive_failures)
+        if last_success is not None:
+            self.last_success.labels(**labels).set(last_success)
+
+    def forget_items(self, keep: Iterable[tuple[str, str, str]]) -> None:
+        """Drop series of items no longer in the desired state."""
+        wanted = set(keep)
+        for gauge in (
+            self.in_sync,
+            self.drift,
+            self.missing,
+            self.last_success,
+            self.consecutive_failures,
+        ):
+            for labels in list(_label_sets(gauge)):
+                if labels not in wanted:
+                    gauge.remove(*labels)
+
+
+def _label_sets(metric: Gauge) -> Iterable[tuple[str, str, str]]:
+    for sample_metric in metric.collect():
+        for sample in sample_metric.samples:
+            yield (sample.labels["image"], sample.labels["tag"], sample.labels["target"])

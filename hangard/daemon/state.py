@@ -1,0 +1,145 @@
+"""The daemon's memory: the last known state of every (image, tag, target),
+kept in a small JSON file in the state dir, written atomically, so metrics
+and ``/status`` are meaningful right after a restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import structlog
+
+from hangard.core.plan import Action, ActionKind, ItemKey, SyncItem
+from hangard.sync.execute import ItemOutcome, ItemResult
+
+__all__ = ["ItemState", "StateStore"]
+
+log = structlog.get_logger("hangard.state")
+
+STATE_VERSION = 1
+
+
+@dataclass
+class ItemState:
+    image: str
+    tag: str
+    target: str
+    destination: str = ""
+    source_digest: str | None = None
+    target_digest: str | None = None
+    desired_digest: str | None = None
+    in_sync: bool = False
+    drift: bool = False
+    missing: bool = False
+    last_attempt: float | None = None
+    last_success: float | None = None
+    last_error: str | None = None
+    last_error_reason: str | None = None
+    consecutive_failures: int = 0
+
+    @property
+    def key(self) -> ItemKey:
+        return (self.image, self.tag, self.target)
+
+
+@dataclass
+class StateStore:
+    path: Path | None
+    items: dict[ItemKey, ItemState] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path | None) -> StateStore:
+        store = cls(path)
+        if path is None or not path.exists():
+            return store
+        try:
+            doc = json.loads(path.read_text())
+            names = {f.name for f in fields(ItemState)}
+            for raw in doc.get("items", []):
+                item = ItemState(**{k: v for k, v in raw.items() if k in names})
+                store.items[item.key] = item
+        except (OSError, ValueError, TypeError) as exc:
+            # a damaged state file costs history, never the service
+            log.warning("state file unreadable; starting empty", path=str(path), error=str(exc))
+        return store
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        doc = {
+            "version": STATE_VERSION,
+            "saved_at": time.time(),
+            "items": [asdict(i) for i in sorted(self.items.values(), key=lambda i: i.key)],
+        }
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state.", suffix=".json")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(doc, fh, indent=1)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _item(self, action: Action) -> ItemState:
+        key = action.key
+        state = self.items.get(key)
+        if state is None:
+            state = self.items[key] = ItemState(*key)
+        if isinstance(action.item, SyncItem):
+            state.destination = str(action.item.destination)
+        return state
+
+    def keep_only(self, keys: Iterable[ItemKey]) -> None:
+        wanted = set(keys)
+        for key in list(self.items):
+            if key not in wanted:
+                del self.items[key]
+
+    def observed(self, action: Action, now: float | None = None) -> ItemState:
+        """Record what the plan saw for an item."""
+        now = time.time() if now is None else now
+        state = self._item(action)
+        state.source_digest = action.source_digest
+        state.target_digest = action.target_digest
+        state.desired_digest = action.desired_digest or action.source_digest
+        state.missing = action.kind is not ActionKind.ERROR and action.target_digest is None
+        state.drift = action.kind is ActionKind.COPY and action.reason == "drift"
+        state.in_sync = action.kind is ActionKind.IN_SYNC
+        if state.in_sync:
+            state.last_success = now
+            state.consecutive_failures = 0
+            state.last_error = None
+            state.last_error_reason = None
+        return state
+
+    def finished(self, result: ItemResult, now: float | None = None) -> ItemState:
+        """Record the outcome of executing an item's action."""
+        now = time.time() if now is None else now
+        state = self._item(result.action)
+        if result.outcome is ItemOutcome.COPIED:
+            state.last_attempt = now
+            state.last_success = now
+            state.target_digest = result.target_digest
+            state.in_sync, state.drift, state.missing = True, False, False
+            state.consecutive_failures = 0
+            state.last_error = state.last_error_reason = None
+        elif result.outcome is ItemOutcome.FAILED:
+            state.last_attempt = now
+            state.consecutive_failures += 1
+            state.last_error = result.error
+            state.last_error_reason = result.reason or "other"
+            state.in_sync = False
+        return state
+
+    def status(self) -> dict[str, object]:
+        return {
+            "items": [asdict(i) for i in sorted(self.items.values(), key=lambda i: i.key)],
+        }

@@ -1,0 +1,119 @@
+"""Process settings: where things are and how the daemon runs.
+
+Each setting comes from, highest first: a command-line flag (passed to
+:func:`load_settings` as an override), the environment variable
+``HANGARD_<NAME>`` (``HANGARD_STATE_DIR``), then the default. The desired
+state itself (what to mirror) is the YAML file named by ``config``.
+
+=================  ==========================  ==================================
+setting            default                     meaning
+=================  ==========================  ==================================
+config             /etc/hangard/hangard.yaml   the desired-state file
+state_dir          /var/lib/hangard            where the daemon keeps its state
+log_format         auto                        auto (console on a TTY), json,
+                                               console
+log_level          info                        debug, info, warning, error
+metrics_address    127.0.0.1:9469              HOST:PORT for /metrics and health
+concurrency        8                           copies in flight, all registries
+failed_file        hangard-failed.txt          failed images, one per line;
+                                               relative to state_dir
+watch_config       true                        reload when a config or list
+                                               file changes
+shutdown_grace     30                          seconds to let copies finish on
+                                               SIGTERM
+=================  ==========================  ==================================
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hangard.errors import ConfigError
+
+__all__ = ["ENV_PREFIX", "Settings", "load_settings"]
+
+ENV_PREFIX = "HANGARD_"
+
+
+class Settings(BaseSettings):
+    """See the module docstring for each setting."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_ignore_empty=True,
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
+    )
+
+    config: Path = Path("/etc/hangard/hangard.yaml")
+    state_dir: Path = Path("/var/lib/hangard")
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    metrics_address: str = "127.0.0.1:9469"
+    concurrency: int = Field(default=8, ge=1, le=256)
+    failed_file: Path = Path("hangard-failed.txt")
+    watch_config: bool = True
+    shutdown_grace: float = Field(default=30.0, ge=0)
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _lowercase(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _check_address(cls, value: str) -> str:
+        _split_address(value)
+        return value
+
+    @property
+    def metrics_host_port(self) -> tuple[str, int]:
+        """``metrics_address`` split; an IPv6 host loses its brackets."""
+        return _split_address(self.metrics_address)
+
+    @property
+    def failed_path(self) -> Path:
+        """``failed_file``, relative to ``state_dir`` unless absolute."""
+        return (
+            self.failed_file
+            if self.failed_file.is_absolute()
+            else self.state_dir / self.failed_file
+        )
+
+
+def _split_address(value: str) -> tuple[str, int]:
+    host, sep, port = value.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{value!r} is not HOST:PORT (like 127.0.0.1:9469 or [::1]:9469)")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"{value!r}: write an IPv6 host in brackets, like [::1]:9469")
+    return host, int(port)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with ``overrides`` (command-line flags)
+    on top; ``None`` overrides are ignored, so unset flags can be passed as is.
+
+    Raises :class:`~hangard.errors.ConfigError`, one problem per bad setting,
+    naming its environment variable.
+    """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    unknown = sorted(set(given) - set(Settings.model_fields))
+    if unknown:
+        raise TypeError(f"unknown settings: {', '.join(unknown)}")
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            name = str(error["loc"][0]) if error["loc"] else "?"
+            msg = error["msg"].removeprefix("Value error, ")
+            problems.append(f"setting {name} ({ENV_PREFIX}{name.upper()}): {msg}")
+        raise ConfigError("invalid settings", problems=problems) from None
