@@ -93,13 +93,14 @@ def _reference(text: str) -> ImageReference:
         raise typer.BadParameter(str(exc)) from None
 
 
-def _creds(text: str | None) -> Credentials | None:
+def _creds(text: str | None, flag: str) -> Credentials | None:
     if text is None:
         return None
     try:
         return parse_user_pass(text)
     except InputError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        # the message never shows the value: it holds a password
+        raise typer.BadParameter(str(exc), param_hint=flag) from None
 
 
 def _registry_options(tls_verify: str, ca_file: Path | None, plain_http: bool) -> RegistryOptions:
@@ -174,7 +175,10 @@ def inspect(
 
     async def work() -> None:
         settings = {
-            ref.registry: (_registry_options(tls_verify, ca_file, plain_http), _creds(creds))
+            ref.registry: (
+                _registry_options(tls_verify, ca_file, plain_http),
+                _creds(creds, "--creds"),
+            )
         }
         async with _client(settings, authfile) as client:
             manifest = await client.get_manifest(ref)
@@ -274,8 +278,8 @@ def copy(
     dst_opts = _registry_options(dest_tls_verify, dest_ca_file, dest_plain_http)
     if src.registry == dst.registry and src_opts != dst_opts:
         dst_opts = src_opts  # one host, one set of settings
-    settings = {src.registry: (src_opts, _creds(src_creds))}
-    dst_creds_value = _creds(dest_creds)
+    settings = {src.registry: (src_opts, _creds(src_creds, "--src-creds"))}
+    dst_creds_value = _creds(dest_creds, "--dest-creds")
     if dst.registry in settings:
         opts, creds = settings[dst.registry]
         settings[dst.registry] = (opts, dst_creds_value or creds)
@@ -311,8 +315,13 @@ def version() -> None:
 
 
 def main() -> None:
-    app()
+    # a fixed name: under ``python -m hangard`` click would call the program
+    # "python -m hangard", which breaks the shell completion scripts
+    app(prog_name="hangard")
 
+
+# the desired-state commands register themselves on ``app``
+from hangard import cli_desired  # noqa: E402, F401
 
 if __name__ == "__main__":
     main()

@@ -190,19 +190,27 @@ async def _copy(
 
 
 def failed_lines(results: Iterable[ItemResult]) -> list[str]:
-    """Failed items in the Hangar mirror-list format ``SOURCE DEST TAG``.
+    """Failed items in the Hangar mirror-list format ``SOURCE DEST TAG``,
+    grouped under a ``# target: NAME (REGISTRY)`` comment per target.
 
-    DEST is the full destination repository, so the file can be fed back as
-    ``list:`` entry (or to Hangar) to retry just these.
+    DEST is the repository path on the target and TAG carries the digest
+    that was planned (``TAG@sha256:…``), so the file reads back as a
+    ``list:`` entry with that target to retry exactly these.
     """
-    lines = []
+    by_target: dict[tuple[str, str], set[str]] = {}
     for result in results:
         item = result.action.item
-        if result.outcome is ItemOutcome.FAILED and isinstance(item, SyncItem):
-            source = item.source.repository
-            ref = f"{source}@{item.source.digest}" if item.source.digest else str(source)
-            lines.append(f"{ref} {item.destination.repository} {item.tag}")
-    return sorted(set(lines))
+        if result.outcome is not ItemOutcome.FAILED or not isinstance(item, SyncItem):
+            continue
+        digest = item.source.digest or result.action.source_digest
+        tag = f"{item.tag}@{digest}" if digest else item.tag
+        line = f"{item.source.repository} {item.destination.path} {tag}"
+        by_target.setdefault((item.target, item.destination.registry), set()).add(line)
+    lines: list[str] = []
+    for (target, registry), entries in sorted(by_target.items()):
+        lines.append(f"# target: {target} ({registry})")
+        lines.extend(sorted(entries))
+    return lines
 
 
 def write_failed_list(path: Path, report: SyncReport) -> int:
@@ -215,4 +223,4 @@ def write_failed_list(path: Path, report: SyncReport) -> int:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(header + "\n".join(lines) + "\n")
     tmp.replace(path)
-    return len(lines)
+    return sum(1 for line in lines if not line.startswith("#"))
