@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 
 from hangard import __version__
 
@@ -26,6 +33,9 @@ FAILURE_REASONS = (
 )
 
 ITEM = ("image", "tag", "target")
+
+# ``*_created`` series double the output and nothing here uses them
+disable_created_metrics()
 
 
 class Metrics:
