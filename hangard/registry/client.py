@@ -209,7 +209,9 @@ class RegistryClient:
                     response = await self._send_following("GET", url, {}, None, stream=False)
             except httpx.HTTPError as exc:
                 err = transport_error(exc, registry=registry, method="GET", url=url)
-                if err.remedy == PLAIN_HTTP_REMEDY or attempt >= self.options.max_attempts:
+                # a remedy means misconfiguration (plain HTTP, untrusted
+                # certificate): retrying cannot help
+                if err.remedy is not None or attempt >= self.options.max_attempts:
                     raise err from exc
                 await asyncio.sleep(self._backoff(attempt, None))
                 continue

@@ -1,0 +1,490 @@
+"""Deliberate fakes for what no local ``docker-registry`` 2.8 does on its own.
+
+Registry 2.8 never answers 503/429, never sends ``Retry-After`` or Docker Hub's
+``ratelimit-*`` headers, never redirects blob GETs to object storage, and
+ignores ``n``/``last`` on ``tags/list`` (it always returns every tag, without a
+``Link`` header).  The tests that need those behaviours put a
+:class:`FaultProxy` in front of a real registry and, for redirects, a
+:class:`BlobStore` on another port.  Everything else is forwarded unchanged.
+
+* :class:`FaultProxy` - threaded HTTP(S) reverse proxy on 127.0.0.1.  The
+  ``Host`` header is forwarded as sent, so the registry builds ``Location``
+  and ``Link`` URLs that point back at the proxy.  Rules (checked per request,
+  first match wins; ``path_re`` is searched in the path without the query):
+
+  - :meth:`FaultProxy.fail` - answer ``times`` matching requests (``None`` =
+    always) with a status, headers and body instead of forwarding, after
+    letting the first ``skip`` matching requests through untouched; with
+    ``forward=True`` the request still reaches the registry first (a lost
+    answer), with ``drop=True`` the connection is closed without any answer;
+  - :meth:`FaultProxy.redirect` - answer with a 307 to a URL built from the
+    path's regex match;
+  - :meth:`FaultProxy.add_header` - add a header to forwarded responses;
+  - :meth:`FaultProxy.paginate_tags` - serve ``tags/list`` in pages honouring
+    ``n`` and ``last`` (tags sorted, as distribution 3 does) with a relative
+    ``Link: </v2/...>; rel="next"``; ``page_size`` serves pages shorter than
+    ``n`` to prove clients do not stop at a short page;
+  - :meth:`FaultProxy.hold` - park matching requests until ``until_in_flight``
+    requests are in flight at once, or ``timeout`` passes (one hold window).
+
+  Every request is recorded (:meth:`FaultProxy.requests`, :meth:`count`), as
+  are ``in_flight`` and ``max_in_flight``.  A request counts as in flight from
+  its arrival until the proxy starts sending the answer, so a client that
+  waits for answers before sending more can never appear to exceed its cap.
+
+* :class:`BlobStore` - a fake object store: ``GET /blobs/<digest>`` serves
+  ``objects[digest]`` and records every request's headers.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+_TAGS_PATH = re.compile(r"^/v2/(?P<name>.+)/tags/list$")
+
+
+@dataclass(frozen=True)
+class SeenRequest:
+    """One request as received (header names lower-cased)."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    time: float
+
+    @property
+    def authorization(self) -> str | None:
+        return self.headers.get("authorization")
+
+
+@dataclass
+class Fault:
+    """Answer matching requests with ``status`` (``times`` left; ``None`` = always)."""
+
+    path_re: re.Pattern[str]
+    status: int
+    method: str | None = None
+    times: int | None = 1
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    forward: bool = False
+    drop: bool = False
+    skip: int = 0
+    hits: int = 0
+    passed: int = 0
+
+
+@dataclass
+class Redirect:
+    """Answer matching requests with ``status`` and ``Location: to(match)``."""
+
+    path_re: re.Pattern[str]
+    to: Callable[[re.Match[str]], str]
+    method: str | None = "GET"
+    status: int = 307
+    times: int | None = None
+    hits: int = 0
+
+
+def _matches(rule_method: str | None, rule_re: re.Pattern[str], method: str, path: str) -> bool:
+    return (rule_method is None or rule_method == method) and rule_re.search(path) is not None
+
+
+def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
+    if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
+        out = bytearray()
+        while True:
+            size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return bytes(out)
+            out += handler.rfile.read(size)
+            handler.rfile.readline()
+    length = int(handler.headers.get("Content-Length") or 0)
+    return handler.rfile.read(length) if length else b""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _Base:
+    """Start/stop plumbing shared by the proxy and the blob store."""
+
+    _server: _Server | None = None
+    _thread: threading.Thread | None = None
+    port: int = 0
+    scheme: str = "http"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        raise NotImplementedError
+
+    def _start(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        server = _Server(("127.0.0.1", 0), self._handler())
+        if ssl_context is not None:
+            server.socket = ssl_context.wrap_socket(server.socket, server_side=True)
+            self.scheme = "https"
+        self._server = server
+        self.port = int(server.server_address[1])
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"{type(self).__name__}-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Shut the server down and join its thread."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    @property
+    def host(self) -> str:
+        """``127.0.0.1:PORT``."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """``http(s)://127.0.0.1:PORT``."""
+        return f"{self.scheme}://{self.host}"
+
+
+class FaultProxy(_Base):
+    """Reverse proxy to ``upstream`` (``host:port``, plain HTTP) that injects faults."""
+
+    def __init__(self, upstream: str, *, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.upstream = upstream
+        self._ssl_context = ssl_context
+        self._cond = threading.Condition()
+        self._seen: list[SeenRequest] = []
+        self.faults: list[Fault] = []
+        self.redirects: list[Redirect] = []
+        self.extra_headers: list[tuple[re.Pattern[str], str, str]] = []
+        self.tags_pagination = False
+        self.tags_page_size: int | None = None
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._hold: tuple[re.Pattern[str], int, float] | None = None
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> FaultProxy:
+        """Bind 127.0.0.1:0 and serve in a daemon thread; returns self."""
+        if self._server is None:
+            self._start(self._ssl_context)
+        return self
+
+    def __enter__(self) -> FaultProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---------------------------------------------------------------- rules
+    def fail(
+        self,
+        path_re: str,
+        status: int,
+        *,
+        times: int | None = 1,
+        method: str | None = None,
+        headers: dict[str, str] | None = None,
+        body: bytes | dict[str, Any] = b"",
+        forward: bool = False,
+        drop: bool = False,
+        skip: int = 0,
+    ) -> Fault:
+        """Answer the next ``times`` matching requests with ``status`` (after
+        forwarding them if ``forward``), or close the connection if ``drop``."""
+        data = json.dumps(body).encode() if isinstance(body, dict) else body
+        hdrs = dict(headers or {})
+        if isinstance(body, dict):
+            hdrs.setdefault("Content-Type", "application/json")
+        fault = Fault(re.compile(path_re), status, method, times, hdrs, data, forward, drop, skip)
+        with self._cond:
+            self.faults.append(fault)
+        return fault
+
+    def redirect(
+        self,
+        path_re: str,
+        to: Callable[[re.Match[str]], str],
+        *,
+        method: str | None = "GET",
+        status: int = 307,
+        times: int | None = None,
+    ) -> Redirect:
+        """Redirect matching requests to ``to(match)``."""
+        rule = Redirect(re.compile(path_re), to, method, status, times)
+        with self._cond:
+            self.redirects.append(rule)
+        return rule
+
+    def add_header(self, path_re: str, name: str, value: str) -> None:
+        """Add ``name: value`` to forwarded responses for matching paths."""
+        with self._cond:
+            self.extra_headers.append((re.compile(path_re), name, value))
+
+    def paginate_tags(self, *, page_size: int | None = None) -> None:
+        """Serve ``tags/list`` in pages (see the module docstring)."""
+        self.tags_pagination = True
+        self.tags_page_size = page_size
+
+    def hold(self, path_re: str, *, until_in_flight: int, timeout: float) -> None:
+        """Park matching requests until ``until_in_flight`` are in flight at
+        once, or ``timeout`` seconds pass; then the window closes for good."""
+        with self._cond:
+            self._hold = (re.compile(path_re), until_in_flight, timeout)
+
+    # ------------------------------------------------------------ recording
+    def requests(self) -> list[SeenRequest]:
+        """Snapshot of the requests received so far."""
+        with self._cond:
+            return list(self._seen)
+
+    def count(self, method: str | None = None, path_re: str | None = None) -> int:
+        """How many received requests match ``method`` and ``path_re``."""
+        rx = re.compile(path_re) if path_re else None
+        return sum(
+            1
+            for r in self.requests()
+            if (method is None or r.method == method) and (rx is None or rx.search(r.path))
+        )
+
+    # ------------------------------------------------------------- handling
+    def _enter(self, method: str, path: str) -> None:
+        with self._cond:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self._cond.notify_all()
+            hold = self._hold
+            if hold is None or not hold[0].search(path):
+                return
+            _, threshold, timeout = hold
+            self._cond.wait_for(
+                lambda: self._hold is None or self.in_flight >= threshold, timeout=timeout
+            )
+            self._hold = None
+            self._cond.notify_all()
+
+    def _leave(self) -> None:
+        with self._cond:
+            self.in_flight -= 1
+
+    def _pick(self, method: str, path: str) -> Fault | Redirect | None:
+        with self._cond:
+            rules: list[Fault | Redirect] = [*self.faults, *self.redirects]
+            for rule in rules:
+                if rule.times is not None and rule.hits >= rule.times:
+                    continue
+                if _matches(rule.method, rule.path_re, method, path):
+                    if isinstance(rule, Fault) and rule.passed < rule.skip:
+                        rule.passed += 1
+                        continue
+                    rule.hits += 1
+                    return rule
+        return None
+
+    def _forward(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        out = {k: v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP}
+        out.pop("content-length", None)
+        out["X-Forwarded-Proto"] = self.scheme
+        if body or method in ("POST", "PUT", "PATCH"):
+            out["Content-Length"] = str(len(body))
+        host, _, port = self.upstream.rpartition(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            conn.request(method, target, body=body or None, headers=out)
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, resp.getheaders(), data
+        finally:
+            conn.close()
+
+    def _tags_page(
+        self, name: str, query: dict[str, list[str]], headers: dict[str, str]
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        status, hdrs, data = self._forward("GET", f"/v2/{name}/tags/list", headers, b"")
+        if status != 200:
+            return status, hdrs, data
+        tags = sorted(json.loads(data).get("tags") or [])
+        last = (query.get("last") or [""])[0]
+        n = int((query.get("n") or ["0"])[0] or 0) or len(tags)
+        if self.tags_page_size:
+            n = min(n, self.tags_page_size)
+        rest = [t for t in tags if t > last] if last else tags
+        page = rest[:n]
+        out = [(k, v) for k, v in hdrs if k.lower() not in ("content-length", "link")]
+        if len(rest) > len(page):
+            out.append(("Link", f'</v2/{name}/tags/list?n={n}&last={page[-1]}>; rel="next"'))
+        return 200, out, json.dumps({"name": name, "tags": page}).encode()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            timeout = 30
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                parts = urlsplit(self.path)
+                method, path = self.command, parts.path
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                body = _read_body(self)
+                seen = SeenRequest(
+                    method,
+                    path,
+                    parse_qs(parts.query, keep_blank_values=True),
+                    headers,
+                    time.time(),
+                )
+                with proxy._cond:
+                    proxy._seen.append(seen)
+                proxy._enter(method, path)
+                try:
+                    status, resp_headers, data = self._answer(method, path, seen, body)
+                finally:
+                    proxy._leave()
+                if status == 0:  # a dropped connection
+                    self.close_connection = True
+                    return
+                self._send(method, status, resp_headers, data)
+
+            def _answer(
+                self, method: str, path: str, seen: SeenRequest, body: bytes
+            ) -> tuple[int, list[tuple[str, str]], bytes]:
+                rule = proxy._pick(method, path)
+                if isinstance(rule, Fault):
+                    if rule.forward:
+                        proxy._forward(method, self.path, seen.headers, body)
+                    if rule.drop:
+                        return 0, [], b""
+                    return rule.status, list(rule.headers.items()), rule.body
+                if isinstance(rule, Redirect):
+                    match = rule.path_re.search(path)
+                    assert match is not None
+                    return rule.status, [("Location", rule.to(match))], b""
+                m = _TAGS_PATH.match(path)
+                if proxy.tags_pagination and method == "GET" and m:
+                    status, hdrs, data = proxy._tags_page(m["name"], seen.query, seen.headers)
+                else:
+                    status, hdrs, data = proxy._forward(method, self.path, seen.headers, body)
+                with proxy._cond:
+                    extra = [(n, v) for rx, n, v in proxy.extra_headers if rx.search(path)]
+                return status, [*hdrs, *extra], data
+
+            def _send(
+                self, method: str, status: int, headers: list[tuple[str, str]], data: bytes
+            ) -> None:
+                self.send_response(status)
+                has_length = False
+                for k, v in headers:
+                    lk = k.lower()
+                    if lk in _HOP_BY_HOP or lk in ("date", "server"):
+                        continue
+                    if lk == "content-length":
+                        if method != "HEAD":
+                            continue  # recomputed below from the body we send
+                        has_length = True
+                    self.send_header(k, v)
+                if method != "HEAD" or not has_length:
+                    self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if method != "HEAD" and status not in (204, 304):
+                    self.wfile.write(data)
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+        return Handler
+
+
+class BlobStore(_Base):
+    """Fake object storage: ``GET /blobs/<digest>`` serves ``objects[digest]``."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+        self._seen: list[SeenRequest] = []
+
+    def start(self) -> BlobStore:
+        """Bind 127.0.0.1:0 and serve in a daemon thread; returns self."""
+        if self._server is None:
+            self._start()
+        return self
+
+    def __enter__(self) -> BlobStore:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def url_for(self, digest: str) -> str:
+        """Where a blob lives, with a presigned-looking query."""
+        return f"{self.url}/blobs/{digest}?X-Amz-Signature=fake"
+
+    def requests(self) -> list[SeenRequest]:
+        """Snapshot of the requests received so far."""
+        with self._lock:
+            return list(self._seen)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        store = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            timeout = 30
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                with store._lock:
+                    store._seen.append(
+                        SeenRequest("GET", parts.path, parse_qs(parts.query), headers, time.time())
+                    )
+                digest = parts.path.removeprefix("/blobs/")
+                data = store.objects.get(digest)
+                self.send_response(200 if data is not None else 404)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(data or b"")))
+                self.end_headers()
+                self.wfile.write(data or b"")
+
+        return Handler
