@@ -1001,3 +1001,25 @@ async def test_ratelimit_remaining_is_parsed(
         assert c.ratelimit_remaining == {}
         await c.head_manifest(Repository(proxy.host, "app/limited").tag("v1"))
         assert c.ratelimit_remaining == {proxy.host: 20}
+
+
+async def test_ratelimit_floor_pauses_pulls_but_not_heads(
+    plain_registry: Registry, fault_proxy: Callable[..., FaultProxy]
+) -> None:
+    """Deliberate fake: the proxy reports ``ratelimit-remaining: 3``. With a
+    floor of 5, HEADs (free on Docker Hub) still go out, but manifest and
+    blob GETs stop with a rate-limit error before reaching the registry."""
+    reg = plain_registry
+    images.push_oci_image(reg, "app/floor", "v1")
+    proxy = fault_proxy(reg)
+    proxy.add_header(r"/manifests/", "ratelimit-remaining", "3;w=21600")
+    opts = RegistryOptions(http=True, ratelimit_floor=5)
+    ref = Repository(proxy.host, "app/floor").tag("v1")
+    async with make_client(proxy.host, opts) as c:
+        assert await c.head_manifest(ref) is not None
+        gets_before = sum(1 for r in proxy.requests() if r.method == "GET")
+        with pytest.raises(RateLimitedError, match="below the floor 5") as info:
+            await c.get_manifest(ref)
+        assert info.value.reason == "rate_limited"
+        assert await c.head_manifest(ref) is not None
+    assert sum(1 for r in proxy.requests() if r.method == "GET") == gets_before

@@ -68,6 +68,7 @@ def client_options(
             http=settings.http,
             max_concurrency=min(settings.max_concurrency, cap),
             requests_per_second=settings.requests_per_second,
+            ratelimit_floor=settings.ratelimit_floor,
         )
     for target in loaded.state.targets.values():
         registries.setdefault(target.registry, default)

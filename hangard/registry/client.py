@@ -24,6 +24,7 @@ from hangard.core.reference import ImageReference, Repository
 from hangard.errors import (
     DigestMismatchError,
     ErrorContext,
+    RateLimitedError,
     RegistryError,
     ResponseError,
     TransportError,
@@ -161,7 +162,12 @@ class RegistryClient:
             await response.aclose()
             target = request.url.join(location)
             if is_downgrade(request.url, target):
-                raise httpx.UnsupportedProtocol(f"refusing redirect from https to http: {target}")
+                # final: retrying cannot change it, so not an httpx error
+                raise TransportError(
+                    "refusing redirect from https to http",
+                    ErrorContext(method=method, url=str(target)),
+                    remedy="the registry's storage redirect must use https",
+                )
             hop_headers = dict(headers)
             if not same_origin(request.url, target):
                 hop_headers.pop("Authorization", None)
@@ -177,6 +183,18 @@ class RegistryClient:
                 pass
         if self.on_response is not None:
             self.on_response(registry, method, response.status_code)
+
+    def _check_ratelimit_floor(self, registry: str, image: str | None) -> None:
+        """Pause pulls (GETs; HEADs are free on Docker Hub) while the
+        registry's ``ratelimit-remaining`` is below the configured floor."""
+        floor = self.options.for_registry(registry).ratelimit_floor
+        remaining = self.ratelimit_remaining.get(registry)
+        if floor is not None and remaining is not None and remaining < floor:
+            raise RateLimitedError(
+                f"pulls paused: ratelimit-remaining {remaining} is below the floor {floor}",
+                ErrorContext(image=image, registry=registry, method="GET"),
+                remedy="wait for the registry's quota window, or lower ratelimit_floor",
+            )
 
     async def ping(self, registry: str) -> None:
         """``GET /v2/``: learn the auth challenge and the scheme that works."""
@@ -245,6 +263,8 @@ class RegistryClient:
         await self.ping(registry)
         if url.startswith("/"):
             url = self.base_url(registry) + url
+        if method == "GET":
+            self._check_ratelimit_floor(registry, image)
         accepted = set(ok)
         want_scopes = tuple(scopes)
         auth_retried = False
@@ -546,7 +566,7 @@ class RegistryClient:
                     ok=(202, 204, 416),
                 )
                 if response.status_code == 416:
-                    confirmed = await self._upload_offset(repo, location)
+                    confirmed, location = await self._upload_offset(repo, location)
                     skip = confirmed - offset
                     if skip < 0 or skip > len(view):
                         raise response_error(response, registry=repo.registry, image=str(repo))
@@ -573,12 +593,15 @@ class RegistryClient:
             ok=(201, 204),
         )
 
-    async def _upload_offset(self, repo: Repository, location: str) -> int:
+    async def _upload_offset(self, repo: Repository, location: str) -> tuple[int, str]:
+        """Where an upload stands: the next offset, and the newest Location."""
         response = await self._request(
             repo.registry, "GET", location, scopes=[push_scope(repo.path)], ok=(204, 200)
         )
         rng = response.headers.get("range", "0-0")
-        return int(rng.split("-")[-1]) + 1 if rng != "0-0" else 0
+        offset = int(rng.split("-")[-1]) + 1 if rng != "0-0" else 0
+        newest = response.headers.get("location")
+        return offset, str(response.request.url.join(newest)) if newest else location
 
     async def cancel_upload(self, repo: Repository, location: str) -> None:
         """Best-effort ``DELETE`` of an upload session."""

@@ -28,6 +28,8 @@ class RegistryOptions:
     HTTP when the server does not speak TLS, as skopeo does."""
     max_concurrency: int = 4
     requests_per_second: float | None = None
+    ratelimit_floor: int | None = None
+    """Pause pulls while ``ratelimit-remaining`` is below this (Docker Hub)."""
     chunk_size: int | None = None
     """Force chunked uploads with this chunk size (bytes); ``None`` uploads
     monolithically and falls back to chunks only when the registry refuses."""
