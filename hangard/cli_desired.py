@@ -113,10 +113,15 @@ async def _online_checks(loaded: LoadedConfig, settings: Settings) -> int:
     failures = 0
     async with _client(loaded, settings) as client:
         plan, items, _ = await compute_plan(client, loaded.state)
+        reported: set[str] = set()
         for action in plan.actions:
             if action.kind is ActionKind.ERROR or action.reason == "source missing":
-                failures += 1
-                typer.echo(f"FAIL {action.item.image}:{action.key[1]}: {action.describe()}")
+                # a source problem shows on every target: name it once
+                line = f"FAIL {action.item.image}:{action.key[1]}: {action.describe()}"
+                if line not in reported:
+                    reported.add(line)
+                    failures += 1
+                    typer.echo(line)
         targets = {i.destination.repository for i in items}
         for repo in sorted(targets):
             try:
@@ -166,7 +171,9 @@ def sync(
     ] = None,
     failed_file: Annotated[
         Path | None,
-        typer.Option(help="where to list failed items (default hangard-failed.txt)"),
+        typer.Option(
+            help="where to list failed items (default: $HANGARD_FAILED_FILE in the state dir)"
+        ),
     ] = None,
     output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.text,
     progress: Annotated[
@@ -183,7 +190,7 @@ def sync(
         raise typer.Exit(2)
     settings = _settings(concurrency=concurrency)
     loaded = _load(file or settings.config)
-    failed_path = failed_file or Path(settings.failed_file)
+    failed_path = failed_file or settings.failed_path
     show_progress = sys.stderr.isatty() if progress is None else progress
 
     async def work() -> int:
@@ -204,7 +211,11 @@ def sync(
                 )
         with contextlib.suppress(OSError):
             cache.save()
-        written = write_failed_list(failed_path, report)
+        try:
+            written = write_failed_list(failed_path, report)
+        except OSError as exc:
+            typer.echo(f"warning: could not write {failed_path}: {exc}", err=True)
+            written = 0
         if output is OutputFormat.json:
             doc = {
                 "summary": {o.value: report.count(o) for o in ItemOutcome},

@@ -7,7 +7,7 @@ import json
 from hangard.copy.engine import CopyResult
 from hangard.core.manifest import Manifest
 
-__all__ = ["human_size", "render_copy_result", "render_manifest"]
+__all__ = ["human_size", "render_copy_result", "render_manifest", "result_json"]
 
 
 def human_size(n: int) -> str:

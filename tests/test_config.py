@@ -567,7 +567,7 @@ def test_client_options(registries_config: Path) -> None:
     options = client_options(loaded, global_concurrency=8, user_agent="hangard/test")
     assert options.user_agent == "hangard/test"
     assert options.for_registry("docker.io") == RegistryOptions(
-        max_concurrency=8, requests_per_second=5
+        max_concurrency=8, requests_per_second=5, ratelimit_floor=20
     )
     assert options.for_registry("quay.io") == RegistryOptions(tls_verify=False)
     assert options.for_registry("localhost:5000") == RegistryOptions(http=True)

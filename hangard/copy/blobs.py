@@ -5,7 +5,8 @@ when many images need it at the same moment:
 
 1. ``HEAD`` on the target: present, nothing to do;
 2. a cross-repo mount when the same registry already holds the blob (the
-   source itself, or a repository this run pushed it to);
+   source itself, or a repository this run pushed it to, waiting for a push
+   of that digest still in flight);
 3. otherwise stream it: source ``GET`` → verifying hash → target ``PUT``.
    Monolithic first; chunked when configured or when the registry refuses a
    monolithic upload. Transient failures restart the blob from step 1.
@@ -87,6 +88,7 @@ class TransferSession:
     totals: BlobStats = field(default_factory=BlobStats)
     _work: dict[tuple[Repository, str], asyncio.Task[_Done]] = field(default_factory=dict)
     _holders: dict[tuple[str, str], Repository] = field(default_factory=dict)
+    _leaders: dict[tuple[str, str], asyncio.Task[_Done]] = field(default_factory=dict)
 
     def known_holder(self, registry: str, digest: str) -> Repository | None:
         return self._holders.get((registry, digest))
@@ -111,6 +113,9 @@ class TransferSession:
         if task is None:
             task = asyncio.ensure_future(self._transfer(source, target, blob, tap))
             self._work[key] = task
+            leader = self._leaders.get((target.registry, blob.digest))
+            if leader is None or leader.done():
+                self._leaders[(target.registry, blob.digest)] = task
         try:
             done = await asyncio.shield(task)
         except BaseException:
@@ -173,7 +178,9 @@ class TransferSession:
             return _Done(BlobOutcome.PRESENT, 0)
         location: str | None = None
         mount_from = source if source.registry == target.registry else None
-        mount_from = mount_from or self.known_holder(target.registry, blob.digest)
+        if mount_from is None:
+            await self._follow_leader(target.registry, blob.digest)
+            mount_from = self.known_holder(target.registry, blob.digest)
         if mount_from is not None and mount_from != target:
             mounted, location = await client.mount_blob(target, blob.digest, mount_from)
             if mounted:
@@ -187,6 +194,19 @@ class TransferSession:
                 await asyncio.shield(client.cancel_upload(target, location))
                 raise
         return _Done(BlobOutcome.COPIED, nbytes)
+
+    async def _follow_leader(self, registry: str, digest: str) -> None:
+        """Wait while another repository of ``registry`` is being sent
+        ``digest``, so that this one mounts it instead of uploading it again.
+        Only the first transfer of a digest leads, so two never wait on each
+        other; if the leader fails, the caller uploads by itself."""
+        leader = self._leaders.get((registry, digest))
+        if leader is None or leader.done() or leader is asyncio.current_task():
+            return
+        try:
+            await asyncio.shield(leader)
+        except Exception:
+            pass  # reported by the copy that owns it
 
     async def _stream(
         self,

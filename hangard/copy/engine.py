@@ -22,7 +22,7 @@ from hangard.core.manifest import Descriptor, Manifest, parse_manifest, select_p
 from hangard.core.platform import Platform
 from hangard.core.reference import ImageReference, Repository
 from hangard.core.schema1 import LayerInfo, convert_schema1, schema1_layers
-from hangard.errors import InputError, RegistryError
+from hangard.errors import AuthError, InputError, RegistryError
 from hangard.registry.client import RegistryClient
 
 __all__ = ["NO_PLATFORM_MATCH", "Copier", "CopyResult"]
@@ -30,6 +30,9 @@ __all__ = ["NO_PLATFORM_MATCH", "Copier", "CopyResult"]
 log = structlog.get_logger("hangard.copy")
 
 NO_PLATFORM_MATCH = "no image for the requested platforms"
+PUSH_AUTH_REMEDY = (
+    "check credentials and that the target project exists (Harbor needs the project created first)"
+)
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,14 @@ class Copier:
         try:
             result = await self._copy(src, dst, platforms or ())
         except RegistryError as exc:
-            raise exc.with_image(str(src)) from exc.__cause__
+            error = exc.with_image(str(src))
+            if (
+                isinstance(error, AuthError)
+                and error.context.registry == dst.registry != src.registry
+            ):
+                # even a HEAD refused there is about pushing, not reading
+                error.remedy = PUSH_AUTH_REMEDY
+            raise error from exc.__cause__
         return _with_duration(result, time.monotonic() - started)
 
     async def _copy(

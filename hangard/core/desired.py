@@ -425,6 +425,7 @@ def check_references(state: DesiredState) -> list[tuple[Location, str]]:
         if name not in known:
             problems.append((("defaults", "targets", i), _unknown_target(name, known)))
     seen: dict[tuple[str, str], Location] = {}
+    seen_items: dict[tuple[str, str, str], Location] = {}
     for index, entry in enumerate(state.images):
         names = entry.targets if entry.targets is not None else state.defaults.targets
         for j, name in enumerate(entry.targets or []):
@@ -433,7 +434,8 @@ def check_references(state: DesiredState) -> list[tuple[Location, str]]:
         if not names:
             problems.append((("images", index), "no targets: set 'targets' here or in 'defaults'"))
             continue
-        outputs: list[tuple[Location, ImageReference]] = []
+        # (location, source repo, tag, target name, destination)
+        outputs: list[tuple[Location, str, str, str, ImageReference]] = []
         if isinstance(entry, ImageEntry) and isinstance(entry.tags, list):
             repo = entry.repository
             for j, spec in enumerate(entry.tags):
@@ -442,7 +444,8 @@ def check_references(state: DesiredState) -> list[tuple[Location, str]]:
                     target = state.targets.get(name)
                     if target is not None:
                         dest = target.repository_for(repo, entry.destination)
-                        outputs.append((("images", index, "tags", j), dest.tag(tag)))
+                        loc: Location = ("images", index, "tags", j)
+                        outputs.append((loc, str(repo), tag, name, dest.tag(tag)))
         elif isinstance(entry, ListEntry):
             for line in entry.lines:
                 repo = parse_reference(line.source).repository
@@ -450,15 +453,27 @@ def check_references(state: DesiredState) -> list[tuple[Location, str]]:
                     target = state.targets.get(name)
                     if target is not None:
                         dest = target.repository_for(repo, line.destination)
-                        outputs.append((("images", index, "list", line.line), dest.tag(line.tag)))
-        for loc, ref in outputs:
+                        loc = ("images", index, "list", line.line)
+                        outputs.append((loc, str(repo), line.tag, name, dest.tag(line.tag)))
+        for loc, image, tag, name, ref in outputs:
             key = (ref.name, ref.tag or "")
+            item = (image, tag, name)
             if key in seen:
                 problems.append(
                     (loc, f"duplicate output {ref}: also produced at {_loc(seen[key])}")
                 )
+            elif item in seen_items:
+                problems.append(
+                    (
+                        loc,
+                        f"{image}:{tag} goes to target {name!r} twice (also at "
+                        f"{_loc(seen_items[item])}); each (image, tag, target) must be "
+                        "unique: it names the item in plans, state and metrics",
+                    )
+                )
             else:
                 seen[key] = loc
+                seen_items[item] = loc
     return problems
 
 

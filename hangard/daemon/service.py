@@ -9,6 +9,7 @@
   two jobs from copying the same (image, tag, target) at once.
 * Reload on SIGHUP and when the config or a list file changes. An invalid
   config is rejected with its errors logged; the last good one keeps running.
+  A changed config cycles at once, or right after the job's running cycle.
 * SIGTERM/SIGINT: stop scheduling, let cycles finish for ``shutdown_grace``
   seconds, then cancel them. Manifests go up only after their blobs, so a
   cancelled copy never leaves a tag pointing at missing content.
@@ -86,6 +87,8 @@ class Daemon:
         self._reload_lock = asyncio.Lock()
         self._watch_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Future[bool]] = set()
+        self._running: set[str] = set()  # schedules whose job is in a cycle
+        self._rerun: set[str] = set()  # ... and should cycle once more after it
         for item in self.state.items.values():
             self._export(item)
         if self.state.items:
@@ -149,8 +152,10 @@ class Daemon:
     async def _shutdown(self) -> None:
         notify("STOPPING=1")
         log.info("stopping", grace=self.settings.shutdown_grace, inflight=len(self.inflight))
+        # pause, not shutdown: apscheduler's AsyncIOExecutor.shutdown() cancels
+        # running jobs at once, which would skip the grace period
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+            self.scheduler.pause()
         if self._watch_task is not None:
             self._watch_task.cancel()
         if self.inflight:
@@ -162,6 +167,8 @@ class Daemon:
             if pending:
                 log.warning("abandoning copies after the grace period", count=len(pending))
                 await asyncio.wait(pending, timeout=10)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
         self._save()
         if self.generation is not None:
             self.generation.retired = True
@@ -249,6 +256,14 @@ class Daemon:
             else:
                 trigger = CronTrigger.from_crontab(text, timezone="UTC")
                 trigger.jitter = 5
+            when: dict[str, object] = {}
+            if run_now and text in self._running:
+                # apscheduler would skip a run while the last one goes on (and
+                # the reload would wait for the next tick): the running job
+                # cycles once more instead
+                self._rerun.add(text)
+            elif run_now:
+                when["next_run_time"] = _now()
             self.scheduler.add_job(
                 self._job,
                 trigger,
@@ -258,8 +273,8 @@ class Daemon:
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=None,
-                next_run_time=_now() if run_now else None,
                 replace_existing=True,
+                **when,
             )
 
     async def _watch(self) -> None:
@@ -284,9 +299,15 @@ class Daemon:
         task = asyncio.current_task()
         assert task is not None
         self.inflight.add(task)
+        self._running.add(schedule)
         try:
             await self.cycle(frozenset({schedule}))
+            while schedule in self._rerun and not self.stop_event.is_set():
+                self._rerun.discard(schedule)
+                await self.cycle(frozenset({schedule}))
         finally:
+            self._running.discard(schedule)
+            self._rerun.discard(schedule)
             self.inflight.discard(task)
             self.pending_first.discard(schedule)
             if not self.pending_first:

@@ -60,11 +60,14 @@ class StateStore:
         try:
             doc = json.loads(path.read_text())
             names = {f.name for f in fields(ItemState)}
+            items: dict[ItemKey, ItemState] = {}
             for raw in doc.get("items", []):
                 item = ItemState(**{k: v for k, v in raw.items() if k in names})
-                store.items[item.key] = item
-        except (OSError, ValueError, TypeError) as exc:
-            # a damaged state file costs history, never the service
+                items[item.key] = item
+            store.items = items  # all or nothing
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            # a damaged state file costs history, never the service (valid
+            # JSON of the wrong shape raises AttributeError or TypeError)
             log.warning("state file unreadable; starting empty", path=str(path), error=str(exc))
         return store
 
@@ -124,7 +127,9 @@ class StateStore:
         """Record the outcome of executing an item's action."""
         now = time.time() if now is None else now
         state = self._item(result.action)
-        if result.outcome is ItemOutcome.COPIED:
+        if result.outcome is ItemOutcome.COPIED or (
+            result.outcome is ItemOutcome.IN_SYNC and result.copy is not None
+        ):
             state.last_attempt = now
             state.last_success = now
             state.target_digest = result.target_digest

@@ -121,7 +121,6 @@ async def execute(
     copier = Copier(client, session)
     gate = asyncio.Semaphore(max(1, concurrency))
     locks = locks or KeyLocks()
-    bytes_before = session.totals.bytes_moved
 
     async def run(action: Action) -> ItemResult:
         if action.kind is not ActionKind.COPY or not isinstance(action.item, SyncItem):
@@ -137,7 +136,7 @@ async def execute(
     return SyncReport(
         results=tuple(results),
         duration=round(time.monotonic() - started, 3),
-        bytes_moved=session.totals.bytes_moved - bytes_before,
+        bytes_moved=sum(r.copy.bytes_moved for r in results if r.copy is not None),
     )
 
 
@@ -171,7 +170,12 @@ async def _copy(
                 action, ItemOutcome.FAILED, error=str(exc), reason=exc.reason, duration=duration
             )
     duration = time.monotonic() - started
-    outcome = ItemOutcome.SKIPPED if result.skipped else ItemOutcome.COPIED
+    if result.skipped:
+        outcome = ItemOutcome.SKIPPED
+    elif result.up_to_date:  # another job or run got there first
+        outcome = ItemOutcome.IN_SYNC
+    else:
+        outcome = ItemOutcome.COPIED
     log.info(
         "copy finished",
         image=item.image,

@@ -109,11 +109,25 @@ async def observe(
     async def head(ref: ImageReference) -> Descriptor | None:
         return await once(("head", str(ref)), lambda: client.head_manifest(ref))
 
-    async def one(item: SyncItem) -> tuple[ItemKey, Observation]:
+    async def look(ref: ImageReference) -> tuple[Descriptor | None, HangardError | None]:
         try:
-            source, target = await asyncio.gather(head(item.source), head(item.destination))
+            return await head(ref), None
         except HangardError as exc:
-            return item.key, Observation(error=str(exc), error_reason=exc.reason)
+            return None, exc
+
+    async def one(item: SyncItem) -> tuple[ItemKey, Observation]:
+        (source, source_error), (target, target_error) = await asyncio.gather(
+            look(item.source), look(item.destination)
+        )
+        if source_error is not None:
+            return item.key, Observation(error=str(source_error), error_reason=source_error.reason)
+        if target_error is not None:
+            # keep the source digest: the failed list then pins what to retry
+            return item.key, Observation(
+                source.digest if source else None,
+                error=str(target_error),
+                error_reason=target_error.reason,
+            )
         if source is None:
             return item.key, Observation(target_digest=target.digest if target else None)
         target_digest = target.digest if target else None

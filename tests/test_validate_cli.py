@@ -1,0 +1,181 @@
+"""``hangard validate`` as a real subprocess: offline it only reads the file;
+``--online`` also checks every source tag exists, every credential works and
+every target accepts pushes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.harness import images
+from tests.harness.authfile import AuthFiles
+from tests.harness.registry import Registry
+from tests.helpers_copy import hangard_env
+
+BASIC_PASSWORD = "HANGARD_TEST_BASIC_PASSWORD"
+TOKEN_PASSWORD = "HANGARD_TEST_TOKEN_PASSWORD"
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+@dataclass
+class Hangard:
+    """``python -m hangard`` with isolated credentials, state dir and cwd."""
+
+    env: dict[str, str]
+    cwd: Path
+
+    def __call__(self, *args: str) -> Run:
+        proc = subprocess.run(
+            [sys.executable, "-m", "hangard", *args],
+            env=self.env,
+            cwd=self.cwd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        return Run(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+
+
+@pytest.fixture
+def hangard(tmp_path: Path, tmp_authfile: AuthFiles) -> Hangard:
+    env = hangard_env(tmp_authfile)
+    env["HANGARD_STATE_DIR"] = str(tmp_path / "state")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    return Hangard(env, cwd)
+
+
+def registry_settings(reg: Registry, username: str | None = None) -> dict[str, Any]:
+    settings: dict[str, Any] = {"http": True}
+    if username is not None:
+        variable = BASIC_PASSWORD if reg.auth == "basic" else TOKEN_PASSWORD
+        settings["credentials"] = {"username": username, "password_env": variable}
+    return settings
+
+
+@pytest.fixture
+def config(
+    tmp_path: Path,
+    plain_registry: Registry,
+    plain_registry2: Registry,
+    basic_registry: Registry,
+    token_registry: Registry,
+) -> Path:
+    """Two sources (one behind basic auth) to a plain target and a token
+    target; passwords come from the environment."""
+    src, dst, locked, tok = plain_registry, plain_registry2, basic_registry, token_registry
+    images.push_oci_image(src, "app", "v1", seed=1)
+    images.push_oci_image(locked, "locked/app", "v1", seed=2)
+    doc = {
+        "registries": {
+            src.host: registry_settings(src),
+            dst.host: registry_settings(dst),
+            locked.host: registry_settings(locked, "alice"),
+            tok.host: registry_settings(tok, "alice"),
+        },
+        "targets": {"m": {"registry": dst.host}, "t": {"registry": tok.host, "prefix": "t"}},
+        "defaults": {"targets": ["m", "t"]},
+        "images": [
+            {"source": f"{src.host}/app", "tags": ["v1"]},
+            {"source": f"{locked.host}/locked/app", "tags": ["v1"]},
+        ],
+    }
+    path = tmp_path / "hangard.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def test_online_passes_when_every_source_and_credential_works(
+    hangard: Hangard,
+    config: Path,
+    plain_registry: Registry,
+    plain_registry2: Registry,
+    basic_registry: Registry,
+    token_registry: Registry,
+) -> None:
+    hangard.env.update({BASIC_PASSWORD: "alice-secret", TOKEN_PASSWORD: "alice-secret"})
+
+    run = hangard("validate", "--online", str(config))
+
+    assert run.code == 0, run.out + run.err
+    lines = run.out.splitlines()
+    assert lines[0] == f"{config}: valid (2 targets, 2 image entries)"
+    assert not [line for line in lines if line.startswith("FAIL")]
+    for repo in (
+        f"{plain_registry2.host}/app",
+        f"{plain_registry2.host}/locked/app",
+        f"{token_registry.host}/t/app",
+        f"{token_registry.host}/t/locked/app",
+    ):
+        assert f"ok   push to {repo}" in lines
+    assert lines[-1] == "online: 2 sources, 4 target repositories, 0 failures"
+    # the push check leaves nothing behind
+    assert images.list_tags(plain_registry2, "app") == []
+    assert basic_registry.count_requests("HEAD", r"^/v2/locked/app/manifests/v1$", 200) == 1
+
+
+def test_online_names_each_missing_source_and_failing_credential(
+    tmp_path: Path,
+    hangard: Hangard,
+    config: Path,
+    plain_registry: Registry,
+    basic_registry: Registry,
+    token_registry: Registry,
+) -> None:
+    doc = yaml.safe_load(config.read_text())
+    doc["images"][0]["tags"] = ["v1", "nope"]
+    doc["registries"][token_registry.host]["credentials"]["username"] = "reader"  # pull only
+    config.write_text(yaml.safe_dump(doc, sort_keys=False))
+    hangard.env.update({BASIC_PASSWORD: "wrong", TOKEN_PASSWORD: "reader-secret"})
+
+    run = hangard("validate", "--online", str(config))
+
+    assert run.code == 1, run.out + run.err
+    fails = [line for line in run.out.splitlines() if line.startswith("FAIL")]
+    src, locked, tok = plain_registry.host, basic_registry.host, token_registry.host
+    # each source problem once per source tag, whatever the number of targets
+    assert f"FAIL {src}/app:nope: skip (source missing)" in fails
+    (unauthorized,) = [f for f in fails if f.startswith(f"FAIL {locked}/locked/app:v1: ")]
+    assert unauthorized.startswith(f"FAIL {locked}/locked/app:v1: error (Unauthorized ")
+    assert "HTTP 401" in unauthorized and "wrong" not in unauthorized
+    pushes = sorted(f.split(": ", 1)[0] for f in fails if f.startswith("FAIL push to "))
+    assert pushes == [f"FAIL push to {tok}/t/app", f"FAIL push to {tok}/t/locked/app"]
+    assert len(fails) == 4
+    assert run.out.splitlines()[-1] == "online: 3 sources, 4 target repositories, 4 failures"
+
+
+def test_problems_exit_2_with_positions_without_contacting_registries(
+    tmp_path: Path, hangard: Hangard, plain_registry: Registry
+) -> None:
+    path = tmp_path / "hangard.yaml"
+    path.write_text(
+        "targets:\n"
+        f"  m: {{registry: '{plain_registry.host}'}}\n"
+        "defaults: {targets: [m]}\n"
+        "images:\n"
+        f"  - source: {plain_registry.host}/app\n"
+        "    tags: [1.20]\n"
+    )
+    seen = len(plain_registry.access_log())
+
+    run = hangard("validate", "--online", str(path))
+
+    assert run.code == 2
+    assert run.out.splitlines() == [
+        f'{path}:6:12: expected a string, but YAML reads 1.20 as the number 1.2; quote it: "1.20"'
+    ]
+    assert run.err.strip() == f"{path}: 1 problem"
+    assert plain_registry.access_log()[seen:] == []
