@@ -1,0 +1,352 @@
+"""The ``hangard`` command line, run as a real subprocess against real registries."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hangard import __version__
+from tests.harness import images
+from tests.harness.authfile import AuthFiles
+from tests.harness.images import OCI_INDEX, Index
+from tests.harness.registry import Registry
+from tests.helpers_copy import blob_writes, hangard_env, run_hangard, sha256
+
+PLAIN = ["--src-plain-http", "--dest-plain-http"]
+
+
+@pytest.fixture
+def env(tmp_authfile: AuthFiles) -> dict[str, str]:
+    return hangard_env(tmp_authfile)
+
+
+@pytest.fixture
+def multi(plain_registry: Registry) -> Index:
+    """A 3-platform OCI index with attestations as ``multi/app:v1``."""
+    return images.push_oci_index(plain_registry, "multi/app", "v1", seed=5, attestations=True)
+
+
+def image(registry: Registry, repo: str, tag: str = "v1") -> str:
+    return f"docker://{registry.host}/{repo}:{tag}"
+
+
+def text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
+# --------------------------------------------------------------------- inspect
+def test_inspect_raw_prints_the_exact_manifest_bytes(
+    plain_registry: Registry, multi: Index, env: dict[str, str]
+) -> None:
+    proc = run_hangard(
+        ["inspect", "--raw", "--plain-http", image(plain_registry, "multi/app")], env
+    )
+
+    assert proc.returncode == 0, text(proc.stderr)
+    assert proc.stdout == multi.manifest
+
+
+def test_inspect_summary_lists_digest_type_and_platforms(
+    plain_registry: Registry, multi: Index, env: dict[str, str]
+) -> None:
+    proc = run_hangard(["inspect", "--plain-http", image(plain_registry, "multi/app")], env)
+
+    assert proc.returncode == 0, text(proc.stderr)
+    out = text(proc.stdout)
+    assert f"Digest:     {multi.digest}" in out
+    assert f"MediaType:  {OCI_INDEX}" in out
+    assert "Manifests:  6" in out
+    for platform, child in zip(
+        ("linux/amd64", "linux/arm64/v8", "linux/arm/v7"), multi.children, strict=True
+    ):
+        line = next(line for line in out.splitlines() if child.digest in line)
+        assert line.split()[0] == platform
+    assert out.count("attestation for") == 3
+
+
+def test_inspect_config_of_one_platform(
+    plain_registry: Registry, multi: Index, env: dict[str, str]
+) -> None:
+    arm64 = multi.children[1]
+    ref = image(plain_registry, "multi/app")
+
+    pretty = run_hangard(
+        ["inspect", "--config", "--platform", "linux/arm64", "--plain-http", ref], env
+    )
+    raw = run_hangard(
+        ["inspect", "--config", "--raw", "--platform", "linux/arm64", "--plain-http", ref], env
+    )
+
+    assert pretty.returncode == 0, text(pretty.stderr)
+    config = json.loads(pretty.stdout)
+    assert config == json.loads(arm64.config.data)
+    assert config["architecture"] == "arm64" and config["variant"] == "v8"
+    assert raw.returncode == 0 and raw.stdout == arm64.config.data
+
+
+def test_inspect_tls_registry_with_its_ca(tls_registry: Registry, env: dict[str, str]) -> None:
+    img = images.push_schema2_image(tls_registry, "secure/app", "v1", seed=8)
+    ref = image(tls_registry, "secure/app")
+
+    trusted = run_hangard(["inspect", "--raw", "--ca-file", str(tls_registry.ca_file), ref], env)
+    untrusted = run_hangard(["inspect", "--raw", ref], env)
+
+    assert trusted.returncode == 0 and trusted.stdout == img.manifest
+    assert untrusted.returncode == 1
+    assert "hint:" in text(untrusted.stderr) and "ca_file" in text(untrusted.stderr)
+
+
+# ------------------------------------------------------------------------ copy
+def test_copy_all_keeps_the_digest(
+    plain_registry: Registry, plain_registry2: Registry, multi: Index, env: dict[str, str]
+) -> None:
+    args = [
+        "copy",
+        "--all",
+        *PLAIN,
+        image(plain_registry, "multi/app"),
+        image(plain_registry2, "m/app"),
+    ]
+
+    proc = run_hangard(args, env)
+    again = run_hangard(args, env)
+
+    assert proc.returncode == 0, text(proc.stderr)
+    assert images.get_manifest_raw(plain_registry2, "m/app", "v1") == multi.manifest
+    out = text(proc.stdout)
+    assert f"digest:    {multi.digest}" in out
+    assert "12 copied, 0 mounted, 0 already present" in out
+    assert again.returncode == 0
+    assert text(again.stdout).strip() == (
+        f"up to date: {plain_registry2.host}/m/app:v1 is already {multi.digest}"
+    )
+
+
+def test_copy_one_platform_as_json(
+    plain_registry: Registry, plain_registry2: Registry, multi: Index, env: dict[str, str]
+) -> None:
+    proc = run_hangard(
+        [
+            "copy",
+            "--platform",
+            "linux/amd64",
+            "--output",
+            "json",
+            *PLAIN,
+            image(plain_registry, "multi/app"),
+            image(plain_registry2, "m/app", "amd64"),
+        ],
+        env,
+    )
+
+    assert proc.returncode == 0, text(proc.stderr)
+    result = json.loads(proc.stdout)
+    raw = images.get_manifest_raw(plain_registry2, "m/app", "amd64")
+    assert result["target_digest"] == sha256(raw) != multi.digest
+    assert result["source_digest"] == multi.digest
+    assert result["digest_preserved"] is False
+    assert result["platforms"] == ["linux/amd64"]
+    assert result["media_type"] == OCI_INDEX
+    assert result["source"] == f"{plain_registry.host}/multi/app:v1"
+    assert result["target"] == f"{plain_registry2.host}/m/app:amd64"
+    assert result["blobs_copied"] == 4  # image config + layer, attestation config + layer
+    assert result["manifests_pushed"] == 3
+    assert result["bytes_moved"] > 0
+    assert result["up_to_date"] is False and result["skipped"] is None
+    assert result["converted_from"] is None
+    amd64, att = multi.children[0], multi.attestations[0]
+    assert [m["digest"] for m in json.loads(raw)["manifests"]] == [amd64.digest, att.digest]
+
+
+def test_copy_with_no_matching_platform_says_skipped(
+    plain_registry: Registry, plain_registry2: Registry, multi: Index, env: dict[str, str]
+) -> None:
+    proc = run_hangard(
+        [
+            "copy",
+            "-p",
+            "linux/riscv64",
+            *PLAIN,
+            image(plain_registry, "multi/app"),
+            image(plain_registry2, "m/app"),
+        ],
+        env,
+    )
+
+    assert proc.returncode == 0, text(proc.stderr)
+    assert "no image for the requested platforms" in text(proc.stdout)
+    assert images.list_tags(plain_registry2, "m/app") == []
+
+
+# Port 1 has no registry: a command that reached the network would exit 1, not 2.
+NOWHERE_SRC, NOWHERE_DST = "docker://127.0.0.1:1/a:v1", "docker://127.0.0.1:1/b:v1"
+BAD_USAGE = {
+    "all-and-platform": (
+        ["copy", "--all", "-p", "linux/amd64", NOWHERE_SRC, NOWHERE_DST],
+        "--all and --platform exclude each other",
+    ),
+    "bad-platform": (["copy", "--platform", "x", NOWHERE_SRC, NOWHERE_DST], "invalid platform"),
+    "uppercase": (["copy", "docker://127.0.0.1:1/Bad/Name:v1", NOWHERE_DST], "lowercase"),
+    "bool": (["copy", "--src-tls-verify=maybe", NOWHERE_SRC, NOWHERE_DST], "true or false"),
+    "src-creds": (["copy", "--src-creds", "s3cret", NOWHERE_SRC, NOWHERE_DST], "for --src-creds:"),
+    "dest-creds": (
+        ["copy", "--dest-creds", "s3cret", NOWHERE_SRC, NOWHERE_DST],
+        "for --dest-creds:",
+    ),
+    "creds": (["inspect", "--creds", "s3cret", NOWHERE_SRC], "for --creds:"),
+    "no-dst": (["copy", NOWHERE_SRC], "DST"),
+}
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_USAGE.values(), ids=BAD_USAGE.keys())
+def test_bad_usage_exits_2_without_network(
+    args: list[str], message: str, env: dict[str, str]
+) -> None:
+    proc = run_hangard(args, env)
+
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert proc.stdout == b""
+    assert message in text(proc.stderr)
+    assert "s3cret" not in text(proc.stderr)
+
+
+def test_missing_image_exits_1_with_the_inspect_remedy(
+    plain_registry: Registry, plain_registry2: Registry, env: dict[str, str]
+) -> None:
+    missing = f"{plain_registry.host}/ghost/app:v9"
+
+    proc = run_hangard(
+        ["copy", *PLAIN, f"docker://{missing}", image(plain_registry2, "ghost/app")], env
+    )
+
+    assert proc.returncode == 1
+    err = text(proc.stderr)
+    assert "error:" in err
+    assert f"where: image {missing}" in err
+    assert (
+        f"hint: image does not exist: check with `hangard inspect --raw docker://{missing}`" in err
+    )
+    assert proc.stdout == b""
+    assert blob_writes(plain_registry2) == 0
+
+
+def test_tls_verify_false_falls_back_to_plain_http(
+    plain_registry: Registry, plain_registry2: Registry, multi: Index, env: dict[str, str]
+) -> None:
+    copied = run_hangard(
+        [
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            image(plain_registry, "multi/app"),
+            image(plain_registry2, "m/app"),
+        ],
+        env,
+    )
+    inspected = run_hangard(
+        ["inspect", "--raw", "--tls-verify=false", image(plain_registry2, "m/app")], env
+    )
+    refused = run_hangard(["inspect", "--raw", image(plain_registry2, "m/app")], env)
+
+    assert copied.returncode == 0, text(copied.stderr)
+    assert images.get_manifest_raw(plain_registry2, "m/app", "v1") == multi.manifest
+    assert inspected.returncode == 0 and inspected.stdout == multi.manifest
+    assert refused.returncode == 1  # https by default, and no silent downgrade
+    assert "hint:" in text(refused.stderr) and "tls_verify" in text(refused.stderr)
+
+
+def test_copy_to_tls_registry_with_dest_ca_file(
+    plain_registry: Registry, tls_registry: Registry, multi: Index, env: dict[str, str]
+) -> None:
+    proc = run_hangard(
+        [
+            "copy",
+            "--src-plain-http",
+            "--dest-ca-file",
+            str(tls_registry.ca_file),
+            "--progress",  # bars on a pipe must not break anything
+            image(plain_registry, "multi/app"),
+            image(tls_registry, "m/app"),
+        ],
+        env,
+    )
+
+    assert proc.returncode == 0, text(proc.stderr)
+    assert images.get_manifest_raw(tls_registry, "m/app", "v1") == multi.manifest
+    assert text(proc.stdout).startswith(f"copied {plain_registry.host}/multi/app:v1 -> ")
+
+
+def test_dest_creds_push_to_basic_auth_registry(
+    plain_registry: Registry, basic_registry: Registry, multi: Index, env: dict[str, str]
+) -> None:
+    src, dst = image(plain_registry, "multi/app"), image(basic_registry, "m/app")
+
+    ok = run_hangard(["copy", *PLAIN, "--dest-creds", "alice:alice-secret", src, dst], env)
+    wrong = run_hangard(
+        [
+            "copy",
+            *PLAIN,
+            "--dest-creds",
+            "alice:not-her-secret",
+            src,
+            image(basic_registry, "m/app", "v2"),
+        ],
+        env,
+    )
+
+    assert ok.returncode == 0, text(ok.stderr)
+    assert images.get_manifest_raw(basic_registry, "m/app", "v1") == multi.manifest
+    assert wrong.returncode == 1
+    err = text(wrong.stderr)
+    assert "hint: check credentials and that the target project exists" in err
+    assert f"registry {basic_registry.host}" in err
+    assert "not-her-secret" not in err + text(wrong.stdout)
+    assert not images.manifest_exists(basic_registry, "m/app", "v2")
+
+
+def test_authfile_supplies_dest_credentials(
+    plain_registry: Registry,
+    basic_registry: Registry,
+    multi: Index,
+    env: dict[str, str],
+    tmp_authfile: AuthFiles,
+) -> None:
+    tmp_authfile.add(basic_registry.host, "alice", "alice-secret")
+    src, dst = image(plain_registry, "multi/app"), image(basic_registry, "m/app")
+
+    proc = run_hangard(
+        ["copy", *PLAIN, "--authfile", str(tmp_authfile.docker_config), src, dst], env
+    )
+
+    assert proc.returncode == 0, text(proc.stderr)
+    assert images.get_manifest_raw(basic_registry, "m/app", "v1") == multi.manifest
+
+
+# ----------------------------------------------------------------------- misc
+def test_version(env: dict[str, str]) -> None:
+    proc = run_hangard(["version"], env)
+
+    assert proc.returncode == 0
+    assert proc.stdout.decode() == f"hangard {__version__}\n"
+
+
+def test_show_completion_prints_a_script(env: dict[str, str]) -> None:
+    env = {**env, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
+
+    proc = run_hangard(["--show-completion", "bash"], env)
+
+    assert proc.returncode == 0, text(proc.stderr)
+    script = text(proc.stdout)
+    assert "_HANGARD_COMPLETE=complete_bash" in script  # named hangard, not "python -m ..."
+    assert script.rstrip().endswith("complete -o default -F _hangard_completion hangard")
+
+
+def test_completion_answers_for_subcommands_and_options(env: dict[str, str]) -> None:
+    complete = {**env, "_HANGARD_COMPLETE": "complete_bash", "COMP_CWORD": "2"}
+
+    commands = run_hangard([], {**complete, "COMP_WORDS": "hangard co", "COMP_CWORD": "1"})
+    options = run_hangard([], {**complete, "COMP_WORDS": "hangard copy --dest-p"})
+
+    assert commands.returncode == 0 and text(commands.stdout).split() == ["copy"]
+    assert options.returncode == 0 and text(options.stdout).split() == ["--dest-plain-http"]
