@@ -156,7 +156,7 @@ def inspect(
     raw: Annotated[bool, typer.Option("--raw", help="print the exact manifest bytes")] = False,
     config: Annotated[bool, typer.Option("--config", help="print the image config blob")] = False,
     platform: Annotated[
-        str | None, typer.Option(help="with --config on an index: which platform")
+        str | None, typer.Option(help="on an index: show this platform's manifest (or config)")
     ] = None,
     tls_verify: TlsVerify = "true",
     ca_file: Annotated[
@@ -182,32 +182,34 @@ def inspect(
         }
         async with _client(settings, authfile) as client:
             manifest = await client.get_manifest(ref)
-            if raw and not config:
-                sys.stdout.buffer.write(manifest.raw)
-                sys.stdout.buffer.flush()
-                return
+            name = str(ref)
+            if manifest.is_index and (wanted or config):
+                # --platform (or --config, which needs one image) picks a child
+                matches = [
+                    d
+                    for d in manifest.children
+                    if d.platform
+                    and not d.platform.is_unknown
+                    and (not wanted or any(w.matches(d.platform) for w in wanted))
+                ]
+                if not matches:
+                    raise InputError(f"{ref} is an index with no entry for the platform")
+                manifest = await client.get_manifest(ref.with_digest(matches[0].digest))
+                name = f"{ref} ({matches[0].platform})"
             if config:
-                target = manifest
-                if manifest.is_index:
-                    matches = [
-                        d
-                        for d in manifest.children
-                        if d.platform
-                        and not d.platform.is_unknown
-                        and (not wanted or any(w.matches(d.platform) for w in wanted))
-                    ]
-                    if not matches:
-                        raise InputError(f"{ref} is an index with no entry for the platform")
-                    target = await client.get_manifest(ref.with_digest(matches[0].digest))
-                if target.config is None:
-                    raise InputError(f"{ref} ({target.media_type}) has no config blob")
-                data = await client.get_blob(ref.repository, target.config.digest)
+                if manifest.config is None:
+                    raise InputError(f"{ref} ({manifest.media_type}) has no config blob")
+                data = await client.get_blob(ref.repository, manifest.config.digest)
                 if raw:
                     sys.stdout.buffer.write(data)
                 else:
                     typer.echo(json.dumps(json.loads(data), indent=2))
                 return
-            typer.echo(render_manifest(str(ref), manifest))
+            if raw:
+                sys.stdout.buffer.write(manifest.raw)
+                sys.stdout.buffer.flush()
+                return
+            typer.echo(render_manifest(name, manifest))
 
     _run(work())
 

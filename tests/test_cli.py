@@ -85,6 +85,22 @@ def test_inspect_config_of_one_platform(
     assert raw.returncode == 0 and raw.stdout == arm64.config.data
 
 
+def test_inspect_platform_shows_that_child(
+    plain_registry: Registry, multi: Index, env: dict[str, str]
+) -> None:
+    arm = multi.children[2]
+    ref = image(plain_registry, "multi/app")
+
+    raw = run_hangard(["inspect", "--raw", "--platform", "linux/arm/v7", "--plain-http", ref], env)
+    summary = run_hangard(["inspect", "--platform", "linux/arm/v7", "--plain-http", ref], env)
+    none = run_hangard(["inspect", "--platform", "windows/amd64", "--plain-http", ref], env)
+
+    assert raw.returncode == 0 and raw.stdout == arm.manifest
+    assert f"Digest:     {arm.digest}" in text(summary.stdout)
+    assert "(linux/arm/v7)" in text(summary.stdout)
+    assert none.returncode == 2 and "no entry for the platform" in text(none.stderr)
+
+
 def test_inspect_tls_registry_with_its_ca(tls_registry: Registry, env: dict[str, str]) -> None:
     img = images.push_schema2_image(tls_registry, "secure/app", "v1", seed=8)
     ref = image(tls_registry, "secure/app")

@@ -577,12 +577,6 @@ async def test_schema1_conversion_is_the_same_when_layers_are_mounted(
     assert config["rootfs"]["diff_ids"] == legacy.diff_ids
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(AssertionError, DigestMismatchError),
-    reason="hangard.core.manifest digests a signed schema1 manifest over its whole bytes, "
-    "not over its JWS payload as registries do; registry 2.8 re-signs on every GET",
-)
 async def test_schema1_source_digest_is_the_registry_digest(
     schema1_registry: Registry, plain_registry: Registry
 ) -> None:

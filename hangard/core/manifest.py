@@ -7,6 +7,7 @@ writes a new document (a platform-filtered index, or a schema1 conversion).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -25,6 +26,7 @@ __all__ = [
     "Manifest",
     "digest_of",
     "parse_manifest",
+    "schema1_payload",
     "select_platforms",
 ]
 
@@ -34,6 +36,25 @@ ATTESTATION_REF_DIGEST = "vnd.docker.reference.digest"
 
 def digest_of(data: bytes, algorithm: str = "sha256") -> str:
     return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
+
+
+def schema1_payload(raw: bytes) -> bytes:
+    """The signed payload of a JWS-signed schema1 manifest: what registries
+    digest. The first signature's protected header says how long the payload
+    is and which tail (``formatTail``) closes it; the signatures are not part
+    of it. Unsigned or malformed input is returned unchanged."""
+    try:
+        doc = json.loads(raw)
+        protected = doc["signatures"][0]["protected"]
+        header = json.loads(base64.urlsafe_b64decode(protected + "=" * (-len(protected) % 4)))
+        length = int(header["formatLength"])
+        tail = header["formatTail"]
+        tail_bytes = base64.urlsafe_b64decode(tail + "=" * (-len(tail) % 4))
+    except (ValueError, KeyError, IndexError, TypeError):
+        return raw
+    if not 0 < length <= len(raw):
+        return raw
+    return raw[:length] + tail_bytes
 
 
 @dataclass(frozen=True)
@@ -156,16 +177,19 @@ def parse_manifest(
     ``mediaType`` wins when present. Unsupported types raise
     :class:`UnsupportedMediaTypeError`.
     """
-    digest = digest_of(raw)
-    if expected_digest:
-        algorithm = expected_digest.partition(":")[0]
-        actual = digest if algorithm == "sha256" else digest_of(raw, algorithm)
-        if expected_digest != actual:
-            raise DigestMismatchError(expected_digest, actual, what=f"manifest {image}".strip())
     try:
         doc = json.loads(raw)
     except ValueError:
         doc = None
+    # a signed schema1 manifest is digested over its payload, as registries do
+    signed = isinstance(doc, dict) and doc.get("schemaVersion") == 1 and "signatures" in doc
+    content = schema1_payload(raw) if signed else raw
+    digest = digest_of(content)
+    if expected_digest:
+        algorithm = expected_digest.partition(":")[0]
+        actual = digest if algorithm == "sha256" else digest_of(content, algorithm)
+        if expected_digest != actual:
+            raise DigestMismatchError(expected_digest, actual, what=f"manifest {image}".strip())
     if not isinstance(doc, dict):
         raise UnsupportedMediaTypeError(
             media_type or "non-JSON document", image, mt.SUPPORTED_MANIFEST_TYPES

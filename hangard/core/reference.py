@@ -34,6 +34,10 @@ DEFAULT_TAG = "latest"
 DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 TRANSPORT_PREFIX = "docker://"
 MAX_NAME_LENGTH = 255
+# containers/image transports people paste from skopeo commands
+_OTHER_TRANSPORTS = frozenset(
+    {"oci", "oci-archive", "dir", "docker-archive", "docker-daemon", "containers-storage"}
+)
 
 _PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
@@ -173,7 +177,7 @@ def parse_reference(text: str) -> ImageReference:
     body = text.strip()
     if body.startswith(TRANSPORT_PREFIX):
         body = body[len(TRANSPORT_PREFIX) :]
-    elif "://" in body:
+    elif "://" in body or body.split(":", 1)[0] in _OTHER_TRANSPORTS:
         raise _fail(text, "only the docker:// transport is supported")
     if not body:
         raise _fail(text, "empty reference")

@@ -53,7 +53,10 @@ _PLAIN_HTTP_MARKERS = (
     "http request",
     "packet length",
 )
-PLAIN_HTTP_REMEDY = "set tls_verify: false for this registry, or use http://"
+PLAIN_HTTP_REMEDY = (
+    "set tls_verify: false for this registry, or use http:// "
+    "(on the command line: --tls-verify=false or --plain-http)"
+)
 
 
 def _ssl_context(opts: RegistryOptions) -> ssl.SSLContext | bool:
