@@ -7,6 +7,7 @@ Run through ./demo.sh, which installs what is needed first.
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,7 @@ def run(*args: str) -> str:
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="hangard-demo-") as tmp:
         work = Path(tmp)
+        os.environ["HANGARD_STATE_DIR"] = str(work / "state")
         step("starting two local registries (docker-registry, plain HTTP on loopback)")
         source = make_plain_registry(work / "source").start()
         mirror = make_plain_registry(work / "mirror").start()
@@ -50,12 +52,72 @@ def main() -> None:
             run("inspect", "--plain-http", src)
 
             step("copying every platform to the mirror, digest for digest")
-            run("copy", "--src-plain-http", "--dest-plain-http", "--no-progress",
-                src, f"docker://{mirror.host}/library/app:1.0")
+            run(
+                "copy",
+                "--src-plain-http",
+                "--dest-plain-http",
+                "--no-progress",
+                src,
+                f"docker://{mirror.host}/library/app:1.0",
+            )
 
             step("copying only linux/arm64 (a new, deterministic index)")
-            run("copy", "--src-plain-http", "--dest-plain-http", "--no-progress",
-                "--platform", "linux/arm64", src, f"docker://{mirror.host}/library/app:1.0-arm64")
+            run(
+                "copy",
+                "--src-plain-http",
+                "--dest-plain-http",
+                "--no-progress",
+                "--platform",
+                "linux/arm64",
+                src,
+                f"docker://{mirror.host}/library/app:1.0-arm64",
+            )
+
+            step("declaring the mirror in a desired-state file, then `sync --once`")
+            images.push_index(source, "demo/app", images.build_index(seed=43), tag="1.1")
+            images.push_index(source, "demo/app", images.build_index(seed=44), tag="2.0-rc1")
+            desired = work / "hangard.yaml"
+            desired.write_text(
+                f"""# what must exist in the mirror
+registries:
+  {source.host}: {{http: true}}
+  {mirror.host}: {{http: true}}
+defaults:
+  targets: [mirror]
+targets:
+  mirror:
+    registry: "{mirror.host}"
+    prefix: library          # demo/app -> library/demo/app
+images:
+  - source: {source.host}/demo/app
+    tags:
+      semver: ">=1.0 <2"     # 1.0 and 1.1, not 2.0-rc1
+"""
+            )
+            print(desired.read_text())
+            run("validate", str(desired))
+            run("plan", str(desired))
+            run(
+                "--log-level",
+                "warning",
+                "sync",
+                "--once",
+                "--no-progress",
+                str(desired),
+                "--failed-file",
+                str(work / "failed.txt"),
+            )
+            step("nothing changed: the second sync only asks HEADs")
+            run(
+                "--log-level",
+                "warning",
+                "sync",
+                "--once",
+                "--no-progress",
+                str(desired),
+                "--failed-file",
+                str(work / "failed.txt"),
+            )
 
             step("checking with skopeo, independently")
             raw = skopeo.inspect_raw(mirror, "library/app", "1.0")
