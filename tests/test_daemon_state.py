@@ -1,0 +1,223 @@
+"""The daemon's state file: :class:`hangard.daemon.state.StateStore`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from hangard.copy import CopyResult
+from hangard.core.plan import Action, ActionKind, Observation, SyncItem, make_plan
+from hangard.core.reference import parse_reference
+from hangard.daemon.state import ItemState, StateStore
+from hangard.sync import ItemOutcome, ItemResult
+
+OLD = "sha256:" + "a" * 64
+NEW = "sha256:" + "b" * 64
+NOW = 1_700_000_000.0
+
+
+def sync_item(repo: str = "app/web", tag: str = "1") -> SyncItem:
+    return SyncItem(
+        image=f"src.example/{repo}",
+        tag=tag,
+        target="mirror",
+        source=parse_reference(f"src.example/{repo}:{tag}"),
+        destination=parse_reference(f"dst.example/mirror/{repo}:{tag}"),
+    )
+
+
+def action(obs: Observation, item: SyncItem | None = None) -> Action:
+    item = item or sync_item()
+    (only,) = make_plan([item], {item.key: obs}).actions
+    return only
+
+
+def copied(act: Action, digest: str = NEW) -> ItemResult:
+    item = act.item
+    assert isinstance(item, SyncItem)
+    copy = CopyResult(str(item.source), str(item.destination), digest, digest, "m")
+    return ItemResult(act, ItemOutcome.COPIED, copy=copy)
+
+
+def failed(act: Action, reason: str | None = "network") -> ItemResult:
+    return ItemResult(act, ItemOutcome.FAILED, error="connection refused", reason=reason)
+
+
+def store_with_history(path: Path | None) -> StateStore:
+    store = StateStore(path)
+    store.observed(action(Observation(NEW, NEW)), now=NOW)
+    drifted = action(Observation(NEW, OLD), sync_item("app/api"))
+    store.observed(drifted, now=NOW)
+    store.finished(failed(drifted), now=NOW + 1)
+    store.observed(action(Observation(None, None), sync_item("app/gone")), now=NOW)
+    return store
+
+
+# ------------------------------------------------------------- persistence
+def test_save_then_load_round_trips(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "state.json"
+    store = store_with_history(path)
+    store.save()
+
+    loaded = StateStore.load(path)
+    assert loaded.items == store.items
+    assert loaded.status() == store.status()
+    doc = json.loads(path.read_text())
+    assert doc["version"] == 1
+    assert [i["image"] for i in doc["items"]] == sorted(i["image"] for i in doc["items"])
+    assert sorted(p.name for p in path.parent.iterdir()) == ["state.json"]
+
+
+def test_save_replaces_the_file_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "state.json"
+    store_with_history(path).save()
+    before = path.read_text()
+
+    def broken_dump(*_args: object, **_kwargs: object) -> None:
+        raise OSError("disk full")
+
+    changed = StateStore(path)
+    changed.observed(action(Observation(OLD, None), sync_item("app/other")), now=NOW)
+    monkeypatch.setattr("json.dump", broken_dump)
+    with pytest.raises(OSError, match="disk full"):
+        changed.save()
+    # the old file is whole and no temporary file is left behind
+    assert path.read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
+
+
+def test_a_store_without_a_path_neither_reads_nor_writes(tmp_path: Path) -> None:
+    store = store_with_history(None)
+    store.save()
+    assert StateStore.load(None).items == {}
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_file_is_an_empty_store_without_a_warning(tmp_path: Path) -> None:
+    with capture_logs() as logs:
+        store = StateStore.load(tmp_path / "absent.json")
+    assert store.items == {} and logs == []
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param("{not json", id="not-json"),
+        pytest.param("", id="empty"),
+        pytest.param("[]", id="a-list"),
+        pytest.param('"text"', id="a-string"),
+        pytest.param('{"items": null}', id="items-null"),
+        pytest.param('{"items": [1, 2]}', id="items-not-objects"),
+        pytest.param('{"items": [{"image": "x"}]}', id="item-missing-fields"),
+        pytest.param(
+            '{"items": [{"image": "a", "tag": "1", "target": "m"}, {"tag": "2"}]}',
+            id="second-item-damaged",
+        ),
+    ],
+)
+def test_a_damaged_file_is_an_empty_store_with_a_warning(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "state.json"
+    path.write_text(content)
+    with capture_logs() as logs:
+        store = StateStore.load(path)
+    assert store.items == {}
+    assert [(e["log_level"], e["event"]) for e in logs] == [
+        ("warning", "state file unreadable; starting empty")
+    ]
+    assert logs[0]["path"] == str(path)
+    # and the next save writes a good file over it
+    store.observed(action(Observation(NEW, NEW)), now=NOW)
+    store.save()
+    assert list(StateStore.load(path).items) == [sync_item().key]
+
+
+def test_unknown_fields_from_a_newer_version_are_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    raw = {"image": "a", "tag": "1", "target": "m", "in_sync": True, "shiny_new_field": 3}
+    path.write_text(json.dumps({"version": 2, "items": [raw]}))
+    store = StateStore.load(path)
+    assert store.items == {("a", "1", "m"): ItemState("a", "1", "m", in_sync=True)}
+
+
+# ------------------------------------------------------------- transitions
+def test_observed_in_sync() -> None:
+    store = StateStore(None)
+    state = store.observed(action(Observation(NEW, NEW)), now=NOW)
+    assert (state.in_sync, state.drift, state.missing) == (True, False, False)
+    assert state.source_digest == state.target_digest == state.desired_digest == NEW
+    assert state.last_success == NOW
+    assert state.destination == "dst.example/mirror/app/web:1"
+
+
+def test_observed_drift_then_copied() -> None:
+    store = StateStore(None)
+    act = action(Observation(NEW, OLD))
+    state = store.observed(act, now=NOW)
+    assert (state.in_sync, state.drift, state.missing) == (False, True, False)
+    assert state.last_success is None and state.target_digest == OLD
+
+    state = store.finished(copied(act), now=NOW + 5)
+    assert (state.in_sync, state.drift, state.missing) == (True, False, False)
+    assert state.target_digest == NEW
+    assert state.last_success == state.last_attempt == NOW + 5
+
+
+def test_observed_missing() -> None:
+    state = StateStore(None).observed(action(Observation(NEW, None)))
+    assert (state.in_sync, state.drift, state.missing) == (False, False, True)
+
+
+def test_observed_source_missing_is_a_skip_and_keeps_the_failure_count() -> None:
+    store = StateStore(None)
+    act = action(Observation(NEW, None))
+    store.observed(act, now=NOW)
+    store.finished(failed(act), now=NOW)
+    skip = action(Observation(None, None))
+    assert skip.kind is ActionKind.SKIP
+    state = store.observed(skip, now=NOW + 1)
+    store.finished(ItemResult(skip, ItemOutcome.SKIPPED), now=NOW + 1)
+    assert (state.in_sync, state.missing, state.source_digest) == (False, True, None)
+    assert state.consecutive_failures == 1
+
+
+def test_failures_count_up_and_a_success_resets_them() -> None:
+    store = StateStore(None)
+    error = action(Observation(error="401", error_reason="unauthorized"))
+    assert error.kind is ActionKind.ERROR
+    for attempt in range(1, 4):
+        state = store.observed(error, now=NOW + attempt)
+        assert (state.in_sync, state.drift, state.missing) == (False, False, False)
+        state = store.finished(failed(error, reason="unauthorized"), now=NOW + attempt)
+        assert state.consecutive_failures == attempt
+        assert state.last_error_reason == "unauthorized"
+        assert state.last_attempt == NOW + attempt
+    assert store.finished(failed(error, reason=None)).last_error_reason == "other"
+
+    state = store.observed(action(Observation(NEW, NEW)), now=NOW + 10)
+    assert state.in_sync and state.consecutive_failures == 0
+    assert state.last_error is None and state.last_error_reason is None
+
+
+def test_a_failed_copy_after_being_in_sync_is_out_of_sync() -> None:
+    store = StateStore(None)
+    store.observed(action(Observation(NEW, NEW)), now=NOW)
+    act = action(Observation(NEW, OLD))
+    store.observed(act, now=NOW + 1)
+    state = store.finished(failed(act), now=NOW + 2)
+    assert not state.in_sync and state.consecutive_failures == 1
+    assert state.last_success == NOW
+
+
+def test_keep_only_and_status() -> None:
+    store = store_with_history(None)
+    assert len(store.items) == 3
+    keep = sync_item().key
+    store.keep_only([keep, ("never", "seen", "x")])
+    assert list(store.items) == [keep]
+    items = store.status()["items"]
+    assert isinstance(items, list)
+    (only,) = items
+    assert (only["image"], only["tag"], only["target"]) == keep
