@@ -1,7 +1,8 @@
 """structlog setup: JSON lines when stderr is not a TTY (journald, Loki),
-console rendering when it is. Secrets never reach a log line: registry
-credentials are not bound to loggers, and :func:`drop_secrets` scrubs
-Authorization-like keys defensively."""
+console rendering when it is. Standard-library logging (apscheduler, httpx,
+aiohttp) goes through the same processors, so the JSON stream stays JSON.
+Secrets never reach a log line: registry credentials are not bound to
+loggers, and :func:`drop_secrets` scrubs Authorization-like keys defensively."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import structlog
 __all__ = ["configure_logging", "drop_secrets"]
 
 _SECRET_KEYS = {"authorization", "password", "token", "secret", "identity_token"}
+# chatty libraries: their INFO lines ("Running job …") are noise for operators
+_QUIET = {"apscheduler": logging.WARNING, "httpx": logging.WARNING, "aiohttp": logging.WARNING}
 
 LogFormat = Literal["auto", "json", "console"]
 
@@ -38,16 +41,31 @@ def configure_logging(level: str = "info", fmt: LogFormat = "auto") -> None:
         if use_json
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        drop_secrets,
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            drop_secrets,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(numeric)
+    for name, quiet in _QUIET.items():
+        logging.getLogger(name).setLevel(max(quiet, numeric))

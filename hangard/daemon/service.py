@@ -93,6 +93,9 @@ class Daemon:
             self._export(item)
         if self.state.items:
             self.metrics.desired.set(len(self.state.items))
+        # "no good cycle for too long" counts from the last one we know of,
+        # or from this start: a fresh daemon is not overdue
+        self.metrics.last_good_cycle.set(self.state.last_good_cycle or self.started_at)
 
     # ------------------------------------------------------------------ health
 
@@ -123,6 +126,11 @@ class Daemon:
         """Run until SIGTERM/SIGINT; return the exit code."""
         server = StatusServer(self, *self.settings.metrics_host_port)
         await server.start()
+        loop = asyncio.get_running_loop()
+        # before the first load, so a early SIGHUP or SIGTERM never kills us
+        loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop_event.set)
         try:
             try:
                 await self._load(initial=True)
@@ -130,10 +138,8 @@ class Daemon:
                 for problem in exc.problems or [exc.message]:
                     log.error("invalid config", problem=problem)
                 return 2
-            loop = asyncio.get_running_loop()
-            loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, self.stop_event.set)
+            if self.stop_event.is_set():
+                return 0
             self.scheduler.start()
             self._schedule(run_now=True)
             if self.settings.watch_config:
@@ -179,6 +185,8 @@ class Daemon:
     # ------------------------------------------------------------------ config
 
     def _on_sighup(self) -> None:
+        if self.generation is None:  # still loading: that load reads the file anyway
+            return
         task = asyncio.ensure_future(self.reload("SIGHUP"))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -356,7 +364,8 @@ class Daemon:
             self.metrics.cycle_duration.observe(duration)
             self.metrics.cycles.labels(result="success" if ok else "failure").inc()
             if ok:
-                self.metrics.last_good_cycle.set(time.time())
+                self.state.last_good_cycle = time.time()
+                self.metrics.last_good_cycle.set(self.state.last_good_cycle)
             self._save()
             await gen.release()
         return ok

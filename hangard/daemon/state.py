@@ -51,6 +51,7 @@ class ItemState:
 class StateStore:
     path: Path | None
     items: dict[ItemKey, ItemState] = field(default_factory=dict)
+    last_good_cycle: float | None = None
 
     @classmethod
     def load(cls, path: Path | None) -> StateStore:
@@ -64,7 +65,9 @@ class StateStore:
             for raw in doc.get("items", []):
                 item = ItemState(**{k: v for k, v in raw.items() if k in names})
                 items[item.key] = item
+            good = doc.get("last_good_cycle")
             store.items = items  # all or nothing
+            store.last_good_cycle = float(good) if isinstance(good, int | float) else None
         except (OSError, ValueError, TypeError, AttributeError) as exc:
             # a damaged state file costs history, never the service (valid
             # JSON of the wrong shape raises AttributeError or TypeError)
@@ -78,6 +81,7 @@ class StateStore:
         doc = {
             "version": STATE_VERSION,
             "saved_at": time.time(),
+            "last_good_cycle": self.last_good_cycle,
             "items": [asdict(i) for i in sorted(self.items.values(), key=lambda i: i.key)],
         }
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state.", suffix=".json")
