@@ -71,17 +71,36 @@ def main() -> None:
                 shutil.rmtree(work / ".local", ignore_errors=True)  # skopeo's blob-info cache
                 target = f"docker://{dst.host}/bench/{tool}-{run}:v1"
                 if tool == "hangard":
-                    cmd = [hangard, "--log-level", "warning", "copy", source, target,
-                           "--src-plain-http", "--dest-plain-http", "--no-progress"]
+                    cmd = [
+                        hangard,
+                        "--log-level",
+                        "warning",
+                        "copy",
+                        source,
+                        target,
+                        "--src-plain-http",
+                        "--dest-plain-http",
+                        "--no-progress",
+                    ]
                 else:
-                    cmd = ["skopeo", "copy", "--preserve-digests", "--src-tls-verify=false",
-                           "--dest-tls-verify=false", "-q", source, target]
+                    cmd = [
+                        "skopeo",
+                        "copy",
+                        "--preserve-digests",
+                        "--src-tls-verify=false",
+                        "--dest-tls-verify=false",
+                        "-q",
+                        source,
+                        target,
+                    ]
                 seconds, peak = timed(cmd, env)
                 times[tool].append(seconds)
                 if tool == "hangard":
                     rss.append(peak)
-                print(f"run {run + 1} {tool:8s} {seconds:7.2f}s  peak RSS {peak / 1024:6.1f} MiB",
-                      flush=True)
+                print(
+                    f"run {run + 1} {tool:8s} {seconds:7.2f}s  peak RSS {peak / 1024:6.1f} MiB",
+                    flush=True,
+                )
         h, s = statistics.median(times["hangard"]), statistics.median(times["skopeo"])
         print(f"\nmedian wall time: hangard {h:.2f}s, skopeo {s:.2f}s")
         print(f"ratio hangard/skopeo: {h / s:.2f}x  (goal <= 1.15x)")
