@@ -153,7 +153,6 @@ def main() -> None:
                 "--dest",
                 "docker",
                 "--dest-tls-verify=false",
-                "-q",
                 str(skopeo_src),
                 f"{dst.host}/skopeo",
             ],
