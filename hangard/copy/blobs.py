@@ -15,7 +15,7 @@ when many images need it at the same moment:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -39,6 +39,10 @@ log = structlog.get_logger("hangard.copy")
 
 _MONOLITHIC_REFUSED = {400, 405, 411, 413, 416, 501}
 _REFUSAL_CODES = {"BLOB_UPLOAD_INVALID", "UNSUPPORTED"}
+#: Blobs up to this size are probed with a self-mount instead of a HEAD, and
+#: read whole (then uploaded as replayable bytes) instead of streamed.
+PROBE_BY_MOUNT_MAX = 1 << 20
+SMALL_BLOB_MAX = 1 << 20
 _TRANSIENT = (TransportError, ServerError, RateLimitedError)
 
 
@@ -174,17 +178,29 @@ class TransferSession:
         chunked: bool,
     ) -> _Done:
         client = self.client
-        if await client.blob_exists(target, blob.digest):
-            return _Done(BlobOutcome.PRESENT, 0)
         location: str | None = None
-        mount_from = source if source.registry == target.registry else None
-        if mount_from is None:
-            await self._follow_leader(target.registry, blob.digest)
-            mount_from = self.known_holder(target.registry, blob.digest)
-        if mount_from is not None and mount_from != target:
-            mounted, location = await client.mount_blob(target, blob.digest, mount_from)
-            if mounted:
-                return _Done(BlobOutcome.MOUNTED, 0)
+        holder = source if source.registry == target.registry else None
+        holder = holder or self.known_holder(target.registry, blob.digest)
+        probe = holder is None and not self._leader_running(target.registry, blob.digest)
+        if probe and 0 <= blob.size <= PROBE_BY_MOUNT_MAX:
+            # One request instead of HEAD + POST: a mount from the target
+            # repository itself answers 201 when the blob is already there and
+            # opens an upload otherwise. A registry that refuses mounts costs a
+            # re-upload of at most PROBE_BY_MOUNT_MAX bytes, and only when the
+            # manifest needs pushing anyway.
+            present, location = await client.mount_blob(target, blob.digest, target)
+            if present:
+                return _Done(BlobOutcome.PRESENT, 0)
+        else:
+            if await client.blob_exists(target, blob.digest):
+                return _Done(BlobOutcome.PRESENT, 0)
+            if holder is None:
+                await self._follow_leader(target.registry, blob.digest)
+                holder = self.known_holder(target.registry, blob.digest)
+            if holder is not None and holder != target:
+                mounted, location = await client.mount_blob(target, blob.digest, holder)
+                if mounted:
+                    return _Done(BlobOutcome.MOUNTED, 0)
         async with client.transfer_slot(source.registry, target.registry):
             if location is None:
                 location = await client.start_upload(target)
@@ -194,6 +210,10 @@ class TransferSession:
                 await asyncio.shield(client.cancel_upload(target, location))
                 raise
         return _Done(BlobOutcome.COPIED, nbytes)
+
+    def _leader_running(self, registry: str, digest: str) -> bool:
+        leader = self._leaders.get((registry, digest))
+        return leader is not None and not leader.done() and leader is not asyncio.current_task()
 
     async def _follow_leader(self, registry: str, digest: str) -> None:
         """Wait while another repository of ``registry`` is being sent
@@ -231,19 +251,27 @@ class TransferSession:
                 if tap is not None:
                     tap(chunk)
 
-            body = verified(
-                pipelined(reader.chunks()),
+            small = size is not None and size <= SMALL_BLOB_MAX and not chunked
+            stream = verified(
+                reader.chunks() if small else pipelined(reader.chunks()),
                 blob.digest,
                 size,
                 on_chunk=count,
                 what=f"blob {source}@{blob.digest}",
             )
+            body: AsyncIterator[bytes] | bytes = stream
+            if small:
+                # whole and verified before the upload starts: cheaper than a
+                # stream, and the PUT becomes replayable
+                body = b"".join([chunk async for chunk in stream])
             chunk_size = (
                 client.options.for_registry(target.registry).chunk_size
                 or client.options.upload_chunk_size
             )
             try:
-                if chunked or size is None:
+                if isinstance(body, bytes):
+                    await client.put_blob(target, location, blob.digest, len(body), body)
+                elif chunked or size is None:
                     await client.put_blob_chunked(target, location, blob.digest, body, chunk_size)
                 else:
                     await client.put_blob(target, location, blob.digest, size, body)

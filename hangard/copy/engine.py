@@ -35,6 +35,13 @@ PUSH_AUTH_REMEDY = (
 )
 
 
+class _Unknown:
+    """Marks "the caller did not look at the target"."""
+
+
+UNKNOWN = _Unknown()
+
+
 @dataclass(frozen=True)
 class CopyResult:
     """What one copy did."""
@@ -85,12 +92,17 @@ class Copier:
         dst: ImageReference,
         *,
         platforms: Sequence[Platform] | None = None,
+        target_digest: str | _Unknown | None = UNKNOWN,
     ) -> CopyResult:
         """Copy ``src`` to ``dst``. Raises :class:`~hangard.errors.HangardError`
-        subclasses on failure, with the image attached."""
+        subclasses on failure, with the image attached.
+
+        ``target_digest``: what ``dst`` holds now (``None``: nothing), when
+        the caller just looked; saves the copier its own ``HEAD``.
+        """
         started = time.monotonic()
         try:
-            result = await self._copy(src, dst, platforms or ())
+            result = await self._copy(src, dst, platforms or (), target_digest)
         except RegistryError as exc:
             error = exc.with_image(str(src))
             if (
@@ -103,7 +115,11 @@ class Copier:
         return _with_duration(result, time.monotonic() - started)
 
     async def _copy(
-        self, src: ImageReference, dst: ImageReference, platforms: Sequence[Platform]
+        self,
+        src: ImageReference,
+        dst: ImageReference,
+        platforms: Sequence[Platform],
+        known_target: str | _Unknown | None,
     ) -> CopyResult:
         source = await self.client.get_manifest(src)
         base = CopyResult(
@@ -137,8 +153,10 @@ class Copier:
 
         target_ref = _target_ref(src, dst, top)
         if top is not None:
-            existing = await self.client.head_manifest(target_ref)
-            if existing is not None and existing.digest == top.digest:
+            if isinstance(known_target, _Unknown):
+                existing = await self.client.head_manifest(target_ref)
+                known_target = existing.digest if existing is not None else None
+            if known_target == top.digest:
                 return _replace(
                     base, target_digest=top.digest, up_to_date=True, platforms=tuple(chosen)
                 )

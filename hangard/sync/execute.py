@@ -14,6 +14,7 @@ from pathlib import Path
 import structlog
 
 from hangard.copy import Copier, CopyResult, TransferSession
+from hangard.copy.engine import UNKNOWN
 from hangard.core.plan import Action, ActionKind, ItemKey, Plan, SyncItem
 from hangard.errors import HangardError
 from hangard.registry.client import RegistryClient
@@ -146,13 +147,21 @@ async def _copy(
     item = action.item
     assert isinstance(item, SyncItem)
     started = time.monotonic()
-    async with locks(item.key), gate:
+    lock = locks(item.key)
+    contended = lock.locked()
+    async with lock, gate:
         # copy exactly what was observed, even if the tag moves meanwhile
         source = item.source
         if not source.digest and action.source_digest:
             source = source.with_digest(action.source_digest)
         try:
-            result = await copier.copy(source, item.destination, platforms=item.platforms)
+            result = await copier.copy(
+                source,
+                item.destination,
+                platforms=item.platforms,
+                # the plan's view of the target is stale if another job held the lock
+                target_digest=UNKNOWN if contended else action.target_digest,
+            )
         except HangardError as exc:
             duration = time.monotonic() - started
             log.error(
