@@ -12,7 +12,7 @@ I/O around it and translates its errors into positions:
    config file's directory, and check that each ``ca_file`` is readable;
 5. check cron schedules with APScheduler (the core only counts fields);
 6. validate with :meth:`DesiredState.model_validate`, then
-   :func:`~hangard.core.desired.check_references`.
+   :func:`~hangard.core.crosscheck.check_references`.
 
 All problems are reported, sorted: the config file first, then list files in
 the order they are referenced; by line and column within a file.
@@ -46,10 +46,10 @@ from pydantic_core import ErrorDetails
 from hangard.config.hangarlist import parse_hangar_list
 from hangard.config.messages import error_message, first_column, strip_union_tags, unknown_key
 from hangard.config.positions import NodePath, Position, Problem, YamlDocument, load_yaml
+from hangard.core.crosscheck import check_references
 from hangard.core.desired import (
     DesiredState,
     ListEntry,
-    check_references,
     parse_interval,
 )
 from hangard.errors import ConfigError
