@@ -18,23 +18,19 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 from hangard import __version__
 from hangard.config.loader import LoadedConfig, load_desired_state
 from hangard.config.registries import client_options, credential_store
-from hangard.core.desired import parse_interval
 from hangard.daemon.http import StatusServer
+from hangard.daemon.jobs import schedule_triggers, watch_files
 from hangard.daemon.metrics import Metrics
 from hangard.daemon.notify import notify
 from hangard.daemon.state import ItemState, StateStore
@@ -248,22 +244,11 @@ class Daemon:
     def _schedule(self, *, run_now: bool) -> None:
         """One job per distinct schedule of the current config."""
         assert self.generation is not None
-        state = self.generation.config.state
-        schedules = {state.defaults.schedule} | {
-            e.schedule for e in state.images if e.schedule is not None
-        }
+        triggers = schedule_triggers(self.generation.config.state)
         for job in self.scheduler.get_jobs():
             job.remove()
-        self.pending_first = set(schedules) if not self.first_cycle_done.is_set() else set()
-        for text in sorted(schedules):
-            seconds = parse_interval(text)
-            if seconds is not None:
-                trigger: IntervalTrigger | CronTrigger = IntervalTrigger(
-                    seconds=seconds, jitter=min(5.0, seconds * 0.05)
-                )
-            else:
-                trigger = CronTrigger.from_crontab(text, timezone="UTC")
-                trigger.jitter = 5
+        self.pending_first = set(triggers) if not self.first_cycle_done.is_set() else set()
+        for text, trigger in triggers.items():
             when: dict[str, object] = {}
             if run_now and text in self._running:
                 # apscheduler would skip a run while the last one goes on (and
@@ -287,19 +272,11 @@ class Daemon:
 
     async def _watch(self) -> None:
         """Reload when the config file or a list file it reads changes."""
-        from watchfiles import awatch
 
-        while not self.stop_event.is_set():
-            gen = self.generation
-            if gen is None:
-                return
-            files, dirs = _watch_targets(gen.config.files)
-            async for changes in awatch(
-                *dirs, stop_event=self.stop_event, debounce=300, step=50, recursive=False
-            ):
-                if any(_normalise(path) in files for _, path in changes):
-                    await self.reload("file changed")
-                    break  # the set of files may have changed
+        def files() -> list[Path]:
+            return self.generation.config.files if self.generation else []
+
+        await watch_files(files, lambda: self.reload("file changed"), self.stop_event)
 
     # ------------------------------------------------------------------ cycles
 
@@ -427,14 +404,3 @@ def _now() -> object:
     from datetime import UTC, datetime
 
     return datetime.now(UTC)
-
-
-def _normalise(path: str | os.PathLike[str]) -> str:
-    return os.path.normpath(os.path.abspath(path))
-
-
-def _watch_targets(files: Iterable[Path]) -> tuple[set[str], list[str]]:
-    """The files to react to, and the directories to watch for them (editors
-    replace files by renaming, which a watch on the file itself would miss)."""
-    wanted = {_normalise(p) for p in files}
-    return wanted, sorted({os.path.dirname(p) for p in wanted})
