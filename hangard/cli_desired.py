@@ -204,10 +204,15 @@ def sync(
                 from hangard.progress import RichProgress
 
                 reporter = RichProgress()
+                reporter.items(len(result.actions))
                 session = TransferSession(client, progress=reporter)
             with reporter or contextlib.nullcontext():
                 report = await execute(
-                    client, result, concurrency=settings.concurrency, session=session
+                    client,
+                    result,
+                    concurrency=settings.concurrency,
+                    session=session,
+                    on_result=reporter.item_done if reporter else None,
                 )
         with contextlib.suppress(OSError):
             cache.save()

@@ -32,6 +32,7 @@ class RichProgress:
             transient=True,
         )
         self._tasks: dict[str, TaskID] = {}
+        self._items: TaskID | None = None
 
     def __enter__(self) -> RichProgress:
         self._progress.start()
@@ -44,6 +45,14 @@ class RichProgress:
         tb: TracebackType | None,
     ) -> None:
         self._progress.stop()
+
+    def items(self, total: int) -> None:
+        """Show an overall bar for ``total`` images to copy."""
+        self._items = self._progress.add_task("images", total=total)
+
+    def item_done(self, *_: object) -> None:
+        if self._items is not None:
+            self._progress.advance(self._items, 1)
 
     def blob_started(self, digest: str, size: int | None) -> None:
         task = self._tasks.get(digest)
