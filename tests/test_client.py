@@ -12,6 +12,7 @@ deliberate fakes in ``tests.harness.faults``; those tests say so.
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -1024,3 +1025,28 @@ async def test_ratelimit_floor_pauses_pulls_but_not_heads(
         assert info.value.reason == "rate_limited"
         assert await c.head_manifest(ref) is not None
     assert sum(1 for r in proxy.requests() if r.method == "GET") == gets_before
+
+
+async def test_identity_token_is_exchanged_with_a_post(
+    token_registry: Registry, tmp_authfile: AuthFiles
+) -> None:
+    """docker's ``identitytoken`` is an OAuth2 refresh token: the client POSTs
+    it to the realm (``grant_type=refresh_token``) instead of sending Basic
+    credentials, and the token it gets works for pull and push."""
+    reg = token_registry
+    ts = reg.token_server
+    assert ts is not None
+    ts.refresh_tokens["refresh-abc"] = "alice"
+    data = json.loads(tmp_authfile.docker_config.read_text())
+    data["auths"][reg.host] = {"identitytoken": "refresh-abc"}
+    tmp_authfile.docker_config.write_text(json.dumps(data))
+    image = images.push_oci_image(reg, "app/oauth", "v1")
+    ts.clear_requests()
+    repo = Repository(reg.host, "app/oauth")
+    async with make_client(reg.host, store=CredentialStore()) as c:
+        manifest = await c.get_manifest(repo.tag("v1"))
+        await c.put_manifest(repo.tag("pushed"), manifest)
+    posts = [r for r in ts.requests if r.method == "POST"]
+    assert posts and all(r.status == 200 and r.username == "alice" for r in posts)
+    assert not [r for r in ts.requests if r.method == "GET" and r.had_credentials]
+    assert images.get_manifest_raw(reg, "app/oauth", "pushed") == image.manifest

@@ -114,6 +114,9 @@ class TokenServer:
     expires_in: int = 300
     exp_claim_offset: int = 0
     issuer: str = "hangard-test-token-issuer"
+    refresh_tokens: dict[str, str] = field(default_factory=dict)
+    """OAuth2 refresh token → user, for ``POST /token`` with
+    ``grant_type=refresh_token`` (docker's ``identitytoken``)."""
     requests: list[TokenRequest] = field(default_factory=list, init=False)
     port: int = field(default=0, init=False)
     rootcertbundle: Path = field(init=False)
@@ -303,6 +306,26 @@ def _make_handler(ts: TokenServer) -> type[BaseHTTPRequestHandler]:
             )
             with ts._lock:
                 ts.requests.append(req)
+
+        def do_POST(self) -> None:
+            """OAuth2 refresh-token grant: the form names the refresh token,
+            service and space-separated scopes; the reply is a token as for GET."""
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            form = parse_qs(self.rfile.read(length).decode(), keep_blank_values=True)
+            grant = (form.get("grant_type") or [""])[0]
+            refresh = (form.get("refresh_token") or [""])[0]
+            user = ts.refresh_tokens.get(refresh)
+            if parts.path != "/token" or grant != "refresh_token" or user is None:
+                self._record(form, False, None, 401, [])
+                self._reply(401, {"error": "invalid_grant"}, {})
+                return
+            service = (form.get("service") or [""])[0]
+            scopes = " ".join(form.get("scope", [])).split()
+            body = ts.issue(user, service, scopes)
+            access = json.loads(b64url_decode(body["token"].split(".")[1]))["access"]
+            self._record(form, True, user, 200, access)
+            self._reply(200, body, {})
 
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
