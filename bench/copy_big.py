@@ -11,33 +11,12 @@ peak RSS. Only loopback registries are used; the data is generated here.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import ROOT, bench_env, fresh_target, timed, workspace  # first: ROOT on sys.path
 
-from tests.harness import images  # noqa: E402
-from tests.harness.registry import make_plain_registry  # noqa: E402
-
-
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Run ``cmd``; return (wall seconds, peak RSS in KiB) of that process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        err = proc.stderr.read().decode() if proc.stderr else ""
-        raise SystemExit(f"{cmd[0]} failed ({proc.returncode}): {err[-2000:]}")
-    return elapsed, usage.ru_maxrss
+from tests.harness import images
 
 
 def main() -> None:
@@ -47,13 +26,8 @@ def main() -> None:
     args = parser.parse_args()
 
     hangard = shutil.which("hangard", path=str(ROOT / ".venv" / "bin")) or "hangard"
-    work = Path(tempfile.mkdtemp(prefix="hangard-bench-"))
-    env = dict(os.environ, HOME=str(work), DOCKER_CONFIG=str(work / "docker"))
-    env["REGISTRY_AUTH_FILE"] = str(work / "auth.json")
-    (work / "auth.json").write_text('{"auths": {}}')
-    src = make_plain_registry(work / "src").start()
-    dst = make_plain_registry(work / "dst").start()
-    try:
+    with workspace("hangard-bench-") as (work, src, dst):
+        env = bench_env(work)
         size = args.size_mib << 20
         print(f"seeding a {args.size_mib} MiB single-layer image …", flush=True)
         images.push_big_image(src, "bench/big", "v1", size, seed=7)
@@ -63,12 +37,7 @@ def main() -> None:
         for run in range(args.runs):
             order = ["hangard", "skopeo"] if run % 2 == 0 else ["skopeo", "hangard"]
             for tool in order:
-                # a fresh, empty target each run: no tool can mount or skip
-                dst.stop()
-                shutil.rmtree(dst.storage)
-                dst.storage.mkdir()
-                dst.start()
-                shutil.rmtree(work / ".local", ignore_errors=True)  # skopeo's blob-info cache
+                fresh_target(dst, work)
                 target = f"docker://{dst.host}/bench/{tool}-{run}:v1"
                 if tool == "hangard":
                     cmd = [
@@ -106,10 +75,6 @@ def main() -> None:
         print(f"ratio hangard/skopeo: {h / s:.2f}x  (goal <= 1.15x)")
         print(f"hangard peak RSS: {max(rss) / 1024:.1f} MiB  (goal < 100 MiB)")
         print(f"throughput hangard: {args.size_mib / h:.0f} MiB/s")
-    finally:
-        src.stop()
-        dst.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

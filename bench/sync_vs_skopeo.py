@@ -18,21 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import ROOT, bench_env, fresh_target, timed, workspace  # first: ROOT on sys.path
 
-from tests.harness import images  # noqa: E402
-from tests.harness.registry import Registry, make_plain_registry  # noqa: E402
+from tests.harness import images
+from tests.harness.registry import Registry
 
 PLATFORMS = (("linux", "amd64", None), ("linux", "arm64", "v8"), ("linux", "arm", "v7"))
 
@@ -74,22 +67,6 @@ def seed_catalog(registry: Registry, repos: int, layer_kib: int) -> list[str]:
     return names
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"{cmd[:3]} failed ({proc.returncode}): {proc.stderr.decode()[-3000:]}")
-    return elapsed
-
-
-def wipe(registry: Registry) -> None:
-    registry.stop()
-    shutil.rmtree(registry.storage)
-    registry.storage.mkdir()
-    registry.start()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repos", type=int, default=50)
@@ -98,18 +75,8 @@ def main() -> None:
     args = parser.parse_args()
 
     hangard = str(ROOT / ".venv" / "bin" / "hangard")
-    work = Path(tempfile.mkdtemp(prefix="hangard-bench-sync-"))
-    env = dict(
-        os.environ,
-        HOME=str(work),
-        DOCKER_CONFIG=str(work / "docker"),
-        REGISTRY_AUTH_FILE=str(work / "auth.json"),
-        HANGARD_STATE_DIR=str(work / "state"),
-    )
-    (work / "auth.json").write_text('{"auths": {}}')
-    src = make_plain_registry(work / "src").start()
-    dst = make_plain_registry(work / "dst").start()
-    try:
+    with workspace("hangard-bench-sync-") as (work, src, dst):
+        env = bench_env(work, HANGARD_STATE_DIR=str(work / "state"))
         print(f"seeding {args.repos} repositories × 3 platforms × 4 layers …", flush=True)
         names = seed_catalog(src, args.repos, args.layer_kib)
 
@@ -162,11 +129,10 @@ def main() -> None:
         for run in range(args.runs):
             order = ["hangard", "skopeo"] if run % 2 == 0 else ["skopeo", "hangard"]
             for tool in order:
-                wipe(dst)
-                shutil.rmtree(work / ".local", ignore_errors=True)  # skopeo blob-info cache
+                fresh_target(dst, work)
                 shutil.rmtree(work / "state", ignore_errors=True)
-                c = timed(commands[tool], env)
-                w = timed(commands[tool], env)
+                c = timed(commands[tool], env).seconds
+                w = timed(commands[tool], env).seconds
                 cold[tool].append(c)
                 warm[tool].append(w)
                 print(f"run {run + 1} {tool:8s} cold {c:7.2f}s  warm {w:6.2f}s", flush=True)
@@ -178,10 +144,6 @@ def main() -> None:
         print(
             f"warm: hangard {hw:.2f}s, skopeo {sw:.2f}s -> skopeo/hangard = {sw / hw:.2f}x (goal >= 4x)"
         )
-    finally:
-        src.stop()
-        dst.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

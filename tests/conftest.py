@@ -1,4 +1,5 @@
-"""Shared fixtures: real docker-registry processes, a token server, isolated creds.
+"""Shared fixtures: real docker-registry processes, a token server, the fault
+proxy, isolated creds, a hangard client and the ``hangard`` CLI runner.
 
 Registries start in ~30 ms, so every registry fixture is function-scoped: each
 test gets fresh storage and a fresh log.  All fixtures stop their processes at
@@ -15,24 +16,35 @@ Fixtures (``Registry`` is :class:`tests.harness.registry.Registry`):
 * ``token_registry`` -> bearer-token registry using ``token_server``; its
   ``username``/``password`` are alice's;
 * ``schema1_registry`` -> plain HTTP with schema1 PUTs enabled;
+* ``client`` -> a hangard :class:`RegistryClient` for ``plain_registry`` and
+  ``plain_registry2`` (fast backoff, closed at teardown);
 * ``registry_factory`` -> ``make(kind, **kw) -> Registry`` (started, cleaned up),
   ``kind`` in plain|tls|basic|token|schema1; ``token`` needs ``token_server=``;
 * ``token_server_factory`` -> ``make(**kw) -> TokenServer`` (started, cleaned up);
+* ``fault_proxy`` -> ``make(registry, ssl_context=None) -> FaultProxy``: the
+  deliberate fake of :mod:`tests.harness.faults` in front of ``registry``
+  (started, stopped at teardown);
 * ``tmp_authfile`` -> :class:`AuthFiles`: empty docker config + containers auth
   file, with ``DOCKER_CONFIG``, ``REGISTRY_AUTH_FILE``, ``XDG_RUNTIME_DIR``,
-  ``XDG_CONFIG_HOME`` and ``HOME`` pointed at temp dirs.
+  ``XDG_CONFIG_HOME`` and ``HOME`` pointed at temp dirs;
+* ``hangard`` -> :class:`tests.helpers_cli.Hangard`: ``hangard(*args) -> Run``
+  runs ``python -m hangard`` in a subprocess that only sees ``tmp_authfile``'s
+  credentials, with its own state dir and an empty working directory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import ssl
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
 
+from hangard.registry.client import RegistryClient
 from tests.harness.authfile import AuthFiles
+from tests.harness.faults import FaultProxy
 from tests.harness.registry import (
     Registry,
     make_basic_registry,
@@ -43,12 +55,15 @@ from tests.harness.registry import (
     stop_all,
 )
 from tests.harness.tokenserver import TokenServer
+from tests.helpers_cli import Hangard
+from tests.helpers_copy import make_client
 
 TOKEN_USERS = {"alice": "alice-secret", "reader": "reader-secret"}
 TOKEN_GRANTS: dict[str, dict[str, list[str]]] = {"reader": {"*": ["pull"]}}
 
 RegistryFactory = Callable[..., Registry]
 TokenServerFactory = Callable[..., TokenServer]
+FaultProxyFactory = Callable[..., FaultProxy]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -114,6 +129,21 @@ def token_server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[T
 
 
 @pytest.fixture
+def fault_proxy() -> Iterator[FaultProxyFactory]:
+    """``make(registry, ssl_context=None) -> FaultProxy`` in front of ``registry``."""
+    started: list[FaultProxy] = []
+
+    def make(registry: Registry, ssl_context: ssl.SSLContext | None = None) -> FaultProxy:
+        proxy = FaultProxy(registry.host, ssl_context=ssl_context)
+        started.append(proxy)
+        return proxy.start()
+
+    yield make
+    for proxy in started:
+        proxy.stop()
+
+
+@pytest.fixture
 def plain_registry(registry_factory: RegistryFactory) -> Registry:
     """Plain HTTP, no auth."""
     return registry_factory("plain")
@@ -123,6 +153,15 @@ def plain_registry(registry_factory: RegistryFactory) -> Registry:
 def plain_registry2(registry_factory: RegistryFactory) -> Registry:
     """A second, independent plain HTTP registry."""
     return registry_factory("plain")
+
+
+@pytest.fixture
+async def client(
+    plain_registry: Registry, plain_registry2: Registry
+) -> AsyncIterator[RegistryClient]:
+    """A hangard client for the two plain registries."""
+    async with make_client(plain_registry, plain_registry2) as c:
+        yield c
 
 
 @pytest.fixture
@@ -159,11 +198,12 @@ def schema1_registry(registry_factory: RegistryFactory) -> Registry:
 def tmp_authfile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AuthFiles:
     """Empty credential files; env points at them so real creds are never read."""
     files = AuthFiles.create(tmp_path / "auth")
-    home = tmp_path / "auth" / "home"
-    home.mkdir()
-    monkeypatch.setenv("DOCKER_CONFIG", str(files.docker_config_dir))
-    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(files.registry_auth_file))
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(files.xdg_runtime_dir))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    monkeypatch.setenv("HOME", str(home))
+    for name, value in files.environ().items():
+        monkeypatch.setenv(name, value)
     return files
+
+
+@pytest.fixture
+def hangard(tmp_path: Path, tmp_authfile: AuthFiles) -> Hangard:
+    """``hangard(*args) -> Run``: ``python -m hangard``, isolated (see :mod:`tests.helpers_cli`)."""
+    return Hangard.isolated(tmp_path, tmp_authfile)

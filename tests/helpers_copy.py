@@ -1,20 +1,17 @@
-"""Shared helpers for the copy and CLI tests: a hangard client wired to harness
-registries, references, and access-log queries."""
+"""Shared helpers for the copy tests: a hangard client wired to harness
+registries, references, images with chosen layers, and access-log queries."""
 
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
-import sys
 from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 from hangard.core.reference import ImageReference, parse_reference
 from hangard.registry.client import RegistryClient
 from hangard.registry.credentials import Credentials, CredentialStore
 from hangard.registry.options import ClientOptions, RegistryOptions
-from tests.harness.authfile import AuthFiles
 from tests.harness.images import (
     OCI_LAYER_TAR,
     Image,
@@ -48,23 +45,36 @@ def registry_credentials(registry: Registry) -> Credentials | None:
 
 
 def make_client(
-    *registries: Registry, credentials: Mapping[str, Credentials] | None = None
+    *registries: Registry,
+    credentials: Mapping[str, Credentials] | None = None,
+    hosts: Mapping[str, RegistryOptions] | None = None,
+    **client_kw: Any,
 ) -> RegistryClient:
     """A hangard client for ``registries`` (their own credentials unless
-    ``credentials`` overrides them by host)."""
+    ``credentials`` overrides them by host). ``hosts`` adds or overrides the
+    options of a host (a fault proxy, a forced chunk size); ``client_kw``
+    overrides :class:`ClientOptions` fields (backoff is fast by default)."""
     overrides = {
         r.host: creds for r in registries if (creds := registry_credentials(r)) is not None
     }
     overrides.update(credentials or {})
+    client_kw.setdefault("backoff_base", 0.01)
+    client_kw.setdefault("backoff_cap", 0.05)
     options = ClientOptions(
-        registries={r.host: registry_options(r) for r in registries},
-        backoff_base=0.01,
-        backoff_cap=0.05,
+        registries={**{r.host: registry_options(r) for r in registries}, **(hosts or {})},
+        **client_kw,
     )
     return RegistryClient(options, CredentialStore(overrides=overrides, environ={}))
 
 
-def ref(registry: Registry, repo: str, tag_or_digest: str) -> ImageReference:
+class Host(Protocol):
+    """Anything served on a ``127.0.0.1:PORT`` (a registry, a fault proxy)."""
+
+    @property
+    def host(self) -> str: ...
+
+
+def ref(registry: Host, repo: str, tag_or_digest: str) -> ImageReference:
     sep = "@" if tag_or_digest.startswith("sha256:") else ":"
     return parse_reference(f"{registry.host}/{repo}{sep}{tag_or_digest}")
 
@@ -126,34 +136,3 @@ def shared_base_images() -> tuple[Image, Image, Layer]:
     first = image_with_layers([base, make_layer(9002)], seed=1)
     second = image_with_layers([base, make_layer(9003)], seed=2)
     return first, second, base
-
-
-def hangard_env(auth: AuthFiles) -> dict[str, str]:
-    """Environment for a ``hangard`` subprocess whose credential search only
-    finds ``auth``'s (empty) files, never the real user's."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HANGARD_")}
-    home = auth.root / "home"
-    home.mkdir(exist_ok=True)
-    env.update(
-        HOME=str(home),
-        DOCKER_CONFIG=str(auth.docker_config_dir),
-        REGISTRY_AUTH_FILE=str(auth.registry_auth_file),
-        XDG_RUNTIME_DIR=str(auth.xdg_runtime_dir),
-        XDG_CONFIG_HOME=str(home / ".config"),
-        HANGARD_LOG_FORMAT="json",
-    )
-    return env
-
-
-def run_hangard(
-    args: Sequence[str], env: Mapping[str, str], *, timeout: float = 60.0
-) -> subprocess.CompletedProcess[bytes]:
-    """``python -m hangard ARGS`` with captured output."""
-    return subprocess.run(
-        [sys.executable, "-m", "hangard", *args],
-        env=dict(env),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        timeout=timeout,
-        check=False,
-    )

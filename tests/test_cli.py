@@ -11,14 +11,10 @@ from tests.harness import images
 from tests.harness.authfile import AuthFiles
 from tests.harness.images import OCI_INDEX, Index
 from tests.harness.registry import Registry
-from tests.helpers_copy import blob_writes, hangard_env, run_hangard, sha256
+from tests.helpers_cli import Hangard
+from tests.helpers_copy import blob_writes, sha256
 
 PLAIN = ["--src-plain-http", "--dest-plain-http"]
-
-
-@pytest.fixture
-def env(tmp_authfile: AuthFiles) -> dict[str, str]:
-    return hangard_env(tmp_authfile)
 
 
 @pytest.fixture
@@ -31,29 +27,23 @@ def image(registry: Registry, repo: str, tag: str = "v1") -> str:
     return f"docker://{registry.host}/{repo}:{tag}"
 
 
-def text(data: bytes) -> str:
-    return data.decode("utf-8", "replace")
-
-
 # --------------------------------------------------------------------- inspect
 def test_inspect_raw_prints_the_exact_manifest_bytes(
-    plain_registry: Registry, multi: Index, env: dict[str, str]
+    plain_registry: Registry, multi: Index, hangard: Hangard
 ) -> None:
-    proc = run_hangard(
-        ["inspect", "--raw", "--plain-http", image(plain_registry, "multi/app")], env
-    )
+    proc = hangard("inspect", "--raw", "--plain-http", image(plain_registry, "multi/app"))
 
-    assert proc.returncode == 0, text(proc.stderr)
+    assert proc.code == 0, proc.err
     assert proc.stdout == multi.manifest
 
 
 def test_inspect_summary_lists_digest_type_and_platforms(
-    plain_registry: Registry, multi: Index, env: dict[str, str]
+    plain_registry: Registry, multi: Index, hangard: Hangard
 ) -> None:
-    proc = run_hangard(["inspect", "--plain-http", image(plain_registry, "multi/app")], env)
+    proc = hangard("inspect", "--plain-http", image(plain_registry, "multi/app"))
 
-    assert proc.returncode == 0, text(proc.stderr)
-    out = text(proc.stdout)
+    assert proc.code == 0, proc.err
+    out = proc.out
     assert f"Digest:     {multi.digest}" in out
     assert f"MediaType:  {OCI_INDEX}" in out
     assert "Manifests:  6" in out
@@ -66,56 +56,52 @@ def test_inspect_summary_lists_digest_type_and_platforms(
 
 
 def test_inspect_config_of_one_platform(
-    plain_registry: Registry, multi: Index, env: dict[str, str]
+    plain_registry: Registry, multi: Index, hangard: Hangard
 ) -> None:
     arm64 = multi.children[1]
     ref = image(plain_registry, "multi/app")
 
-    pretty = run_hangard(
-        ["inspect", "--config", "--platform", "linux/arm64", "--plain-http", ref], env
-    )
-    raw = run_hangard(
-        ["inspect", "--config", "--raw", "--platform", "linux/arm64", "--plain-http", ref], env
-    )
+    pretty = hangard("inspect", "--config", "--platform", "linux/arm64", "--plain-http", ref)
+    raw = hangard("inspect", "--config", "--raw", "--platform", "linux/arm64", "--plain-http", ref)
 
-    assert pretty.returncode == 0, text(pretty.stderr)
+    assert pretty.code == 0, pretty.err
     config = json.loads(pretty.stdout)
     assert config == json.loads(arm64.config.data)
     assert config["architecture"] == "arm64" and config["variant"] == "v8"
-    assert raw.returncode == 0 and raw.stdout == arm64.config.data
+    assert raw.code == 0 and raw.stdout == arm64.config.data
 
 
 def test_inspect_platform_shows_that_child(
-    plain_registry: Registry, multi: Index, env: dict[str, str]
+    plain_registry: Registry, multi: Index, hangard: Hangard
 ) -> None:
     arm = multi.children[2]
     ref = image(plain_registry, "multi/app")
 
-    raw = run_hangard(["inspect", "--raw", "--platform", "linux/arm/v7", "--plain-http", ref], env)
-    summary = run_hangard(["inspect", "--platform", "linux/arm/v7", "--plain-http", ref], env)
-    none = run_hangard(["inspect", "--platform", "windows/amd64", "--plain-http", ref], env)
+    raw = hangard("inspect", "--raw", "--platform", "linux/arm/v7", "--plain-http", ref)
+    summary = hangard("inspect", "--platform", "linux/arm/v7", "--plain-http", ref)
+    none = hangard("inspect", "--platform", "windows/amd64", "--plain-http", ref)
 
-    assert raw.returncode == 0 and raw.stdout == arm.manifest
-    assert f"Digest:     {arm.digest}" in text(summary.stdout)
-    assert "(linux/arm/v7)" in text(summary.stdout)
-    assert none.returncode == 2 and "no entry for the platform" in text(none.stderr)
+    assert raw.code == 0 and raw.stdout == arm.manifest
+    assert f"Digest:     {arm.digest}" in summary.out
+    assert "(linux/arm/v7)" in summary.out
+    assert none.code == 2 and "no entry for the platform" in none.err
 
 
-def test_inspect_tls_registry_with_its_ca(tls_registry: Registry, env: dict[str, str]) -> None:
+def test_inspect_tls_registry_with_its_ca(tls_registry: Registry, hangard: Hangard) -> None:
     img = images.push_schema2_image(tls_registry, "secure/app", "v1", seed=8)
     ref = image(tls_registry, "secure/app")
 
-    trusted = run_hangard(["inspect", "--raw", "--ca-file", str(tls_registry.ca_file), ref], env)
-    untrusted = run_hangard(["inspect", "--raw", ref], env)
+    trusted = hangard("inspect", "--raw", "--ca-file", str(tls_registry.ca_file), ref)
+    untrusted = hangard("inspect", "--raw", ref)
 
-    assert trusted.returncode == 0 and trusted.stdout == img.manifest
-    assert untrusted.returncode == 1
-    assert "hint:" in text(untrusted.stderr) and "ca_file" in text(untrusted.stderr)
+    assert trusted.code == 0 and trusted.stdout == img.manifest
+    assert untrusted.code == 1
+    assert "hint:" in untrusted.err and "ca_file" in untrusted.err
 
 
 # ------------------------------------------------------------------------ copy
 def test_copy_all_keeps_the_digest(
-    plain_registry: Registry, plain_registry2: Registry, multi: Index, env: dict[str, str]
+    plain_registry: Registry, plain_registry2: Registry, multi: Index, hangard: Hangard
 ) -> None:
     args = [
         "copy",
@@ -125,38 +111,35 @@ def test_copy_all_keeps_the_digest(
         image(plain_registry2, "m/app"),
     ]
 
-    proc = run_hangard(args, env)
-    again = run_hangard(args, env)
+    proc = hangard(*args)
+    again = hangard(*args)
 
-    assert proc.returncode == 0, text(proc.stderr)
+    assert proc.code == 0, proc.err
     assert images.get_manifest_raw(plain_registry2, "m/app", "v1") == multi.manifest
-    out = text(proc.stdout)
+    out = proc.out
     assert f"digest:    {multi.digest}" in out
     assert "12 copied, 0 mounted, 0 already present" in out
-    assert again.returncode == 0
-    assert text(again.stdout).strip() == (
+    assert again.code == 0
+    assert again.out.strip() == (
         f"up to date: {plain_registry2.host}/m/app:v1 is already {multi.digest}"
     )
 
 
 def test_copy_one_platform_as_json(
-    plain_registry: Registry, plain_registry2: Registry, multi: Index, env: dict[str, str]
+    plain_registry: Registry, plain_registry2: Registry, multi: Index, hangard: Hangard
 ) -> None:
-    proc = run_hangard(
-        [
-            "copy",
-            "--platform",
-            "linux/amd64",
-            "--output",
-            "json",
-            *PLAIN,
-            image(plain_registry, "multi/app"),
-            image(plain_registry2, "m/app", "amd64"),
-        ],
-        env,
+    proc = hangard(
+        "copy",
+        "--platform",
+        "linux/amd64",
+        "--output",
+        "json",
+        *PLAIN,
+        image(plain_registry, "multi/app"),
+        image(plain_registry2, "m/app", "amd64"),
     )
 
-    assert proc.returncode == 0, text(proc.stderr)
+    assert proc.code == 0, proc.err
     result = json.loads(proc.stdout)
     raw = images.get_manifest_raw(plain_registry2, "m/app", "amd64")
     assert result["target_digest"] == sha256(raw) != multi.digest
@@ -176,22 +159,19 @@ def test_copy_one_platform_as_json(
 
 
 def test_copy_with_no_matching_platform_says_skipped(
-    plain_registry: Registry, plain_registry2: Registry, multi: Index, env: dict[str, str]
+    plain_registry: Registry, plain_registry2: Registry, multi: Index, hangard: Hangard
 ) -> None:
-    proc = run_hangard(
-        [
-            "copy",
-            "-p",
-            "linux/riscv64",
-            *PLAIN,
-            image(plain_registry, "multi/app"),
-            image(plain_registry2, "m/app"),
-        ],
-        env,
+    proc = hangard(
+        "copy",
+        "-p",
+        "linux/riscv64",
+        *PLAIN,
+        image(plain_registry, "multi/app"),
+        image(plain_registry2, "m/app"),
     )
 
-    assert proc.returncode == 0, text(proc.stderr)
-    assert "no image for the requested platforms" in text(proc.stdout)
+    assert proc.code == 0, proc.err
+    assert "no image for the requested platforms" in proc.out
     assert images.list_tags(plain_registry2, "m/app") == []
 
 
@@ -216,28 +196,24 @@ BAD_USAGE = {
 
 
 @pytest.mark.parametrize(("args", "message"), BAD_USAGE.values(), ids=BAD_USAGE.keys())
-def test_bad_usage_exits_2_without_network(
-    args: list[str], message: str, env: dict[str, str]
-) -> None:
-    proc = run_hangard(args, env)
+def test_bad_usage_exits_2_without_network(args: list[str], message: str, hangard: Hangard) -> None:
+    proc = hangard(*args)
 
-    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert proc.code == 2, (proc.stdout, proc.stderr)
     assert proc.stdout == b""
-    assert message in text(proc.stderr)
-    assert "s3cret" not in text(proc.stderr)
+    assert message in proc.err
+    assert "s3cret" not in proc.err
 
 
 def test_missing_image_exits_1_with_the_inspect_remedy(
-    plain_registry: Registry, plain_registry2: Registry, env: dict[str, str]
+    plain_registry: Registry, plain_registry2: Registry, hangard: Hangard
 ) -> None:
     missing = f"{plain_registry.host}/ghost/app:v9"
 
-    proc = run_hangard(
-        ["copy", *PLAIN, f"docker://{missing}", image(plain_registry2, "ghost/app")], env
-    )
+    proc = hangard("copy", *PLAIN, f"docker://{missing}", image(plain_registry2, "ghost/app"))
 
-    assert proc.returncode == 1
-    err = text(proc.stderr)
+    assert proc.code == 1
+    err = proc.err
     assert "error:" in err
     assert f"where: image {missing}" in err
     assert (
@@ -248,76 +224,65 @@ def test_missing_image_exits_1_with_the_inspect_remedy(
 
 
 def test_tls_verify_false_falls_back_to_plain_http(
-    plain_registry: Registry, plain_registry2: Registry, multi: Index, env: dict[str, str]
+    plain_registry: Registry, plain_registry2: Registry, multi: Index, hangard: Hangard
 ) -> None:
-    copied = run_hangard(
-        [
-            "copy",
-            "--src-tls-verify=false",
-            "--dest-tls-verify=false",
-            image(plain_registry, "multi/app"),
-            image(plain_registry2, "m/app"),
-        ],
-        env,
+    copied = hangard(
+        "copy",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        image(plain_registry, "multi/app"),
+        image(plain_registry2, "m/app"),
     )
-    inspected = run_hangard(
-        ["inspect", "--raw", "--tls-verify=false", image(plain_registry2, "m/app")], env
-    )
-    refused = run_hangard(["inspect", "--raw", image(plain_registry2, "m/app")], env)
+    inspected = hangard("inspect", "--raw", "--tls-verify=false", image(plain_registry2, "m/app"))
+    refused = hangard("inspect", "--raw", image(plain_registry2, "m/app"))
 
-    assert copied.returncode == 0, text(copied.stderr)
+    assert copied.code == 0, copied.err
     assert images.get_manifest_raw(plain_registry2, "m/app", "v1") == multi.manifest
-    assert inspected.returncode == 0 and inspected.stdout == multi.manifest
-    assert refused.returncode == 1  # https by default, and no silent downgrade
-    assert "hint:" in text(refused.stderr) and "tls_verify" in text(refused.stderr)
+    assert inspected.code == 0 and inspected.stdout == multi.manifest
+    assert refused.code == 1  # https by default, and no silent downgrade
+    assert "hint:" in refused.err and "tls_verify" in refused.err
 
 
 def test_copy_to_tls_registry_with_dest_ca_file(
-    plain_registry: Registry, tls_registry: Registry, multi: Index, env: dict[str, str]
+    plain_registry: Registry, tls_registry: Registry, multi: Index, hangard: Hangard
 ) -> None:
-    proc = run_hangard(
-        [
-            "copy",
-            "--src-plain-http",
-            "--dest-ca-file",
-            str(tls_registry.ca_file),
-            "--progress",  # bars on a pipe must not break anything
-            image(plain_registry, "multi/app"),
-            image(tls_registry, "m/app"),
-        ],
-        env,
+    proc = hangard(
+        "copy",
+        "--src-plain-http",
+        "--dest-ca-file",
+        str(tls_registry.ca_file),
+        "--progress",  # bars on a pipe must not break anything
+        image(plain_registry, "multi/app"),
+        image(tls_registry, "m/app"),
     )
 
-    assert proc.returncode == 0, text(proc.stderr)
+    assert proc.code == 0, proc.err
     assert images.get_manifest_raw(tls_registry, "m/app", "v1") == multi.manifest
-    assert text(proc.stdout).startswith(f"copied {plain_registry.host}/multi/app:v1 -> ")
+    assert proc.out.startswith(f"copied {plain_registry.host}/multi/app:v1 -> ")
 
 
 def test_dest_creds_push_to_basic_auth_registry(
-    plain_registry: Registry, basic_registry: Registry, multi: Index, env: dict[str, str]
+    plain_registry: Registry, basic_registry: Registry, multi: Index, hangard: Hangard
 ) -> None:
     src, dst = image(plain_registry, "multi/app"), image(basic_registry, "m/app")
 
-    ok = run_hangard(["copy", *PLAIN, "--dest-creds", "alice:alice-secret", src, dst], env)
-    wrong = run_hangard(
-        [
-            "copy",
-            *PLAIN,
-            "--dest-creds",
-            "alice:not-her-secret",
-            src,
-            image(basic_registry, "m/app", "v2"),
-        ],
-        env,
+    ok = hangard("copy", *PLAIN, "--dest-creds", "alice:alice-secret", src, dst)
+    wrong = hangard(
+        "copy",
+        *PLAIN,
+        "--dest-creds",
+        "alice:not-her-secret",
+        src,
+        image(basic_registry, "m/app", "v2"),
     )
 
-    assert ok.returncode == 0, text(ok.stderr)
+    assert ok.code == 0, ok.err
     assert images.get_manifest_raw(basic_registry, "m/app", "v1") == multi.manifest
-    assert wrong.returncode == 1
-    err = text(wrong.stderr)
+    assert wrong.code == 1
+    err = wrong.err
     assert "hint: check credentials and that the target project exists" in err
     assert f"registry {basic_registry.host}" in err
-    assert "not-her-secret" not in err + text(wrong.stdout)
+    assert "not-her-secret" not in err + wrong.out
     assert not images.manifest_exists(basic_registry, "m/app", "v2")
 
 
@@ -325,44 +290,42 @@ def test_authfile_supplies_dest_credentials(
     plain_registry: Registry,
     basic_registry: Registry,
     multi: Index,
-    env: dict[str, str],
+    hangard: Hangard,
     tmp_authfile: AuthFiles,
 ) -> None:
     tmp_authfile.add(basic_registry.host, "alice", "alice-secret")
     src, dst = image(plain_registry, "multi/app"), image(basic_registry, "m/app")
 
-    proc = run_hangard(
-        ["copy", *PLAIN, "--authfile", str(tmp_authfile.docker_config), src, dst], env
-    )
+    proc = hangard("copy", *PLAIN, "--authfile", str(tmp_authfile.docker_config), src, dst)
 
-    assert proc.returncode == 0, text(proc.stderr)
+    assert proc.code == 0, proc.err
     assert images.get_manifest_raw(basic_registry, "m/app", "v1") == multi.manifest
 
 
 # ----------------------------------------------------------------------- misc
-def test_version(env: dict[str, str]) -> None:
-    proc = run_hangard(["version"], env)
+def test_version(hangard: Hangard) -> None:
+    proc = hangard("version")
 
-    assert proc.returncode == 0
-    assert proc.stdout.decode() == f"hangard {__version__}\n"
+    assert proc.code == 0
+    assert proc.out == f"hangard {__version__}\n"
 
 
-def test_show_completion_prints_a_script(env: dict[str, str]) -> None:
-    env = {**env, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
+def test_show_completion_prints_a_script(hangard: Hangard) -> None:
+    no_detection = hangard.with_env(_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION="1")
 
-    proc = run_hangard(["--show-completion", "bash"], env)
+    proc = no_detection("--show-completion", "bash")
 
-    assert proc.returncode == 0, text(proc.stderr)
-    script = text(proc.stdout)
+    assert proc.code == 0, proc.err
+    script = proc.out
     assert "_HANGARD_COMPLETE=complete_bash" in script  # named hangard, not "python -m ..."
     assert script.rstrip().endswith("complete -o default -F _hangard_completion hangard")
 
 
-def test_completion_answers_for_subcommands_and_options(env: dict[str, str]) -> None:
-    complete = {**env, "_HANGARD_COMPLETE": "complete_bash", "COMP_CWORD": "2"}
+def test_completion_answers_for_subcommands_and_options(hangard: Hangard) -> None:
+    complete = hangard.with_env(_HANGARD_COMPLETE="complete_bash", COMP_CWORD="2")
 
-    commands = run_hangard([], {**complete, "COMP_WORDS": "hangard co", "COMP_CWORD": "1"})
-    options = run_hangard([], {**complete, "COMP_WORDS": "hangard copy --dest-p"})
+    commands = complete.with_env(COMP_WORDS="hangard co", COMP_CWORD="1")()
+    options = complete.with_env(COMP_WORDS="hangard copy --dest-p")()
 
-    assert commands.returncode == 0 and text(commands.stdout).split() == ["copy"]
-    assert options.returncode == 0 and text(options.stdout).split() == ["--dest-plain-http"]
+    assert commands.code == 0 and commands.out.split() == ["copy"]
+    assert options.code == 0 and options.out.split() == ["--dest-plain-http"]

@@ -40,7 +40,7 @@ from hangard.registry.auth import pull_scope
 from hangard.registry.client import RegistryClient
 from hangard.registry.credentials import Credentials, CredentialStore
 from hangard.registry.options import ClientOptions, RegistryOptions
-from tests.conftest import RegistryFactory, TokenServerFactory
+from tests.conftest import FaultProxyFactory, RegistryFactory, TokenServerFactory
 from tests.harness import images
 from tests.harness.authfile import AuthFiles
 from tests.harness.faults import BlobStore, FaultProxy
@@ -94,19 +94,17 @@ def tag_many(registry: Registry, repo: str, image: images.Image, tags: list[str]
             c.put_manifest(repo, tag, image.manifest, image.media_type)
 
 
-@pytest.fixture
-def fault_proxy() -> Iterator[Callable[..., FaultProxy]]:
-    """``make(registry, ssl_context=None) -> FaultProxy`` in front of ``registry``."""
-    started: list[FaultProxy] = []
-
-    def make(registry: Registry, ssl_context: ssl.SSLContext | None = None) -> FaultProxy:
-        proxy = FaultProxy(registry.host, ssl_context=ssl_context)
-        started.append(proxy)
-        return proxy.start()
-
-    yield make
-    for proxy in started:
-        proxy.stop()
+def behind_proxy(
+    registry: Registry,
+    fault_proxy: FaultProxyFactory,
+    repo: str,
+    ssl_context: ssl.SSLContext | None = None,
+) -> tuple[images.Image, FaultProxy, Repository]:
+    """Push an OCI image as ``repo:v1``, then put a fault proxy in front of
+    ``registry``; returns the image, the proxy, and ``repo`` on the proxy's host."""
+    image = images.push_oci_image(registry, repo, "v1")
+    proxy = fault_proxy(registry, ssl_context)
+    return image, proxy, Repository(proxy.host, repo)
 
 
 @pytest.fixture
@@ -231,20 +229,19 @@ async def test_pull_only_user_cannot_push_and_is_retried_once(
 async def test_challenge_learned_from_a_later_401(
     token_registry: Registry,
     token_server: TokenServer,
-    fault_proxy: Callable[..., FaultProxy],
+    fault_proxy: FaultProxyFactory,
 ) -> None:
     """Deliberate fake: the proxy answers ``GET /v2/`` with 200, as registries
     that allow anonymous pings do; the first real call's 401 must teach the
     client the Bearer challenge."""
     reg = token_registry
-    image = images.push_oci_image(reg, "app/lazy", "v1")
-    proxy = fault_proxy(reg)
+    image, proxy, repo = behind_proxy(reg, fault_proxy, "app/lazy")
     proxy.fail(r"^/v2/$", 200, times=None, body=b"{}")
     token_server.clear_requests()
     async with make_client(proxy.host, creds=ALICE) as c:
         await c.ping(proxy.host)
         assert c._auth.challenge(proxy.host) is None
-        ref = Repository(proxy.host, "app/lazy").tag("v1")
+        ref = repo.tag("v1")
         assert (await c.get_manifest(ref)).raw == image.manifest
         assert (await c.head_manifest(ref)) is not None
         challenge = c._auth.challenge(proxy.host)
@@ -482,13 +479,12 @@ async def test_get_index_returns_pushed_bytes(plain_registry: Registry, oci: boo
 
 
 async def test_manifest_requests_accept_every_media_type(
-    plain_registry: Registry, fault_proxy: Callable[..., FaultProxy]
+    plain_registry: Registry, fault_proxy: FaultProxyFactory
 ) -> None:
     """The proxy only records headers here (a registry's log cannot)."""
     reg = plain_registry
-    images.push_oci_image(reg, "app/accept", "v1")
-    proxy = fault_proxy(reg)
-    ref = Repository(proxy.host, "app/accept").tag("v1")
+    _, proxy, repo = behind_proxy(reg, fault_proxy, "app/accept")
+    ref = repo.tag("v1")
     async with make_client(proxy.host) as c:
         await c.head_manifest(ref)
         await c.get_manifest(ref)
@@ -656,7 +652,7 @@ async def test_mount_from_repo_lacking_blob_opens_an_upload(plain_registry: Regi
 # ---------------------------------------------------------------------- tags
 async def test_list_tags_follows_link_pagination(
     plain_registry: Registry,
-    fault_proxy: Callable[..., FaultProxy],
+    fault_proxy: FaultProxyFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Registry 2.8 ignores ``n`` and never sends ``Link``; the fault proxy
@@ -679,7 +675,7 @@ async def test_list_tags_follows_link_pagination(
 
 
 async def test_list_tags_does_not_stop_at_a_short_page(
-    plain_registry: Registry, fault_proxy: Callable[..., FaultProxy]
+    plain_registry: Registry, fault_proxy: FaultProxyFactory
 ) -> None:
     """Deliberate fake: the proxy serves 7-tag pages although ``n=1000``."""
     reg = plain_registry
@@ -701,16 +697,15 @@ UNAVAILABLE = {"errors": [{"code": "UNAVAILABLE", "message": "try again later"}]
 
 
 async def test_retries_503_then_succeeds(
-    plain_registry: Registry, fault_proxy: Callable[..., FaultProxy]
+    plain_registry: Registry, fault_proxy: FaultProxyFactory
 ) -> None:
     """Deliberate fake: registry 2.8 never answers 503 on its own."""
     reg = plain_registry
-    image = images.push_oci_image(reg, "app/retry", "v1")
-    proxy = fault_proxy(reg)
+    image, proxy, repo = behind_proxy(reg, fault_proxy, "app/retry")
     fault = proxy.fail(r"/manifests/", 503, times=2, method="GET", body=UNAVAILABLE)
     seen: Observed = []
     async with make_client(proxy.host, on_response=lambda *a: seen.append(a)) as c:
-        manifest = await c.get_manifest(Repository(proxy.host, "app/retry").tag("v1"))
+        manifest = await c.get_manifest(repo.tag("v1"))
     assert manifest.raw == image.manifest
     assert fault.hits == 2
     assert proxy.count("GET", r"/manifests/") == 3
@@ -724,46 +719,43 @@ async def test_retries_503_then_succeeds(
 )
 async def test_retries_give_up_after_max_attempts(
     plain_registry: Registry,
-    fault_proxy: Callable[..., FaultProxy],
+    fault_proxy: FaultProxyFactory,
     status: int,
     error: type[Exception],
 ) -> None:
     """Deliberate fake: a registry that keeps failing."""
     reg = plain_registry
-    images.push_oci_image(reg, "app/retry", "v1")
-    proxy = fault_proxy(reg)
+    _, proxy, repo = behind_proxy(reg, fault_proxy, "app/retry")
     proxy.fail(r"/manifests/", status, times=None, headers={"Retry-After": "0"})
     async with make_client(proxy.host, max_attempts=3) as c:
         with pytest.raises(error) as excinfo:
-            await c.get_manifest(Repository(proxy.host, "app/retry").tag("v1"))
+            await c.get_manifest(repo.tag("v1"))
     assert isinstance(excinfo.value, ResponseError) and excinfo.value.status == status
     assert proxy.count("GET", r"/manifests/") == 3
 
 
 async def test_dropped_connection_is_retried(
-    plain_registry: Registry, fault_proxy: Callable[..., FaultProxy]
+    plain_registry: Registry, fault_proxy: FaultProxyFactory
 ) -> None:
     """Deliberate fake: the proxy closes the connection without an answer."""
     reg = plain_registry
-    image = images.push_oci_image(reg, "app/drop", "v1")
-    proxy = fault_proxy(reg)
+    image, proxy, repo = behind_proxy(reg, fault_proxy, "app/drop")
     dropped = proxy.fail(r"/manifests/", 0, method="GET", drop=True)
     async with make_client(proxy.host) as c:
-        manifest = await c.get_manifest(Repository(proxy.host, "app/drop").tag("v1"))
+        manifest = await c.get_manifest(repo.tag("v1"))
     assert manifest.raw == image.manifest
     assert dropped.hits == 1 and proxy.count("GET", r"/manifests/") == 2
 
 
 async def test_429_retry_after_is_honoured(
-    plain_registry: Registry, fault_proxy: Callable[..., FaultProxy]
+    plain_registry: Registry, fault_proxy: FaultProxyFactory
 ) -> None:
     """Deliberate fake: ``Retry-After: 1`` on a 429. With ``backoff_base=0.01``
     the retry would come within milliseconds if the header were ignored."""
     reg = plain_registry
-    image = images.push_oci_image(reg, "app/ratelimit", "v1")
-    proxy = fault_proxy(reg)
+    image, proxy, repo = behind_proxy(reg, fault_proxy, "app/ratelimit")
     fault = proxy.fail(r"/manifests/", 429, times=1, headers={"Retry-After": "1"})
-    ref = Repository(proxy.host, "app/ratelimit").tag("v1")
+    ref = repo.tag("v1")
     async with make_client(proxy.host) as c:
         await c.ping(proxy.host)
         started = time.monotonic()
@@ -776,12 +768,11 @@ async def test_429_retry_after_is_honoured(
 
 
 async def test_not_found_and_denied_are_never_retried(
-    plain_registry: Registry, fault_proxy: Callable[..., FaultProxy]
+    plain_registry: Registry, fault_proxy: FaultProxyFactory
 ) -> None:
     """Deliberate fake: the proxy answers 404 / 403 forever and counts asks."""
     reg = plain_registry
-    image = images.push_oci_image(reg, "app/nf", "v1")
-    proxy = fault_proxy(reg)
+    image, proxy, repo = behind_proxy(reg, fault_proxy, "app/nf")
     missing = proxy.fail(
         r"/manifests/missing$",
         404,
@@ -794,7 +785,6 @@ async def test_not_found_and_denied_are_never_retried(
         times=None,
         body={"errors": [{"code": "DENIED", "message": "requested access is denied"}]},
     )
-    repo = Repository(proxy.host, "app/nf")
     async with make_client(proxy.host) as c:
         with pytest.raises(NotFoundError):
             await c.get_manifest(repo.tag("missing"))
@@ -809,20 +799,18 @@ async def test_not_found_and_denied_are_never_retried(
 
 async def test_redirect_to_other_host_drops_authorization(
     basic_registry: Registry,
-    fault_proxy: Callable[..., FaultProxy],
+    fault_proxy: FaultProxyFactory,
     blob_store: BlobStore,
 ) -> None:
     """Deliberate fake: registry 2.8 on a filesystem never redirects blob GETs;
     the proxy sends them (307) to a fake object store on another port."""
     reg = basic_registry
-    image = images.push_oci_image(reg, "app/redir", "v1")
+    image, proxy, repo = behind_proxy(reg, fault_proxy, "app/redir")
     layer = image.layers[0]
     blob_store.objects[layer.digest] = images.get_blob(reg, "app/redir", layer.digest)
-    proxy = fault_proxy(reg)
     proxy.redirect(
         r"^/v2/app/redir/blobs/(sha256:[0-9a-f]{64})$", lambda m: blob_store.url_for(m[1])
     )
-    repo = Repository(proxy.host, "app/redir")
     async with make_client(proxy.host, creds=ALICE) as c:
         assert await c.get_blob(repo, layer.digest) == layer.data
         async with c.open_blob(repo, layer.digest) as blob:
@@ -838,18 +826,16 @@ async def test_redirect_to_other_host_drops_authorization(
 
 
 async def test_same_origin_redirect_keeps_authorization(
-    basic_registry: Registry, fault_proxy: Callable[..., FaultProxy]
+    basic_registry: Registry, fault_proxy: FaultProxyFactory
 ) -> None:
     """Deliberate fake: a relative redirect back to the same registry."""
     reg = basic_registry
-    image = images.push_oci_image(reg, "app/redir", "v1")
-    proxy = fault_proxy(reg)
+    image, proxy, repo = behind_proxy(reg, fault_proxy, "app/redir")
     proxy.redirect(
         r"^/v2/app/redir/blobs/(sha256:[0-9a-f]{64})$",
         lambda m: f"/v2/app/redir/blobs/{m[1]}?hop=1",
         times=1,
     )
-    repo = Repository(proxy.host, "app/redir")
     async with make_client(proxy.host, creds=ALICE) as c:
         assert await c.get_blob(repo, image.config.digest) == image.config.data
     asked = [r for r in proxy.requests() if "/blobs/" in r.path]
@@ -859,23 +845,20 @@ async def test_same_origin_redirect_keeps_authorization(
 
 async def test_https_to_http_redirect_is_refused(
     plain_registry: Registry,
-    fault_proxy: Callable[..., FaultProxy],
+    fault_proxy: FaultProxyFactory,
     blob_store: BlobStore,
     registry_ca: trustme.CA,
     tmp_path: Path,
 ) -> None:
     """Deliberate fake: an HTTPS proxy redirecting a blob GET to plain HTTP."""
-    reg = plain_registry
-    image = images.push_oci_image(reg, "app/down", "v1")
-    layer = image.layers[0]
-    blob_store.objects[layer.digest] = layer.data
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     registry_ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
     ca_file = tmp_path / "ca.pem"
     registry_ca.cert_pem.write_to_path(str(ca_file))
-    proxy = fault_proxy(reg, ssl_context=server_ctx)
+    image, proxy, repo = behind_proxy(plain_registry, fault_proxy, "app/down", server_ctx)
+    layer = image.layers[0]
+    blob_store.objects[layer.digest] = layer.data
     proxy.redirect(r"/blobs/(sha256:[0-9a-f]{64})$", lambda m: blob_store.url_for(m[1]))
-    repo = Repository(proxy.host, "app/down")
     async with make_client(proxy.host, RegistryOptions(ca_file=str(ca_file))) as c:
         assert (await c.get_manifest(repo.tag("v1"))).raw == image.manifest
         with pytest.raises(TransportError) as excinfo:
@@ -886,15 +869,14 @@ async def test_https_to_http_redirect_is_refused(
 
 @pytest.mark.parametrize("cap", [2, 6])
 async def test_max_concurrency_caps_in_flight_requests(
-    plain_registry: Registry, fault_proxy: Callable[..., FaultProxy], cap: int
+    plain_registry: Registry, fault_proxy: FaultProxyFactory, cap: int
 ) -> None:
     """Deliberate fake: the proxy parks manifest requests until 3 are in
     flight at once or the window closes.  With ``max_concurrency=2`` only two
     ever arrive together; with 6 (the control) the third releases them."""
     reg = plain_registry
-    image = images.push_oci_image(reg, "app/conc", "v1")
-    proxy = fault_proxy(reg)
-    ref = Repository(proxy.host, "app/conc").tag("v1")
+    image, proxy, repo = behind_proxy(reg, fault_proxy, "app/conc")
+    ref = repo.tag("v1")
     async with make_client(proxy.host, RegistryOptions(http=True, max_concurrency=cap)) as c:
         await c.ping(proxy.host)
         # the window is how long a capped client must show restraint; the
@@ -910,13 +892,12 @@ async def test_max_concurrency_caps_in_flight_requests(
 
 
 async def test_requests_per_second_spaces_requests(
-    plain_registry: Registry, fault_proxy: Callable[..., FaultProxy]
+    plain_registry: Registry, fault_proxy: FaultProxyFactory
 ) -> None:
     """The proxy only timestamps arrivals here."""
     reg = plain_registry
-    images.push_oci_image(reg, "app/paced", "v1")
-    proxy = fault_proxy(reg)
-    ref = Repository(proxy.host, "app/paced").tag("v1")
+    _, proxy, repo = behind_proxy(reg, fault_proxy, "app/paced")
+    ref = repo.tag("v1")
     paced = RegistryOptions(http=True, requests_per_second=20)
     async with make_client(proxy.host, paced) as c:
         await asyncio.gather(*(c.head_manifest(ref) for _ in range(6)))
@@ -926,7 +907,7 @@ async def test_requests_per_second_spaces_requests(
 
 
 async def test_lost_chunk_answer_fails_cleanly(
-    plain_registry: Registry, fault_proxy: Callable[..., FaultProxy]
+    plain_registry: Registry, fault_proxy: FaultProxyFactory
 ) -> None:
     """Deliberate fake: the second PATCH reaches the registry but its answer is
     replaced by a 503.  The client retries it (the bytes are replayable), and
@@ -951,7 +932,7 @@ async def test_lost_chunk_answer_fails_cleanly(
 
 
 async def test_chunk_refused_with_416_resumes_from_the_registry_offset(
-    plain_registry: Registry, fault_proxy: Callable[..., FaultProxy]
+    plain_registry: Registry, fault_proxy: FaultProxyFactory
 ) -> None:
     """Deliberate fake: the proxy answers the second PATCH with 416 without
     forwarding it (as a registry that checks ``Content-Range`` would after a
@@ -990,33 +971,31 @@ async def test_on_response_sees_every_call(basic_registry: Registry) -> None:
 
 
 async def test_ratelimit_remaining_is_parsed(
-    plain_registry: Registry, fault_proxy: Callable[..., FaultProxy]
+    plain_registry: Registry, fault_proxy: FaultProxyFactory
 ) -> None:
     """Deliberate fake: the proxy adds Docker Hub's rate-limit headers."""
     reg = plain_registry
-    images.push_oci_image(reg, "app/limited", "v1")
-    proxy = fault_proxy(reg)
+    _, proxy, repo = behind_proxy(reg, fault_proxy, "app/limited")
     proxy.add_header(r"/manifests/", "ratelimit-limit", "100;w=21600")
     proxy.add_header(r"/manifests/", "ratelimit-remaining", "20;w=21600")
     async with make_client(proxy.host) as c:
         await c.ping(proxy.host)
         assert c.ratelimit_remaining == {}
-        await c.head_manifest(Repository(proxy.host, "app/limited").tag("v1"))
+        await c.head_manifest(repo.tag("v1"))
         assert c.ratelimit_remaining == {proxy.host: 20}
 
 
 async def test_ratelimit_floor_pauses_pulls_but_not_heads(
-    plain_registry: Registry, fault_proxy: Callable[..., FaultProxy]
+    plain_registry: Registry, fault_proxy: FaultProxyFactory
 ) -> None:
     """Deliberate fake: the proxy reports ``ratelimit-remaining: 3``. With a
     floor of 5, HEADs (free on Docker Hub) still go out, but manifest and
     blob GETs stop with a rate-limit error before reaching the registry."""
     reg = plain_registry
-    images.push_oci_image(reg, "app/floor", "v1")
-    proxy = fault_proxy(reg)
+    _, proxy, repo = behind_proxy(reg, fault_proxy, "app/floor")
     proxy.add_header(r"/manifests/", "ratelimit-remaining", "3;w=21600")
     opts = RegistryOptions(http=True, ratelimit_floor=5)
-    ref = Repository(proxy.host, "app/floor").tag("v1")
+    ref = repo.tag("v1")
     async with make_client(proxy.host, opts) as c:
         assert await c.head_manifest(ref) is not None
         gets_before = sum(1 for r in proxy.requests() if r.method == "GET")

@@ -7,7 +7,6 @@ import asyncio
 import json
 import signal
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +47,6 @@ from tests.helpers_copy import (
 pytestmark = pytest.mark.usefixtures("tmp_authfile")
 
 ANNOTATIONS = {"org.opencontainers.image.source": "https://example.invalid/hangard"}
-
-
-@pytest.fixture
-async def client(
-    plain_registry: Registry, plain_registry2: Registry
-) -> AsyncIterator[RegistryClient]:
-    async with make_client(plain_registry, plain_registry2) as c:
-        yield c
 
 
 def distinct_blobs(manifests: list[Image]) -> dict[str, int]:

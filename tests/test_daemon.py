@@ -15,6 +15,7 @@ import os
 import secrets
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import RegistryFactory
+from tests.conftest import FaultProxyFactory, RegistryFactory
 from tests.harness import images
 from tests.harness.daemon import (
     HangardDaemon,
@@ -32,6 +33,7 @@ from tests.harness.daemon import (
     wait_until,
 )
 from tests.harness.registry import Registry
+from tests.helpers_copy import Host
 
 Make = Callable[..., HangardDaemon]
 
@@ -41,7 +43,7 @@ CYCLE_TIMEOUT = 20.0
 
 # ------------------------------------------------------------------ helpers
 @pytest.fixture
-def hangard(tmp_path: Path) -> Iterator[Make]:
+def make_daemon(tmp_path: Path) -> Iterator[Make]:
     """``make(config, **kw) -> HangardDaemon`` (not started); all killed at teardown."""
     with daemons(tmp_path) as make:
         yield make
@@ -51,7 +53,7 @@ def desired_state(
     target: Registry,
     images_: list[dict[str, Any]],
     *,
-    sources: dict[Registry, dict[str, Any] | None],
+    sources: dict[Host, dict[str, Any] | None],
     schedule: str = "1h",
 ) -> dict[str, Any]:
     """A desired state mirroring ``images_`` to ``target`` under ``mirror/``;
@@ -81,16 +83,24 @@ def write_config(path: Path, doc: dict[str, Any] | str, *, comment: str = "") ->
     return path
 
 
+def one_image_config(tmp_path: Path, source: Host, target: Registry, repo: str, tag: str) -> Path:
+    """``tmp_path/hangard.yaml`` mirroring ``source/repo:tag`` (anonymously) to ``target``."""
+    return write_config(
+        tmp_path / "hangard.yaml",
+        desired_state(target, [entry(source, repo, tag)], sources={source: None}),
+    )
+
+
 def touch_config(path: Path) -> None:
     """A harmless change (a comment), so a reload sees a new config and cycles."""
     write_config(path, path.read_text(), comment=f"touched {time.monotonic_ns()}")
 
 
-def entry(source: Registry, repo: str, *tags: str) -> dict[str, Any]:
+def entry(source: Host, repo: str, *tags: str) -> dict[str, Any]:
     return {"source": f"{source.host}/{repo}", "tags": list(tags)}
 
 
-def item(source: Registry, repo: str, tag: str) -> dict[str, str]:
+def item(source: Host, repo: str, tag: str) -> dict[str, str]:
     """The metric labels of one (image, tag, target)."""
     return {"image": f"{source.host}/{repo}", "tag": tag, "target": TARGET}
 
@@ -124,8 +134,48 @@ def target_digest(target: Registry, repo: str, tag: str) -> str | None:
 
 
 # -------------------------------------------------------------------- tests
+def test_metrics_count_requests_blobs_bytes_and_the_rate_limit(
+    plain_registry: Registry,
+    plain_registry2: Registry,
+    fault_proxy: FaultProxyFactory,
+    make_daemon: Make,
+    tmp_path: Path,
+) -> None:
+    """Deliberate fake: the source is reached through the fault proxy, which
+    adds Docker Hub's rate-limit headers to manifest answers."""
+    target = plain_registry2
+    image = images.push_oci_image(plain_registry, "app/web", "1", seed=90, layer_count=2)
+    source = fault_proxy(plain_registry)
+    source.add_header(r"/manifests/", "ratelimit-limit", "100;w=21600")
+    source.add_header(r"/manifests/", "ratelimit-remaining", "42;w=21600")
+    config = one_image_config(tmp_path, source, target, "app/web", "1")
+    daemon = make_daemon(config, watch=False).start()
+    wait_until(daemon.ready, CYCLE_TIMEOUT, message="first cycle")
+    m = daemon.metrics()
+
+    assert m.value("hangard_image_in_sync", **item(source, "app/web", "1")) == 1
+    # every request, per registry, method and status: as the target logged
+    # hangard's requests, and as many as the proxy saw for the source
+    requests = "hangard_registry_requests_total"
+    sent = Counter(
+        {(lbl["method"], lbl["code"]): v for lbl, v in m.series(requests, registry=target.host)}
+    )
+    logged = [e for e in target.access_log() if e.user_agent.startswith("hangard/")]
+    assert sent == Counter((e.method, str(e.status)) for e in logged)
+    assert sent[("PUT", "201")] >= 1
+    assert m.total(requests, registry=source.host) == len(source.requests())
+    assert (m.value(requests, registry=source.host, method="GET", code="200") or 0) >= 1
+    assert m.value("hangard_blobs_total", result="copied") == len(image.blobs)
+    assert m.value("hangard_blobs_total", result="mounted") == 0
+    assert m.value("hangard_bytes_copied_total", target_registry=target.host) == sum(
+        b.size for b in image.blobs
+    )
+    assert m.value("hangard_registry_ratelimit_remaining", registry=source.host) == 42
+    assert m.series("hangard_registry_ratelimit_remaining", registry=target.host) == []
+
+
 def test_first_cycle_syncs_everything_and_never_shows_the_password(
-    registry_factory: RegistryFactory, plain_registry2: Registry, hangard: Make, tmp_path: Path
+    registry_factory: RegistryFactory, plain_registry2: Registry, make_daemon: Make, tmp_path: Path
 ) -> None:
     password = f"pw-{secrets.token_hex(12)}"
     source = registry_factory("basic", username="mirrorbot", password=password)
@@ -141,7 +191,7 @@ def test_first_cycle_syncs_everything_and_never_shows_the_password(
             sources={source: credentials},
         ),
     )
-    daemon = hangard(config, env={"MIRROR_SOURCE_PASSWORD": password}).start()
+    daemon = make_daemon(config, env={"MIRROR_SOURCE_PASSWORD": password}).start()
 
     wait_until(daemon.ready, CYCLE_TIMEOUT, message="/readyz after the first cycle")
     metrics = daemon.metrics()
@@ -190,15 +240,12 @@ def test_first_cycle_syncs_everything_and_never_shows_the_password(
 
 
 def test_drift_is_repaired_and_an_unreachable_target_counts_network_failures(
-    plain_registry: Registry, plain_registry2: Registry, hangard: Make, tmp_path: Path
+    plain_registry: Registry, plain_registry2: Registry, make_daemon: Make, tmp_path: Path
 ) -> None:
     source, target = plain_registry, plain_registry2
     images.push_oci_image(source, "app/web", "stable", seed=10)
-    config = write_config(
-        tmp_path / "hangard.yaml",
-        desired_state(target, [entry(source, "app/web", "stable")], sources={source: None}),
-    )
-    daemon = hangard(config, watch=False).start()
+    config = one_image_config(tmp_path, source, target, "app/web", "stable")
+    daemon = make_daemon(config, watch=False).start()
     labels = item(source, "app/web", "stable")
     wait_until(lambda: in_sync(daemon, labels) == 1, CYCLE_TIMEOUT, message="first sync")
 
@@ -258,7 +305,7 @@ def test_failures_are_counted_by_reason_while_the_good_image_syncs(
     plain_registry: Registry,
     plain_registry2: Registry,
     registry_factory: RegistryFactory,
-    hangard: Make,
+    make_daemon: Make,
     tmp_path: Path,
 ) -> None:
     source, target = plain_registry, plain_registry2
@@ -282,7 +329,7 @@ def test_failures_are_counted_by_reason_while_the_good_image_syncs(
             },
         ),
     )
-    daemon = hangard(config, env={"LOCKED_PASSWORD": wrong}).start()
+    daemon = make_daemon(config, env={"LOCKED_PASSWORD": wrong}).start()
     wait_until(daemon.ready, CYCLE_TIMEOUT, message="first cycle")
     m = daemon.metrics()
 
@@ -316,7 +363,7 @@ def test_failures_are_counted_by_reason_while_the_good_image_syncs(
 
 
 def test_sighup_with_a_broken_config_keeps_the_last_good_one(
-    plain_registry: Registry, plain_registry2: Registry, hangard: Make, tmp_path: Path
+    plain_registry: Registry, plain_registry2: Registry, make_daemon: Make, tmp_path: Path
 ) -> None:
     source, target = plain_registry, plain_registry2
     images.push_oci_image(source, "app/one", "1", seed=30)
@@ -325,7 +372,7 @@ def test_sighup_with_a_broken_config_keeps_the_last_good_one(
         target, [entry(source, "app/one", "1")], sources={source: None}, schedule="10s"
     )
     config = write_config(tmp_path / "hangard.yaml", good)
-    daemon = hangard(config, watch=False).start()
+    daemon = make_daemon(config, watch=False).start()
     one, two = item(source, "app/one", "1"), item(source, "app/two", "1")
     wait_until(daemon.ready, CYCLE_TIMEOUT, message="first cycle")
     assert in_sync(daemon, one) == 1
@@ -385,14 +432,14 @@ def test_sighup_with_a_broken_config_keeps_the_last_good_one(
 
 
 def test_editing_the_file_reloads_without_a_signal(
-    plain_registry: Registry, plain_registry2: Registry, hangard: Make, tmp_path: Path
+    plain_registry: Registry, plain_registry2: Registry, make_daemon: Make, tmp_path: Path
 ) -> None:
     source, target = plain_registry, plain_registry2
     images.push_oci_image(source, "app/one", "1", seed=40)
     added = images.push_oci_image(source, "app/three", "1", seed=41)
     good = desired_state(target, [entry(source, "app/one", "1")], sources={source: None})
     config = write_config(tmp_path / "hangard.yaml", good)
-    daemon = hangard(config).start()
+    daemon = make_daemon(config).start()
     wait_until(daemon.ready, CYCLE_TIMEOUT, message="first cycle")
 
     write_config(config, yaml.safe_dump(good, sort_keys=False).replace("tags:", "tagz:"))
@@ -420,16 +467,13 @@ def test_editing_the_file_reloads_without_a_signal(
 
 
 def test_sigterm_during_a_large_copy_never_leaves_a_tag_without_its_blobs(
-    plain_registry: Registry, plain_registry2: Registry, hangard: Make, tmp_path: Path
+    plain_registry: Registry, plain_registry2: Registry, make_daemon: Make, tmp_path: Path
 ) -> None:
     source, target = plain_registry, plain_registry2
     big = images.push_big_image(source, "big/app", "v1", 200 << 20, seed=50)
-    config = write_config(
-        tmp_path / "hangard.yaml",
-        desired_state(target, [entry(source, "big/app", "v1")], sources={source: None}),
-    )
+    config = one_image_config(tmp_path, source, target, "big/app", "v1")
     grace = 1.0
-    daemon = hangard(config, watch=False, shutdown_grace=grace).start()
+    daemon = make_daemon(config, watch=False, shutdown_grace=grace).start()
     wait_until(
         lambda: target.count_requests("POST", r"/blobs/uploads/$") >= 1,
         CYCLE_TIMEOUT,
@@ -458,15 +502,12 @@ def test_sigterm_during_a_large_copy_never_leaves_a_tag_without_its_blobs(
 
 
 def test_a_restart_reports_the_saved_state_before_the_first_cycle(
-    plain_registry: Registry, plain_registry2: Registry, hangard: Make, tmp_path: Path
+    plain_registry: Registry, plain_registry2: Registry, make_daemon: Make, tmp_path: Path
 ) -> None:
     source, target = plain_registry, plain_registry2
     images.push_oci_image(source, "app/kept", "1", seed=60)
-    config = write_config(
-        tmp_path / "hangard.yaml",
-        desired_state(target, [entry(source, "app/kept", "1")], sources={source: None}),
-    )
-    daemon = hangard(config, watch=False).start()
+    config = one_image_config(tmp_path, source, target, "app/kept", "1")
+    daemon = make_daemon(config, watch=False).start()
     labels = item(source, "app/kept", "1")
     wait_until(daemon.ready, CYCLE_TIMEOUT, message="first cycle")
     assert in_sync(daemon, labels) == 1
@@ -492,16 +533,13 @@ def test_a_restart_reports_the_saved_state_before_the_first_cycle(
 
 
 def test_sd_notify_ready_reloading_stopping(
-    plain_registry: Registry, plain_registry2: Registry, hangard: Make, tmp_path: Path
+    plain_registry: Registry, plain_registry2: Registry, make_daemon: Make, tmp_path: Path
 ) -> None:
     source, target = plain_registry, plain_registry2
     images.push_oci_image(source, "app/one", "1", seed=70)
-    config = write_config(
-        tmp_path / "hangard.yaml",
-        desired_state(target, [entry(source, "app/one", "1")], sources={source: None}),
-    )
+    config = one_image_config(tmp_path, source, target, "app/one", "1")
     with NotifySocket(tmp_path / "notify.sock") as notify:
-        daemon = hangard(config, watch=False, env={"NOTIFY_SOCKET": str(notify.path)}).start()
+        daemon = make_daemon(config, watch=False, env={"NOTIFY_SOCKET": str(notify.path)}).start()
         ready = notify.wait_for("READY=1")
         assert any(line.startswith("STATUS=") for line in notify.messages[ready])
 
@@ -516,14 +554,14 @@ def test_sd_notify_ready_reloading_stopping(
 
 
 def test_a_reload_during_a_cycle_runs_another_cycle_after_it(
-    plain_registry: Registry, plain_registry2: Registry, hangard: Make, tmp_path: Path
+    plain_registry: Registry, plain_registry2: Registry, make_daemon: Make, tmp_path: Path
 ) -> None:
     source, target = plain_registry, plain_registry2
     images.push_big_image(source, "big/app", "v1", 100 << 20, seed=80)
     added = images.push_oci_image(source, "app/added", "1", seed=81)
     first = desired_state(target, [entry(source, "big/app", "v1")], sources={source: None})
     config = write_config(tmp_path / "hangard.yaml", first)
-    daemon = hangard(config, watch=False).start()
+    daemon = make_daemon(config, watch=False).start()
     wait_until(
         lambda: target.count_requests("POST", r"/blobs/uploads/$") >= 1,
         CYCLE_TIMEOUT,

@@ -5,10 +5,6 @@ selecting tags. Platform subsets are compared child by child."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,60 +16,19 @@ from hangard.core.plan import ActionKind, expand
 from hangard.registry.client import RegistryClient
 from hangard.sync import SubsetCache, compute_plan
 from tests.harness import images
-from tests.harness.authfile import AuthFiles
 from tests.harness.images import OCI_INDEX, Image, Index, build_image, build_index
 from tests.harness.registry import Registry
-from tests.helpers_copy import hangard_env, make_client, sha256
+from tests.helpers_cli import Hangard
+from tests.helpers_copy import sha256
 
 WRONG_PASSWORD_ENV = "HANGARD_TEST_WRONG_PASSWORD"
 
 
 # ------------------------------------------------------------------ helpers
-@dataclass(frozen=True)
-class Run:
-    code: int
-    out: str
-    err: str
-
-
-@dataclass(frozen=True)
-class Hangard:
-    """``python -m hangard`` with isolated credentials, state dir and cwd."""
-
-    env: dict[str, str]
-    cwd: Path
-
-    def start(self, *args: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "hangard", *args],
-            env=self.env,
-            cwd=self.cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-
-    def many(self, *commands: list[str]) -> list[Run]:
-        """Run independent commands side by side (the imports dominate)."""
-        procs = [self.start(*args) for args in commands]
-        runs = []
-        for proc in procs:
-            out, err = proc.communicate(timeout=60)
-            runs.append(Run(proc.returncode, out.decode(), err.decode()))
-        return runs
-
-    def __call__(self, *args: str) -> Run:
-        return self.many(list(args))[0]
-
-
 @pytest.fixture
-def hangard(tmp_path: Path, tmp_authfile: AuthFiles) -> Hangard:
-    env = hangard_env(tmp_authfile)
-    env["HANGARD_STATE_DIR"] = str(tmp_path / "state")
-    env[WRONG_PASSWORD_ENV] = "not-alice-secret"
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    return Hangard(env, cwd)
+def hangard(hangard: Hangard) -> Hangard:
+    """The shared runner, with a wrong password for basic-auth registries."""
+    return hangard.with_env(**{WRONG_PASSWORD_ENV: "not-alice-secret"})
 
 
 def registries(*regs: Registry) -> dict[str, Any]:
@@ -303,14 +258,6 @@ def test_plan_selects_tags_by_rules_pins_and_list_files(
 
 
 # ------------------------------------------------------- platform subsets
-@pytest.fixture
-async def client(
-    plain_registry: Registry, plain_registry2: Registry
-) -> AsyncIterator[RegistryClient]:
-    async with make_client(plain_registry, plain_registry2) as c:
-        yield c
-
-
 def other_index(source: Index, arm64: Image, extra: Image) -> bytes:
     """An index another tool might write: the given arm64 child beside a
     child the source does not have, in another order, with an annotation."""

@@ -14,7 +14,7 @@ import pytest
 from tests.harness import images
 from tests.harness.authfile import AuthFiles
 from tests.harness.registry import Registry
-from tests.helpers_copy import hangard_env
+from tests.helpers_cli import hangard_env
 
 MiB = 1 << 20
 BLOB_SIZE = 100 * MiB

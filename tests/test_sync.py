@@ -8,16 +8,11 @@ import asyncio
 import json
 import re
 import shutil
-import subprocess
-import sys
 from collections import Counter
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-import pytest
 import yaml
 
 from hangard.config import load_desired_state
@@ -32,7 +27,8 @@ from tests.harness import images, skopeo
 from tests.harness.authfile import AuthFiles
 from tests.harness.images import Image, Index, make_layer
 from tests.harness.registry import AccessLogEntry, Registry, free_port
-from tests.helpers_copy import hangard_env, image_with_layers, make_client, sha256, uploads_of
+from tests.helpers_cli import Hangard, Run
+from tests.helpers_copy import image_with_layers, sha256, uploads_of
 
 BASIC_PASSWORD = "HANGARD_TEST_BASIC_PASSWORD"
 TOKEN_PASSWORD = "HANGARD_TEST_TOKEN_PASSWORD"
@@ -43,49 +39,11 @@ SUMMARY = re.compile(
 
 
 # ------------------------------------------------------------------ helpers
-@dataclass(frozen=True)
-class Run:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def summary(self) -> tuple[int, ...]:
-        """(copied, in sync, failed, skipped) from the last line."""
-        m = SUMMARY.match(self.out.splitlines()[-1])
-        assert m, self.out
-        return tuple(int(n) for n in m.groups())
-
-
-@dataclass
-class Hangard:
-    """``python -m hangard`` with isolated credentials, state dir and cwd."""
-
-    env: dict[str, str]
-    cwd: Path
-    state_dir: Path
-
-    def __call__(self, *args: str) -> Run:
-        proc = subprocess.run(
-            [sys.executable, "-m", "hangard", *args],
-            env=self.env,
-            cwd=self.cwd,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-        return Run(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
-
-
-@pytest.fixture
-def hangard(tmp_path: Path, tmp_authfile: AuthFiles) -> Hangard:
-    env = hangard_env(tmp_authfile)
-    state_dir = tmp_path / "state"
-    env["HANGARD_STATE_DIR"] = str(state_dir)
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    return Hangard(env, cwd, state_dir)
+def summary(run: Run) -> tuple[int, ...]:
+    """(copied, in sync, failed, skipped) from the last line of the output."""
+    m = SUMMARY.match(run.out.splitlines()[-1])
+    assert m, run.out
+    return tuple(int(n) for n in m.groups())
 
 
 def write_config(
@@ -164,7 +122,7 @@ def test_sync_copies_everything_then_nothing(
     first = hangard(*args)
 
     assert first.code == 0, first.err
-    assert first.summary == (5, 0, 0, 1)
+    assert summary(first) == (5, 0, 0, 1)
     expected: list[tuple[str, str, Image | Index]] = [
         ("lib/multi", "v1", index),
         ("lib/list", "v1", listed),
@@ -224,7 +182,7 @@ def test_failures_are_listed_and_the_list_retries_them(
     run = hangard("sync", "--once", "--no-progress", str(config))
 
     assert run.code == 1, run.err
-    assert run.summary == (1, 0, 2, 0)
+    assert summary(run) == (1, 0, 2, 0)
     assert images.get_manifest_raw(dst, "app/one", "v1") == one.manifest
     assert not images.manifest_exists(tok, "app/one", "v1")
     failures = [line for line in run.out.splitlines() if line.startswith("FAILED ")]
@@ -258,7 +216,7 @@ def test_failures_are_listed_and_the_list_retries_them(
 
     assert again.code == 0, again.err
     # every line goes to both targets: app/one on good is already there
-    assert again.summary == (3, 1, 0, 0)
+    assert summary(again) == (3, 1, 0, 0)
     assert images.get_manifest_raw(tok, "app/one", "v1") == one.manifest
     assert images.get_manifest_raw(dst, "locked/app", "v1") == locked.manifest
     assert images.get_manifest_raw(tok, "locked/app", "v1") == locked.manifest
@@ -315,7 +273,7 @@ def test_shared_base_layer_is_uploaded_once_per_run(
     run = hangard("sync", "--once", "--no-progress", str(config))
 
     assert run.code == 0, run.err
-    assert run.summary == (5, 0, 0, 0)
+    assert summary(run) == (5, 0, 0, 0)
     assert uploads_of(dst, base.digest) == 1
     mounted = [
         e
@@ -371,7 +329,7 @@ def test_steady_state_sync_reads_no_manifest_or_blob(
 
     first = hangard(*args)
     assert first.code == 0, first.err
-    assert first.summary == (16, 0, 0, 0)
+    assert summary(first) == (16, 0, 0, 0)
     assert (hangard.state_dir / "subset-cache.json").exists()
     for prefix in ("a", "b"):  # the pinned digest, pushed under the tag
         assert images.get_manifest_raw(dst, f"{prefix}/eco/pin", "3.20") == pin.manifest
@@ -380,7 +338,7 @@ def test_steady_state_sync_reads_no_manifest_or_blob(
     second = hangard(*args)
 
     assert second.code == 0, second.err
-    assert second.summary == (0, 16, 0, 0)
+    assert summary(second) == (0, 16, 0, 0)
     on_src, on_dst = requests_since(src, src_seen), requests_since(dst, dst_seen)
     src_kinds = Counter((e.method, kind(e), e.status) for e in on_src)
     dst_kinds = Counter((e.method, kind(e), e.status) for e in on_dst)
@@ -398,14 +356,6 @@ def test_steady_state_sync_reads_no_manifest_or_blob(
 
 
 # ------------------------------------------------------------ the library
-@pytest.fixture
-async def client(
-    plain_registry: Registry, plain_registry2: Registry
-) -> AsyncIterator[RegistryClient]:
-    async with make_client(plain_registry, plain_registry2) as c:
-        yield c
-
-
 async def test_concurrent_executes_with_shared_locks_push_each_manifest_once(
     tmp_path: Path,
     tmp_authfile: AuthFiles,

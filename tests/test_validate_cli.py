@@ -4,9 +4,6 @@ every target accepts pushes."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,48 +11,11 @@ import pytest
 import yaml
 
 from tests.harness import images
-from tests.harness.authfile import AuthFiles
 from tests.harness.registry import Registry
-from tests.helpers_copy import hangard_env
+from tests.helpers_cli import Hangard
 
 BASIC_PASSWORD = "HANGARD_TEST_BASIC_PASSWORD"
 TOKEN_PASSWORD = "HANGARD_TEST_TOKEN_PASSWORD"
-
-
-@dataclass(frozen=True)
-class Run:
-    code: int
-    out: str
-    err: str
-
-
-@dataclass
-class Hangard:
-    """``python -m hangard`` with isolated credentials, state dir and cwd."""
-
-    env: dict[str, str]
-    cwd: Path
-
-    def __call__(self, *args: str) -> Run:
-        proc = subprocess.run(
-            [sys.executable, "-m", "hangard", *args],
-            env=self.env,
-            cwd=self.cwd,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-        return Run(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
-
-
-@pytest.fixture
-def hangard(tmp_path: Path, tmp_authfile: AuthFiles) -> Hangard:
-    env = hangard_env(tmp_authfile)
-    env["HANGARD_STATE_DIR"] = str(tmp_path / "state")
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    return Hangard(env, cwd)
 
 
 def registry_settings(reg: Registry, username: str | None = None) -> dict[str, Any]:

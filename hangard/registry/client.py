@@ -28,6 +28,7 @@ from hangard.errors import (
 from hangard.registry.auth import pull_scope, push_scope
 from hangard.registry.http import (
     response_error,
+    transport_error,
 )
 from hangard.registry.session import RegistrySession
 
@@ -45,9 +46,21 @@ class BlobReader:
 
     response: httpx.Response
     size: int | None
+    registry: str = ""
+    image: str | None = None
 
-    def chunks(self) -> AsyncIterator[bytes]:
-        return self.response.aiter_raw()
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives. A connection lost mid-body raises
+        :class:`~hangard.errors.TransportError`, like one lost before the
+        answer, so the caller can restart the transfer."""
+        try:
+            async for chunk in self.response.aiter_raw():
+                yield chunk
+        except httpx.HTTPError as exc:
+            url = str(self.response.request.url.copy_with(query=None))
+            raise transport_error(
+                exc, registry=self.registry, method="GET", url=url, image=self.image
+            ) from exc
 
 
 class RegistryClient(RegistrySession):
@@ -161,7 +174,9 @@ class RegistryClient(RegistrySession):
         )
         try:
             length = response.headers.get("content-length")
-            yield BlobReader(response, int(length) if length else None)
+            yield BlobReader(
+                response, int(length) if length else None, repo.registry, f"{repo}@{digest}"
+            )
         finally:
             await response.aclose()
 

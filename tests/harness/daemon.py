@@ -10,7 +10,7 @@ no inherited ``HANGARD_*`` or ``NOTIFY_SOCKET``). Logs are JSON lines
 Nothing here sleeps for a fixed time to synchronise: :func:`wait_until` polls
 a predicate with a deadline, and :meth:`HangardDaemon.start` polls
 ``/healthz``. :func:`daemons` makes daemons and kills every one of them when
-it exits, also when a test fails (the ``hangard`` fixture of
+it exits, also when a test fails (the ``make_daemon`` fixture of
 ``tests/test_daemon.py`` wraps it).
 
 * :func:`wait_until` - poll ``predicate()`` until truthy, with a deadline;
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -39,17 +38,13 @@ from typing import Any, TypeVar
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.harness.authfile import AuthFiles
+from tests.harness.authfile import AuthFiles, isolated_env
 from tests.harness.registry import _die_with_parent, free_port
 
 T = TypeVar("T")
 
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 15.0
-
-# inherited variables that would let the daemon see the developer's setup
-_SCRUBBED_PREFIXES = ("HANGARD_", "DOCKER_", "REGISTRY_", "XDG_", "CONTAINERS_")
-_SCRUBBED = {"HOME", "NOTIFY_SOCKET", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"}
 
 
 def wait_until(
@@ -130,7 +125,7 @@ class HangardDaemon:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.state_dir = self.workdir / "state"
         self.log_path = self.workdir / "hangard.log"
-        self._base_env = isolated_env(self.workdir / "env")
+        self._base_env = isolated_env(AuthFiles.create(self.workdir / "env"))
 
     # ------------------------------------------------------------ lifecycle
     @property
@@ -264,29 +259,6 @@ class HangardDaemon:
 
 class _Exited(RuntimeError):
     pass
-
-
-def isolated_env(root: Path) -> dict[str, str]:
-    """``os.environ`` without credentials, proxies or hangard settings; ``HOME``
-    and the docker/containers auth files point at empty files under ``root``."""
-    files = AuthFiles.create(root)
-    home = root / "home"
-    home.mkdir(exist_ok=True)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(_SCRUBBED_PREFIXES) and k.upper() not in _SCRUBBED
-    }
-    env.update(
-        HOME=str(home),
-        DOCKER_CONFIG=str(files.docker_config_dir),
-        REGISTRY_AUTH_FILE=str(files.registry_auth_file),
-        XDG_RUNTIME_DIR=str(files.xdg_runtime_dir),
-        XDG_CONFIG_HOME=str(home / ".config"),
-        NO_PROXY="127.0.0.1,localhost",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
 
 
 @dataclass(eq=False)

@@ -17,6 +17,12 @@ ignores ``n``/``last`` on ``tags/list`` (it always returns every tag, without a
     letting the first ``skip`` matching requests through untouched; with
     ``forward=True`` the request still reaches the registry first (a lost
     answer), with ``drop=True`` the connection is closed without any answer;
+    ``min_body`` restricts the rule to requests carrying at least that many
+    body bytes (a monolithic blob ``PUT``, not the empty closing one);
+  - :meth:`FaultProxy.cut` - forward matching requests, then send the real
+    status and headers (``Content-Length`` included) but only the first
+    ``after`` bytes of the body, and close the connection: an answer lost
+    mid-stream;
   - :meth:`FaultProxy.redirect` - answer with a 307 to a URL built from the
     path's regex match;
   - :meth:`FaultProxy.add_header` - add a header to forwarded responses;
@@ -93,6 +99,8 @@ class Fault:
     forward: bool = False
     drop: bool = False
     skip: int = 0
+    min_body: int = 0
+    cut: int | None = None
     hits: int = 0
     passed: int = 0
 
@@ -223,6 +231,7 @@ class FaultProxy(_Base):
         forward: bool = False,
         drop: bool = False,
         skip: int = 0,
+        min_body: int = 0,
     ) -> Fault:
         """Answer the next ``times`` matching requests with ``status`` (after
         forwarding them if ``forward``), or close the connection if ``drop``."""
@@ -230,7 +239,19 @@ class FaultProxy(_Base):
         hdrs = dict(headers or {})
         if isinstance(body, dict):
             hdrs.setdefault("Content-Type", "application/json")
-        fault = Fault(re.compile(path_re), status, method, times, hdrs, data, forward, drop, skip)
+        fault = Fault(
+            re.compile(path_re), status, method, times, hdrs, data, forward, drop, skip, min_body
+        )
+        with self._cond:
+            self.faults.append(fault)
+        return fault
+
+    def cut(
+        self, path_re: str, *, after: int, times: int | None = 1, method: str | None = "GET"
+    ) -> Fault:
+        """Forward the next ``times`` matching requests but send only the
+        first ``after`` bytes of each answer's body, then close the connection."""
+        fault = Fault(re.compile(path_re), 0, method, times, cut=after)
         with self._cond:
             self.faults.append(fault)
         return fault
@@ -301,11 +322,13 @@ class FaultProxy(_Base):
         with self._cond:
             self.in_flight -= 1
 
-    def _pick(self, method: str, path: str) -> Fault | Redirect | None:
+    def _pick(self, method: str, path: str, body_size: int) -> Fault | Redirect | None:
         with self._cond:
             rules: list[Fault | Redirect] = [*self.faults, *self.redirects]
             for rule in rules:
                 if rule.times is not None and rule.hits >= rule.times:
+                    continue
+                if isinstance(rule, Fault) and body_size < rule.min_body:
                     continue
                 if _matches(rule.method, rule.path_re, method, path):
                     if isinstance(rule, Fault) and rule.passed < rule.skip:
@@ -377,18 +400,28 @@ class FaultProxy(_Base):
                     proxy._seen.append(seen)
                 proxy._enter(method, path)
                 try:
-                    status, resp_headers, data = self._answer(method, path, seen, body)
+                    rule = proxy._pick(method, path, len(body))
+                    status, resp_headers, data = self._answer(rule, method, path, seen, body)
                 finally:
                     proxy._leave()
                 if status == 0:  # a dropped connection
                     self.close_connection = True
                     return
-                self._send(method, status, resp_headers, data)
+                cut = rule.cut if isinstance(rule, Fault) else None
+                self._send(method, status, resp_headers, data, cut=cut)
+                if cut is not None:
+                    self.close_connection = True
 
             def _answer(
-                self, method: str, path: str, seen: SeenRequest, body: bytes
+                self,
+                rule: Fault | Redirect | None,
+                method: str,
+                path: str,
+                seen: SeenRequest,
+                body: bytes,
             ) -> tuple[int, list[tuple[str, str]], bytes]:
-                rule = proxy._pick(method, path)
+                if isinstance(rule, Fault) and rule.cut is not None:
+                    return proxy._forward(method, self.path, seen.headers, body)
                 if isinstance(rule, Fault):
                     if rule.forward:
                         proxy._forward(method, self.path, seen.headers, body)
@@ -409,7 +442,13 @@ class FaultProxy(_Base):
                 return status, [*hdrs, *extra], data
 
             def _send(
-                self, method: str, status: int, headers: list[tuple[str, str]], data: bytes
+                self,
+                method: str,
+                status: int,
+                headers: list[tuple[str, str]],
+                data: bytes,
+                *,
+                cut: int | None = None,
             ) -> None:
                 self.send_response(status)
                 has_length = False
@@ -426,7 +465,7 @@ class FaultProxy(_Base):
                     self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if method != "HEAD" and status not in (204, 304):
-                    self.wfile.write(data)
+                    self.wfile.write(data if cut is None else data[:cut])
 
             do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
