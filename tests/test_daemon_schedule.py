@@ -43,7 +43,7 @@ async def daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
         config=config, state_dir=tmp_path / "state", metrics_address="127.0.0.1:0"
     )
     made = Daemon(settings)
-    await made._load(initial=True)
+    await made._load()
     yield made
     assert made.generation is not None
     await made.generation.client.aclose()

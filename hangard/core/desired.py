@@ -57,7 +57,6 @@ __all__ = [
     "ListEntry",
     "ListLine",
     "RegistrySettings",
-    "Schedule",
     "TagRules",
     "TagSelection",
     "Target",
@@ -90,20 +89,6 @@ def parse_interval(text: str) -> float | None:
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class Schedule(_Model):
-    """An interval (``15m``, ``1h30m``) or a 5-field cron expression."""
-
-    text: str
-
-    @property
-    def interval_seconds(self) -> float | None:
-        return parse_interval(self.text)
-
-    @property
-    def is_cron(self) -> bool:
-        return self.interval_seconds is None
 
 
 def _check_schedule(value: str) -> str:

@@ -129,7 +129,7 @@ class Daemon:
             loop.add_signal_handler(sig, self.stop_event.set)
         try:
             try:
-                await self._load(initial=True)
+                await self._load()
             except ConfigError as exc:
                 for problem in exc.problems or [exc.message]:
                     log.error("invalid config", problem=problem)
@@ -192,7 +192,7 @@ class Daemon:
         async with self._reload_lock:
             notify("RELOADING=1")
             try:
-                changed = await self._load(initial=False, why=why)
+                changed = await self._load(why=why)
             except ConfigError as exc:
                 for problem in exc.problems or [exc.message]:
                     log.error(
@@ -205,7 +205,7 @@ class Daemon:
                 self._schedule(run_now=True)
             return True
 
-    async def _load(self, *, initial: bool, why: str = "start") -> bool:
+    async def _load(self, *, why: str = "start") -> bool:
         now = time.time()
         self.metrics.reload_time.set(now)
         try:
