@@ -213,6 +213,7 @@ def sync(
                     concurrency=settings.concurrency,
                     session=session,
                     on_result=reporter.item_done if reporter else None,
+                    cache=cache,
                 )
         with contextlib.suppress(OSError):
             cache.save()

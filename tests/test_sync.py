@@ -355,6 +355,39 @@ def test_steady_state_sync_reads_no_manifest_or_blob(
     assert len({e.path for e in on_dst if e.method == "HEAD"}) == 16
 
 
+def test_schema1_source_is_in_sync_after_its_conversion(
+    hangard: Hangard, schema1_registry: Registry, plain_registry: Registry, tmp_path: Path
+) -> None:
+    """A schema1 source lands as its schema2 conversion, whose digest differs.
+    The conversion is remembered in the state dir, so the next sync sees the
+    item in sync with manifest HEADs only: no re-conversion, no blob reads."""
+    src, dst = schema1_registry, plain_registry
+    legacy = images.push_schema1_image(src, "old/app", seed=71, layer_count=2)
+    config = write_config(
+        tmp_path / "hangard.yaml",
+        plain(src, dst),
+        {"m": dst},
+        [{"source": f"{src.host}/old/app", "tags": [legacy.tag]}],
+    )
+    args = ["sync", "--once", "--no-progress", str(config)]
+
+    first = hangard(*args)
+    assert first.code == 0, first.err
+    assert summary(first) == (1, 0, 0, 0)
+    converted = json.loads(images.get_manifest_raw(dst, "old/app", legacy.tag))
+    assert converted["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    src_seen, dst_seen = len(src.access_log()), len(dst.access_log())
+
+    second = hangard(*args)
+
+    assert second.code == 0, second.err
+    assert summary(second) == (0, 1, 0, 0)
+    src_kinds = Counter((e.method, kind(e)) for e in requests_since(src, src_seen))
+    dst_kinds = Counter((e.method, kind(e)) for e in requests_since(dst, dst_seen))
+    assert src_kinds == {("GET", "ping"): 1, ("HEAD", "manifests"): 1}
+    assert dst_kinds == {("GET", "ping"): 1, ("HEAD", "manifests"): 1}
+
+
 # ------------------------------------------------------------ the library
 async def test_concurrent_executes_with_shared_locks_push_each_manifest_once(
     tmp_path: Path,

@@ -323,6 +323,7 @@ class Daemon:
                 concurrency=self.settings.concurrency,
                 locks=self.locks,
                 on_result=self._on_result,
+                cache=self.cache,
             )
             for registry, remaining in client.ratelimit_remaining.items():
                 self.metrics.ratelimit_remaining.labels(registry=registry).set(remaining)

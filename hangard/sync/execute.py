@@ -18,6 +18,7 @@ from hangard.copy.engine import UNKNOWN
 from hangard.core.plan import Action, ActionKind, ItemKey, Plan, SyncItem
 from hangard.errors import HangardError
 from hangard.registry.client import RegistryClient
+from hangard.sync.observe import SubsetCache
 
 __all__ = ["ItemOutcome", "ItemResult", "KeyLocks", "SyncReport", "execute", "write_failed_list"]
 
@@ -115,8 +116,13 @@ async def execute(
     locks: KeyLocks | None = None,
     on_result: ResultHook | None = None,
     progress: AbstractAsyncContextManager[object] | None = None,
+    cache: SubsetCache | None = None,
 ) -> SyncReport:
-    """Copy every ``copy`` action; report every action's outcome."""
+    """Copy every ``copy`` action; report every action's outcome.
+
+    With ``cache``, schema1 conversions are remembered so the next plan can
+    tell the converted target is in sync.
+    """
     started = time.monotonic()
     session = session or TransferSession(client)
     copier = Copier(client, session)
@@ -128,6 +134,9 @@ async def execute(
             result = _passive(action)
         else:
             result = await _copy(copier, gate, locks, action)
+        copied = result.copy
+        if cache is not None and copied and copied.converted_from and copied.target_digest:
+            cache.record_conversion(copied.source_digest, copied.target_digest)
         if on_result is not None:
             on_result(result)
         return result

@@ -21,6 +21,7 @@ from typing import TypeVar, cast
 import structlog
 
 from hangard.core.manifest import Descriptor, select_platforms
+from hangard.core.mediatypes import SCHEMA1_TYPES
 from hangard.core.plan import ItemKey, Observation, SyncItem
 from hangard.core.platform import Platform
 from hangard.core.reference import ImageReference
@@ -40,8 +41,18 @@ class SubsetCache:
     child digests (``None`` digest: no platform matched)."""
 
     entries: dict[str, dict[str, object]] = field(default_factory=dict)
+    conversions: dict[str, str] = field(default_factory=dict)
+    """schema1 source digest → the digest of its schema2 conversion."""
     path: Path | None = None
     dirty: bool = False
+
+    def converted(self, source_digest: str) -> str | None:
+        return self.conversions.get(source_digest)
+
+    def record_conversion(self, source_digest: str, target_digest: str) -> None:
+        if self.conversions.get(source_digest) != target_digest:
+            self.conversions[source_digest] = target_digest
+            self.dirty = True
 
     @staticmethod
     def key(source_digest: str, platforms: Sequence[Platform]) -> str:
@@ -65,9 +76,12 @@ class SubsetCache:
         try:
             data = json.loads(path.read_text())
             entries = data.get("entries", {}) if isinstance(data, dict) else {}
+            conversions = data.get("conversions", {}) if isinstance(data, dict) else {}
         except (OSError, ValueError):
-            entries = {}
-        return cls(entries=entries, path=path)
+            entries, conversions = {}, {}
+        if not isinstance(entries, dict) or not isinstance(conversions, dict):
+            entries, conversions = {}, {}
+        return cls(entries=entries, conversions=conversions, path=path)
 
     def save(self) -> None:
         if self.path is None or not self.dirty:
@@ -75,7 +89,7 @@ class SubsetCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".subset-cache.")
         with os.fdopen(fd, "w") as fh:
-            json.dump({"version": 1, "entries": self.entries}, fh)
+            json.dump({"version": 1, "entries": self.entries, "conversions": self.conversions}, fh)
         os.replace(tmp, self.path)
         self.dirty = False
 
@@ -131,6 +145,12 @@ async def observe(
         if source is None:
             return item.key, Observation(target_digest=target.digest if target else None)
         target_digest = target.digest if target else None
+        if source.media_type in SCHEMA1_TYPES:
+            # the target holds the schema2 conversion: compare with its digest,
+            # learnt from the first copy (until then the item reads as drift)
+            return item.key, Observation(
+                source.digest, target_digest, desired_digest=cache.converted(source.digest)
+            )
         if not item.platforms:
             return item.key, Observation(source.digest, target_digest)
         try:

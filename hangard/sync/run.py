@@ -73,7 +73,13 @@ async def sync_once(
     **execute_options: object,
 ) -> tuple[Plan, SyncReport]:
     plan, _, _ = await compute_plan(client, state, cache=cache, only=only)
-    report = await execute(client, plan, concurrency=concurrency, **execute_options)  # type: ignore[arg-type]
+    report = await execute(
+        client,
+        plan,
+        concurrency=concurrency,
+        cache=cache,
+        **execute_options,  # type: ignore[arg-type]
+    )
     if cache is not None:
         cache.save()
     return plan, report
