@@ -37,6 +37,9 @@ def workspace(prefix: str) -> Iterator[tuple[Path, Registry, Registry]]:
     """A temporary directory holding a source and a target registry (plain
     HTTP, started); both stopped and everything removed at the end."""
     work = Path(tempfile.mkdtemp(prefix=prefix))
+    # measure hangard as installed: byte-compiled (an editable checkout under
+    # PYTHONDONTWRITEBYTECODE=1 would compile every module on every start)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "hangard")], check=True)
     src = make_plain_registry(work / "src")
     dst = make_plain_registry(work / "dst")
     try:
