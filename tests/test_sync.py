@@ -149,6 +149,27 @@ def test_sync_copies_everything_then_nothing(
     assert {e.method for e in requests_since(dst, seen)} <= {"GET", "HEAD"}
 
 
+def test_progress_display_does_not_change_the_result(
+    tmp_path: Path, hangard: Hangard, plain_registry: Registry, plain_registry2: Registry
+) -> None:
+    """``--progress`` forces the live display (bars on stderr) even off a
+    TTY; the copy and the summary on stdout are the same as without it."""
+    src, dst = plain_registry, plain_registry2
+    image = images.push_oci_index(src, "lib/bars", "v1", seed=81)
+    config = write_config(
+        tmp_path / "hangard.yaml",
+        plain(src, dst),
+        {"m": dst},
+        [{"source": f"{src.host}/lib/bars", "tags": ["v1"]}],
+    )
+
+    run = hangard("sync", "--once", "--progress", str(config))
+
+    assert run.code == 0, run.err
+    assert summary(run) == (1, 0, 0, 0)
+    assert images.get_manifest_raw(dst, "lib/bars", "v1") == image.manifest
+
+
 # ------------------------------------------------- failures stay contained
 def test_failures_are_listed_and_the_list_retries_them(
     tmp_path: Path,
