@@ -93,3 +93,23 @@ async def test_run_now_starts_every_job_at_once_and_rescheduling_replaces_them(
     assert sorted(jobs) == sorted(["15m", CRON])  # replaced, not added twice
     for job in jobs.values():
         assert before <= job.next_run_time <= before + timedelta(seconds=5)
+
+
+def _gauge(daemon: Daemon, name: str) -> float | None:
+    return daemon.metrics.registry.get_sample_value(name)
+
+
+async def test_no_good_cycle_yet_counts_from_start_or_the_state_file(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    """A fresh daemon reports its start as the last good cycle (so "no good
+    cycle for 2h" cannot fire right after a start); a restarted one reports
+    the last good cycle its state file remembers."""
+    name = "hangard_last_successful_cycle_timestamp_seconds"
+    assert _gauge(daemon, name) == pytest.approx(daemon.started_at)
+
+    daemon.state.last_good_cycle = 1_700_000_000.0
+    daemon.state.save()
+    restarted = Daemon(daemon.settings)
+
+    assert _gauge(restarted, name) == 1_700_000_000.0
