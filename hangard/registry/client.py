@@ -8,9 +8,10 @@ per-host limits, retries and error translation around it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -67,6 +68,27 @@ class RegistryClient(RegistrySession):
     """Async client for OCI / Docker registries. Use as an async context manager:
     ``async with RegistryClient(options, credentials) as client: ...``."""
 
+    async def _pull(self, repo: Repository, method: str, where: str, **kw: Any) -> httpx.Response:
+        """A call needing ``pull`` on ``repo``; ``where`` is a path under
+        ``/v2/<repo>/`` or an absolute URL the registry gave us."""
+        kw.setdefault("image", str(repo))
+        return await self._request(
+            repo.registry, method, self._where(repo, where), scopes=[pull_scope(repo.path)], **kw
+        )
+
+    async def _push(
+        self, repo: Repository, method: str, where: str, *, also: Sequence[str] = (), **kw: Any
+    ) -> httpx.Response:
+        """A call needing ``push,pull`` on ``repo`` (plus ``also`` scopes)."""
+        kw.setdefault("image", str(repo))
+        scopes = [push_scope(repo.path), *also]
+        return await self._request(
+            repo.registry, method, self._where(repo, where), scopes=scopes, **kw
+        )
+
+    def _where(self, repo: Repository, where: str) -> str:
+        return where if "://" in where else self._url(repo.registry, f"{repo.path}/{where}")
+
     # ------------------------------------------------------------------ manifests
 
     async def head_manifest(self, ref: ImageReference) -> Descriptor | None:
@@ -74,12 +96,10 @@ class RegistryClient(RegistrySession):
 
         Falls back to a GET when the registry sends no digest header.
         """
-        url = self._url(ref.registry, f"{ref.path}/manifests/{ref.reference}")
-        response = await self._request(
-            ref.registry,
+        response = await self._pull(
+            ref.repository,
             "HEAD",
-            url,
-            scopes=[pull_scope(ref.path)],
+            f"manifests/{ref.reference}",
             headers={"Accept": mt.MANIFEST_ACCEPT},
             image=str(ref),
             ok=(200, 404, 403),
@@ -96,12 +116,10 @@ class RegistryClient(RegistrySession):
 
     async def get_manifest(self, ref: ImageReference) -> Manifest:
         """GET the manifest bytes, checked against the digest when pinned."""
-        url = self._url(ref.registry, f"{ref.path}/manifests/{ref.reference}")
-        response = await self._request(
-            ref.registry,
+        response = await self._pull(
+            ref.repository,
             "GET",
-            url,
-            scopes=[pull_scope(ref.path)],
+            f"manifests/{ref.reference}",
             headers={"Accept": mt.MANIFEST_ACCEPT},
             image=str(ref),
         )
@@ -109,7 +127,9 @@ class RegistryClient(RegistrySession):
         if len(raw) > MAX_MANIFEST_SIZE:
             raise RegistryError(
                 f"manifest larger than {MAX_MANIFEST_SIZE} bytes",
-                ErrorContext(image=str(ref), registry=ref.registry, method="GET", url=url),
+                ErrorContext(
+                    image=str(ref), registry=ref.registry, method="GET", url=str(response.url)
+                ),
             )
         manifest = parse_manifest(
             raw,
@@ -129,12 +149,10 @@ class RegistryClient(RegistrySession):
 
     async def put_manifest(self, ref: ImageReference, manifest: Manifest) -> str:
         """PUT the exact bytes under ``ref.reference``; return the digest."""
-        url = self._url(ref.registry, f"{ref.path}/manifests/{ref.reference}")
-        response = await self._request(
-            ref.registry,
+        response = await self._push(
+            ref.repository,
             "PUT",
-            url,
-            scopes=[push_scope(ref.path)],
+            f"manifests/{ref.reference}",
             headers={"Content-Type": manifest.media_type},
             content=manifest.raw,
             image=str(ref),
@@ -148,26 +166,16 @@ class RegistryClient(RegistrySession):
     # ------------------------------------------------------------------ blobs
 
     async def blob_exists(self, repo: Repository, digest: str) -> bool:
-        url = self._url(repo.registry, f"{repo.path}/blobs/{digest}")
-        response = await self._request(
-            repo.registry,
-            "HEAD",
-            url,
-            scopes=[pull_scope(repo.path)],
-            image=str(repo),
-            ok=(200, 404),
-        )
+        response = await self._pull(repo, "HEAD", f"blobs/{digest}", ok=(200, 404))
         return response.status_code == 200
 
     @asynccontextmanager
     async def open_blob(self, repo: Repository, digest: str) -> AsyncIterator[BlobReader]:
         """Stream a blob. The caller verifies the digest as it reads."""
-        url = self._url(repo.registry, f"{repo.path}/blobs/{digest}")
-        response = await self._request(
-            repo.registry,
+        response = await self._pull(
+            repo,
             "GET",
-            url,
-            scopes=[pull_scope(repo.path)],
+            f"blobs/{digest}",
             headers={"Accept-Encoding": "identity"},
             image=f"{repo}@{digest}",
             stream=True,
@@ -209,15 +217,8 @@ class RegistryClient(RegistrySession):
 
     async def start_upload(self, repo: Repository) -> str:
         """``POST /blobs/uploads/``; returns the absolute upload URL."""
-        url = self._url(repo.registry, f"{repo.path}/blobs/uploads/")
-        response = await self._request(
-            repo.registry,
-            "POST",
-            url,
-            scopes=[push_scope(repo.path)],
-            headers={"Content-Length": "0"},
-            image=str(repo),
-            ok=(202,),
+        response = await self._push(
+            repo, "POST", "blobs/uploads/", headers={"Content-Length": "0"}, ok=(202,)
         )
         return self._location(response)
 
@@ -230,18 +231,13 @@ class RegistryClient(RegistrySession):
         registry opened a normal upload instead (or the mount failed and
         ``location`` is ``None``): the caller then uploads.
         """
-        url = self._url(
-            repo.registry,
-            f"{repo.path}/blobs/uploads/?mount={quote(digest)}&from={quote(from_repo.path)}",
-        )
         try:
-            response = await self._request(
-                repo.registry,
+            response = await self._push(
+                repo,
                 "POST",
-                url,
-                scopes=[push_scope(repo.path), pull_scope(from_repo.path)],
+                f"blobs/uploads/?mount={quote(digest)}&from={quote(from_repo.path)}",
+                also=[pull_scope(from_repo.path)],
                 headers={"Content-Length": "0"},
-                image=str(repo),
                 ok=(201, 202),
             )
         except ResponseError as exc:
@@ -265,11 +261,10 @@ class RegistryClient(RegistrySession):
         body: AsyncIterable[bytes] | bytes,
     ) -> None:
         """Monolithic upload: one ``PUT location?digest=`` with the whole body."""
-        await self._request(
-            repo.registry,
+        await self._push(
+            repo,
             "PUT",
             self._with_digest(location, digest),
-            scopes=[push_scope(repo.path)],
             headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"},
             content=body,
             image=f"{repo}@{digest}",
@@ -298,11 +293,10 @@ class RegistryClient(RegistrySession):
             view = data
             while view:
                 end = offset + len(view) - 1
-                response = await self._request(
-                    repo.registry,
+                response = await self._push(
+                    repo,
                     "PATCH",
                     location,
-                    scopes=[push_scope(repo.path)],
                     headers={
                         "Content-Type": "application/octet-stream",
                         "Content-Range": f"{offset}-{end}",
@@ -330,11 +324,10 @@ class RegistryClient(RegistrySession):
                 del buffer[:chunk_size]
         if buffer:
             await flush(bytes(buffer))
-        await self._request(
-            repo.registry,
+        await self._push(
+            repo,
             "PUT",
             self._with_digest(location, digest),
-            scopes=[push_scope(repo.path)],
             headers={"Content-Length": "0", "Content-Type": "application/octet-stream"},
             image=f"{repo}@{digest}",
             ok=(201, 204),
@@ -342,9 +335,7 @@ class RegistryClient(RegistrySession):
 
     async def _upload_offset(self, repo: Repository, location: str) -> tuple[int, str]:
         """Where an upload stands: the next offset, and the newest Location."""
-        response = await self._request(
-            repo.registry, "GET", location, scopes=[push_scope(repo.path)], ok=(204, 200)
-        )
+        response = await self._push(repo, "GET", location, ok=(204, 200))
         rng = response.headers.get("range", "0-0")
         offset = int(rng.split("-")[-1]) + 1 if rng != "0-0" else 0
         newest = response.headers.get("location")
@@ -353,13 +344,7 @@ class RegistryClient(RegistrySession):
     async def cancel_upload(self, repo: Repository, location: str) -> None:
         """Best-effort ``DELETE`` of an upload session."""
         try:
-            await self._request(
-                repo.registry,
-                "DELETE",
-                location,
-                scopes=[push_scope(repo.path)],
-                ok=(200, 202, 204, 404),
-            )
+            await self._push(repo, "DELETE", location, ok=(200, 202, 204, 404))
         except RegistryError as exc:
             log.debug("could not cancel upload", repo=str(repo), error=str(exc))
 
@@ -367,14 +352,12 @@ class RegistryClient(RegistrySession):
 
     async def list_tags(self, repo: Repository) -> list[str]:
         """Every tag, following ``Link: <…>; rel="next"`` pagination."""
-        url: str | None = self._url(repo.registry, f"{repo.path}/tags/list?n={TAG_PAGE_SIZE}")
+        url: str | None = f"tags/list?n={TAG_PAGE_SIZE}"
         tags: list[str] = []
         seen_urls: set[str] = set()
         while url and url not in seen_urls:
             seen_urls.add(url)
-            response = await self._request(
-                repo.registry, "GET", url, scopes=[pull_scope(repo.path)], image=str(repo)
-            )
+            response = await self._pull(repo, "GET", url)
             page = response.json().get("tags") or []
             tags.extend(str(t) for t in page)
             url = None
