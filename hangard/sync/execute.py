@@ -156,6 +156,9 @@ async def _copy(
     item = action.item
     assert isinstance(item, SyncItem)
     started = time.monotonic()
+    event = log.bind(
+        image=item.image, tag=item.tag, target=item.target, destination=str(item.destination)
+    )
     lock = locks(item.key)
     contended = lock.locked()
     async with lock, gate:
@@ -173,12 +176,8 @@ async def _copy(
             )
         except HangardError as exc:
             duration = time.monotonic() - started
-            log.error(
+            event.error(
                 "copy failed",
-                image=item.image,
-                tag=item.tag,
-                target=item.target,
-                destination=str(item.destination),
                 error=str(exc),
                 reason=exc.reason,
                 duration=round(duration, 3),
@@ -194,12 +193,8 @@ async def _copy(
         outcome = ItemOutcome.IN_SYNC
     else:
         outcome = ItemOutcome.COPIED
-    log.info(
+    event.info(
         "copy finished",
-        image=item.image,
-        tag=item.tag,
-        target=item.target,
-        destination=str(item.destination),
         source_digest=result.source_digest,
         target_digest=result.target_digest,
         bytes=result.bytes_moved,
