@@ -71,6 +71,18 @@ def _cache(settings: Settings) -> SubsetCache:
     return SubsetCache()
 
 
+def _default_failed_path(settings: Settings) -> Path:
+    """The state dir's failed list; the working directory's when the state
+    dir is not writable (a one-off run by a user without /var/lib/hangard)."""
+    path = settings.failed_path
+    parent = path.parent
+    if parent.is_dir() and os.access(parent, os.W_OK):
+        return path
+    if not parent.exists() and os.access(parent.parent, os.W_OK):
+        return path
+    return Path(settings.failed_file.name)
+
+
 @app.command()
 def validate(
     file: ConfigArg = None,
@@ -190,7 +202,7 @@ def sync(
         raise typer.Exit(2)
     settings = _settings(concurrency=concurrency)
     loaded = _load(file or settings.config)
-    failed_path = failed_file or settings.failed_path
+    failed_path = failed_file or _default_failed_path(settings)
     show_progress = sys.stderr.isatty() if progress is None else progress
 
     async def work() -> int:

@@ -511,3 +511,27 @@ async def test_an_unreachable_target_fails_alone(
         f"# target: up ({dst.host})",
         f"{down}/gone/app gone/app v1",
     ]
+
+
+def test_failed_list_falls_back_to_the_working_directory(
+    tmp_path: Path, hangard: Hangard, plain_registry: Registry, basic_registry: Registry
+) -> None:
+    """A one-off run whose state dir is unusable (here: a regular file, which
+    defeats even root) still writes its failed list, in the working
+    directory."""
+    images.push_oci_image(plain_registry, "lib/app", "v1", seed=91)
+    config = write_config(
+        tmp_path / "hangard.yaml",
+        plain(plain_registry, basic_registry),  # no credentials for the target
+        {"m": basic_registry},
+        [{"source": f"{plain_registry.host}/lib/app", "tags": ["v1"]}],
+    )
+    not_a_dir = tmp_path / "state-is-a-file"
+    not_a_dir.write_text("")
+    hangard.env["HANGARD_STATE_DIR"] = str(not_a_dir)
+
+    run = hangard("sync", "--once", "--no-progress", str(config))
+
+    assert run.code == 1, run.err
+    listed = (hangard.cwd / "hangard-failed.txt").read_text()
+    assert f"{plain_registry.host}/lib/app lib/app v1@" in listed

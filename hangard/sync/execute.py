@@ -237,6 +237,7 @@ def write_failed_list(path: Path, report: SyncReport) -> int:
         path.unlink(missing_ok=True)
         return 0
     header = "# hangard: items that failed in the last sync; format SOURCE DEST TAG\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(header + "\n".join(lines) + "\n")
     tmp.replace(path)
