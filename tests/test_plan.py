@@ -111,3 +111,16 @@ def test_plan_render_and_json_are_stable() -> None:
     assert [a["action"] for a in doc["actions"]] == ["in-sync", "copy", "error"]
     assert doc["actions"][2]["reason"] == "not observed"
     assert plan.to_json() == make_plan(items, obs).to_json()
+
+
+def test_pattern_repositories_by_schedule() -> None:
+    s = state(
+        images=[
+            {"source": "alpine", "tags": {"latest": 1}},
+            {"source": "redis", "tags": {"latest": 1}, "schedule": "1h"},
+            {"source": "nginx", "tags": ["1"], "schedule": "1h"},
+        ]
+    )
+    assert [r.path for r in pattern_repositories(s)] == ["library/alpine", "library/redis"]
+    assert [r.path for r in pattern_repositories(s, frozenset({"1h"}))] == ["library/redis"]
+    assert [r.path for r in pattern_repositories(s, frozenset({"15m"}))] == ["library/alpine"]

@@ -87,12 +87,17 @@ def _schedule(state: DesiredState, entry: ImageEntry | ListEntry) -> str:
     return entry.schedule or state.defaults.schedule
 
 
-def pattern_repositories(state: DesiredState) -> list[Repository]:
-    """Source repositories whose tags must be listed (pattern selections)."""
+def pattern_repositories(
+    state: DesiredState, schedules: frozenset[str] | None = None
+) -> list[Repository]:
+    """Source repositories whose tags must be listed (pattern selections),
+    optionally only for entries on ``schedules``."""
     repos = {
         entry.repository
         for entry in state.images
-        if isinstance(entry, ImageEntry) and isinstance(entry.tags, TagRules)
+        if isinstance(entry, ImageEntry)
+        and isinstance(entry.tags, TagRules)
+        and (schedules is None or _schedule(state, entry) in schedules)
     }
     return sorted(repos)
 

@@ -54,7 +54,7 @@ async def compute_plan(
     ``only`` restricts the plan to items with these schedules (the daemon
     runs one job per schedule).
     """
-    tags = await list_pattern_tags(client, pattern_repositories(state))
+    tags = await list_pattern_tags(client, pattern_repositories(state, only))
     items, errors = expand(state, tags)
     if only is not None:
         items = [i for i in items if i.schedule in only]
