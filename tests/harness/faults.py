@@ -52,9 +52,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.harness.threaded import BackgroundServer
 
 _HOP_BY_HOP = frozenset(
     {
@@ -136,16 +138,10 @@ def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
     return handler.rfile.read(length) if length else b""
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
 class _Base:
     """Start/stop plumbing shared by the proxy and the blob store."""
 
-    _server: _Server | None = None
-    _thread: threading.Thread | None = None
+    _background: BackgroundServer | None = None
     port: int = 0
     scheme: str = "http"
 
@@ -153,29 +149,18 @@ class _Base:
         raise NotImplementedError
 
     def _start(self, ssl_context: ssl.SSLContext | None = None) -> None:
-        server = _Server(("127.0.0.1", 0), self._handler())
-        if ssl_context is not None:
-            server.socket = ssl_context.wrap_socket(server.socket, server_side=True)
-            self.scheme = "https"
-        self._server = server
-        self.port = int(server.server_address[1])
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"{type(self).__name__}-{self.port}",
-            daemon=True,
+        self._background = BackgroundServer(
+            self._handler(), name=type(self).__name__, ssl_context=ssl_context
         )
-        self._thread.start()
+        self.port = self._background.port
+        if ssl_context is not None:
+            self.scheme = "https"
 
     def stop(self) -> None:
         """Shut the server down and join its thread."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        background, self._background = self._background, None
+        if background is not None:
+            background.stop()
 
     @property
     def host(self) -> str:
@@ -208,7 +193,7 @@ class FaultProxy(_Base):
     # ------------------------------------------------------------ lifecycle
     def start(self) -> FaultProxy:
         """Bind 127.0.0.1:0 and serve in a daemon thread; returns self."""
-        if self._server is None:
+        if self._background is None:
             self._start(self._ssl_context)
         return self
 
@@ -482,7 +467,7 @@ class BlobStore(_Base):
 
     def start(self) -> BlobStore:
         """Bind 127.0.0.1:0 and serve in a daemon thread; returns self."""
-        if self._server is None:
+        if self._background is None:
             self._start()
         return self
 

@@ -36,7 +36,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -46,6 +46,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
+
+from tests.harness.threaded import BackgroundServer
 
 FULL_ACTIONS = ("pull", "push", "delete", "*")
 
@@ -125,8 +127,7 @@ class TokenServer:
         self.workdir = Path(self.workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._background: BackgroundServer | None = None
         self._key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.UTC)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hangard test token signer")])
@@ -159,30 +160,16 @@ class TokenServer:
     # ------------------------------------------------------------ lifecycle
     def start(self) -> TokenServer:
         """Bind 127.0.0.1:0 and serve in a daemon thread; returns self."""
-        if self._server is not None:
-            return self
-        handler = _make_handler(self)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"tokenserver-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
+        if self._background is None:
+            self._background = BackgroundServer(_make_handler(self), name="tokenserver")
+            self.port = self._background.port
         return self
 
     def stop(self) -> None:
         """Shut the server down and join its thread."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        background, self._background = self._background, None
+        if background is not None:
+            background.stop()
 
     def __enter__(self) -> TokenServer:
         return self.start()
