@@ -55,6 +55,12 @@ class LogFormat(StrEnum):
     console = "console"
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"hangard {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
     log_level: Annotated[
@@ -66,6 +72,12 @@ def _root(
             envvar="HANGARD_LOG_FORMAT", help="auto: console on a TTY, JSON lines otherwise"
         ),
     ] = LogFormat.auto,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
 ) -> None:
     configure_logging(log_level, log_format.value)
 

@@ -303,8 +303,9 @@ def test_authfile_supplies_dest_credentials(
 
 
 # ----------------------------------------------------------------------- misc
-def test_version(hangard: Hangard) -> None:
-    proc = hangard("version")
+@pytest.mark.parametrize("args", [["version"], ["--version"]])
+def test_version(hangard: Hangard, args: list[str]) -> None:
+    proc = hangard(*args)
 
     assert proc.code == 0
     assert proc.out == f"hangard {__version__}\n"
