@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(docker-registry skopeo prometheus apache2-utils systemd python3-venv)
+mapfile -t APT_PACKAGES < <(grep -v "^#" scripts/apt-packages.txt)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

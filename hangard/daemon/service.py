@@ -38,7 +38,7 @@ from hangard.errors import ConfigError, HangardError
 from hangard.registry.client import RegistryClient
 from hangard.settings import Settings
 from hangard.sync import ItemOutcome, ItemResult, KeyLocks, SubsetCache, compute_plan, execute
-from hangard.sync.execute import write_failed_list
+from hangard.sync.execute import SyncReport, write_failed_list
 
 __all__ = ["Daemon"]
 
@@ -391,14 +391,11 @@ class Daemon:
         except OSError as exc:
             log.error("could not write state", dir=str(self.settings.state_dir), error=str(exc))
 
-    def _write_failed(self, report: object) -> None:
-        from hangard.sync.execute import SyncReport
-
-        if isinstance(report, SyncReport):
-            try:
-                write_failed_list(self.settings.failed_path, report)
-            except OSError as exc:
-                log.warning("could not write the failed list", error=str(exc))
+    def _write_failed(self, report: SyncReport) -> None:
+        try:
+            write_failed_list(self.settings.failed_path, report)
+        except OSError as exc:
+            log.warning("could not write the failed list", error=str(exc))
 
 
 def _now() -> object:
