@@ -68,9 +68,29 @@ def _ssl_context(opts: RegistryOptions) -> ssl.SSLContext | bool:
     return ctx
 
 
+class _LazyTransport(httpx.AsyncBaseTransport):
+    """A transport built on its first request. Loading the system CA store
+    costs tens of milliseconds, which a run that only talks plain HTTP (or a
+    quick steady-state check) should not pay."""
+
+    def __init__(self, build: Callable[[], httpx.AsyncBaseTransport]) -> None:
+        self._build = build
+        self._inner: httpx.AsyncBaseTransport | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._inner is None:
+            self._inner = self._build()
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        if self._inner is not None:
+            await self._inner.aclose()
+
+
 def build_http_client(options: ClientOptions) -> httpx.AsyncClient:
-    """One client, one pool; registries with their own TLS settings get their
-    own transport mounted by origin, still inside this one client."""
+    """One client for the process. Plain-HTTP registries share one pool; each
+    registry with its own TLS settings gets its own pool mounted by origin;
+    every other HTTPS registry uses the default pool."""
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=30)
     timeout = httpx.Timeout(
         connect=options.connect_timeout,
@@ -79,17 +99,21 @@ def build_http_client(options: ClientOptions) -> httpx.AsyncClient:
         pool=None,
     )
 
-    def transport(opts: RegistryOptions) -> httpx.AsyncHTTPTransport:
+    def transport(verify: ssl.SSLContext | bool) -> httpx.AsyncHTTPTransport:
         return httpx.AsyncHTTPTransport(
-            verify=_ssl_context(opts), http2=options.http2, limits=limits, retries=0
+            verify=verify, http2=options.http2, limits=limits, retries=0
         )
 
-    mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
+    def lazy(opts: RegistryOptions) -> _LazyTransport:
+        return _LazyTransport(lambda: transport(_ssl_context(opts)))
+
+    # verify=False: no TLS on these connections, so no CA store to load
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {"http://": transport(False)}
     for name, opts in options.registries.items():
         if opts.ca_file or not opts.tls_verify:
-            mounts[f"https://{endpoint_host(name)}"] = transport(opts)
+            mounts[f"https://{endpoint_host(name)}"] = lazy(opts)
     return httpx.AsyncClient(
-        transport=transport(options.default),
+        transport=lazy(options.default),
         mounts=mounts,
         timeout=timeout,
         follow_redirects=False,
