@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -30,6 +30,10 @@ from tests.harness.registry import Registry, make_plain_registry  # noqa: E402
 class Timing(NamedTuple):
     seconds: float
     peak_rss_kib: int
+    cpu_seconds: float
+    """The tool's own CPU time (user + system)."""
+    registry_cpu_seconds: float
+    """CPU time the watched registries burned during the run."""
 
 
 @contextlib.contextmanager
@@ -64,9 +68,21 @@ def bench_env(work: Path, **extra: str) -> dict[str, str]:
     )
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> Timing:
-    """Run ``cmd``; its wall time and peak RSS. Exits the benchmark with the
-    end of its stderr when it fails."""
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a running process, from ``/proc``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _registries_cpu(registries: Sequence[Registry]) -> float:
+    return sum(process_cpu_seconds(r.proc.pid) for r in registries if r.proc is not None)
+
+
+def timed(cmd: list[str], env: dict[str, str], watch: Sequence[Registry] = ()) -> Timing:
+    """Run ``cmd``; its wall time, peak RSS and CPU time, and the CPU time the
+    registries in ``watch`` used meanwhile. Exits the benchmark with the end of
+    its stderr when it fails."""
+    registry_cpu = _registries_cpu(watch)
     # stderr goes to a file, not a pipe: a chatty tool (skopeo sync logs every
     # image) would fill a pipe nobody reads while wait4 waits
     with tempfile.TemporaryFile() as stderr:
@@ -79,7 +95,12 @@ def timed(cmd: list[str], env: dict[str, str]) -> Timing:
             stderr.seek(0)
             err = stderr.read().decode(errors="replace")
             raise SystemExit(f"{' '.join(cmd[:3])} failed ({proc.returncode}): {err[-3000:]}")
-    return Timing(elapsed, usage.ru_maxrss)
+    return Timing(
+        elapsed,
+        usage.ru_maxrss,
+        usage.ru_utime + usage.ru_stime,
+        _registries_cpu(watch) - registry_cpu,
+    )
 
 
 def fresh_target(registry: Registry, home: Path) -> None:

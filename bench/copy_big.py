@@ -62,7 +62,7 @@ def main() -> None:
                         source,
                         target,
                     ]
-                seconds, peak = timed(cmd, env)
+                seconds, peak, *_ = timed(cmd, env)
                 times[tool].append(seconds)
                 if tool == "hangard":
                     rss.append(peak)
