@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import os
 import random
 import ssl
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import httpx
@@ -29,6 +31,7 @@ from hangard.errors import (
     TransportError,
 )
 from hangard.registry.options import ClientOptions, RegistryOptions, endpoint_host
+from hangard.registry.proxy import ProxySettings
 
 __all__ = [
     "RETRY_STATUSES",
@@ -53,6 +56,10 @@ _PLAIN_HTTP_MARKERS = (
     "http request",
     "packet length",
 )
+PROXY_REMEDY = (
+    "check the proxy URL and its credentials in HTTPS_PROXY / HTTP_PROXY "
+    "(http://user:password@host:port), or list the registry in NO_PROXY"
+)
 PLAIN_HTTP_REMEDY = (
     "set tls_verify: false for this registry, or use http:// "
     "(on the command line: --tls-verify=false or --plain-http)"
@@ -68,29 +75,71 @@ def _ssl_context(opts: RegistryOptions) -> ssl.SSLContext | bool:
     return ctx
 
 
-class _LazyTransport(httpx.AsyncBaseTransport):
-    """A transport built on its first request. Loading the system CA store
-    costs tens of milliseconds, which a run that only talks plain HTTP (or a
-    quick steady-state check) should not pay."""
+class _Route(NamedTuple):
+    """What a connection pool is specific to."""
 
-    def __init__(self, build: Callable[[], httpx.AsyncBaseTransport]) -> None:
+    tls: RegistryOptions | None
+    """TLS settings (only ``tls_verify`` and ``ca_file`` are set); None for
+    plain HTTP."""
+    proxy: str | None
+
+
+class _Pools(httpx.AsyncBaseTransport):
+    """Sends each request through the connection pool its origin calls for:
+    one pool per (TLS settings, proxy), so registries that share settings
+    share connections. Each pool is built on first use: loading the system CA
+    store costs tens of milliseconds that a plain-HTTP run, or a quick
+    steady-state check, should not pay."""
+
+    def __init__(
+        self,
+        options: ClientOptions,
+        proxies: ProxySettings,
+        build: Callable[[ssl.SSLContext | bool, str | None], httpx.AsyncBaseTransport],
+    ) -> None:
+        self._proxies = proxies
         self._build = build
-        self._inner: httpx.AsyncBaseTransport | None = None
+        # registries with their own TLS settings, by the origin they serve on
+        self._tls = {
+            endpoint_host(name): opts
+            for name, opts in options.registries.items()
+            if opts.ca_file or not opts.tls_verify
+        }
+        self._default = options.default
+        self._routes: dict[tuple[str, str, int | None], _Route] = {}
+        self._pools: dict[_Route, httpx.AsyncBaseTransport] = {}
+
+    def _route(self, url: httpx.URL) -> _Route:
+        origin = (url.scheme, url.host, url.port)
+        route = self._routes.get(origin)
+        if route is None:
+            tls = None
+            if url.scheme == "https":
+                host = f"{url.host}:{url.port}" if url.port else url.host
+                opts = self._tls.get(host) or self._tls.get(url.host) or self._default
+                tls = RegistryOptions(tls_verify=opts.tls_verify, ca_file=opts.ca_file)
+            route = self._routes[origin] = _Route(tls, self._proxies.proxy_for(*origin))
+        return route
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self._inner is None:
-            self._inner = self._build()
-        return await self._inner.handle_async_request(request)
+        route = self._route(request.url)
+        pool = self._pools.get(route)
+        if pool is None:
+            # plain HTTP: verify=False, as there is no TLS and no CA store to load
+            verify = _ssl_context(route.tls) if route.tls else False
+            pool = self._pools[route] = self._build(verify, route.proxy)
+        return await pool.handle_async_request(request)
 
     async def aclose(self) -> None:
-        if self._inner is not None:
-            await self._inner.aclose()
+        for pool in self._pools.values():
+            await pool.aclose()
 
 
-def build_http_client(options: ClientOptions) -> httpx.AsyncClient:
-    """One client for the process. Plain-HTTP registries share one pool; each
-    registry with its own TLS settings gets its own pool mounted by origin;
-    every other HTTPS registry uses the default pool."""
+def build_http_client(
+    options: ClientOptions, proxies: ProxySettings | None = None
+) -> httpx.AsyncClient:
+    """The one client of the process. ``proxies`` defaults to the
+    environment's ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY``."""
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=30)
     timeout = httpx.Timeout(
         connect=options.connect_timeout,
@@ -99,22 +148,15 @@ def build_http_client(options: ClientOptions) -> httpx.AsyncClient:
         pool=None,
     )
 
-    def transport(verify: ssl.SSLContext | bool) -> httpx.AsyncHTTPTransport:
+    def pool(verify: ssl.SSLContext | bool, proxy: str | None) -> httpx.AsyncHTTPTransport:
         return httpx.AsyncHTTPTransport(
-            verify=verify, http2=options.http2, limits=limits, retries=0
+            verify=verify, http2=options.http2, limits=limits, retries=0, proxy=proxy
         )
 
-    def lazy(opts: RegistryOptions) -> _LazyTransport:
-        return _LazyTransport(lambda: transport(_ssl_context(opts)))
-
-    # verify=False: no TLS on these connections, so no CA store to load
-    mounts: dict[str, httpx.AsyncBaseTransport | None] = {"http://": transport(False)}
-    for name, opts in options.registries.items():
-        if opts.ca_file or not opts.tls_verify:
-            mounts[f"https://{endpoint_host(name)}"] = lazy(opts)
+    if proxies is None:
+        proxies = ProxySettings.from_environ(os.environ)
     return httpx.AsyncClient(
-        transport=lazy(options.default),
-        mounts=mounts,
+        transport=_Pools(options, proxies, pool),
         timeout=timeout,
         follow_redirects=False,
         headers={"User-Agent": options.user_agent},
@@ -188,11 +230,26 @@ def response_error(
 
 
 def transport_error(
-    exc: Exception, *, registry: str, method: str, url: str, image: str | None = None
+    exc: Exception,
+    *,
+    registry: str,
+    method: str,
+    url: str,
+    image: str | None = None,
+    proxy: str | None = None,
 ) -> TransportError:
+    """``proxy``: the proxy the request went through, if any (its
+    credentials are never shown)."""
     ctx = ErrorContext(image=image, registry=registry, method=method, url=url)
     text = str(exc) or exc.__class__.__name__
     lowered = text.lower()
+    if proxy is not None:
+        via = f"through proxy {redact_userinfo(proxy)}"
+        if isinstance(exc, httpx.ProxyError):
+            return TransportError(
+                f"proxy refused the request ({via}): {text}", ctx, remedy=PROXY_REMEDY
+            )
+        text = f"{text} ({via})"
     if isinstance(exc, httpx.TimeoutException):
         return TransportError(f"timed out: {text}", ctx, timeout=True)
     if any(marker in lowered for marker in _PLAIN_HTTP_MARKERS) and url.startswith("https:"):
@@ -206,6 +263,14 @@ def transport_error(
             remedy="give the registry's CA with ca_file, or set tls_verify: false",
         )
     return TransportError(f"connection failed: {text}", ctx)
+
+
+def redact_userinfo(url: str) -> str:
+    """``url`` without ``user:password@``."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
 
 
 def retry_delay(

@@ -11,6 +11,7 @@ one request each and sends it through :meth:`RegistrySession._request`.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ from hangard.registry.http import (
 )
 from hangard.registry.limits import HostLimiter
 from hangard.registry.options import ClientOptions, endpoint_host
+from hangard.registry.proxy import ProxySettings
 
 __all__ = ["RegistrySession", "ResponseObserver"]
 
@@ -55,7 +57,8 @@ class RegistrySession:
         on_response: ResponseObserver | None = None,
     ) -> None:
         self.options = options or ClientOptions()
-        self._http = build_http_client(self.options)
+        self.proxies = ProxySettings.from_environ(os.environ)
+        self._http = build_http_client(self.options, self.proxies)
         self._auth = Authenticator(credentials or CredentialStore(), self._send_plain)
         self._limiter = HostLimiter(
             lambda host: self.options.for_registry(host).max_concurrency,
@@ -81,6 +84,10 @@ class RegistrySession:
         """Hold while streaming a blob between ``registries`` (see limits.py)."""
         return self._limiter.transfer(*registries)
 
+    def _proxy_for(self, url: str) -> str | None:
+        parsed = httpx.URL(url)
+        return self.proxies.proxy_for(parsed.scheme, parsed.host, parsed.port)
+
     def base_url(self, registry: str) -> str:
         opts = self.options.for_registry(registry)
         scheme = self._schemes.get(registry) or ("http" if opts.http else "https")
@@ -100,7 +107,11 @@ class RegistrySession:
             except httpx.TransportError as exc:
                 if attempt >= self.options.max_attempts:
                     raise transport_error(
-                        exc, registry=request.url.host, method=request.method, url=str(request.url)
+                        exc,
+                        registry=request.url.host,
+                        method=request.method,
+                        url=str(request.url),
+                        proxy=self._proxy_for(str(request.url)),
                     ) from exc
                 await asyncio.sleep(self._backoff(attempt, None))
                 continue
@@ -202,7 +213,9 @@ class RegistrySession:
                 async with self._limiter.request(registry):
                     response = await self._send_following("GET", url, {}, None, stream=False)
             except httpx.HTTPError as exc:
-                err = transport_error(exc, registry=registry, method="GET", url=url)
+                err = transport_error(
+                    exc, registry=registry, method="GET", url=url, proxy=self._proxy_for(url)
+                )
                 # a remedy means misconfiguration (plain HTTP, untrusted
                 # certificate): retrying cannot help
                 if err.remedy is not None or attempt >= self.options.max_attempts:
@@ -268,7 +281,12 @@ class RegistrySession:
                     await asyncio.sleep(self._backoff(attempt, None))
                     continue
                 raise transport_error(
-                    exc, registry=registry, method=method, url=url, image=image
+                    exc,
+                    registry=registry,
+                    method=method,
+                    url=url,
+                    image=image,
+                    proxy=self._proxy_for(url),
                 ) from exc
             self._observe(registry, method, response)
             status = response.status_code

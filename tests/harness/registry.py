@@ -128,6 +128,9 @@ class Registry:
     delete_enabled: bool = True
     port: int = 0
     extra_config: dict[str, Any] = field(default_factory=dict)
+    hostnames: tuple[str, ...] = ("127.0.0.1", "localhost")
+    """Names the TLS certificate is valid for (a test reaching the registry
+    through a proxy under another name adds that name)."""
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     ca_file: str | None = field(default=None, init=False)
     storage: Path = field(init=False)
@@ -209,7 +212,7 @@ class Registry:
         }
         if self.tls:
             assert self.ca is not None
-            cert = self.ca.issue_cert("127.0.0.1", "localhost")
+            cert = self.ca.issue_cert(*self.hostnames)
             cert_path = self.workdir / "server.pem"
             key_path = self.workdir / "server.key"
             with cert_path.open("wb") as f:
