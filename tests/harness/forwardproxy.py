@@ -23,6 +23,8 @@ import socket
 import socketserver
 import threading
 
+from tests.harness.threaded import BackgroundServer
+
 
 class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
@@ -89,22 +91,14 @@ class ForwardProxy:
             if credentials
             else None
         )
-        self.server = _Server(("127.0.0.1", 0), _Handler)
-        self.server.proxy = self
-        self.port = int(self.server.server_address[1])
+        self._background = BackgroundServer(_Handler, name="forward-proxy", server_class=_Server)
+        server: _Server = self._background.server  # type: ignore[assignment]
+        server.proxy = self
+        self.port = self._background.port
         self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"forward-proxy-{self.port}",
-            daemon=True,
-        )
-        self.thread.start()
 
     def authorized(self, head: bytes) -> bool:
         return self._expected is None or self._expected in head.lower()
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
+        self._background.stop()

@@ -3,9 +3,10 @@ under the token server and the fault proxy."""
 
 from __future__ import annotations
 
+import socketserver
 import ssl
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 
 class _Server(ThreadingHTTPServer):
@@ -18,12 +19,15 @@ class BackgroundServer:
 
     def __init__(
         self,
-        handler: type[BaseHTTPRequestHandler],
+        handler: type[socketserver.BaseRequestHandler],
         *,
         name: str,
         ssl_context: ssl.SSLContext | None = None,
+        server_class: type[socketserver.ThreadingTCPServer] = _Server,
     ) -> None:
-        self.server = _Server(("127.0.0.1", 0), handler)
+        """``server_class``: an HTTP server by default; a plain
+        ``ThreadingTCPServer`` subclass serves raw TCP handlers."""
+        self.server = server_class(("127.0.0.1", 0), handler)
         if ssl_context is not None:
             self.server.socket = ssl_context.wrap_socket(self.server.socket, server_side=True)
         self.port = int(self.server.server_address[1])
