@@ -18,7 +18,7 @@ from hangard.errors import (
     ResponseError,
     ServerError,
 )
-from hangard.registry.http import parse_error_body, response_error
+from hangard.registry.http import parse_error_body, response_error, transport_error
 
 REGISTRY = "registry.example:5000"
 IMAGE = f"{REGISTRY}/team/app:v1"
@@ -211,3 +211,26 @@ def test_a_streamed_body_not_read_is_no_error() -> None:
     assert parse_error_body(response) == (None, None)
     err = translate(response)
     assert isinstance(err, NotFoundError) and err.remedy == INSPECT
+
+
+@pytest.mark.parametrize(
+    ("exc", "attempts", "expected"),
+    [
+        (httpx.ConnectError("refused"), 1, "connection failed: refused"),
+        (httpx.ConnectError("refused"), 5, "connection failed after 5 attempts: refused"),
+        (httpx.ReadTimeout("slow"), 3, "timed out after 3 attempts: slow"),
+    ],
+)
+def test_transport_errors_say_how_often_they_were_tried(
+    exc: Exception, attempts: int, expected: str
+) -> None:
+    err = transport_error(
+        exc,
+        registry="reg.example.com",
+        method="GET",
+        url="https://reg.example.com/v2/",
+        attempts=attempts,
+    )
+
+    assert str(err).startswith(expected + " [registry reg.example.com, GET ")
+    assert err.reason == ("timeout" if isinstance(exc, httpx.TimeoutException) else "network")

@@ -237,9 +237,10 @@ def transport_error(
     url: str,
     image: str | None = None,
     proxy: str | None = None,
+    attempts: int = 1,
 ) -> TransportError:
     """``proxy``: the proxy the request went through, if any (its
-    credentials are never shown)."""
+    credentials are never shown); ``attempts``: how often it was tried."""
     ctx = ErrorContext(image=image, registry=registry, method=method, url=url)
     text = str(exc) or exc.__class__.__name__
     lowered = text.lower()
@@ -250,8 +251,9 @@ def transport_error(
                 f"proxy refused the request ({via}): {text}", ctx, remedy=PROXY_REMEDY
             )
         text = f"{text} ({via})"
+    tried = f" after {attempts} attempts" if attempts > 1 else ""
     if isinstance(exc, httpx.TimeoutException):
-        return TransportError(f"timed out: {text}", ctx, timeout=True)
+        return TransportError(f"timed out{tried}: {text}", ctx, timeout=True)
     if any(marker in lowered for marker in _PLAIN_HTTP_MARKERS) and url.startswith("https:"):
         return TransportError(
             "server gave HTTP response to HTTPS client", ctx, remedy=PLAIN_HTTP_REMEDY
@@ -262,7 +264,7 @@ def transport_error(
             ctx,
             remedy="give the registry's CA with ca_file, or set tls_verify: false",
         )
-    return TransportError(f"connection failed: {text}", ctx)
+    return TransportError(f"connection failed{tried}: {text}", ctx)
 
 
 def redact_userinfo(url: str) -> str:

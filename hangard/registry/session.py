@@ -84,9 +84,27 @@ class RegistrySession:
         """Hold while streaming a blob between ``registries`` (see limits.py)."""
         return self._limiter.transfer(*registries)
 
-    def _proxy_for(self, url: str) -> str | None:
+    def _transport_error(
+        self,
+        exc: Exception,
+        registry: str,
+        method: str,
+        url: str,
+        *,
+        image: str | None = None,
+        attempts: int = 1,
+    ) -> TransportError:
+        """:func:`transport_error`, with the proxy the request went through."""
         parsed = httpx.URL(url)
-        return self.proxies.proxy_for(parsed.scheme, parsed.host, parsed.port)
+        return transport_error(
+            exc,
+            registry=registry,
+            method=method,
+            url=url,
+            image=image,
+            proxy=self.proxies.proxy_for(parsed.scheme, parsed.host, parsed.port),
+            attempts=attempts,
+        )
 
     def base_url(self, registry: str) -> str:
         opts = self.options.for_registry(registry)
@@ -106,12 +124,8 @@ class RegistrySession:
                 response = await self._http.send(request)
             except httpx.TransportError as exc:
                 if attempt >= self.options.max_attempts:
-                    raise transport_error(
-                        exc,
-                        registry=request.url.host,
-                        method=request.method,
-                        url=str(request.url),
-                        proxy=self._proxy_for(str(request.url)),
+                    raise self._transport_error(
+                        exc, request.url.host, request.method, str(request.url), attempts=attempt
                     ) from exc
                 await asyncio.sleep(self._backoff(attempt, None))
                 continue
@@ -213,9 +227,7 @@ class RegistrySession:
                 async with self._limiter.request(registry):
                     response = await self._send_following("GET", url, {}, None, stream=False)
             except httpx.HTTPError as exc:
-                err = transport_error(
-                    exc, registry=registry, method="GET", url=url, proxy=self._proxy_for(url)
-                )
+                err = self._transport_error(exc, registry, "GET", url, attempts=attempt)
                 # a remedy means misconfiguration (plain HTTP, untrusted
                 # certificate): retrying cannot help
                 if err.remedy is not None or attempt >= self.options.max_attempts:
@@ -280,13 +292,8 @@ class RegistrySession:
                 if replayable and attempt < self.options.max_attempts:
                     await asyncio.sleep(self._backoff(attempt, None))
                     continue
-                raise transport_error(
-                    exc,
-                    registry=registry,
-                    method=method,
-                    url=url,
-                    image=image,
-                    proxy=self._proxy_for(url),
+                raise self._transport_error(
+                    exc, registry, method, url, image=image, attempts=attempt
                 ) from exc
             self._observe(registry, method, response)
             status = response.status_code
