@@ -34,6 +34,7 @@ Fixtures (``Registry`` is :class:`tests.harness.registry.Registry`):
 
 from __future__ import annotations
 
+import os
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -57,6 +58,13 @@ from tests.harness.registry import (
 from tests.harness.tokenserver import TokenServer
 from tests.helpers_cli import Hangard
 from tests.helpers_copy import make_client
+
+# Everything here talks to loopback. A proxy set for the developer or the CI
+# machine must not be used by hangard in-process or by the harness's own httpx
+# clients (the ``hangard`` subprocesses get a scrubbed environment as well).
+for _name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+    os.environ.pop(_name, None)
+    os.environ.pop(_name.lower(), None)
 
 TOKEN_USERS = {"alice": "alice-secret", "reader": "reader-secret"}
 TOKEN_GRANTS: dict[str, dict[str, list[str]]] = {"reader": {"*": ["pull"]}}
