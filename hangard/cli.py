@@ -6,28 +6,29 @@ Exit codes: 0 ok, 1 an operation failed, 2 bad usage or input.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import sys
 from collections.abc import Coroutine
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import structlog
 import typer
 
 from hangard import __version__
-from hangard.copy import Copier, TransferSession
 from hangard.core.platform import Platform, parse_platform
 from hangard.core.reference import ImageReference, parse_reference
 from hangard.errors import HangardError, InputError
-from hangard.log import configure_logging
-from hangard.registry.client import RegistryClient
-from hangard.registry.credentials import Credentials, CredentialStore, parse_user_pass
 from hangard.registry.options import ClientOptions, RegistryOptions
-from hangard.render import render_copy_result, render_manifest, result_json
+
+if TYPE_CHECKING:
+    from hangard.registry.client import RegistryClient
+    from hangard.registry.credentials import Credentials
+
+# The commands import what they work with (httpx, pydantic, structlog, ...)
+# when they run: shell completion and ``--version`` start the program on every
+# key press, and should not pay for the whole stack.
 
 __all__ = ["app", "main"]
 
@@ -41,7 +42,6 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-log = structlog.get_logger("hangard.cli")
 
 
 class OutputFormat(StrEnum):
@@ -79,11 +79,15 @@ def _root(
         ),
     ] = False,
 ) -> None:
+    from hangard.log import configure_logging
+
     configure_logging(log_level, log_format.value)
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine, turning hangard errors into a message and exit code."""
+    import asyncio
+
     try:
         return asyncio.run(coro)
     except HangardError as exc:
@@ -108,6 +112,8 @@ def _reference(text: str) -> ImageReference:
 def _creds(text: str | None, flag: str) -> Credentials | None:
     if text is None:
         return None
+    from hangard.registry.credentials import parse_user_pass
+
     try:
         return parse_user_pass(text)
     except InputError as exc:
@@ -126,6 +132,9 @@ def _registry_options(tls_verify: str, ca_file: Path | None, plain_http: bool) -
 def _client(
     settings: dict[str, tuple[RegistryOptions, Credentials | None]], authfile: Path | None
 ) -> RegistryClient:
+    from hangard.registry.client import RegistryClient
+    from hangard.registry.credentials import CredentialStore
+
     overrides = {host: creds for host, (_, creds) in settings.items() if creds is not None}
     options = ClientOptions(
         registries={host: opts for host, (opts, _) in settings.items()},
@@ -221,6 +230,8 @@ def inspect(
                 sys.stdout.buffer.write(manifest.raw)
                 sys.stdout.buffer.flush()
                 return
+            from hangard.render import render_manifest
+
             typer.echo(render_manifest(name, manifest))
 
     _run(work())
@@ -302,6 +313,11 @@ def copy(
     show_progress = sys.stderr.isatty() if progress is None else progress
 
     async def work() -> int:
+        import structlog
+
+        from hangard.copy import Copier, TransferSession
+        from hangard.render import render_copy_result, result_json
+
         async with _client(settings, authfile) as client:
             reporter: Any = contextlib.nullcontext()
             session = TransferSession(client)
@@ -312,7 +328,7 @@ def copy(
                 session.progress = reporter
             with reporter:
                 result = await Copier(client, session).copy(src, dst, platforms=wanted)
-        log.info("copy finished", **result.as_dict())
+        structlog.get_logger("hangard.cli").info("copy finished", **result.as_dict())
         if output is OutputFormat.json:
             typer.echo(result_json(result))
         else:

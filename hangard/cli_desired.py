@@ -3,26 +3,26 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from hangard.cli import OutputFormat, _run, app
-from hangard.config import check_file, client_options, credential_store, load_desired_state
-from hangard.config.loader import LoadedConfig
-from hangard.core.plan import ActionKind
 from hangard.errors import ConfigError, HangardError
-from hangard.registry.client import RegistryClient
-from hangard.settings import Settings, load_settings
-from hangard.sync import ItemOutcome, SubsetCache, compute_plan, execute
-from hangard.sync.execute import write_failed_list
+
+if TYPE_CHECKING:
+    from hangard.config.loader import LoadedConfig
+    from hangard.registry.client import RegistryClient
+    from hangard.settings import Settings
+    from hangard.sync import SubsetCache
+
+# As in hangard.cli, each command imports its machinery when it runs.
 
 __all__: list[str] = []
 
@@ -33,6 +33,8 @@ ConfigArg = Annotated[
 
 
 def _settings(**overrides: Any) -> Settings:
+    from hangard.settings import load_settings
+
     try:
         return load_settings(**overrides)
     except ConfigError as exc:
@@ -41,6 +43,8 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def _load(path: Path) -> LoadedConfig:
+    from hangard.config import load_desired_state
+
     try:
         return load_desired_state(path, check_secrets=True)
     except ConfigError as exc:
@@ -51,6 +55,9 @@ def _load(path: Path) -> LoadedConfig:
 
 
 def _client(loaded: LoadedConfig, settings: Settings) -> RegistryClient:
+    from hangard.config import client_options, credential_store
+    from hangard.registry.client import RegistryClient
+
     try:
         store = credential_store(loaded)
     except ConfigError as exc:
@@ -63,6 +70,8 @@ def _client(loaded: LoadedConfig, settings: Settings) -> RegistryClient:
 
 def _cache(settings: Settings) -> SubsetCache:
     """Persist the platform-subset cache when the state dir is usable."""
+    from hangard.sync import SubsetCache
+
     state_dir = settings.state_dir
     with contextlib.suppress(OSError):
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -100,6 +109,8 @@ def validate(
     Prints every problem as FILE:LINE:COL: message. Exit 0 valid, 2 invalid,
     1 when --online finds an unreachable source or a failing credential.
     """
+    from hangard.config import check_file
+
     settings = _settings()
     path = file or settings.config
     loaded, problems = check_file(path, check_secrets=check_secrets or online)
@@ -122,6 +133,9 @@ async def _online_checks(loaded: LoadedConfig, settings: Settings) -> int:
     """Every source tag exists, every registry answers with working
     credentials, and the targets accept pushes (an upload is opened and
     cancelled)."""
+    from hangard.core.plan import ActionKind
+    from hangard.sync import compute_plan
+
     failures = 0
     async with _client(loaded, settings) as client:
         plan, items, _ = await compute_plan(client, loaded.state)
@@ -163,6 +177,8 @@ def plan(
     loaded = _load(file or settings.config)
 
     async def work() -> int:
+        from hangard.sync import compute_plan
+
         cache = _cache(settings)
         async with _client(loaded, settings) as client:
             result, _, _ = await compute_plan(client, loaded.state, cache=cache)
@@ -206,6 +222,9 @@ def sync(
     show_progress = sys.stderr.isatty() if progress is None else progress
 
     async def work() -> int:
+        from hangard.sync import ItemOutcome, compute_plan, execute
+        from hangard.sync.execute import write_failed_list
+
         cache = _cache(settings)
         async with _client(loaded, settings) as client:
             result, _, _ = await compute_plan(client, loaded.state, cache=cache)
@@ -283,6 +302,8 @@ def run(
         watch_config=watch,
         shutdown_grace=shutdown_grace,
     )
+    import asyncio
+
     from hangard.daemon.service import Daemon
 
     async def work() -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -330,3 +332,19 @@ def test_completion_answers_for_subcommands_and_options(hangard: Hangard) -> Non
 
     assert commands.code == 0 and commands.out.split() == ["copy"]
     assert options.code == 0 and options.out.split() == ["--dest-plain-http"]
+
+
+def test_the_cli_starts_without_the_network_and_config_stack() -> None:
+    """Shell completion and ``--version`` start the program on every key
+    press: importing the CLI must not load httpx, pydantic, structlog and the
+    rest; each command imports what it works with when it runs."""
+    heavy = ["httpx", "httpcore", "pydantic", "pydantic_settings", "structlog", "yaml", "asyncio"]
+    code = (
+        "import sys, hangard.cli, hangard.cli_desired\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+
+    assert out.strip() == "[]"
