@@ -1,7 +1,7 @@
 """Read a desired-state file, with every problem pointed at ``FILE:LINE:COL``.
 
 The schema lives in :mod:`hangard.core.desired` (pure); this module does the
-I/O around it and translates its errors into positions:
+I/O around it, and :mod:`hangard.config.report` places each problem found:
 
 1. read the file and parse the YAML, keeping each node's position and
    rejecting duplicate keys (:mod:`hangard.config.positions`);
@@ -14,8 +14,7 @@ I/O around it and translates its errors into positions:
 6. validate with :meth:`DesiredState.model_validate`, then
    :func:`~hangard.core.crosscheck.check_references`.
 
-All problems are reported, sorted: the config file first, then list files in
-the order they are referenced; by line and column within a file.
+All problems are reported, sorted (see :class:`~hangard.config.report.Report`).
 Cross-references (target names, duplicate outputs) are checked when the schema
 errors, if any, are confined to ``images`` entries: the other entries are then
 checked on their own.
@@ -33,8 +32,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
-import re
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,9 +42,8 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from hangard.config.hangarlist import parse_hangar_list
-from hangard.config.messages import error_message, first_column, strip_union_tags, unknown_key
-from hangard.config.positions import NodePath, Position, Problem, YamlDocument, load_yaml
-from hangard.core.crosscheck import check_references
+from hangard.config.positions import NodePath, Problem, load_yaml
+from hangard.config.report import Report
 from hangard.core.desired import (
     DesiredState,
     ListEntry,
@@ -71,8 +68,6 @@ INLINE_SECRET_MESSAGE = (
     "credentials must not be written in the file: "
     "use password_env or password_file (or docker_config: true)"
 )
-
-_ALSO_AT = re.compile(r"also produced at (?P<loc>\S+)$")
 
 
 @dataclass(frozen=True)
@@ -158,15 +153,9 @@ class _Loader:
         self.base = self.path.parent
         self.check_secrets = check_secrets
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
-        self.problems: list[Problem] = []
-        self.doc = YamlDocument(self.display)
+        self.report = Report(self.display)
         self.files: list[Path] = [self.path]
-        self.file_rank: dict[str, int] = {self.display: 0}
         self.digest = hashlib.sha256()
-        # (images index) -> (display name, text) of its list file
-        self.lists: dict[int, tuple[str, str]] = {}
-        # locations whose schema error is replaced by a better message
-        self.handled: set[NodePath] = set()
 
     # -- the steps --------------------------------------------------------
 
@@ -175,7 +164,7 @@ class _Loader:
         state = None
         if data is not None:
             state = self._check(data)
-        problems = self._sorted()
+        problems = self.report.sorted()
         if state is None or problems:
             return None, problems
         loaded = LoadedConfig(self.path, state, self.files, f"sha256:{self.digest.hexdigest()}")
@@ -185,19 +174,19 @@ class _Loader:
         try:
             raw = self.path.read_bytes()
         except OSError as exc:
-            self._problem(None, f"cannot read {self.path}: {exc.strerror or exc}")
+            self.report.add(None, f"cannot read {self.path}: {exc.strerror or exc}")
             return None
         self._hash(self.path, raw)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            self._problem(None, f"not UTF-8 text (byte {exc.start})")
+            self.report.add(None, f"not UTF-8 text (byte {exc.start})")
             return None
-        self.doc = load_yaml(text, self.display)
-        self.problems.extend(self.doc.problems)
-        if not self.doc.ok:
+        self.report.doc = load_yaml(text, self.display)
+        self.report.problems.extend(self.report.doc.problems)
+        if not self.report.doc.ok:
             return None
-        return {} if self.doc.data is None else copy.deepcopy(self.doc.data)
+        return {} if self.report.doc.data is None else copy.deepcopy(self.report.doc.data)
 
     def _check(self, data: Any) -> DesiredState | None:
         self._inline_secrets()
@@ -210,15 +199,15 @@ class _Loader:
         return state
 
     def _inline_secrets(self) -> None:
-        for path, info in self.doc.nodes.items():
+        for path, info in self.report.doc.nodes.items():
             if (
                 len(path) >= 3
                 and path[0] in ("registries", "targets")
                 and isinstance(path[-1], str)
                 and path[-1].lower() in INLINE_SECRET_KEYS
             ):
-                self.handled.add(path)
-                self._problem(info.key, INLINE_SECRET_MESSAGE)
+                self.report.handled.add(path)
+                self.report.add(info.key, INLINE_SECRET_MESSAGE)
 
     def _prepare(self, data: dict[Any, Any]) -> dict[Any, Any]:
         """Read list files and resolve relative paths, before validation."""
@@ -237,9 +226,9 @@ class _Loader:
             return entry
         loc: NodePath = ("images", index, "lines")
         if "lines" in entry:
-            self.handled.add(loc)
-            self._problem(
-                self.doc.key_position(loc),
+            self.report.handled.add(loc)
+            self.report.add(
+                self.report.doc.key_position(loc),
                 "unknown key 'lines': the lines come from the list file",
             )
         value = entry["list"]
@@ -251,24 +240,23 @@ class _Loader:
             raw = resolved.read_bytes()
             text = raw.decode("utf-8")
         except OSError as exc:
-            self._problem(
-                self.doc.where(("images", index, "list")),
+            self.report.at(
+                ("images", index, "list"),
                 f"cannot read list file {resolved}: {exc.strerror or exc}",
             )
             return {**entry, "list": str(resolved), "lines": ()}
         except UnicodeDecodeError as exc:
-            self._problem(
-                self.doc.where(("images", index, "list")),
+            self.report.at(
+                ("images", index, "list"),
                 f"list file {resolved} is not UTF-8 text (byte {exc.start})",
             )
             return {**entry, "list": str(resolved), "lines": ()}
         self._hash(resolved, raw)
         if resolved not in self.files:
             self.files.append(resolved)
-        self.file_rank.setdefault(display, len(self.file_rank))
-        self.lists[index] = (display, text)
+        self.report.list_file(index, display, text)
         parsed = parse_hangar_list(text, display)
-        self.problems.extend(parsed.problems)
+        self.report.problems.extend(parsed.problems)
         return {**entry, "list": str(resolved), "lines": tuple(parsed.lines)}
 
     def _registry(self, host: Any, settings: Any) -> Any:
@@ -283,8 +271,8 @@ class _Loader:
                 with resolved.open("rb"):
                     pass
             except OSError as exc:
-                self._problem(
-                    self.doc.where(("registries", host, "ca_file")),
+                self.report.at(
+                    ("registries", host, "ca_file"),
                     f"cannot read ca_file {resolved}: {exc.strerror or exc}",
                 )
         creds = settings.get("credentials")
@@ -315,8 +303,8 @@ class _Loader:
             try:
                 CronTrigger.from_crontab(text, timezone="UTC")
             except ValueError as exc:
-                self.handled.add(loc)
-                self._problem(self.doc.where(loc), f"bad cron schedule {text!r}: {exc}")
+                self.report.handled.add(loc)
+                self.report.at(loc, f"bad cron schedule {text!r}: {exc}")
 
     def _validate(self, data: Any) -> DesiredState | None:
         try:
@@ -324,10 +312,10 @@ class _Loader:
         except ValidationError as exc:
             errors = exc.errors(include_url=False)
             for error in errors:
-                self._schema_problem(error)
+                self.report.schema_error(error)
             self._salvage_references(data, errors)
             return None
-        self._references(state)
+        self.report.references(state)
         return state
 
     def _salvage_references(self, data: Any, errors: list[ErrorDetails]) -> None:
@@ -348,18 +336,7 @@ class _Loader:
             )
         except ValidationError:
             return
-        self._references(state, kept)
-
-    def _references(self, state: DesiredState, kept: list[int] | None = None) -> None:
-        for loc, message in check_references(state):
-            if kept is not None and len(loc) > 1 and loc[0] == "images" and isinstance(loc[1], int):
-                loc = ("images", kept[loc[1]], *loc[2:])
-            m = _ALSO_AT.search(message)
-            if m:
-                other = self._parse_loc(m.group("loc"), kept)
-                message = message[: m.start("loc")] + self._place(other)
-            file, position = self._locate(loc)
-            self.problems.append(Problem.at(file, position, message))
+        self.report.references(state, kept)
 
     def _secrets(self, state: DesiredState) -> None:
         for host, settings in state.registries.items():
@@ -370,71 +347,15 @@ class _Loader:
             variable = creds.password_env
             if variable is not None and not self.environ.get(variable):
                 state_word = "empty" if variable in self.environ else "not set"
-                self._problem(
-                    self.doc.where((*base, "password_env")),
+                self.report.at(
+                    (*base, "password_env"),
                     f"environment variable {variable} is {state_word}",
                 )
             if creds.password_file is not None and not os.access(creds.password_file, os.R_OK):
-                self._problem(
-                    self.doc.where((*base, "password_file")),
+                self.report.at(
+                    (*base, "password_file"),
                     f"cannot read password_file {creds.password_file}",
                 )
-
-    # -- schema errors ----------------------------------------------------
-
-    def _schema_problem(self, error: ErrorDetails) -> None:
-        raw = tuple(error["loc"])
-        loc = strip_union_tags(raw)
-        if loc in self.handled:
-            return
-        kind = error["type"]
-        if loc and loc[-1] == "[key]":
-            self._problem(self.doc.key_position(loc[:-1]), error_message(error, None))
-        elif kind == "extra_forbidden":
-            self._problem(self.doc.key_position(loc), unknown_key(loc[-1], raw[:-1]))
-        elif kind == "missing":
-            self._problem(self.doc.where(loc[:-1]), f"missing required key {loc[-1]!r}")
-        else:
-            found = self.doc.nearest(loc)
-            info = found[1] if found and found[0] == loc else None
-            self._problem(self.doc.where(loc), error_message(error, info))
-
-    # -- positions --------------------------------------------------------
-
-    def _locate(self, loc: tuple[Hashable, ...]) -> tuple[str, Position | None]:
-        """The file and position of a :func:`check_references` location."""
-        if len(loc) == 4 and loc[0] == "images" and loc[2] == "list" and isinstance(loc[3], int):
-            index, line = loc[1], loc[3]
-            if isinstance(index, int) and index in self.lists:
-                display, text = self.lists[index]
-                return display, Position(line, first_column(text, line))
-        return self.display, self.doc.where(loc)
-
-    def _place(self, loc: tuple[Hashable, ...]) -> str:
-        file, position = self._locate(loc)
-        if position is None:
-            return file
-        return f"{file}:{position.line}:{position.column}"
-
-    @staticmethod
-    def _parse_loc(text: str, kept: list[int] | None) -> tuple[Hashable, ...]:
-        parts: list[Hashable] = [int(p) if p.isdigit() else p for p in text.split(".")]
-        if kept is not None and len(parts) > 1 and parts[0] == "images":
-            index = parts[1]
-            if isinstance(index, int) and index < len(kept):
-                parts[1] = kept[index]
-        return tuple(parts)
-
-    def _problem(self, position: Position | None, message: str, file: str | None = None) -> None:
-        self.problems.append(Problem.at(file or self.display, position, message))
-
-    def _sorted(self) -> list[Problem]:
-        unique = list(dict.fromkeys(self.problems))
-        rank = self.file_rank
-        return sorted(
-            unique,
-            key=lambda p: (rank.get(p.file, len(rank)), p.file, p.line or 0, p.column or 0),
-        )
 
     # -- helpers ----------------------------------------------------------
 
