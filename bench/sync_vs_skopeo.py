@@ -22,6 +22,8 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 from _common import (  # first: ROOT on sys.path
@@ -81,6 +83,13 @@ def main() -> None:
     parser.add_argument("--repos", type=int, default=50)
     parser.add_argument("--layer-kib", type=int, default=256)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="also profile one cold and one warm hangard run with pyinstrument "
+        "(pip install -e '.[bench]'); writes DIR/{cold,warm}.{txt,html}",
+    )
     args = parser.parse_args()
 
     hangard = str(ROOT / ".venv" / "bin" / "hangard")
@@ -155,6 +164,8 @@ def main() -> None:
         # Where the time goes: tools and registries share this machine's
         # cores, so no tool can finish faster than all the CPU work its run
         # caused (its own plus the registries'), spread over every core.
+        if args.profile:
+            _profile(args.profile, commands["hangard"][1:], env, dst, work)
         cores = os.cpu_count() or 1
         print(f"\nCPU seconds per run (median), {cores} cores shared by tool and registries:")
         for name, runs in (("cold", cold), ("warm", warm)):
@@ -166,6 +177,26 @@ def main() -> None:
                     f"{t.registry_cpu_seconds:5.2f}  -> wall floor {floor:5.2f}s, "
                     f"measured {t.seconds:5.2f}s"
                 )
+
+
+def _profile(
+    out: Path, hangard_args: list[str], env: dict[str, str], dst: Registry, work: Path
+) -> None:
+    """One cold and one warm hangard run under pyinstrument: a session file
+    per run, rendered as text (the call tree) and HTML (to click through)."""
+    out.mkdir(parents=True, exist_ok=True)
+    fresh_target(dst, work)
+    shutil.rmtree(work / "state", ignore_errors=True)
+    pyinstrument = [str(ROOT / ".venv" / "bin" / "python"), "-m", "pyinstrument"]
+    for name in ("cold", "warm"):
+        session = out / f"{name}.pyisession"
+        run = [*pyinstrument, "-i", "0.0005", "-r", "pyisession", "-o", str(session)]
+        subprocess.run([*run, "-m", "hangard", *hangard_args], env=env, check=True)
+        for renderer, suffix in (("text", "txt"), ("html", "html")):
+            rendered = str(out / f"{name}.{suffix}")
+            load = [*pyinstrument, "--load", str(session), "-r", renderer, "-o", rendered]
+            subprocess.run(load, check=True)
+        print(f"profile of a {name} run: {out / name}.txt and .html", flush=True)
 
 
 def _line(t: Timing) -> str:
