@@ -24,8 +24,8 @@ __all__ = ["ProxySettings"]
 
 
 def _env(environ: Mapping[str, str], name: str) -> str | None:
-    value = environ.get(name.upper()) or environ.get(name.lower())
-    return value.strip() or None if value else None
+    value = environ.get(name.upper()) or environ.get(name.lower()) or ""
+    return value.strip() or None
 
 
 def _with_scheme(url: str | None) -> str | None:
@@ -92,18 +92,13 @@ class ProxySettings:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> ProxySettings:
-        entries = (_env(environ, "NO_PROXY") or "").split(",")
-        rules = tuple(r for r in (_Rule.parse(e) for e in entries if e.strip() != "*") if r)
+        entries = [e.strip() for e in (_env(environ, "NO_PROXY") or "").split(",")]
         return cls(
             http=_with_scheme(_env(environ, "HTTP_PROXY")),
             https=_with_scheme(_env(environ, "HTTPS_PROXY")),
-            no_proxy_all=any(e.strip() == "*" for e in entries),
-            no_proxy=rules,
+            no_proxy_all="*" in entries,
+            no_proxy=tuple(rule for e in entries if e != "*" and (rule := _Rule.parse(e))),
         )
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.http or self.https) and not self.no_proxy_all
 
     def proxy_for(self, scheme: str, host: str, port: int | None) -> str | None:
         """The proxy URL for a request to ``scheme://host:port``, or None to
