@@ -340,7 +340,7 @@ def test_the_cli_starts_without_the_network_and_config_stack() -> None:
     rest; each command imports what it works with when it runs."""
     heavy = ["httpx", "httpcore", "pydantic", "pydantic_settings", "structlog", "yaml", "asyncio"]
     code = (
-        "import sys, hangard.cli, hangard.cli_desired\n"
+        "import sys, hangard.cli\n"
         f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})))"
     )
     out = subprocess.run(

@@ -15,7 +15,7 @@ from apscheduler.job import Job
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from hangard.daemon.service import Daemon
+from hangard.daemon import Daemon
 from hangard.settings import load_settings
 
 CRON = "0 */6 * * *"
@@ -43,18 +43,23 @@ async def daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
         config=config, state_dir=tmp_path / "state", metrics_address="127.0.0.1:0"
     )
     made = Daemon(settings)
-    await made._load()
+    await made.generations.load()
     yield made
-    assert made.generation is not None
-    await made.generation.client.aclose()
+    await made.generations.close()
 
 
 def jobs_by_schedule(daemon: Daemon) -> dict[str, Job]:
-    return {job.args[0]: job for job in daemon.scheduler.get_jobs()}
+    return {job.args[0]: job for job in daemon.jobs.scheduler.get_jobs()}
+
+
+def schedule(daemon: Daemon, *, run_now: bool) -> None:
+    gen = daemon.generations.current
+    assert gen is not None
+    daemon.jobs.schedule(gen.config.state.schedules, run_now=run_now)
 
 
 async def test_one_job_per_distinct_schedule(daemon: Daemon) -> None:
-    daemon._schedule(run_now=False)
+    schedule(daemon, run_now=False)
 
     jobs = jobs_by_schedule(daemon)
     assert sorted(jobs) == sorted(["15m", CRON])
@@ -63,7 +68,7 @@ async def test_one_job_per_distinct_schedule(daemon: Daemon) -> None:
         assert job.max_instances == 1
         assert job.coalesce is True
         assert job.misfire_grace_time is None
-    assert daemon.pending_first == {"15m", CRON}
+    assert daemon.jobs.pending_first == {"15m", CRON}
 
     interval = jobs["15m"].trigger
     assert isinstance(interval, IntervalTrigger)
@@ -85,9 +90,9 @@ async def test_one_job_per_distinct_schedule(daemon: Daemon) -> None:
 async def test_run_now_starts_every_job_at_once_and_rescheduling_replaces_them(
     daemon: Daemon,
 ) -> None:
-    daemon._schedule(run_now=False)
+    schedule(daemon, run_now=False)
     before = datetime.now(UTC)
-    daemon._schedule(run_now=True)
+    schedule(daemon, run_now=True)
 
     jobs = jobs_by_schedule(daemon)
     assert sorted(jobs) == sorted(["15m", CRON])  # replaced, not added twice

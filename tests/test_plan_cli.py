@@ -14,7 +14,7 @@ import yaml
 from hangard.config import check_file, load_desired_state
 from hangard.core.plan import ActionKind, expand
 from hangard.registry.client import RegistryClient
-from hangard.sync import SubsetCache, compute_plan
+from hangard.sync import DigestCache, observe_and_plan
 from tests.harness import images
 from tests.harness.images import OCI_INDEX, Image, Index, build_image, build_index
 from tests.harness.registry import Registry
@@ -306,7 +306,7 @@ async def test_platform_subset_is_in_sync_when_the_selected_children_match(
     with images.RegistryClient(dst) as push:
         push.put_manifest("mirror/multi/app", "v1", theirs, OCI_INDEX)
     loaded = load_desired_state(config)
-    plan, _, _ = await compute_plan(client, loaded.state, cache=SubsetCache())
+    plan = (await observe_and_plan(client, loaded.state, cache=DigestCache())).plan
     (same,) = plan.actions
     assert same.kind is ActionKind.IN_SYNC
     assert same.target_digest == sha256(theirs) != same.desired_digest
@@ -316,7 +316,7 @@ async def test_platform_subset_is_in_sync_when_the_selected_children_match(
     images.push_image(dst, "mirror/multi/app", wrong)
     with images.RegistryClient(dst) as push:
         push.put_manifest("mirror/multi/app", "v1", other_index(source, wrong, extra), OCI_INDEX)
-    plan, _, _ = await compute_plan(client, loaded.state, cache=SubsetCache())
+    plan = (await observe_and_plan(client, loaded.state, cache=DigestCache())).plan
     (drift,) = plan.actions
     assert (drift.kind, drift.reason) == (ActionKind.COPY, "drift")
 

@@ -1,4 +1,4 @@
-"""``hangard sync --once`` and the sync library (compute_plan / execute)
+"""``hangard sync --once`` and the sync library (observe_and_plan / execute / run_cycle)
 against real registries: what gets copied, what a failure leaves behind, and
 how few requests a run needs."""
 
@@ -21,8 +21,17 @@ from hangard.core.plan import ActionKind
 from hangard.registry.client import RegistryClient
 from hangard.registry.credentials import CredentialStore
 from hangard.registry.options import ClientOptions, RegistryOptions
-from hangard.sync import ItemOutcome, ItemResult, KeyLocks, compute_plan, execute, sync_once
-from hangard.sync.execute import write_failed_list
+from hangard.sync import (
+    CycleHooks,
+    DigestCache,
+    ItemOutcome,
+    ItemResult,
+    KeyLocks,
+    execute,
+    observe_and_plan,
+    run_cycle,
+    write_failed_list,
+)
 from tests.harness import images, skopeo
 from tests.harness.authfile import AuthFiles
 from tests.harness.images import Image, Index, make_layer
@@ -430,8 +439,10 @@ async def test_concurrent_executes_with_shared_locks_push_each_manifest_once(
         ],
     )
     state = load_desired_state(config).state
-    plan, items, errors = await compute_plan(client, state)
-    assert [a.kind for a in plan.actions] == [ActionKind.COPY, ActionKind.COPY] and not errors
+    planned = await observe_and_plan(client, state)
+    plan, items = planned.plan, planned.items
+    assert [a.kind for a in plan.actions] == [ActionKind.COPY, ActionKind.COPY]
+    assert not planned.problems
     locks, session = KeyLocks(), TransferSession(client)
     seen = len(dst.access_log())
 
@@ -485,8 +496,16 @@ async def test_an_unreachable_target_fails_alone(
     )
     results: list[ItemResult] = []
 
+    class Collect(CycleHooks):
+        def item_finished(self, result: ItemResult) -> None:
+            results.append(result)
+
+    failed = tmp_path / "failed.txt"
     async with RegistryClient(options, CredentialStore(environ={})) as client:
-        plan, report = await sync_once(client, state, on_result=results.append)
+        done = await run_cycle(
+            client, state, cache=DigestCache(), failed_path=failed, hooks=Collect()
+        )
+    plan, report = done.planned.plan, done.report
 
     actions = {(a.item.image, a.item.target): a for a in plan.actions}
     assert actions[(f"{src.host}/reach/app", "up")].kind is ActionKind.COPY
@@ -502,8 +521,8 @@ async def test_an_unreachable_target_fails_alone(
     assert {r.reason for r in report.failed} == {"network"}
     assert not report.ok and report.bytes_moved > 0 and len(results) == 3
     assert images.get_manifest_raw(dst, "reach/app", "v1") == app.manifest
-    failed = tmp_path / "failed.txt"
-    assert write_failed_list(failed, report) == 2
+    assert done.failed_listed == 2
+    assert write_failed_list(tmp_path / "again.txt", report.results) == 2
     assert failed.read_text().splitlines()[1:] == [
         f"# target: down ({down})",
         # the source was observed, so the retry is pinned to that digest

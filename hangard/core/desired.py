@@ -384,3 +384,12 @@ class DesiredState(_Model):
     """Keys are registry hosts as written; :func:`registry_host` canonicalises."""
     targets: dict[str, Target]
     images: list[Entry] = Field(default_factory=list)
+
+    @property
+    def schedules(self) -> frozenset[str]:
+        """Every distinct schedule: the default and each entry's own."""
+        return frozenset({self.defaults.schedule} | {e.schedule for e in self.images if e.schedule})
+
+    def schedule_of(self, entry: Entry) -> str:
+        """The schedule ``entry`` runs on."""
+        return entry.schedule or self.defaults.schedule

@@ -83,10 +83,6 @@ def _entry_targets(state: DesiredState, entry: ImageEntry | ListEntry) -> list[s
     return list(entry.targets if entry.targets is not None else state.defaults.targets)
 
 
-def _schedule(state: DesiredState, entry: ImageEntry | ListEntry) -> str:
-    return entry.schedule or state.defaults.schedule
-
-
 def pattern_repositories(
     state: DesiredState, schedules: frozenset[str] | None = None
 ) -> list[Repository]:
@@ -97,7 +93,7 @@ def pattern_repositories(
         for entry in state.images
         if isinstance(entry, ImageEntry)
         and isinstance(entry.tags, TagRules)
-        and (schedules is None or _schedule(state, entry) in schedules)
+        and (schedules is None or state.schedule_of(entry) in schedules)
     }
     return sorted(repos)
 
@@ -115,7 +111,7 @@ def expand(
     errors: list[ExpansionError] = []
     for entry in state.images:
         platforms = entry.platform_list(state.defaults)
-        schedule = _schedule(state, entry)
+        schedule = state.schedule_of(entry)
         targets = [state.targets[n] for n in _entry_targets(state, entry) if n in state.targets]
         names = [n for n in _entry_targets(state, entry) if n in state.targets]
         wanted: list[tuple[Repository, str, str | None, str | None]] = []

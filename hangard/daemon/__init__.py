@@ -1,1 +1,8 @@
-"""The long-running service: scheduler, reload, metrics, health endpoints."""
+"""The long-running service (``hangard run``): config generations, the
+scheduler, the recorder of state and metrics, the file watcher and the HTTP
+endpoints. The work of a cycle is :mod:`hangard.sync`'s; nothing here
+prints."""
+
+from hangard.daemon.service import Daemon
+
+__all__ = ["Daemon"]

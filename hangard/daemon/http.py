@@ -3,19 +3,30 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-if TYPE_CHECKING:
-    from hangard.daemon.service import Daemon
+from hangard.daemon.metrics import Metrics
 
-__all__ = ["StatusServer"]
+__all__ = ["StatusServer", "StatusSource"]
+
+
+class StatusSource(Protocol):
+    """What the endpoints read (the daemon)."""
+
+    @property
+    def healthy(self) -> bool: ...
+    @property
+    def ready(self) -> bool: ...
+    @property
+    def metrics(self) -> Metrics: ...
+    def status(self) -> dict[str, object]: ...
 
 
 class StatusServer:
-    def __init__(self, daemon: Daemon, host: str, port: int) -> None:
+    def __init__(self, daemon: StatusSource, host: str, port: int) -> None:
         self.daemon = daemon
         self.host = host
         self.port = port

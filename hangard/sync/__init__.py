@@ -1,17 +1,42 @@
-"""Plan and execute a desired state: the I/O around :mod:`hangard.core.plan`."""
+"""The sync cycle and its steps: observe digests, plan (the pure
+:mod:`hangard.core.plan`), execute copies, persist what was learnt.
 
+I/O lives here; the decisions stay in :mod:`hangard.core`. Nothing here
+prints or knows about the daemon: callers plug in through
+:class:`CycleHooks`.
+"""
+
+from hangard.sync.cycle import (
+    CycleHooks,
+    CycleResult,
+    Planned,
+    Save,
+    SaveFailure,
+    observe_and_plan,
+    persist,
+    run_cycle,
+)
+from hangard.sync.digestcache import DigestCache
 from hangard.sync.execute import ItemOutcome, ItemResult, KeyLocks, SyncReport, execute
-from hangard.sync.observe import SubsetCache, observe
-from hangard.sync.run import compute_plan, sync_once
+from hangard.sync.failed import failed_lines, write_failed_list
+from hangard.sync.observe import observe
 
 __all__ = [
+    "CycleHooks",
+    "CycleResult",
+    "DigestCache",
     "ItemOutcome",
     "ItemResult",
     "KeyLocks",
-    "SubsetCache",
+    "Planned",
+    "Save",
+    "SaveFailure",
     "SyncReport",
-    "compute_plan",
     "execute",
+    "failed_lines",
     "observe",
-    "sync_once",
+    "observe_and_plan",
+    "persist",
+    "run_cycle",
+    "write_failed_list",
 ]

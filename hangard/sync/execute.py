@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 
 import structlog
 
@@ -18,9 +17,9 @@ from hangard.copy.engine import UNKNOWN
 from hangard.core.plan import Action, ActionKind, ItemKey, Plan, SyncItem
 from hangard.errors import HangardError
 from hangard.registry.client import RegistryClient
-from hangard.sync.observe import SubsetCache
+from hangard.sync.digestcache import DigestCache
 
-__all__ = ["ItemOutcome", "ItemResult", "KeyLocks", "SyncReport", "execute", "write_failed_list"]
+__all__ = ["ItemOutcome", "ItemResult", "KeyLocks", "SyncReport", "execute"]
 
 log = structlog.get_logger("hangard.sync")
 
@@ -116,7 +115,7 @@ async def execute(
     locks: KeyLocks | None = None,
     on_result: ResultHook | None = None,
     progress: AbstractAsyncContextManager[object] | None = None,
-    cache: SubsetCache | None = None,
+    cache: DigestCache | None = None,
 ) -> SyncReport:
     """Copy every ``copy`` action; report every action's outcome.
 
@@ -204,41 +203,3 @@ async def _copy(
         result=outcome.value,
     )
     return ItemResult(action, outcome, copy=result, duration=duration)
-
-
-def failed_lines(results: Iterable[ItemResult]) -> list[str]:
-    """Failed items in the Hangar mirror-list format ``SOURCE DEST TAG``,
-    grouped under a ``# target: NAME (REGISTRY)`` comment per target.
-
-    DEST is the repository path on the target and TAG carries the digest
-    that was planned (``TAG@sha256:…``), so the file reads back as a
-    ``list:`` entry with that target to retry exactly these.
-    """
-    by_target: dict[tuple[str, str], set[str]] = {}
-    for result in results:
-        item = result.action.item
-        if result.outcome is not ItemOutcome.FAILED or not isinstance(item, SyncItem):
-            continue
-        digest = item.source.digest or result.action.source_digest
-        tag = f"{item.tag}@{digest}" if digest else item.tag
-        line = f"{item.source.repository} {item.destination.path} {tag}"
-        by_target.setdefault((item.target, item.destination.registry), set()).add(line)
-    lines: list[str] = []
-    for (target, registry), entries in sorted(by_target.items()):
-        lines.append(f"# target: {target} ({registry})")
-        lines.extend(sorted(entries))
-    return lines
-
-
-def write_failed_list(path: Path, report: SyncReport) -> int:
-    """Write the failed items (or remove a stale file when none failed)."""
-    lines = failed_lines(report.results)
-    if not lines:
-        path.unlink(missing_ok=True)
-        return 0
-    header = "# hangard: items that failed in the last sync; format SOURCE DEST TAG\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(header + "\n".join(lines) + "\n")
-    tmp.replace(path)
-    return sum(1 for line in lines if not line.startswith("#"))

@@ -3,7 +3,7 @@
 Steady state costs one manifest ``HEAD`` per distinct source tag and one per
 target, nothing else: no manifest or blob ``GET``. Platform subsets need the
 source index once per source digest to know which digest the subset has; that
-answer is kept in a :class:`SubsetCache` (in memory for the daemon, persisted
+answer is kept in a :class:`DigestCache` (in memory for the daemon, persisted
 in the state dir between ``sync --once`` runs).
 """
 
@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import tempfile
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar, cast
 
 import structlog
@@ -27,71 +23,13 @@ from hangard.core.platform import Platform
 from hangard.core.reference import ImageReference
 from hangard.errors import HangardError, NotFoundError
 from hangard.registry.client import RegistryClient
+from hangard.sync.digestcache import DigestCache
 
-__all__ = ["SubsetCache", "observe"]
+__all__ = ["observe"]
 
 log = structlog.get_logger("hangard.observe")
 
 T = TypeVar("T")
-
-
-@dataclass
-class SubsetCache:
-    """``(source digest, platforms)`` → the subset's digest and per-platform
-    child digests (``None`` digest: no platform matched)."""
-
-    entries: dict[str, dict[str, object]] = field(default_factory=dict)
-    conversions: dict[str, str] = field(default_factory=dict)
-    """schema1 source digest → the digest of its schema2 conversion."""
-    path: Path | None = None
-    dirty: bool = False
-
-    def converted(self, source_digest: str) -> str | None:
-        return self.conversions.get(source_digest)
-
-    def record_conversion(self, source_digest: str, target_digest: str) -> None:
-        if self.conversions.get(source_digest) != target_digest:
-            self.conversions[source_digest] = target_digest
-            self.dirty = True
-
-    @staticmethod
-    def key(source_digest: str, platforms: Sequence[Platform]) -> str:
-        return source_digest + "|" + ",".join(sorted(str(p) for p in platforms))
-
-    def get(self, source_digest: str, platforms: Sequence[Platform]) -> dict[str, object] | None:
-        return self.entries.get(self.key(source_digest, platforms))
-
-    def put(
-        self,
-        source_digest: str,
-        platforms: Sequence[Platform],
-        digest: str | None,
-        children: dict[str, str],
-    ) -> None:
-        self.entries[self.key(source_digest, platforms)] = {"digest": digest, "children": children}
-        self.dirty = True
-
-    @classmethod
-    def load(cls, path: Path) -> SubsetCache:
-        try:
-            data = json.loads(path.read_text())
-            entries = data.get("entries", {}) if isinstance(data, dict) else {}
-            conversions = data.get("conversions", {}) if isinstance(data, dict) else {}
-        except (OSError, ValueError):
-            entries, conversions = {}, {}
-        if not isinstance(entries, dict) or not isinstance(conversions, dict):
-            entries, conversions = {}, {}
-        return cls(entries=entries, conversions=conversions, path=path)
-
-    def save(self) -> None:
-        if self.path is None or not self.dirty:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".subset-cache.")
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"version": 1, "entries": self.entries, "conversions": self.conversions}, fh)
-        os.replace(tmp, self.path)
-        self.dirty = False
 
 
 class _Once:
@@ -115,9 +53,9 @@ class _Once:
 async def observe(
     client: RegistryClient,
     items: Iterable[SyncItem],
-    cache: SubsetCache | None = None,
+    cache: DigestCache | None = None,
 ) -> dict[ItemKey, Observation]:
-    cache = cache if cache is not None else SubsetCache()
+    cache = cache if cache is not None else DigestCache()
     once = _Once()
 
     async def head(ref: ImageReference) -> Descriptor | None:
@@ -169,7 +107,7 @@ async def observe(
 async def _observe_subset(
     client: RegistryClient,
     once: _Once,
-    cache: SubsetCache,
+    cache: DigestCache,
     item: SyncItem,
     source_digest: str,
     target_digest: str | None,

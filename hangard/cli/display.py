@@ -1,8 +1,10 @@
-"""A rich progress display for blob transfers (TTY only)."""
+"""The CLI's progress display (on a TTY): rich bars for blob transfers and
+an overall bar of images, fed by the copy engine and the sync cycle."""
 
 from __future__ import annotations
 
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -15,11 +17,16 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-__all__ = ["RichProgress"]
+from hangard.sync import CycleHooks
+
+if TYPE_CHECKING:
+    from hangard.sync import ItemResult, Planned
+
+__all__ = ["ProgressHooks", "RichProgress"]
 
 
 class RichProgress:
-    """Implements :class:`hangard.copy.progress.Progress` with rich bars."""
+    """Implements :class:`hangard.copy.Progress` with rich bars."""
 
     def __init__(self, console: Console | None = None) -> None:
         self._progress = Progress(
@@ -73,3 +80,16 @@ class RichProgress:
             self._progress.update(task, description=f"{digest.split(':')[-1][:12]} {outcome}")
             self._progress.remove_task(task)
             del self._tasks[digest]
+
+
+class ProgressHooks(RichProgress, CycleHooks):
+    """A sync cycle's display: the overall bar counts the planned items."""
+
+    def planned(self, planned: Planned) -> None:
+        self.items(len(planned.plan.actions))
+
+    def item_finished(self, result: ItemResult) -> None:
+        self.item_done()
+
+    def progress(self) -> RichProgress:
+        return self

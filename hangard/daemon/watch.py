@@ -1,5 +1,5 @@
-"""What the scheduler runs and when: one trigger per distinct schedule, and
-the watcher that reloads when a config or list file changes."""
+"""Watching the config file and the list files it reads, to reload when one
+of them changes."""
 
 from __future__ import annotations
 
@@ -8,34 +8,7 @@ import os
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
-
-from hangard.core.desired import DesiredState, parse_interval
-
-__all__ = ["schedule_triggers", "watch_files"]
-
-MAX_JITTER = 5.0
-
-
-def schedule_triggers(state: DesiredState) -> dict[str, IntervalTrigger | CronTrigger]:
-    """``{schedule text: trigger}`` for the default schedule and every
-    per-entry override. Intervals get up to 5 % (at most 5 s) of jitter, cron
-    schedules (UTC, as validated) 5 s, so many hosts do not hit a registry in
-    the same second."""
-    texts = {state.defaults.schedule} | {e.schedule for e in state.images if e.schedule}
-    triggers: dict[str, IntervalTrigger | CronTrigger] = {}
-    for text in sorted(texts):
-        seconds = parse_interval(text)
-        if seconds is not None:
-            triggers[text] = IntervalTrigger(
-                seconds=seconds, jitter=min(MAX_JITTER, seconds * 0.05)
-            )
-        else:
-            cron = CronTrigger.from_crontab(text, timezone="UTC")
-            cron.jitter = int(MAX_JITTER)
-            triggers[text] = cron
-    return triggers
+__all__ = ["watch_files"]
 
 
 async def watch_files(

@@ -1,0 +1,36 @@
+"""The ``hangard`` command line: it parses arguments and prints; the library
+does the work. Each command imports its machinery (httpx, pydantic,
+structlog, ...) when it runs, so ``--version`` and shell completion stay fast.
+
+Exit codes: 0 ok, 1 an operation failed, 2 bad usage or input, 130
+interrupted (:class:`~hangard.cli._common.ExitCode`).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from hangard import __version__
+from hangard.cli._common import ExitCode, app
+
+# the command modules register themselves on ``app``, in the order --help shows
+# isort: off
+from hangard.cli import image, desired, daemon
+# isort: on
+
+__all__ = ["app", "main"]
+
+_COMMANDS = (image, desired, daemon)
+
+
+@app.command()
+def version() -> None:
+    """Print the hangard version."""
+    typer.echo(f"hangard {__version__}")
+    raise typer.Exit(ExitCode.OK)
+
+
+def main() -> None:
+    # a fixed name: under ``python -m hangard`` click would call the program
+    # "python -m hangard", which breaks the shell completion scripts
+    app(prog_name="hangard")

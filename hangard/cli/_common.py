@@ -1,0 +1,224 @@
+"""What every command shares: the typer app, output formats, the parsers of
+option values, exit codes, and running a coroutine with hangard's errors
+turned into a message and an exit code.
+
+Only typer and hangard's light modules are imported here: shell completion
+and ``--version`` start the program on every key press.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from enum import IntEnum, StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+from hangard import __version__
+from hangard.core.platform import Platform, parse_platform
+from hangard.core.reference import ImageReference, parse_reference
+from hangard.errors import ConfigError, HangardError, InputError
+
+if TYPE_CHECKING:
+    from hangard.config.loader import LoadedConfig
+    from hangard.registry.client import RegistryClient
+    from hangard.registry.credentials import Credentials
+    from hangard.settings import Settings
+
+__all__ = [
+    "AuthFile",
+    "ExitCode",
+    "LogFormat",
+    "OutputFormat",
+    "TlsVerify",
+    "app",
+    "config_client",
+    "load_config",
+    "load_settings",
+    "parse_bool",
+    "parse_creds",
+    "parse_image",
+    "parse_platforms",
+    "run_async",
+]
+
+T = TypeVar("T")
+
+
+class ExitCode(IntEnum):
+    """hangard's exit codes."""
+
+    OK = 0
+    FAILED = 1
+    """An operation failed (a copy, a lookup, an online check)."""
+    USAGE = 2
+    """Bad usage or input (an option, a reference, a config file)."""
+    INTERRUPTED = 130
+
+
+app = typer.Typer(
+    name="hangard",
+    help="Keep container images mirrored between registries, digest for digest.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class LogFormat(StrEnum):
+    auto = "auto"
+    json = "json"
+    console = "console"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"hangard {__version__}")
+        raise typer.Exit(ExitCode.OK)
+
+
+@app.callback()
+def _root(
+    log_level: Annotated[
+        str, typer.Option(envvar="HANGARD_LOG_LEVEL", help="debug, info, warning, error")
+    ] = "info",
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            envvar="HANGARD_LOG_FORMAT", help="auto: console on a TTY, JSON lines otherwise"
+        ),
+    ] = LogFormat.auto,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    from hangard.log import configure_logging
+
+    configure_logging(log_level, log_format.value)
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine, turning hangard errors into a message and exit code."""
+    import asyncio
+
+    try:
+        return asyncio.run(coro)
+    except HangardError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        context = getattr(exc, "context", None)
+        if context is not None and context.describe():
+            typer.echo(f"  where: {context.describe()}", err=True)
+        if exc.remedy:
+            typer.echo(f"  hint: {exc.remedy}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
+
+
+# ---------------------------------------------------------------- option values
+
+
+def parse_image(text: str) -> ImageReference:
+    try:
+        return parse_reference(text)
+    except InputError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def parse_creds(text: str | None, flag: str) -> Credentials | None:
+    if text is None:
+        return None
+    from hangard.registry.credentials import parse_user_pass
+
+    try:
+        return parse_user_pass(text)
+    except InputError as exc:
+        # the message never shows the value: it holds a password
+        raise typer.BadParameter(str(exc), param_hint=flag) from None
+
+
+def parse_bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise typer.BadParameter(f"expected true or false, got {value!r}")
+
+
+def parse_platforms(values: list[str]) -> list[Platform]:
+    try:
+        return [parse_platform(v) for v in values]
+    except InputError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--platform") from None
+
+
+TlsVerify = Annotated[
+    str,
+    typer.Option(
+        metavar="BOOL",
+        help="verify TLS certificates; false also allows plain HTTP (skopeo style: --x-tls-verify=false)",
+    ),
+]
+AuthFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--authfile",
+        help="docker/containers auth file to use instead of the default search",
+        exists=True,
+        dir_okay=False,
+    ),
+]
+
+
+# ---------------------------------------------------------------- settings and config
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The environment's settings with the command line's on top; exit 2
+    when they are invalid."""
+    from hangard.settings import load_settings as load
+
+    try:
+        return load(**overrides)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(ExitCode.USAGE) from None
+
+
+def load_config(path: Path) -> LoadedConfig:
+    """A valid desired-state file, or its problems printed and exit 2."""
+    from hangard.config import load_desired_state
+
+    try:
+        return load_desired_state(path, check_secrets=True)
+    except ConfigError as exc:
+        for problem in exc.problems or [exc.message]:
+            typer.echo(problem, err=True)
+        typer.echo(f"{path}: invalid; run `hangard validate {path}`", err=True)
+        raise typer.Exit(ExitCode.USAGE) from None
+
+
+def config_client(loaded: LoadedConfig, settings: Settings) -> RegistryClient:
+    """A registry client with the config's registries and credentials."""
+    from hangard.config import client_options, credential_store
+    from hangard.registry.client import RegistryClient
+
+    try:
+        store = credential_store(loaded)
+    except ConfigError as exc:
+        for problem in exc.problems or [exc.message]:
+            typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(ExitCode.USAGE) from None
+    options = client_options(loaded, global_concurrency=settings.concurrency)
+    return RegistryClient(options, store)

@@ -1,0 +1,48 @@
+"""``hangard run``: parse the daemon's options and hand over to
+:mod:`hangard.daemon`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hangard.cli._common import app, load_settings
+
+__all__ = ["run"]
+
+
+@app.command()
+def run(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="desired-state file ($HANGARD_CONFIG)")
+    ] = None,
+    state_dir: Annotated[Path | None, typer.Option(help="$HANGARD_STATE_DIR")] = None,
+    metrics_address: Annotated[
+        str | None, typer.Option(help="HOST:PORT for /metrics, /healthz, /readyz, /status")
+    ] = None,
+    concurrency: Annotated[int | None, typer.Option(min=1)] = None,
+    watch: Annotated[
+        bool | None, typer.Option("--watch/--no-watch", help="reload when config files change")
+    ] = None,
+    shutdown_grace: Annotated[float | None, typer.Option(min=0)] = None,
+) -> None:
+    """Run the daemon: sync on schedule, reload on SIGHUP or file change,
+    serve metrics and health endpoints. Stops cleanly on SIGTERM."""
+    settings = load_settings(
+        config=config,
+        state_dir=state_dir,
+        metrics_address=metrics_address,
+        concurrency=concurrency,
+        watch_config=watch,
+        shutdown_grace=shutdown_grace,
+    )
+    import asyncio
+
+    from hangard.daemon import Daemon
+
+    async def work() -> int:
+        return await Daemon(settings).run()
+
+    raise typer.Exit(asyncio.run(work()))

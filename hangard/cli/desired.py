@@ -1,0 +1,244 @@
+"""Commands on a desired-state file: ``validate``, ``plan`` and ``sync``.
+They parse and print; :mod:`hangard.sync` runs the cycle."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from hangard.cli._common import (
+    ExitCode,
+    OutputFormat,
+    app,
+    config_client,
+    load_config,
+    load_settings,
+    run_async,
+)
+from hangard.errors import HangardError
+
+if TYPE_CHECKING:
+    from hangard.config.loader import LoadedConfig
+    from hangard.settings import Settings
+    from hangard.sync import CycleResult, DigestCache, SaveFailure
+
+__all__ = ["plan", "sync", "validate"]
+
+ConfigArg = Annotated[
+    Path | None,
+    typer.Argument(metavar="FILE", help="desired-state file (default: $HANGARD_CONFIG)"),
+]
+
+
+def _cache(settings: Settings) -> DigestCache:
+    """The digest cache, persisted when the state dir is usable."""
+    from hangard.sync import DigestCache
+
+    state_dir = settings.state_dir
+    with contextlib.suppress(OSError):
+        state_dir.mkdir(parents=True, exist_ok=True)
+    if state_dir.is_dir() and os.access(state_dir, os.W_OK):
+        return DigestCache.load(state_dir / "subset-cache.json")
+    return DigestCache()
+
+
+def _default_failed_path(settings: Settings) -> Path:
+    """The state dir's failed list; the working directory's when the state
+    dir is not writable (a one-off run by a user without /var/lib/hangard)."""
+    path = settings.failed_path
+    parent = path.parent
+    if parent.is_dir() and os.access(parent, os.W_OK):
+        return path
+    if not parent.exists() and os.access(parent.parent, os.W_OK):
+        return path
+    return Path(settings.failed_file.name)
+
+
+def _warn(failures: tuple[SaveFailure, ...]) -> None:
+    for failure in failures:
+        typer.echo(f"warning: could not write {failure.path}: {failure.error}", err=True)
+
+
+@app.command()
+def validate(
+    file: ConfigArg = None,
+    online: Annotated[
+        bool,
+        typer.Option("--online", help="also check every source exists and every credential works"),
+    ] = False,
+    check_secrets: Annotated[
+        bool, typer.Option("--check-secrets", help="check password_env/password_file are set")
+    ] = False,
+    output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.text,
+) -> None:
+    """Check a desired-state file offline (for a pre-commit hook or CI).
+
+    Prints every problem as FILE:LINE:COL: message. Exit 0 valid, 2 invalid,
+    1 when --online finds an unreachable source or a failing credential.
+    """
+    from hangard.config import check_file
+
+    settings = load_settings()
+    path = file or settings.config
+    loaded, problems = check_file(path, check_secrets=check_secrets or online)
+    if output is OutputFormat.json:
+        typer.echo(json.dumps([dataclasses.asdict(p) for p in problems], indent=2))
+    else:
+        for problem in problems:
+            typer.echo(str(problem))
+    if problems or loaded is None:
+        typer.echo(f"{path}: {len(problems)} problem{'s' if len(problems) != 1 else ''}", err=True)
+        raise typer.Exit(ExitCode.USAGE)
+    if output is OutputFormat.text:
+        typer.echo(f"{path}: valid ({loaded.summary()})")
+    if online:
+        failures = run_async(_online_checks(loaded, settings))
+        raise typer.Exit(ExitCode.FAILED if failures else ExitCode.OK)
+
+
+async def _online_checks(loaded: LoadedConfig, settings: Settings) -> int:
+    """Every source tag exists, every registry answers with working
+    credentials, and the targets accept pushes (an upload is opened and
+    cancelled)."""
+    from hangard.core.plan import ActionKind
+    from hangard.sync import observe_and_plan
+
+    failures = 0
+    async with config_client(loaded, settings) as client:
+        planned = await observe_and_plan(client, loaded.state)
+        reported: set[str] = set()
+        for action in planned.plan.actions:
+            if action.kind is ActionKind.ERROR or action.reason == "source missing":
+                # a source problem shows on every target: name it once
+                line = f"FAIL {action.item.image}:{action.key[1]}: {action.describe()}"
+                if line not in reported:
+                    reported.add(line)
+                    failures += 1
+                    typer.echo(line)
+        targets = {i.destination.repository for i in planned.items}
+        for repo in sorted(targets):
+            try:
+                location = await client.start_upload(repo)
+                await client.cancel_upload(repo, location)
+                typer.echo(f"ok   push to {repo}")
+            except HangardError as exc:
+                failures += 1
+                typer.echo(f"FAIL push to {repo}: {exc}")
+    sources = len({i.source for i in planned.items})
+    typer.echo(
+        f"online: {sources} sources, {len(targets)} target repositories, {failures} failures"
+    )
+    return failures
+
+
+@app.command()
+def plan(
+    file: ConfigArg = None,
+    output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.text,
+) -> None:
+    """Show what a sync would do, per (image, tag, target), without copying.
+
+    Exit 0, or 1 when any item is in error.
+    """
+    settings = load_settings()
+    loaded = load_config(file or settings.config)
+
+    async def work() -> int:
+        from hangard.sync import Save, observe_and_plan, persist
+
+        cache = _cache(settings)
+        async with config_client(loaded, settings) as client:
+            planned = await observe_and_plan(client, loaded.state, cache=cache)
+        _warn(persist([Save("digest cache", cache.path, cache.save)]))
+        result = planned.plan
+        typer.echo(result.to_json() if output is OutputFormat.json else result.render())
+        return ExitCode.FAILED if result.summary["error"] else ExitCode.OK
+
+    raise typer.Exit(run_async(work()))
+
+
+@app.command()
+def sync(
+    file: ConfigArg = None,
+    once: Annotated[bool, typer.Option("--once", help="plan and execute once, then exit")] = False,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="copies in flight (default $HANGARD_CONCURRENCY)")
+    ] = None,
+    failed_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="where to list failed items (default: $HANGARD_FAILED_FILE in the state dir)"
+        ),
+    ] = None,
+    output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.text,
+    progress: Annotated[
+        bool | None,
+        typer.Option("--progress/--no-progress", help="progress bars (default: on a TTY)"),
+    ] = None,
+) -> None:
+    """Make the targets match the desired state: plan, then copy what is
+    missing or drifted. Exit 0 all ok, 1 something failed, 2 bad input."""
+    if not once:
+        typer.echo(
+            "error: use `hangard sync --once FILE`, or `hangard run` for the daemon", err=True
+        )
+        raise typer.Exit(ExitCode.USAGE)
+    settings = load_settings(concurrency=concurrency)
+    loaded = load_config(file or settings.config)
+    failed_path = failed_file or _default_failed_path(settings)
+    show_progress = sys.stderr.isatty() if progress is None else progress
+
+    async def work() -> int:
+        from hangard.sync import CycleHooks, run_cycle
+
+        hooks = CycleHooks()
+        display: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+        if show_progress:
+            from hangard.cli.display import ProgressHooks
+
+            hooks = display = ProgressHooks()
+        async with config_client(loaded, settings) as client:
+            with display:
+                done = await run_cycle(
+                    client,
+                    loaded.state,
+                    cache=_cache(settings),
+                    failed_path=failed_path,
+                    hooks=hooks,
+                    concurrency=settings.concurrency,
+                )
+        _warn(done.save_failures)
+        _print_sync(done, output)
+        if done.failed_listed:
+            typer.echo(f"{done.failed_listed} failed item(s) listed in {failed_path}", err=True)
+        return ExitCode.OK if done.report.ok else ExitCode.FAILED
+
+    raise typer.Exit(run_async(work()))
+
+
+def _print_sync(done: CycleResult, output: OutputFormat) -> None:
+    from hangard.sync import ItemOutcome
+
+    report = done.report
+    if output is OutputFormat.json:
+        doc = {
+            "summary": {o.value: report.count(o) for o in ItemOutcome},
+            "bytes": report.bytes_moved,
+            "duration": report.duration,
+            "results": [
+                {**r.action.as_dict(), "outcome": r.outcome.value, "error": r.error}
+                for r in report.results
+            ],
+        }
+        typer.echo(json.dumps(doc, indent=2, default=str))
+        return
+    for r in report.failed:
+        typer.echo(f"FAILED {r.action.item.image}:{r.key[1]} -> {r.action.item.target}: {r.error}")
+    typer.echo(report.summary_line())

@@ -1,0 +1,232 @@
+"""Commands on one image: ``inspect`` and ``copy``. They parse and print;
+:mod:`hangard.copy` and :mod:`hangard.registry` do the work."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from hangard import __version__
+from hangard.cli._common import (
+    AuthFile,
+    ExitCode,
+    OutputFormat,
+    TlsVerify,
+    app,
+    parse_bool,
+    parse_creds,
+    parse_image,
+    parse_platforms,
+    run_async,
+)
+from hangard.errors import InputError
+from hangard.registry.options import ClientOptions, RegistryOptions
+
+if TYPE_CHECKING:
+    from hangard.core.manifest import Manifest
+    from hangard.core.platform import Platform
+    from hangard.core.reference import ImageReference
+    from hangard.registry.client import RegistryClient
+    from hangard.registry.credentials import Credentials
+
+__all__ = ["copy", "inspect"]
+
+RegistrySettings = dict[str, tuple[RegistryOptions, "Credentials | None"]]
+
+
+def _registry_options(tls_verify: str, ca_file: Path | None, plain_http: bool) -> RegistryOptions:
+    return RegistryOptions(
+        tls_verify=parse_bool(tls_verify),
+        ca_file=str(ca_file) if ca_file else None,
+        http=plain_http,
+    )
+
+
+def _client(settings: RegistrySettings, authfile: Path | None) -> RegistryClient:
+    from hangard.registry.client import RegistryClient
+    from hangard.registry.credentials import CredentialStore
+
+    overrides = {host: creds for host, (_, creds) in settings.items() if creds is not None}
+    options = ClientOptions(
+        registries={host: opts for host, (opts, _) in settings.items()},
+        user_agent=f"hangard/{__version__}",
+    )
+    store = CredentialStore(authfile=authfile, overrides=overrides)
+    return RegistryClient(options, store)
+
+
+@app.command()
+def inspect(
+    image: Annotated[str, typer.Argument(metavar="docker://IMAGE", help="image reference")],
+    raw: Annotated[bool, typer.Option("--raw", help="print the exact manifest bytes")] = False,
+    config: Annotated[bool, typer.Option("--config", help="print the image config blob")] = False,
+    platform: Annotated[
+        str | None, typer.Option(help="on an index: show this platform's manifest (or config)")
+    ] = None,
+    tls_verify: TlsVerify = "true",
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(help="CA bundle to trust for this registry", exists=True, dir_okay=False),
+    ] = None,
+    plain_http: Annotated[bool, typer.Option("--plain-http", help="talk plain HTTP")] = False,
+    creds: Annotated[
+        str | None, typer.Option(metavar="USER:PASS", help="registry credentials")
+    ] = None,
+    authfile: AuthFile = None,
+) -> None:
+    """Show an image's manifest: a summary, the raw bytes, or its config."""
+    ref = parse_image(image)
+    wanted = parse_platforms([platform] if platform else [])
+    settings: RegistrySettings = {
+        ref.registry: (
+            _registry_options(tls_verify, ca_file, plain_http),
+            parse_creds(creds, "--creds"),
+        )
+    }
+
+    async def work() -> None:
+        async with _client(settings, authfile) as client:
+            manifest, name = await _pick(client, ref, wanted, need_image=config)
+            if config:
+                await _print_config(client, ref, manifest, raw=raw)
+            elif raw:
+                sys.stdout.buffer.write(manifest.raw)
+                sys.stdout.buffer.flush()
+            else:
+                from hangard.render import render_manifest
+
+                typer.echo(render_manifest(name, manifest))
+
+    run_async(work())
+
+
+async def _pick(
+    client: RegistryClient, ref: ImageReference, wanted: list[Platform], *, need_image: bool
+) -> tuple[Manifest, str]:
+    """The manifest to show, and its name: on an index, ``--platform`` (or
+    ``--config``, which needs one image) picks a child."""
+    manifest = await client.get_manifest(ref)
+    if not manifest.is_index or not (wanted or need_image):
+        return manifest, str(ref)
+    matches = [
+        d
+        for d in manifest.children
+        if d.platform
+        and not d.platform.is_unknown
+        and (not wanted or any(w.matches(d.platform) for w in wanted))
+    ]
+    if not matches:
+        raise InputError(f"{ref} is an index with no entry for the platform")
+    child = await client.get_manifest(ref.with_digest(matches[0].digest))
+    return child, f"{ref} ({matches[0].platform})"
+
+
+async def _print_config(
+    client: RegistryClient, ref: ImageReference, manifest: Manifest, *, raw: bool
+) -> None:
+    if manifest.config is None:
+        raise InputError(f"{ref} ({manifest.media_type}) has no config blob")
+    data = await client.get_blob(ref.repository, manifest.config.digest)
+    if raw:
+        sys.stdout.buffer.write(data)
+    else:
+        typer.echo(json.dumps(json.loads(data), indent=2))
+
+
+@app.command()
+def copy(
+    source: Annotated[
+        str, typer.Argument(metavar="SRC", help="docker://registry/repo[:tag|@digest]")
+    ],
+    destination: Annotated[
+        str,
+        typer.Argument(
+            metavar="DST",
+            help="docker://registry/repo[:tag]; without a tag, the source's tag is used",
+        ),
+    ],
+    all_platforms: Annotated[
+        bool,
+        typer.Option(
+            "--all", "-a", help="copy every platform of an index, keeping its digest (the default)"
+        ),
+    ] = False,
+    platform: Annotated[
+        list[str] | None,
+        typer.Option("--platform", "-p", help="copy only this os/arch[/variant]; repeatable"),
+    ] = None,
+    src_tls_verify: TlsVerify = "true",
+    dest_tls_verify: TlsVerify = "true",
+    src_ca_file: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="CA bundle for the source registry"),
+    ] = None,
+    dest_ca_file: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="CA bundle for the destination registry"),
+    ] = None,
+    src_plain_http: Annotated[
+        bool, typer.Option("--src-plain-http", help="source speaks plain HTTP")
+    ] = False,
+    dest_plain_http: Annotated[
+        bool, typer.Option("--dest-plain-http", help="destination speaks plain HTTP")
+    ] = False,
+    src_creds: Annotated[str | None, typer.Option(metavar="USER:PASS")] = None,
+    dest_creds: Annotated[str | None, typer.Option(metavar="USER:PASS")] = None,
+    authfile: AuthFile = None,
+    output: Annotated[
+        OutputFormat, typer.Option("--output", "-o", help="result format")
+    ] = OutputFormat.text,
+    progress: Annotated[
+        bool | None,
+        typer.Option("--progress/--no-progress", help="progress bars (default: on a TTY)"),
+    ] = None,
+) -> None:
+    """Copy an image, or a whole multi-arch index, keeping its digest."""
+    src = parse_image(source)
+    dst = parse_image(destination)
+    if all_platforms and platform:
+        raise typer.BadParameter("--all and --platform exclude each other", param_hint="--all")
+    wanted = parse_platforms(platform or [])
+    src_opts = _registry_options(src_tls_verify, src_ca_file, src_plain_http)
+    dst_opts = _registry_options(dest_tls_verify, dest_ca_file, dest_plain_http)
+    if src.registry == dst.registry and src_opts != dst_opts:
+        dst_opts = src_opts  # one host, one set of settings
+    settings: RegistrySettings = {src.registry: (src_opts, parse_creds(src_creds, "--src-creds"))}
+    dst_creds_value = parse_creds(dest_creds, "--dest-creds")
+    if dst.registry in settings:
+        opts, creds = settings[dst.registry]
+        settings[dst.registry] = (opts, dst_creds_value or creds)
+    else:
+        settings[dst.registry] = (dst_opts, dst_creds_value)
+    show_progress = sys.stderr.isatty() if progress is None else progress
+
+    async def work() -> int:
+        import structlog
+
+        from hangard.copy import Copier, TransferSession
+        from hangard.render import render_copy_result, result_json
+
+        async with _client(settings, authfile) as client:
+            reporter: Any = contextlib.nullcontext()
+            session = TransferSession(client)
+            if show_progress:
+                from hangard.cli.display import RichProgress
+
+                reporter = RichProgress()
+                session.progress = reporter
+            with reporter:
+                result = await Copier(client, session).copy(src, dst, platforms=wanted)
+        structlog.get_logger("hangard.cli").info("copy finished", **result.as_dict())
+        if output is OutputFormat.json:
+            typer.echo(result_json(result))
+        else:
+            typer.echo(render_copy_result(result))
+        return ExitCode.OK
+
+    raise typer.Exit(run_async(work()))

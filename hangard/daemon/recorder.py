@@ -1,0 +1,76 @@
+"""The daemon's side of a cycle: it turns the plan and each item's outcome
+into the state file and the Prometheus metrics, as they happen."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from hangard.daemon.metrics import Metrics
+from hangard.daemon.state import ItemState, StateStore
+from hangard.registry.client import RegistryClient
+from hangard.sync import CycleHooks, ItemOutcome, ItemResult, Planned, Save, SyncReport
+
+__all__ = ["Recorder", "export_item"]
+
+
+def export_item(metrics: Metrics, item: ItemState) -> None:
+    """Set an item's gauges from its state."""
+    metrics.set_item_state(
+        item.key,
+        in_sync=item.in_sync,
+        drift=item.drift,
+        missing=item.missing,
+        last_success=item.last_success,
+        consecutive_failures=item.consecutive_failures,
+    )
+
+
+class Recorder(CycleHooks):
+    """Records one cycle. ``complete``: the cycle covers every schedule, so
+    items it did not plan have left the desired state and are forgotten."""
+
+    def __init__(self, state: StateStore, metrics: Metrics, *, complete: bool) -> None:
+        self.state = state
+        self.metrics = metrics
+        self.complete = complete
+        self.started = time.monotonic()
+
+    def planned(self, planned: Planned) -> None:
+        if self.complete:
+            self.state.keep_only([i.key for i in planned.items] + [e.key for e in planned.problems])
+            self.metrics.forget_items(self.state.items)
+        for action in planned.plan.actions:
+            export_item(self.metrics, self.state.observed(action))
+        self.metrics.desired.set(len(self.state.items))
+
+    def item_finished(self, result: ItemResult) -> None:
+        export_item(self.metrics, self.state.finished(result))
+        action = result.action
+        if result.outcome is ItemOutcome.FAILED:
+            self.metrics.failures.labels(
+                image=action.item.image, target=action.item.target, reason=result.reason or "other"
+            ).inc()
+        copy = result.copy
+        if copy is not None and result.outcome is ItemOutcome.COPIED:
+            registry = copy.target.split("/", 1)[0]
+            self.metrics.bytes_copied.labels(target_registry=registry).inc(copy.bytes_moved)
+            self.metrics.blobs.labels(result="copied").inc(copy.blobs_copied)
+            self.metrics.blobs.labels(result="mounted").inc(copy.blobs_mounted)
+            self.metrics.blobs.labels(result="present").inc(copy.blobs_present)
+
+    def saves(self) -> Sequence[Save]:
+        return [Save("state", self.state.path, self.state.save)]
+
+    def registries(self, client: RegistryClient) -> None:
+        """What the registries told the client beyond the items (quotas)."""
+        for registry, remaining in client.ratelimit_remaining.items():
+            self.metrics.ratelimit_remaining.labels(registry=registry).set(remaining)
+
+    def finished(self, report: SyncReport | None) -> None:
+        ok = report is not None and report.ok
+        self.metrics.cycle_duration.observe(time.monotonic() - self.started)
+        self.metrics.cycles.labels(result="success" if ok else "failure").inc()
+        if ok:
+            self.state.last_good_cycle = time.time()
+            self.metrics.last_good_cycle.set(self.state.last_good_cycle)

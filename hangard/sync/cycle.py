@@ -1,0 +1,212 @@
+"""The one sync cycle: observe → plan → execute → persist.
+
+``hangard sync``, every daemon job, ``hangard plan`` and ``validate
+--online`` run through here (the last two stop after planning). What differs
+between callers plugs in through :class:`CycleHooks`: progress bars and
+printing for the CLI, state and metrics for the daemon.
+
+Persisting (the digest cache, the failed list, and whatever the hooks add)
+happens in :func:`persist`, with one policy: a file that cannot be written
+is logged and reported, and never fails the cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from hangard.copy import Progress, TransferSession
+from hangard.core.desired import DesiredState
+from hangard.core.plan import ExpansionError, Plan, SyncItem, expand, make_plan
+from hangard.core.plan import pattern_repositories as _pattern_repositories
+from hangard.core.reference import Repository
+from hangard.errors import HangardError
+from hangard.registry.client import RegistryClient
+from hangard.sync.digestcache import DigestCache
+from hangard.sync.execute import ItemResult, KeyLocks, SyncReport, execute
+from hangard.sync.failed import write_failed_list
+from hangard.sync.observe import observe
+
+__all__ = [
+    "CycleHooks",
+    "CycleResult",
+    "Planned",
+    "Save",
+    "SaveFailure",
+    "observe_and_plan",
+    "persist",
+    "run_cycle",
+]
+
+log = structlog.get_logger("hangard.sync")
+
+
+@dataclass(frozen=True)
+class Planned:
+    """The observe and plan steps' result."""
+
+    plan: Plan
+    items: list[SyncItem]
+    """Every item of the desired state (of the selected schedules)."""
+    problems: list[ExpansionError]
+    """Entries whose tags could not be listed."""
+
+
+@dataclass(frozen=True)
+class Save:
+    """One file a cycle writes at its end."""
+
+    what: str
+    path: Path | None
+    write: Callable[[], None]
+
+
+@dataclass(frozen=True)
+class SaveFailure:
+    what: str
+    path: Path | None
+    error: str
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    planned: Planned
+    report: SyncReport
+    failed_listed: int = 0
+    """How many items the failed list names."""
+    save_failures: tuple[SaveFailure, ...] = field(default=())
+
+
+class CycleHooks:
+    """What a caller plugs into :func:`run_cycle`. Every hook is optional:
+    override the ones you need."""
+
+    def planned(self, planned: Planned) -> None:
+        """The plan is known; copying starts next."""
+
+    def item_finished(self, result: ItemResult) -> None:
+        """One item's outcome, as soon as it is known."""
+
+    def progress(self) -> Progress | None:
+        """Where blob transfers report their progress."""
+        return None
+
+    def finished(self, report: SyncReport | None) -> None:
+        """Execution ended, before anything is written; ``None`` when the
+        cycle failed or was cancelled before its report."""
+
+    def saves(self) -> Sequence[Save]:
+        """Files of the caller's to write with the cycle's own."""
+        return ()
+
+
+async def list_pattern_tags(
+    client: RegistryClient, repos: Iterable[Repository]
+) -> dict[Repository, Sequence[str] | str]:
+    """Tags of each repository, or the error text when listing failed."""
+
+    async def one(repo: Repository) -> tuple[Repository, Sequence[str] | str]:
+        try:
+            return repo, await client.list_tags(repo)
+        except HangardError as exc:
+            return repo, str(exc)
+
+    return dict(await asyncio.gather(*(one(r) for r in repos)))
+
+
+async def observe_and_plan(
+    client: RegistryClient,
+    state: DesiredState,
+    *,
+    cache: DigestCache | None = None,
+    only: frozenset[str] | None = None,
+) -> Planned:
+    """List the tags patterns need, expand the desired state into items,
+    observe their digests, and decide.
+
+    ``only`` restricts the plan to items with these schedules (the daemon
+    runs one job per schedule).
+    """
+    tags = await list_pattern_tags(client, _pattern_repositories(state, only))
+    items, problems = expand(state, tags)
+    if only is not None:
+        items = [i for i in items if i.schedule in only]
+        problems = [e for e in problems if e.schedule in only]
+    observations = await observe(client, items, cache)
+    return Planned(make_plan(items, observations, problems), items, problems)
+
+
+def persist(saves: Iterable[Save]) -> tuple[SaveFailure, ...]:
+    """Write each file; log and return the ones that could not be written."""
+    failures = []
+    for save in saves:
+        try:
+            save.write()
+        except OSError as exc:
+            log.warning("could not write", file=save.what, path=str(save.path), error=str(exc))
+            failures.append(SaveFailure(save.what, save.path, str(exc)))
+    return tuple(failures)
+
+
+def cache_save(cache: DigestCache) -> Save:
+    return Save("digest cache", cache.path, cache.save)
+
+
+async def run_cycle(
+    client: RegistryClient,
+    state: DesiredState,
+    *,
+    cache: DigestCache,
+    failed_path: Path | None,
+    hooks: CycleHooks | None = None,
+    concurrency: int = 8,
+    locks: KeyLocks | None = None,
+    only: frozenset[str] | None = None,
+) -> CycleResult:
+    """Observe, plan, execute and persist once.
+
+    The failed list goes to ``failed_path`` (``None``: none is written). The
+    caller's files (``hooks.saves()``) are written even when the cycle is
+    cancelled or fails half way, so what was learnt is kept.
+    """
+    hooks = hooks or CycleHooks()
+    planned: Planned | None = None
+    report: SyncReport | None = None
+    try:
+        planned = await observe_and_plan(client, state, cache=cache, only=only)
+        hooks.planned(planned)
+        report = await execute(
+            client,
+            planned.plan,
+            concurrency=concurrency,
+            session=_session(client, hooks.progress()),
+            locks=locks,
+            on_result=hooks.item_finished,
+            cache=cache,
+        )
+    finally:
+        hooks.finished(report)
+        saves = [cache_save(cache), *hooks.saves()]
+        listed: list[int] = []
+        if report is not None and failed_path is not None:
+            done = report
+            saves.append(
+                Save("failed list", failed_path, lambda: listed.append(_write(failed_path, done)))
+            )
+        failures = persist(saves)
+    assert planned is not None and report is not None  # else the try raised
+    return CycleResult(planned, report, sum(listed), failures)
+
+
+def _session(client: RegistryClient, progress: Progress | None) -> TransferSession:
+    if progress is None:
+        return TransferSession(client)
+    return TransferSession(client, progress=progress)
+
+
+def _write(path: Path, report: SyncReport) -> int:
+    return write_failed_list(path, report.results)
