@@ -14,13 +14,12 @@ import pytest
 
 import hangard.config
 from hangard.config import (
-    check_file,
+    check_config,
     client_options,
     credential_store,
-    load_desired_state,
+    load_config,
     ratelimit_floors,
     registry_hosts,
-    validate_file,
 )
 from hangard.core.desired import ImageEntry, ListEntry, ListLine
 from hangard.errors import ConfigError
@@ -51,7 +50,7 @@ def problems(
 ) -> list[str]:
     """The problems, file names relative to the config file's directory."""
     prefix = f"{path.parent}{os.sep}"
-    found = validate_file(path, check_secrets=check_secrets, environ=environ)
+    found = check_config(path, check_secrets=check_secrets, environ=environ).problems
     return [str(p).removeprefix(prefix) for p in found]
 
 
@@ -65,11 +64,11 @@ def test_public_api_is_flat_and_sorted() -> None:
 
 
 def test_example_file_is_valid() -> None:
-    assert [str(p) for p in validate_file(EXAMPLE)] == []
+    assert [str(p) for p in check_config(EXAMPLE).problems] == []
 
 
 def test_example_file_loads_with_list_lines_and_absolute_paths() -> None:
-    loaded = load_desired_state(EXAMPLE)
+    loaded = load_config(EXAMPLE)
     assert loaded.path == EXAMPLE
     list_file = REPO / "config" / "lists" / "example-images.txt"
     assert loaded.files == [EXAMPLE, list_file]
@@ -385,7 +384,7 @@ def test_cross_references_are_checked_beside_bad_image_entries(tmp_path: Path) -
 def test_load_raises_config_error_with_every_problem(tmp_path: Path) -> None:
     path = write(tmp_path / "c.yaml", HEAD + "imagez: []\nextra: 1\n")
     with pytest.raises(ConfigError) as info:
-        load_desired_state(path)
+        load_config(path)
     assert info.value.message == f"{path}: 2 problems"
     assert info.value.problems == [
         f"{path}:5:1: unknown key 'imagez'; did you mean 'images'?",
@@ -421,21 +420,21 @@ def test_unparsable_files(tmp_path: Path, content: bytes, expected: str) -> None
     assert problems(path) == [expected]
 
 
-def test_check_file_returns_either_the_config_or_problems(tmp_path: Path) -> None:
+def test_check_config_returns_either_the_config_or_problems(tmp_path: Path) -> None:
     path = write(tmp_path / "c.yaml", HEAD)
-    loaded, found = check_file(path)
+    loaded, found = check_config(path)
     assert loaded is not None
     assert found == []
     assert loaded.summary() == "1 target, 0 image entries"
     path.write_text(HEAD + "imagez: []\n")
-    loaded, found = check_file(path)
+    loaded, found = check_config(path)
     assert loaded is None
     assert [(p.line, p.column) for p in found] == [(5, 1)]
 
 
 def test_unreadable_config_file(tmp_path: Path) -> None:
     path = tmp_path / "nope.yaml"
-    assert [str(p) for p in validate_file(path)] == [
+    assert [str(p) for p in check_config(path).problems] == [
         f"{path}: cannot read {path}: No such file or directory"
     ]
 
@@ -446,7 +445,7 @@ def test_problem_file_names_follow_the_given_path(
     write(tmp_path / "conf" / "lists" / "l.txt", "Bad\n")
     write(tmp_path / "conf" / "c.yaml", HEAD + "images:\n  - list: lists/l.txt\n")
     monkeypatch.chdir(tmp_path)
-    assert [str(p) for p in validate_file("conf/c.yaml")] == [
+    assert [str(p) for p in check_config("conf/c.yaml").problems] == [
         "conf/lists/l.txt:1:1: invalid image reference 'Bad': repository name must be lowercase"
     ]
 
@@ -466,7 +465,7 @@ def test_paths_resolve_against_the_config_directory(tmp_path: Path) -> None:
         "  - list: lists/l.txt\n"
     )
     path = write(tmp_path / "conf" / "c.yaml", text)
-    loaded = load_desired_state(path)
+    loaded = load_config(path)
     conf = tmp_path / "conf"
     settings = loaded.state.registries["reg.example.com"]
     assert settings.ca_file == str(conf / "certs" / "ca.pem")
@@ -485,10 +484,10 @@ def test_paths_resolve_against_the_config_directory(tmp_path: Path) -> None:
 def test_digest_changes_with_any_file(tmp_path: Path) -> None:
     write(tmp_path / "l.txt", "nginx:1.27\n")
     path = write(tmp_path / "c.yaml", HEAD + "images:\n  - list: l.txt\n")
-    first = load_desired_state(path).source_text_digest
-    assert load_desired_state(path).source_text_digest == first
+    first = load_config(path).source_text_digest
+    assert load_config(path).source_text_digest == first
     write(tmp_path / "l.txt", "nginx:1.26\n")
-    assert load_desired_state(path).source_text_digest != first
+    assert load_config(path).source_text_digest != first
 
 
 def test_yaml_anchors_and_merge_keys(tmp_path: Path) -> None:
@@ -506,7 +505,7 @@ def test_yaml_anchors_and_merge_keys(tmp_path: Path) -> None:
     path = write(tmp_path / "c.yaml", text)
     assert problems(path) == ["c.yaml:13:5: unknown key 'tagz'; did you mean 'tags'?"]
     path.write_text(text.replace("    tagz: ['2']\n", ""))
-    sources = [e.source for e in load_desired_state(path).state.images if isinstance(e, ImageEntry)]
+    sources = [e.source for e in load_config(path).state.images if isinstance(e, ImageEntry)]
     assert sources == ["nginx", "httpd", "caddy"]
 
 
@@ -525,7 +524,7 @@ def test_check_secrets(tmp_path: Path) -> None:
         f"c.yaml:9:47: cannot read password_file {tmp_path}/pw.txt",
     ]
     write(tmp_path / "pw.txt", "s3cret\n")
-    assert validate_file(path, check_secrets=True, environ={"QUAY_PW": "x"}) == []
+    assert check_config(path, check_secrets=True, environ={"QUAY_PW": "x"}).problems == []
 
 
 # -- registries.py ------------------------------------------------------------
@@ -563,7 +562,7 @@ def registries_config(tmp_path: Path) -> Path:
 
 
 def test_client_options(registries_config: Path) -> None:
-    loaded = load_desired_state(registries_config)
+    loaded = load_config(registries_config)
     options = client_options(loaded, global_concurrency=8, user_agent="hangard/test")
     assert options.user_agent == "hangard/test"
     assert options.for_registry("docker.io") == RegistryOptions(
@@ -591,7 +590,7 @@ def test_client_options(registries_config: Path) -> None:
 def test_credential_store_reads_env_and_password_file(
     registries_config: Path, tmp_path: Path
 ) -> None:
-    loaded = load_desired_state(registries_config)
+    loaded = load_config(registries_config)
     docker_dir = tmp_path / "docker"
     write(
         docker_dir / "config.json",
@@ -614,7 +613,7 @@ def test_credential_store_reads_env_and_password_file(
 def test_credential_errors_name_the_variable_never_a_secret(
     registries_config: Path, tmp_path: Path
 ) -> None:
-    loaded = load_desired_state(registries_config)
+    loaded = load_config(registries_config)
     (tmp_path / "secrets" / "quay").unlink()
     with pytest.raises(ConfigError) as info:
         credential_store(loaded, environ={"UNRELATED": "hub-secret"})
@@ -628,7 +627,7 @@ def test_credential_errors_name_the_variable_never_a_secret(
 
 
 def test_empty_password_is_an_error(registries_config: Path) -> None:
-    loaded = load_desired_state(registries_config)
+    loaded = load_config(registries_config)
     with pytest.raises(ConfigError) as info:
         credential_store(loaded, environ={"HUB_TOKEN": ""})
     assert info.value.problems == [

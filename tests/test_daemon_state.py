@@ -76,12 +76,13 @@ def test_save_replaces_the_file_atomically(tmp_path: Path, monkeypatch: pytest.M
     store_with_history(path).save()
     before = path.read_text()
 
-    def broken_dump(*_args: object, **_kwargs: object) -> None:
+    def broken_fsync(_fd: int) -> None:
         raise OSError("disk full")
 
     changed = StateStore(path)
     changed.observed(action(Observation(OLD, None), sync_item("app/other")), now=NOW)
-    monkeypatch.setattr("json.dump", broken_dump)
+    # the temporary file is written when the disk gives up
+    monkeypatch.setattr("hangard.atomicfile.os.fsync", broken_fsync)
     with pytest.raises(OSError, match="disk full"):
         changed.save()
     # the old file is whole and no temporary file is left behind

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hangard.config import check_file, load_desired_state
+from hangard.config import check_config, load_config
 from hangard.core.plan import ActionKind, expand
 from hangard.registry.client import RegistryClient
 from hangard.sync import DigestCache, observe_and_plan
@@ -305,7 +305,7 @@ async def test_platform_subset_is_in_sync_when_the_selected_children_match(
     theirs = other_index(source, arm64, extra)
     with images.RegistryClient(dst) as push:
         push.put_manifest("mirror/multi/app", "v1", theirs, OCI_INDEX)
-    loaded = load_desired_state(config)
+    loaded = load_config(config)
     plan = (await observe_and_plan(client, loaded.state, cache=DigestCache())).plan
     (same,) = plan.actions
     assert same.kind is ActionKind.IN_SYNC
@@ -335,7 +335,7 @@ def test_one_source_tag_to_two_destinations_on_one_target_is_never_dropped(
         "  - {source: quay.io/org/app, tags: ['1.0'], destination: two/app}\n"
     )
 
-    loaded, problems = check_file(config)
+    loaded, problems = check_config(config)
 
     # either validation refuses it, or the plan keeps both outputs
     if not problems:

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 import yaml
 
-from hangard.config import load_desired_state
+from hangard.config import load_config
 from hangard.copy import TransferSession
 from hangard.core.plan import ActionKind
 from hangard.registry.client import RegistryClient
@@ -438,7 +438,7 @@ async def test_concurrent_executes_with_shared_locks_push_each_manifest_once(
             {"source": f"{src.host}/lock/single", "tags": ["v1"]},
         ],
     )
-    state = load_desired_state(config).state
+    state = load_config(config).state
     planned = await observe_and_plan(client, state)
     plan, items = planned.plan, planned.items
     assert [a.kind for a in plan.actions] == [ActionKind.COPY, ActionKind.COPY]
@@ -488,7 +488,7 @@ async def test_an_unreachable_target_fails_alone(
             }
         )
     )
-    state = load_desired_state(path).state
+    state = load_config(path).state
     options = ClientOptions(
         registries={h: RegistryOptions(http=True) for h in (src.host, dst.host, down)},
         backoff_base=0.01,

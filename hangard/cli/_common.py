@@ -198,10 +198,10 @@ def load_settings(**overrides: Any) -> Settings:
 
 def load_config(path: Path) -> LoadedConfig:
     """A valid desired-state file, or its problems printed and exit 2."""
-    from hangard.config import load_desired_state
+    from hangard.config import load_config
 
     try:
-        return load_desired_state(path, check_secrets=True)
+        return load_config(path, check_secrets=True)
     except ConfigError as exc:
         for problem in exc.problems or [exc.message]:
             typer.echo(problem, err=True)

@@ -83,11 +83,11 @@ def validate(
     Prints every problem as FILE:LINE:COL: message. Exit 0 valid, 2 invalid,
     1 when --online finds an unreachable source or a failing credential.
     """
-    from hangard.config import check_file
+    from hangard.config import check_config
 
     settings = load_settings()
     path = file or settings.config
-    loaded, problems = check_file(path, check_secrets=check_secrets or online)
+    loaded, problems = check_config(path, check_secrets=check_secrets or online)
     if output is OutputFormat.json:
         typer.echo(json.dumps([dataclasses.asdict(p) for p in problems], indent=2))
     else:

@@ -3,14 +3,14 @@ turning it into registry-client settings.
 
 * :mod:`~hangard.config.positions`: positions, problems, YAML with positions;
 * :mod:`~hangard.config.hangarlist`: Hangar image list files (pure);
-* :mod:`~hangard.config.loader`: :func:`load_desired_state`, :func:`validate_file`;
+* :mod:`~hangard.config.loader`: :func:`check_config` (every problem) and :func:`load_config` (raises);
 * :mod:`~hangard.config.registries`: client options and credentials.
 
 The schema itself is :mod:`hangard.core.desired`.
 """
 
 from hangard.config.hangarlist import ParsedList, parse_hangar_list
-from hangard.config.loader import LoadedConfig, check_file, load_desired_state, validate_file
+from hangard.config.loader import ConfigCheck, LoadedConfig, check_config, load_config
 from hangard.config.positions import Position, Problem
 from hangard.config.registries import (
     client_options,
@@ -20,16 +20,16 @@ from hangard.config.registries import (
 )
 
 __all__ = [
+    "ConfigCheck",
     "LoadedConfig",
     "ParsedList",
     "Position",
     "Problem",
-    "check_file",
+    "check_config",
     "client_options",
     "credential_store",
-    "load_desired_state",
+    "load_config",
     "parse_hangar_list",
     "ratelimit_floors",
     "registry_hosts",
-    "validate_file",
 ]

@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 from hangard.config.positions import Problem
 from hangard.core.desired import ListLine
-from hangard.core.reference import DEFAULT_TAG, ImageReference, parse_reference
+from hangard.core.reference import DEFAULT_TAG, parse_digest, parse_path, parse_reference, parse_tag
 from hangard.errors import InvalidReferenceError
 
 __all__ = ["COMMENT_PREFIXES", "ParsedList", "digest_tag", "parse_hangar_list"]
@@ -37,7 +37,6 @@ COMMENT_PREFIXES = ("#", "//")
 _FIELD = re.compile(r"\S+")
 _TRAILING_COMMENT = re.compile(r"\s(?:#|//)")
 # Validates a repository path or a tag by building a reference around it.
-_PLACEHOLDER_HOST = "example.com"
 
 
 class ParsedList(NamedTuple):
@@ -140,28 +139,25 @@ def _destination(dest: _Field) -> str:
             f"DEST {dest.text!r} names a registry host ({first}); DEST is a repository path "
             "placed on each target registry, and the targets choose the registries",
         )
-    path = dest.text.strip("/")
-    ref = _placeholder(dest, f"{_PLACEHOLDER_HOST}/{path}", "destination")
-    if ref.tag or ref.digest:
+    if ":" in dest.text or "@" in dest.text:
         raise _LineError(
             dest.column, f"DEST {dest.text!r} must be a repository path without tag or digest"
         )
-    return path
+    path = dest.text.strip("/")
+    try:
+        return parse_path(path, what="destination")
+    except InvalidReferenceError as exc:
+        raise _LineError(dest.column, exc.message) from None
 
 
 def _tag(tag: _Field) -> tuple[str, str | None]:
     name, _, digest = tag.text.partition("@")
-    spec = f"{_PLACEHOLDER_HOST}/x:{name}" + (f"@{digest}" if digest else "")
-    ref = _placeholder(tag, spec, "tag")
-    return ref.tag or "", ref.digest
 
+    def fail(_quoted: str, why: str) -> Exception:
+        return _LineError(tag.column, f"invalid tag {tag.text!r}: {why}")
 
-def _placeholder(item: _Field, spec: str, what: str) -> ImageReference:
     try:
-        return parse_reference(spec)
+        parse_tag(name)
     except InvalidReferenceError as exc:
-        # The message quotes the placeholder reference; name the field instead.
-        why = exc.message.removeprefix(f"invalid image reference {spec!r}: ")
-        if not why.startswith(f"invalid {what} "):
-            why = f"invalid {what} {item.text!r}: {why}"
-        raise _LineError(item.column, why) from None
+        raise _LineError(tag.column, exc.message) from None
+    return name, parse_digest(digest, fail=fail) if digest else None

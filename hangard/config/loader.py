@@ -35,18 +35,19 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from hangard.config.hangarlist import parse_hangar_list
-from hangard.config.positions import NodePath, Problem, load_yaml
+from hangard.config.positions import Problem, load_yaml
 from hangard.config.report import Report
 from hangard.core.desired import (
     DesiredState,
     ListEntry,
+    Location,
     parse_interval,
 )
 from hangard.errors import ConfigError
@@ -54,11 +55,11 @@ from hangard.errors import ConfigError
 __all__ = [
     "INLINE_SECRET_KEYS",
     "INLINE_SECRET_MESSAGE",
+    "ConfigCheck",
     "LoadedConfig",
     "Problem",
-    "check_file",
-    "load_desired_state",
-    "validate_file",
+    "check_config",
+    "load_config",
 ]
 
 #: Keys that would hold a secret: rejected anywhere under ``registries`` and
@@ -98,43 +99,39 @@ class LoadedConfig:
         return text
 
 
-def load_desired_state(
+class ConfigCheck(NamedTuple):
+    """What reading a desired-state file found: the config when it is valid,
+    else every problem."""
+
+    loaded: LoadedConfig | None
+    problems: list[Problem]
+
+
+def check_config(
+    path: str | os.PathLike[str],
+    *,
+    check_secrets: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> ConfigCheck:
+    """Read and validate a desired-state file and its list files:
+    ``(loaded, [])`` when valid, else ``(None, problems)``."""
+    return ConfigCheck(*_Loader(path, check_secrets, environ).run())
+
+
+def load_config(
     path: str | os.PathLike[str],
     *,
     check_secrets: bool = False,
     environ: Mapping[str, str] | None = None,
 ) -> LoadedConfig:
-    """Load and validate a desired-state file.
-
-    Raises :class:`~hangard.errors.ConfigError` whose ``problems`` are every
-    problem found, formatted ``FILE:LINE:COL: message``.
-    """
-    loaded, problems = _Loader(path, check_secrets, environ).run()
+    """:func:`check_config`, raising :class:`~hangard.errors.ConfigError`
+    (whose ``problems`` are each formatted ``FILE:LINE:COL: message``) when
+    the file is invalid."""
+    loaded, problems = check_config(path, check_secrets=check_secrets, environ=environ)
     if problems or loaded is None:
         count = _plural(len(problems), "problem")
         raise ConfigError(f"{os.fspath(path)}: {count}", problems=[str(p) for p in problems])
     return loaded
-
-
-def validate_file(
-    path: str | os.PathLike[str],
-    *,
-    check_secrets: bool = False,
-    environ: Mapping[str, str] | None = None,
-) -> list[Problem]:
-    """Every problem in a desired-state file and its list files; ``[]`` if valid."""
-    return check_file(path, check_secrets=check_secrets, environ=environ)[1]
-
-
-def check_file(
-    path: str | os.PathLike[str],
-    *,
-    check_secrets: bool = False,
-    environ: Mapping[str, str] | None = None,
-) -> tuple[LoadedConfig | None, list[Problem]]:
-    """``(loaded, [])`` for a valid file, else ``(None, problems)``: one read
-    for callers that report either (``hangard validate``)."""
-    return _Loader(path, check_secrets, environ).run()
 
 
 def _plural(n: int, one: str, many: str | None = None) -> str:
@@ -224,7 +221,7 @@ class _Loader:
     def _list_entry(self, index: int, entry: Any) -> Any:
         if not isinstance(entry, dict) or "list" not in entry:
             return entry
-        loc: NodePath = ("images", index, "lines")
+        loc: Location = ("images", index, "lines")
         if "lines" in entry:
             self.report.handled.add(loc)
             self.report.add(
@@ -285,7 +282,7 @@ class _Loader:
     def _cron_schedules(self, data: Any) -> None:
         if not isinstance(data, dict):
             return
-        places: list[tuple[NodePath, Any]] = []
+        places: list[tuple[Location, Any]] = []
         defaults = data.get("defaults")
         if isinstance(defaults, dict):
             places.append((("defaults", "schedule"), defaults.get("schedule")))
@@ -343,7 +340,7 @@ class _Loader:
             creds = settings.credentials
             if creds is None:
                 continue
-            base: NodePath = ("registries", host, "credentials")
+            base: Location = ("registries", host, "credentials")
             variable = creds.password_env
             if variable is not None and not self.environ.get(variable):
                 state_word = "empty" if variable in self.environ else "not set"

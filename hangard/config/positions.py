@@ -17,15 +17,16 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from hangard.core.desired import Location
+
 # libyaml's parser when PyYAML was built with it: the same nodes and marks,
 # several times faster. Its syntax messages are terser ("did not find expected
 # ',' or '}'" without saying what it found), so a file it refuses is parsed
 # again by the pure-Python loader, whose message is the one shown.
 _FAST_LOADER: type[yaml.SafeLoader] | None = getattr(yaml, "CSafeLoader", None)
 
-__all__ = ["NodeInfo", "NodePath", "Position", "Problem", "YamlDocument", "load_yaml"]
+__all__ = ["NodeInfo", "Position", "Problem", "YamlDocument", "load_yaml"]
 
-NodePath = tuple[Hashable, ...]
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 #: Stop mapping positions past this many nodes (alias bombs); the data is
@@ -96,11 +97,11 @@ class YamlDocument:
 
     file: str
     data: Any = None
-    nodes: dict[NodePath, NodeInfo] = field(default_factory=dict)
+    nodes: dict[Location, NodeInfo] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     ok: bool = True
 
-    def nearest(self, path: NodePath) -> tuple[NodePath, NodeInfo] | None:
+    def nearest(self, path: Location) -> tuple[Location, NodeInfo] | None:
         """The node at ``path``, or at its longest prefix that was written."""
         for end in range(len(path), -1, -1):
             info = self.nodes.get(path[:end])
@@ -108,12 +109,12 @@ class YamlDocument:
                 return path[:end], info
         return None
 
-    def where(self, path: NodePath) -> Position | None:
+    def where(self, path: Location) -> Position | None:
         """Where to report a problem about the value at ``path``."""
         found = self.nearest(path)
         return found[1].anchor if found else None
 
-    def key_position(self, path: NodePath) -> Position | None:
+    def key_position(self, path: Location) -> Position | None:
         """The key naming the value at ``path`` (an unknown key, say)."""
         info = self.nodes.get(path)
         if info is not None and info.key is not None:
@@ -213,9 +214,9 @@ def _duplicate_keys(loader: yaml.SafeLoader, root: Node, file: str) -> list[Prob
 def _map_positions(
     loader: yaml.SafeLoader,
     node: Node,
-    path: NodePath,
+    path: Location,
     key: Node | None,
-    out: dict[NodePath, NodeInfo],
+    out: dict[Location, NodeInfo],
     active: set[int],
 ) -> None:
     if len(out) >= _MAX_NODES or id(node) in active:

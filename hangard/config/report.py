@@ -11,19 +11,14 @@ referenced; by line and column within a file.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Hashable
-
 from pydantic_core import ErrorDetails
 
 from hangard.config.messages import error_message, first_column, strip_union_tags, unknown_key
-from hangard.config.positions import NodePath, Position, Problem, YamlDocument
+from hangard.config.positions import Position, Problem, YamlDocument
 from hangard.core.crosscheck import check_references
-from hangard.core.desired import DesiredState
+from hangard.core.desired import DesiredState, Location
 
 __all__ = ["Report"]
-
-_ALSO_AT = re.compile(r"also produced at (?P<loc>\S+)$")
 
 
 class Report:
@@ -36,13 +31,13 @@ class Report:
         self.file_rank: dict[str, int] = {display: 0}
         self.lists: dict[int, tuple[str, str]] = {}
         """(``images`` index) -> (display name, text) of its list file."""
-        self.handled: set[NodePath] = set()
+        self.handled: set[Location] = set()
         """Locations whose schema error was replaced by a better message."""
 
     def add(self, position: Position | None, message: str, file: str | None = None) -> None:
         self.problems.append(Problem.at(file or self.display, position, message))
 
-    def at(self, loc: NodePath, message: str) -> None:
+    def at(self, loc: Location, message: str) -> None:
         """A problem with the value at ``loc`` in the config file."""
         self.add(self.doc.where(loc), message)
 
@@ -71,14 +66,9 @@ class Report:
     def references(self, state: DesiredState, kept: list[int] | None = None) -> None:
         """Cross-reference problems of ``state``; ``kept`` maps its ``images``
         indexes back to the file's when bad entries were left out."""
-        for loc, message in check_references(state):
-            if kept is not None and len(loc) > 1 and loc[0] == "images" and isinstance(loc[1], int):
-                loc = ("images", kept[loc[1]], *loc[2:])
-            m = _ALSO_AT.search(message)
-            if m:
-                other = _parse_loc(m.group("loc"), kept)
-                message = message[: m.start("loc")] + self._place(other)
-            file, position = self._locate(loc)
+        for finding in check_references(state):
+            message = finding.text(lambda other: self._place(_in_file(other, kept)))
+            file, position = self._locate(_in_file(finding.where, kept))
             self.problems.append(Problem.at(file, position, message))
 
     def sorted(self) -> list[Problem]:
@@ -89,7 +79,7 @@ class Report:
             key=lambda p: (rank.get(p.file, len(rank)), p.file, p.line or 0, p.column or 0),
         )
 
-    def _locate(self, loc: tuple[Hashable, ...]) -> tuple[str, Position | None]:
+    def _locate(self, loc: Location) -> tuple[str, Position | None]:
         """The file and position of a :func:`check_references` location."""
         if len(loc) == 4 and loc[0] == "images" and loc[2] == "list" and isinstance(loc[3], int):
             index, line = loc[1], loc[3]
@@ -98,17 +88,15 @@ class Report:
                 return display, Position(line, first_column(text, line))
         return self.display, self.doc.where(loc)
 
-    def _place(self, loc: tuple[Hashable, ...]) -> str:
+    def _place(self, loc: Location) -> str:
         file, position = self._locate(loc)
         if position is None:
             return file
         return f"{file}:{position.line}:{position.column}"
 
 
-def _parse_loc(text: str, kept: list[int] | None) -> tuple[Hashable, ...]:
-    parts: list[Hashable] = [int(p) if p.isdigit() else p for p in text.split(".")]
-    if kept is not None and len(parts) > 1 and parts[0] == "images":
-        index = parts[1]
-        if isinstance(index, int) and index < len(kept):
-            parts[1] = kept[index]
-    return tuple(parts)
+def _in_file(loc: Location, kept: list[int] | None) -> Location:
+    """``loc`` with its ``images`` index mapped back to the file's."""
+    if kept is not None and len(loc) > 1 and loc[0] == "images" and isinstance(loc[1], int):
+        return ("images", kept[loc[1]], *loc[2:])
+    return loc

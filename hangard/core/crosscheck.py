@@ -1,11 +1,14 @@
-"""Checks that need the whole desired state: two ``registries`` keys for one
+r"""Checks that need the whole desired state: two ``registries`` keys for one
 host, unknown target names, entries without targets, and outputs produced
-twice. Problems come back as ``(location, message)`` pairs so the loader can
-point at file:line:column. Pure."""
+twice. Problems come back as :class:`Finding` values that carry
+:data:`~hangard.core.desired.Location`\ s, so the loader can point at
+FILE:LINE:COL. Pure."""
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from hangard.core.desired import (
     DesiredState,
@@ -18,20 +21,40 @@ from hangard.core.desired import (
 )
 from hangard.core.reference import ImageReference
 
-__all__ = ["check_references"]
+__all__ = ["ALSO_AT", "Finding", "check_references", "dotted"]
+
+ALSO_AT = "{also_at}"
 
 
-def check_references(state: DesiredState) -> list[tuple[Location, str]]:
+@dataclass(frozen=True)
+class Finding:
+    """One problem at ``where``. When it names a second place (the first
+    producer of a duplicate output), ``message`` holds :data:`ALSO_AT` where
+    that place goes, and ``also_at`` is it."""
+
+    where: Location
+    message: str
+    also_at: Location | None = None
+
+    def text(self, place: Callable[[Location], str] | None = None) -> str:
+        """The message, with the second place written by ``place`` (by
+        default as a dotted path, ``images.0.tags.1``)."""
+        if self.also_at is None:
+            return self.message
+        return self.message.replace(ALSO_AT, (place or dotted)(self.also_at))
+
+
+def check_references(state: DesiredState) -> list[Finding]:
     """Cross-field problems: two ``registries`` keys for one host, unknown
     targets, no targets at all, and duplicate (image, tag, target) outputs
     among explicit tags and list lines."""
-    problems: list[tuple[Location, str]] = []
+    problems: list[Finding] = []
     hosts: dict[str, str] = {}
     for host in state.registries:
         canonical = registry_host(host)
         if canonical in hosts:
             problems.append(
-                (
+                Finding(
                     ("registries", host),
                     f"registry {host!r} is the same host as {hosts[canonical]!r}",
                 )
@@ -41,16 +64,20 @@ def check_references(state: DesiredState) -> list[tuple[Location, str]]:
     known = set(state.targets)
     for i, name in enumerate(state.defaults.targets):
         if name not in known:
-            problems.append((("defaults", "targets", i), _unknown_target(name, known)))
+            problems.append(Finding(("defaults", "targets", i), _unknown_target(name, known)))
     seen: dict[tuple[str, str], Location] = {}
     seen_items: dict[tuple[str, str, str], Location] = {}
     for index, entry in enumerate(state.images):
         names = entry.targets if entry.targets is not None else state.defaults.targets
         for j, name in enumerate(entry.targets or []):
             if name not in known:
-                problems.append((("images", index, "targets", j), _unknown_target(name, known)))
+                problems.append(
+                    Finding(("images", index, "targets", j), _unknown_target(name, known))
+                )
         if not names:
-            problems.append((("images", index), "no targets: set 'targets' here or in 'defaults'"))
+            problems.append(
+                Finding(("images", index), "no targets: set 'targets' here or in 'defaults'")
+            )
             continue
         # (location, source repo, tag, target name, destination)
         outputs: list[tuple[Location, str, str, str, ImageReference]] = []
@@ -78,15 +105,16 @@ def check_references(state: DesiredState) -> list[tuple[Location, str]]:
             item = (image, tag, name)
             if key in seen:
                 problems.append(
-                    (loc, f"duplicate output {ref}: also produced at {_loc(seen[key])}")
+                    Finding(loc, f"duplicate output {ref}: also produced at {ALSO_AT}", seen[key])
                 )
             elif item in seen_items:
                 problems.append(
-                    (
+                    Finding(
                         loc,
-                        f"{image}:{tag} goes to target {name!r} twice (also at "
-                        f"{_loc(seen_items[item])}); each (image, tag, target) must be "
-                        "unique: it names the item in plans, state and metrics",
+                        f"{image}:{tag} goes to target {name!r} twice (also at {ALSO_AT}); "
+                        "each (image, tag, target) must be unique: it names the item in "
+                        "plans, state and metrics",
+                        seen_items[item],
                     )
                 )
             else:
@@ -95,7 +123,8 @@ def check_references(state: DesiredState) -> list[tuple[Location, str]]:
     return problems
 
 
-def _loc(loc: Location) -> str:
+def dotted(loc: Location) -> str:
+    """``("images", 0, "tags", 1)`` → ``images.0.tags.1``."""
     return ".".join(str(p) for p in loc)
 
 

@@ -12,7 +12,8 @@ duplicate outputs) live in :mod:`hangard.core.crosscheck`.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from collections.abc import Callable, Hashable
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -27,25 +28,37 @@ from pydantic import (
 
 from hangard.core.platform import Platform
 from hangard.core.platform import parse_platform as _parse_platform
-from hangard.core.reference import DEFAULT_REGISTRY, DOCKER_HUB_ALIASES, ImageReference, Repository
+from hangard.core.reference import (
+    ImageReference,
+    Repository,
+    canonical_host,
+    parse_digest,
+    parse_path,
+    parse_tag,
+)
 from hangard.core.reference import parse_reference as _parse_reference
 from hangard.errors import InputError
 
+T = TypeVar("T")
 
-def parse_reference(text: str) -> ImageReference:
-    """:func:`hangard.core.reference.parse_reference`, raising ``ValueError``
-    so pydantic reports it at the field's location."""
+
+def _check(parse: Callable[[str], T], value: str) -> T:
+    """``parse(value)``, its error as the ``ValueError`` pydantic reports at
+    the field's location."""
     try:
-        return _parse_reference(text)
+        return parse(value)
     except InputError as exc:
         raise ValueError(exc.message) from None
+
+
+def parse_reference(text: str) -> ImageReference:
+    """:func:`hangard.core.reference.parse_reference`, raising ``ValueError``."""
+    return _check(_parse_reference, text)
 
 
 def parse_platform(text: str) -> Platform:
-    try:
-        return _parse_platform(text)
-    except InputError as exc:
-        raise ValueError(exc.message) from None
+    """:func:`hangard.core.platform.parse_platform`, raising ``ValueError``."""
+    return _check(_parse_platform, text)
 
 
 __all__ = [
@@ -56,6 +69,7 @@ __all__ = [
     "ImageEntry",
     "ListEntry",
     "ListLine",
+    "Location",
     "RegistrySettings",
     "TagRules",
     "TagSelection",
@@ -65,7 +79,9 @@ __all__ = [
     "registry_host",
 ]
 
-Location = tuple[str | int, ...]
+Location = tuple[Hashable, ...]
+"""Where a value sits in the desired-state document: ``("images", 3,
+"tags", 0)``. The config loader maps it to FILE:LINE:COL."""
 
 _INTERVAL_PART = re.compile(r"(\d+)(ms|s|m|h|d|w)")
 _INTERVAL_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -111,12 +127,12 @@ ScheduleText = Annotated[str, Field(min_length=1)]
 
 def registry_host(value: str) -> str:
     """``value`` as a registry host, in canonical spelling (``index.docker.io``
-    → ``docker.io``); ``ValueError`` if it is not one."""
-    ref = parse_reference(f"{value}/x")
-    hub = ref.registry == DEFAULT_REGISTRY and value.strip().lower() in DOCKER_HUB_ALIASES
-    if ref.path != "x" and not (hub and ref.path == "library/x"):
+    → ``docker.io``); ``ValueError`` if it is not one. A bare name such as
+    ``myhost`` is not: in a reference it would be a Docker Hub namespace."""
+    host = _check(canonical_host, value)
+    if not ("." in host or ":" in host or host == "localhost"):
         raise ValueError(f"{value!r} is not a registry host (like quay.io or host:5000)")
-    return ref.registry
+    return host
 
 
 def _check_host_key(value: str) -> str:
@@ -203,7 +219,7 @@ class Target(_Model):
     def _clean_prefix(cls, value: str) -> str:
         value = value.strip("/")
         if value:
-            parse_reference(f"example.com/{value}")  # validates path segments
+            _check(parse_path, value)
         return value
 
     @field_validator("registry")
@@ -258,8 +274,7 @@ class TagRules(_Model):
 def parse_tag_spec(text: str) -> tuple[str, str | None]:
     """``1.27`` → (``1.27``, None); ``1.27@sha256:…`` → (``1.27``, digest)."""
     tag, _, digest = text.partition("@")
-    ref = parse_reference(f"example.com/x:{tag}" + (f"@{digest}" if digest else ""))
-    return ref.tag or "", ref.digest
+    return _check(parse_tag, tag), _check(parse_digest, digest) if digest else None
 
 
 class _EntryBase(_Model):
@@ -321,9 +336,9 @@ class ImageEntry(_EntryBase):
     @classmethod
     def _check_destination(cls, value: str | None) -> str | None:
         if value is not None:
-            ref = parse_reference(f"example.com/{value.strip('/')}")
-            if ref.tag or ref.digest:
+            if ":" in value or "@" in value:
                 raise ValueError("destination is a repository path, without tag or digest")
+            _check(parse_path, value.strip("/"))
         return value
 
     @property

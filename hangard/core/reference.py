@@ -5,7 +5,8 @@ Defaulting rules, all in one place:
 * A first path segment is a registry host when it contains ``.`` or ``:``, or
   is ``localhost``. Otherwise the registry is :data:`DEFAULT_REGISTRY`.
 * On Docker Hub a single-segment name lives under ``library/``.
-* ``index.docker.io`` and ``registry-1.docker.io`` are spelled ``docker.io``.
+* Hosts are lowercase, and ``index.docker.io`` and ``registry-1.docker.io``
+  are spelled ``docker.io`` (:func:`canonical_host`).
 * A reference with neither tag nor digest means tag :data:`DEFAULT_TAG`.
 
 This module does no I/O.
@@ -14,6 +15,7 @@ This module does no I/O.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from hangard.errors import InvalidReferenceError
@@ -24,9 +26,12 @@ __all__ = [
     "DOCKER_HUB_ALIASES",
     "ImageReference",
     "Repository",
+    "canonical_host",
     "parse_digest",
+    "parse_path",
     "parse_reference",
     "parse_repository",
+    "parse_tag",
 ]
 
 DEFAULT_REGISTRY = "docker.io"
@@ -43,33 +48,64 @@ _PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DIGEST = re.compile(r"(?P<alg>[a-z0-9]+(?:[+._-][a-z0-9]+)*):(?P<hex>[a-zA-Z0-9=_-]+)")
 _DIGEST_HEX_LENGTH = {"sha256": 64, "sha384": 96, "sha512": 128}
+_TAG_RULE = "1-128 of A-Z a-z 0-9 _ . -, not starting . or -"
 _HOST_LABEL = r"(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])"
 _REGISTRY = re.compile(
     rf"(?:{_HOST_LABEL}(?:\.{_HOST_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{{1,5}})?"
 )
 
 
-def _fail(text: str, why: str) -> InvalidReferenceError:
+def _fail(text: str, why: str) -> Exception:
     return InvalidReferenceError(f"invalid image reference {text!r}: {why}")
 
 
-def parse_digest(text: str, *, within: str | None = None) -> str:
-    """Validate ``algorithm:hex`` and return it unchanged."""
+Fail = Callable[[str, str], Exception]
+"""``fail(text, why)``: the error to raise for ``text``."""
+
+
+def parse_digest(text: str, *, within: str | None = None, fail: Fail = _fail) -> str:
+    """Validate ``algorithm:hex`` and return it unchanged. ``fail(text,
+    why)`` makes the error; ``within`` is the text to quote in it."""
     original = within or text
     m = _DIGEST.fullmatch(text)
     if not m:
-        raise _fail(original, "digest must look like sha256:<64 hex digits>")
+        raise fail(original, "digest must look like sha256:<64 hex digits>")
     alg, hexpart = m.group("alg"), m.group("hex")
     want = _DIGEST_HEX_LENGTH.get(alg)
     if want is None:
-        raise _fail(original, f"unsupported digest algorithm {alg!r}")
+        raise fail(original, f"unsupported digest algorithm {alg!r}")
     if len(hexpart) != want or not re.fullmatch(r"[0-9a-f]+", hexpart):
-        raise _fail(original, f"{alg} digest must be {want} lowercase hex digits")
+        raise fail(original, f"{alg} digest must be {want} lowercase hex digits")
     return text
 
 
-def _normalise_registry(host: str) -> str:
-    return DEFAULT_REGISTRY if host.lower() in DOCKER_HUB_ALIASES else host
+def canonical_host(text: str) -> str:
+    """A registry host (``quay.io``, ``host:5000``, ``[::1]:5000``) in its
+    one spelling: Docker Hub's aliases are ``docker.io``, and the name is
+    lowercase. :class:`InvalidReferenceError` if it is not a host."""
+    host = text.strip()
+    if not host or not _REGISTRY.fullmatch(host):
+        raise InvalidReferenceError(f"{text!r} is not a registry host (like quay.io or host:5000)")
+    host = host.lower()
+    return DEFAULT_REGISTRY if host in DOCKER_HUB_ALIASES else host
+
+
+def parse_tag(text: str, *, what: str = "tag") -> str:
+    """Validate a tag and return it unchanged; the error names ``what``."""
+    if not _TAG.fullmatch(text):
+        raise InvalidReferenceError(f"invalid {what} {text!r} ({_TAG_RULE})")
+    return text
+
+
+def parse_path(text: str, *, what: str = "repository path") -> str:
+    """Validate a repository path (``team/app``; no registry, tag or
+    digest, no ``library/`` defaulting) and return it unchanged; the error
+    names ``what``."""
+
+    def fail(quoted: str, why: str) -> Exception:
+        return InvalidReferenceError(f"invalid {what} {quoted!r}: {why}")
+
+    return _check_path(text, registry="", fail=fail)
 
 
 @dataclass(frozen=True, order=True)
@@ -134,27 +170,36 @@ def _split_registry(text: str, name: str) -> tuple[str, str]:
     if sep and ("." in first or ":" in first or first == "localhost"):
         if not _REGISTRY.fullmatch(first):
             raise _fail(text, f"invalid registry host {first!r}")
-        return _normalise_registry(first), rest
+        return canonical_host(first), rest
     return DEFAULT_REGISTRY, name
 
 
-def _check_path(text: str, path: str, registry: str) -> str:
+def _check_path(
+    path: str,
+    registry: str,
+    *,
+    text: str | None = None,
+    fail: Fail = _fail,
+) -> str:
+    """``path`` checked segment by segment (``fail(text, why)`` makes the
+    error), with Docker Hub's ``library/`` added where it applies."""
+    text = path if text is None else text
     if not path:
-        raise _fail(text, "repository name is empty")
+        raise fail(text, "repository name is empty")
     for component in path.split("/"):
         if not component:
-            raise _fail(text, "repository path has an empty segment")
+            raise fail(text, "repository path has an empty segment")
         if not _PATH_COMPONENT.fullmatch(component):
             if component.lower() != component and _PATH_COMPONENT.fullmatch(component.lower()):
-                raise _fail(text, "repository name must be lowercase")
-            raise _fail(
+                raise fail(text, "repository name must be lowercase")
+            raise fail(
                 text,
                 f"invalid path segment {component!r} (allowed: a-z 0-9 and single . _ __ or -)",
             )
     if registry == DEFAULT_REGISTRY and "/" not in path:
         path = f"library/{path}"
     if len(registry) + 1 + len(path) > MAX_NAME_LENGTH:
-        raise _fail(text, f"name longer than {MAX_NAME_LENGTH} characters")
+        raise fail(text, f"name longer than {MAX_NAME_LENGTH} characters")
     return path
 
 
@@ -196,8 +241,6 @@ def parse_reference(text: str) -> ImageReference:
     if colon != -1:
         remainder, tag = remainder[:colon], remainder[colon + 1 :]
         if not _TAG.fullmatch(tag):
-            raise _fail(
-                text, f"invalid tag {tag!r} (1-128 of A-Z a-z 0-9 _ . -, not starting . or -)"
-            )
-    path = _check_path(text, remainder, registry)
+            raise _fail(text, f"invalid tag {tag!r} ({_TAG_RULE})")
+    path = _check_path(remainder, registry, text=text)
     return ImageReference(registry, path, tag=tag, digest=digest)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import structlog
 
-from hangard.config.loader import LoadedConfig, load_desired_state
+from hangard.config.loader import LoadedConfig, load_config
 from hangard.config.registries import client_options, credential_store
 from hangard.daemon.metrics import Metrics
 from hangard.errors import ConfigError
@@ -81,7 +81,7 @@ class Generations:
     async def _load(self, why: str) -> bool:
         self.metrics.reload_time.set(time.time())
         try:
-            loaded = await asyncio.to_thread(load_desired_state, self.path, check_secrets=True)
+            loaded = await asyncio.to_thread(load_config, self.path, check_secrets=True)
             options = client_options(loaded, global_concurrency=self.concurrency)
             store = credential_store(loaded)
         except ConfigError as exc:

@@ -5,8 +5,6 @@ and ``/status`` are meaningful right after a restart."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
@@ -14,6 +12,7 @@ from pathlib import Path
 
 import structlog
 
+from hangard.atomicfile import write_atomic
 from hangard.core.plan import Action, ActionKind, ItemKey, SyncItem
 from hangard.sync.execute import ItemOutcome, ItemResult
 
@@ -77,23 +76,13 @@ class StateStore:
     def save(self) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         doc = {
             "version": STATE_VERSION,
             "saved_at": time.time(),
             "last_good_cycle": self.last_good_cycle,
             "items": [asdict(i) for i in sorted(self.items.values(), key=lambda i: i.key)],
         }
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state.", suffix=".json")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(doc, fh, indent=1)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(self.path, json.dumps(doc, indent=1))
 
     def _item(self, action: Action) -> ItemState:
         key = action.key
