@@ -3,16 +3,15 @@
 Each setting comes from, highest first: a command-line flag (passed to
 :func:`load_settings` as an override), the environment variable
 ``HANGARD_<NAME>`` (``HANGARD_STATE_DIR``), then the default. The desired
-state itself (what to mirror) is the YAML file named by ``config``.
+state itself (what to mirror) is the YAML file named by ``config``. Logging
+(``HANGARD_LOG_LEVEL``, ``HANGARD_LOG_FORMAT``) is the command line's
+business: :mod:`hangard.cli` reads it before any command runs.
 
 =================  ==========================  ==================================
 setting            default                     meaning
 =================  ==========================  ==================================
 config             /etc/hangard/hangard.yaml   the desired-state file
 state_dir          /var/lib/hangard            where the daemon keeps its state
-log_format         auto                        auto (console on a TTY), json,
-                                               console
-log_level          info                        debug, info, warning, error
 metrics_address    127.0.0.1:9469              HOST:PORT for /metrics and health
 concurrency        8                           copies in flight, all registries
 failed_file        hangard-failed.txt          failed images, one per line;
@@ -27,7 +26,7 @@ shutdown_grace     30                          seconds to let copies finish on
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,18 +51,11 @@ class Settings(BaseSettings):
 
     config: Path = Path("/etc/hangard/hangard.yaml")
     state_dir: Path = Path("/var/lib/hangard")
-    log_format: Literal["auto", "json", "console"] = "auto"
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
     metrics_address: str = "127.0.0.1:9469"
     concurrency: int = Field(default=8, ge=1, le=256)
     failed_file: Path = Path("hangard-failed.txt")
     watch_config: bool = True
     shutdown_grace: float = Field(default=30.0, ge=0)
-
-    @field_validator("log_format", "log_level", mode="before")
-    @classmethod
-    def _lowercase(cls, value: Any) -> Any:
-        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("metrics_address")
     @classmethod

@@ -348,3 +348,26 @@ def test_the_cli_starts_without_the_network_and_config_stack() -> None:
     ).stdout
 
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("HANGARD_LOG_LEVEL", "bogus", "'bogus' is not one of 'debug', 'info', 'warning', 'error'"),
+        ("HANGARD_LOG_FORMAT", "xml", "'xml' is not one of 'auto', 'json', 'console'"),
+    ],
+)
+def test_a_bad_logging_variable_is_named(
+    hangard: Hangard, variable: str, value: str, expected: str
+) -> None:
+    run = hangard.with_env(**{variable: value})("version")
+
+    assert run.code == 2
+    assert f"(env var: '{variable}')" in run.err and expected in run.err
+    assert "Traceback" not in run.err
+
+
+def test_logging_variables_are_case_insensitive(hangard: Hangard) -> None:
+    run = hangard.with_env(HANGARD_LOG_LEVEL="DEBUG", HANGARD_LOG_FORMAT="JSON")("version")
+
+    assert run.code == 0 and run.out.startswith("hangard ")

@@ -26,8 +26,6 @@ def test_defaults() -> None:
     assert settings == Settings(
         config=Path("/etc/hangard/hangard.yaml"),
         state_dir=Path("/var/lib/hangard"),
-        log_format="auto",
-        log_level="info",
         metrics_address="127.0.0.1:9469",
         concurrency=8,
         failed_file=Path("hangard-failed.txt"),
@@ -42,8 +40,7 @@ def test_environment_with_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in {
         "HANGARD_CONFIG": "/srv/hangard.yaml",
         "HANGARD_STATE_DIR": "/srv/state",
-        "HANGARD_LOG_FORMAT": "JSON",
-        "HANGARD_LOG_LEVEL": "Debug",
+        "HANGARD_LOG_FORMAT": "JSON",  # the command line's, not a setting
         "HANGARD_METRICS_ADDRESS": "[::1]:9000",
         "HANGARD_CONCURRENCY": "3",
         "HANGARD_FAILED_FILE": "/tmp/failed.txt",
@@ -56,7 +53,6 @@ def test_environment_with_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings()
     assert settings.config == Path("/srv/hangard.yaml")
     assert settings.state_dir == Path("/srv/state")
-    assert (settings.log_format, settings.log_level) == ("json", "debug")
     assert settings.metrics_host_port == ("::1", 9000)
     assert settings.concurrency == 3
     assert settings.failed_path == Path("/tmp/failed.txt")  # absolute: not under state_dir
@@ -66,10 +62,10 @@ def test_environment_with_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_overrides_beat_environment_and_none_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HANGARD_CONCURRENCY", "3")
-    monkeypatch.setenv("HANGARD_LOG_LEVEL", "warning")
-    settings = load_settings(concurrency=5, log_level=None, config=Path("x.yaml"))
+    monkeypatch.setenv("HANGARD_STATE_DIR", "/srv/state")
+    settings = load_settings(concurrency=5, state_dir=None, config=Path("x.yaml"))
     assert settings.concurrency == 5
-    assert settings.log_level == "warning"
+    assert settings.state_dir == Path("/srv/state")
     assert settings.config == Path("x.yaml")
 
 
@@ -91,11 +87,6 @@ def test_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None
             "many",
             "setting concurrency (HANGARD_CONCURRENCY): "
             "Input should be a valid integer, unable to parse string as an integer",
-        ),
-        (
-            "HANGARD_LOG_FORMAT",
-            "xml",
-            "setting log_format (HANGARD_LOG_FORMAT): Input should be 'auto', 'json' or 'console'",
         ),
         (
             "HANGARD_METRICS_ADDRESS",
@@ -135,9 +126,9 @@ def test_invalid_values_name_the_variable(
 
 def test_invalid_override_reports_every_problem() -> None:
     with pytest.raises(ConfigError) as info:
-        load_settings(concurrency=0, log_level="loud")
+        load_settings(concurrency=0, metrics_address="loud")
     assert [p.split(":")[0] for p in info.value.problems] == [
-        "setting log_level (HANGARD_LOG_LEVEL)",
+        "setting metrics_address (HANGARD_METRICS_ADDRESS)",
         "setting concurrency (HANGARD_CONCURRENCY)",
     ]
 

@@ -30,6 +30,7 @@ __all__ = [
     "AuthFile",
     "ExitCode",
     "LogFormat",
+    "LogLevel",
     "OutputFormat",
     "TlsVerify",
     "app",
@@ -72,6 +73,13 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
+class LogLevel(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
 class LogFormat(StrEnum):
     auto = "auto"
     json = "json"
@@ -87,12 +95,14 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def _root(
     log_level: Annotated[
-        str, typer.Option(envvar="HANGARD_LOG_LEVEL", help="debug, info, warning, error")
-    ] = "info",
+        LogLevel, typer.Option(envvar="HANGARD_LOG_LEVEL", case_sensitive=False)
+    ] = LogLevel.info,
     log_format: Annotated[
         LogFormat,
         typer.Option(
-            envvar="HANGARD_LOG_FORMAT", help="auto: console on a TTY, JSON lines otherwise"
+            envvar="HANGARD_LOG_FORMAT",
+            case_sensitive=False,
+            help="auto: console on a TTY, JSON lines otherwise",
         ),
     ] = LogFormat.auto,
     version: Annotated[
@@ -104,7 +114,7 @@ def _root(
 ) -> None:
     from hangard.log import configure_logging
 
-    configure_logging(log_level, log_format.value)
+    configure_logging(log_level.value, log_format.value)
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

@@ -14,7 +14,6 @@ __all__ = [
     "OCI_INDEX",
     "OCI_MANIFEST",
     "SCHEMA1_TYPES",
-    "SINGLE_TYPES",
     "SUPPORTED_MANIFEST_TYPES",
 ]
 
@@ -30,7 +29,6 @@ DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
 INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
 SCHEMA1_TYPES = frozenset({DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED})
-SINGLE_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 
 #: The manifest types hangard copies, in the order Hangar's docs list them.
 SUPPORTED_MANIFEST_TYPES: tuple[str, ...] = (
