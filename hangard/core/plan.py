@@ -251,9 +251,6 @@ class Plan:
         counts = Counter(a.kind.value for a in self.actions)
         return {kind.value: counts.get(kind.value, 0) for kind in ActionKind}
 
-    def of_kind(self, kind: ActionKind) -> list[Action]:
-        return [a for a in self.actions if a.kind is kind]
-
     def render(self) -> str:
         lines = []
         for action in self.actions:

@@ -153,9 +153,6 @@ class ImageReference:
     def with_digest(self, digest: str) -> ImageReference:
         return replace(self, digest=digest)
 
-    def in_repository(self, repo: Repository) -> ImageReference:
-        return replace(self, registry=repo.registry, path=repo.path)
-
     def __str__(self) -> str:
         text = self.name
         if self.tag:
