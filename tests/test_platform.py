@@ -104,3 +104,19 @@ def test_property_random_text_only_raises_input_error(text: str) -> None:
     except InputError:
         return
     assert parse_platform(str(platform)) == platform
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b'{"os": "linux", "architecture": "arm64", "variant": "v8"}', "linux/arm64/v8"),
+        (b'{"os": "linux", "architecture": "amd64"}', "linux/amd64"),
+        (b"not json", None),
+        (b"[1, 2]", None),  # JSON, but not an object
+        (b"[" * 100_000 + b"]" * 100_000, None),  # nested past the parser's limit
+        (b"", None),
+    ],
+)
+def test_platform_from_a_config_blob(raw: bytes, expected: str | None) -> None:
+    found = Platform.from_config(raw)
+    assert (str(found) if found else None) == expected

@@ -8,7 +8,6 @@ points at content that is missing, even if the process dies mid-copy.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -25,7 +24,7 @@ from hangard.core.schema1 import LayerInfo, convert_schema1, schema1_layers
 from hangard.errors import AuthError, InputError, RegistryError
 from hangard.registry.client import RegistryClient
 
-__all__ = ["NO_PLATFORM_MATCH", "Copier", "CopyResult"]
+__all__ = ["NO_PLATFORM_MATCH", "Copier", "CopyResult", "image_platform"]
 
 log = structlog.get_logger("hangard.copy")
 
@@ -144,7 +143,7 @@ class Copier:
             top = None  # converted below
         else:
             if platforms:
-                found = await self._platform_of(src.repository, source)
+                found = await image_platform(self.client, src.repository, source)
                 if found is None or not any(p.matches(found) for p in platforms):
                     log.warning(NO_PLATFORM_MATCH, image=str(src), found=str(found))
                     return _replace(base, skipped=NO_PLATFORM_MATCH)
@@ -191,13 +190,6 @@ class Copier:
             manifests_pushed=tally.manifests,
             converted_from=source.media_type if source.is_schema1 else None,
         )
-
-    async def _platform_of(self, repo: Repository, manifest: Manifest) -> Platform | None:
-        config = manifest.config
-        if config is None:
-            return None
-        doc = json.loads(await self.client.get_blob(repo, config.digest))
-        return Platform.from_json(doc) if isinstance(doc, dict) else None
 
     async def _copy_child(
         self, src: Repository, dst: Repository, desc: Descriptor, tally: _Tally
@@ -273,3 +265,13 @@ def _replace(result: CopyResult, **changes: object) -> CopyResult:
 
 def _with_duration(result: CopyResult, seconds: float) -> CopyResult:
     return _replace(result, duration=round(seconds, 3))
+
+
+async def image_platform(
+    client: RegistryClient, repo: Repository, manifest: Manifest
+) -> Platform | None:
+    """The platform an image manifest's config declares (one small GET)."""
+    config = manifest.config
+    if config is None:
+        return None
+    return Platform.from_config(await client.get_blob(repo, config.digest))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,16 @@ class Platform:
             ),
             variant=str(doc["variant"]) if doc.get("variant") else None,
         )
+
+    @classmethod
+    def from_config(cls, raw: bytes) -> Platform | None:
+        """The platform an image config blob declares; ``None`` when the
+        blob is not a JSON object (a foreign artifact's config)."""
+        try:
+            doc = json.loads(raw)
+        except (ValueError, RecursionError):
+            return None
+        return cls.from_json(doc) if isinstance(doc, dict) else None
 
     @property
     def is_unknown(self) -> bool:

@@ -10,16 +10,15 @@ in the state dir between ``sync --once`` runs).
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar, cast
 
 import structlog
 
+from hangard.copy.engine import image_platform
 from hangard.core.manifest import Descriptor, select_platforms
 from hangard.core.mediatypes import SCHEMA1_TYPES
 from hangard.core.plan import ItemKey, Observation, SyncItem
-from hangard.core.platform import Platform
 from hangard.core.reference import ImageReference
 from hangard.errors import HangardError, NotFoundError
 from hangard.registry.client import RegistryClient
@@ -123,9 +122,7 @@ async def _observe_subset(
             digest = selection.manifest.digest if selection.manifest else None
             cache.put(source_digest, item.platforms, digest, selection.platform_digests)
         elif manifest.config is not None:
-            config = await client.get_blob(item.source.repository, manifest.config.digest)
-            doc = json.loads(config)
-            found = Platform.from_json(doc) if isinstance(doc, dict) else None
+            found = await image_platform(client, item.source.repository, manifest)
             ok = found is not None and any(p.matches(found) for p in item.platforms)
             cache.put(
                 source_digest,
