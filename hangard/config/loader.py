@@ -48,8 +48,8 @@ from hangard.core.desired import (
     DesiredState,
     ListEntry,
     Location,
-    parse_interval,
 )
+from hangard.core.schedule import parse_interval
 from hangard.errors import ConfigError
 
 __all__ = [

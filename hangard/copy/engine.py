@@ -128,48 +128,13 @@ class Copier:
             target_digest=None,
             media_type=source.media_type,
         )
+        picked = await self._pick(src, source, platforms)
+        if picked is None:
+            return _replace(base, skipped=NO_PLATFORM_MATCH)
+        top, chosen = picked
         tally = _Tally()
-        chosen: list[str] = []
-        if source.is_index:
-            selection = select_platforms(source, platforms)
-            if selection.manifest is None:
-                log.warning(
-                    NO_PLATFORM_MATCH, image=str(src), platforms=[str(p) for p in platforms]
-                )
-                return _replace(base, skipped=NO_PLATFORM_MATCH)
-            top = selection.manifest
-            chosen = sorted(selection.platform_digests)
-        elif source.is_schema1:
-            top = None  # converted below
-        else:
-            if platforms:
-                found = await image_platform(self.client, src.repository, source)
-                if found is None or not any(p.matches(found) for p in platforms):
-                    log.warning(NO_PLATFORM_MATCH, image=str(src), found=str(found))
-                    return _replace(base, skipped=NO_PLATFORM_MATCH)
-                chosen = [str(found)]
-            top = source
-
         target_ref = _target_ref(src, dst, top)
-        if top is not None:
-            if isinstance(known_target, _Unknown):
-                existing = await self.client.head_manifest(target_ref)
-                known_target = existing.digest if existing is not None else None
-            if known_target == top.digest:
-                return _replace(
-                    base, target_digest=top.digest, up_to_date=True, platforms=tuple(chosen)
-                )
-            if top.is_index:
-                await asyncio.gather(
-                    *(
-                        self._copy_child(src.repository, dst.repository, d, tally)
-                        for d in top.children
-                    )
-                )
-            else:
-                await self._copy_blobs(src.repository, dst.repository, top, tally)
-            pushed = top
-        else:
+        if top is None:
             pushed = await self._convert_schema1(src.repository, dst.repository, source, tally)
             log.warning(
                 "schema1 image converted to Docker schema2; the target digest differs",
@@ -177,12 +142,20 @@ class Copier:
                 source_digest=source.digest,
                 target_digest=pushed.digest,
             )
+        else:
+            if isinstance(known_target, _Unknown):
+                existing = await self.client.head_manifest(target_ref)
+                known_target = existing.digest if existing is not None else None
+            if known_target == top.digest:
+                return _replace(base, target_digest=top.digest, up_to_date=True, platforms=chosen)
+            await self._copy_content(src.repository, dst.repository, top, tally)
+            pushed = top
         await self.client.put_manifest(target_ref, pushed)
         tally.manifests += 1
         return _replace(
             base,
             target_digest=pushed.digest,
-            platforms=tuple(chosen),
+            platforms=chosen,
             blobs_copied=tally.blobs.copied,
             blobs_mounted=tally.blobs.mounted,
             blobs_present=tally.blobs.present,
@@ -190,6 +163,38 @@ class Copier:
             manifests_pushed=tally.manifests,
             converted_from=source.media_type if source.is_schema1 else None,
         )
+
+    async def _pick(
+        self, src: ImageReference, source: Manifest, platforms: Sequence[Platform]
+    ) -> tuple[Manifest | None, tuple[str, ...]] | None:
+        """What to push (``None``: a schema1 image, converted on the way)
+        and the platforms it holds; ``None`` when no platform matched."""
+        if source.is_index:
+            selection = select_platforms(source, platforms)
+            if selection.manifest is None:
+                log.warning(
+                    NO_PLATFORM_MATCH, image=str(src), platforms=[str(p) for p in platforms]
+                )
+                return None
+            return selection.manifest, tuple(sorted(selection.platform_digests))
+        if source.is_schema1:
+            return None, ()
+        if not platforms:
+            return source, ()
+        found = await image_platform(self.client, src.repository, source)
+        if found is None or not any(p.matches(found) for p in platforms):
+            log.warning(NO_PLATFORM_MATCH, image=str(src), found=str(found))
+            return None
+        return source, (str(found),)
+
+    async def _copy_content(
+        self, src: Repository, dst: Repository, top: Manifest, tally: _Tally
+    ) -> None:
+        """Everything ``top`` refers to, before ``top`` itself goes up."""
+        if top.is_index:
+            await asyncio.gather(*(self._copy_child(src, dst, d, tally) for d in top.children))
+        else:
+            await self._copy_blobs(src, dst, top, tally)
 
     async def _copy_child(
         self, src: Repository, dst: Repository, desc: Descriptor, tally: _Tally

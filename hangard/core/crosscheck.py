@@ -7,8 +7,9 @@ FILE:LINE:COL. Pure."""
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from hangard.core.desired import (
     DesiredState,
@@ -19,7 +20,7 @@ from hangard.core.desired import (
     parse_tag_spec,
     registry_host,
 )
-from hangard.core.reference import ImageReference
+from hangard.core.reference import ImageReference, Repository
 
 __all__ = ["ALSO_AT", "Finding", "check_references", "dotted"]
 
@@ -48,7 +49,21 @@ def check_references(state: DesiredState) -> list[Finding]:
     """Cross-field problems: two ``registries`` keys for one host, unknown
     targets, no targets at all, and duplicate (image, tag, target) outputs
     among explicit tags and list lines."""
-    problems: list[Finding] = []
+    problems = _same_hosts(state) + _unknown_targets(state)
+    outputs: list[_Output] = []
+    for index, entry in enumerate(state.images):
+        names = entry.targets if entry.targets is not None else state.defaults.targets
+        if not names:
+            problems.append(
+                Finding(("images", index), "no targets: set 'targets' here or in 'defaults'")
+            )
+        else:
+            outputs += _outputs(state, index, entry, names)
+    return problems + _duplicates(outputs)
+
+
+def _same_hosts(state: DesiredState) -> list[Finding]:
+    problems = []
     hosts: dict[str, str] = {}
     for host in state.registries:
         canonical = registry_host(host)
@@ -61,65 +76,74 @@ def check_references(state: DesiredState) -> list[Finding]:
             )
         else:
             hosts[canonical] = host
+    return problems
+
+
+def _unknown_targets(state: DesiredState) -> list[Finding]:
     known = set(state.targets)
-    for i, name in enumerate(state.defaults.targets):
-        if name not in known:
-            problems.append(Finding(("defaults", "targets", i), _unknown_target(name, known)))
+    places: list[tuple[Location, str]] = [
+        (("defaults", "targets", i), name) for i, name in enumerate(state.defaults.targets)
+    ]
+    for index, entry in enumerate(state.images):
+        places += [(("images", index, "targets", j), n) for j, n in enumerate(entry.targets or [])]
+    return [Finding(loc, _unknown_target(name, known)) for loc, name in places if name not in known]
+
+
+class _Output(NamedTuple):
+    """One (image, tag, target) an explicit tag or a list line produces."""
+
+    where: Location
+    image: str
+    tag: str
+    target: str
+    destination: ImageReference
+
+
+def _outputs(
+    state: DesiredState, index: int, entry: ImageEntry | ListEntry, names: Sequence[str]
+) -> list[_Output]:
+    wanted: list[tuple[Location, Repository, str, str | None]] = []
+    if isinstance(entry, ImageEntry) and isinstance(entry.tags, list):
+        for j, spec in enumerate(entry.tags):
+            tag, _ = parse_tag_spec(spec)
+            wanted.append((("images", index, "tags", j), entry.repository, tag, entry.destination))
+    elif isinstance(entry, ListEntry):
+        for line in entry.lines:
+            repo = parse_reference(line.source).repository
+            wanted.append((("images", index, "list", line.line), repo, line.tag, line.destination))
+    return [
+        _Output(loc, str(repo), tag, name, target.repository_for(repo, destination).tag(tag))
+        for loc, repo, tag, destination in wanted
+        for name in names
+        if (target := state.targets.get(name)) is not None
+    ]
+
+
+def _duplicates(outputs: Iterable[_Output]) -> list[Finding]:
+    problems = []
     seen: dict[tuple[str, str], Location] = {}
     seen_items: dict[tuple[str, str, str], Location] = {}
-    for index, entry in enumerate(state.images):
-        names = entry.targets if entry.targets is not None else state.defaults.targets
-        for j, name in enumerate(entry.targets or []):
-            if name not in known:
-                problems.append(
-                    Finding(("images", index, "targets", j), _unknown_target(name, known))
-                )
-        if not names:
+    for out in outputs:
+        ref = out.destination
+        key = (ref.name, ref.tag or "")
+        item = (out.image, out.tag, out.target)
+        if key in seen:
             problems.append(
-                Finding(("images", index), "no targets: set 'targets' here or in 'defaults'")
+                Finding(out.where, f"duplicate output {ref}: also produced at {ALSO_AT}", seen[key])
             )
-            continue
-        # (location, source repo, tag, target name, destination)
-        outputs: list[tuple[Location, str, str, str, ImageReference]] = []
-        if isinstance(entry, ImageEntry) and isinstance(entry.tags, list):
-            repo = entry.repository
-            for j, spec in enumerate(entry.tags):
-                tag, _ = parse_tag_spec(spec)
-                for name in names:
-                    target = state.targets.get(name)
-                    if target is not None:
-                        dest = target.repository_for(repo, entry.destination)
-                        loc: Location = ("images", index, "tags", j)
-                        outputs.append((loc, str(repo), tag, name, dest.tag(tag)))
-        elif isinstance(entry, ListEntry):
-            for line in entry.lines:
-                repo = parse_reference(line.source).repository
-                for name in names:
-                    target = state.targets.get(name)
-                    if target is not None:
-                        dest = target.repository_for(repo, line.destination)
-                        loc = ("images", index, "list", line.line)
-                        outputs.append((loc, str(repo), line.tag, name, dest.tag(line.tag)))
-        for loc, image, tag, name, ref in outputs:
-            key = (ref.name, ref.tag or "")
-            item = (image, tag, name)
-            if key in seen:
-                problems.append(
-                    Finding(loc, f"duplicate output {ref}: also produced at {ALSO_AT}", seen[key])
+        elif item in seen_items:
+            problems.append(
+                Finding(
+                    out.where,
+                    f"{out.image}:{out.tag} goes to target {out.target!r} twice (also at "
+                    f"{ALSO_AT}); each (image, tag, target) must be unique: it names the "
+                    "item in plans, state and metrics",
+                    seen_items[item],
                 )
-            elif item in seen_items:
-                problems.append(
-                    Finding(
-                        loc,
-                        f"{image}:{tag} goes to target {name!r} twice (also at {ALSO_AT}); "
-                        "each (image, tag, target) must be unique: it names the item in "
-                        "plans, state and metrics",
-                        seen_items[item],
-                    )
-                )
-            else:
-                seen[key] = loc
-                seen_items[item] = loc
+            )
+        else:
+            seen[key] = out.where
+            seen_items[item] = out.where
     return problems
 
 

@@ -37,6 +37,8 @@ from hangard.core.reference import (
     parse_tag,
 )
 from hangard.core.reference import parse_reference as _parse_reference
+from hangard.core.schedule import DEFAULT_SCHEDULE, check_schedule
+from hangard.core.tags import parse_semver_range
 from hangard.errors import InputError
 
 T = TypeVar("T")
@@ -74,7 +76,6 @@ __all__ = [
     "TagRules",
     "TagSelection",
     "Target",
-    "parse_interval",
     "parse_tag_spec",
     "registry_host",
 ]
@@ -83,43 +84,9 @@ Location = tuple[Hashable, ...]
 """Where a value sits in the desired-state document: ``("images", 3,
 "tags", 0)``. The config loader maps it to FILE:LINE:COL."""
 
-_INTERVAL_PART = re.compile(r"(\d+)(ms|s|m|h|d|w)")
-_INTERVAL_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DEFAULT_SCHEDULE = "15m"
-
-
-def parse_interval(text: str) -> float | None:
-    """Seconds for an interval like ``15m`` or ``1h30m``; ``None`` if not one."""
-    compact = text.replace(" ", "")
-    if not compact:
-        return None
-    pos, total = 0, 0.0
-    while pos < len(compact):
-        m = _INTERVAL_PART.match(compact, pos)
-        if not m:
-            return None
-        total += int(m.group(1)) * _INTERVAL_UNITS[m.group(2)]
-        pos = m.end()
-    return total
-
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-def _check_schedule(value: str) -> str:
-    value = value.strip()
-    seconds = parse_interval(value)
-    if seconds is not None:
-        if seconds < 10:
-            raise ValueError(f"interval {value!r} is shorter than 10s")
-        return value
-    if len(value.split()) != 5:
-        raise ValueError(
-            f"schedule {value!r} is neither an interval (like 15m, 1h30m) "
-            "nor a 5-field cron expression (like '0 */6 * * *')"
-        )
-    return value
 
 
 ScheduleText = Annotated[str, Field(min_length=1)]
@@ -256,8 +223,6 @@ class TagRules(_Model):
     def _check_semver(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        from hangard.core.tags import parse_semver_range
-
         try:
             parse_semver_range(value)
         except InputError as exc:
@@ -285,7 +250,7 @@ class _EntryBase(_Model):
     @field_validator("schedule")
     @classmethod
     def _check_schedule(cls, value: str | None) -> str | None:
-        return _check_schedule(value) if value is not None else None
+        return check_schedule(value) if value is not None else None
 
     def platform_list(self, defaults: Defaults) -> tuple[Platform, ...]:
         values = self.platforms if self.platforms is not None else defaults.platforms
@@ -382,12 +347,12 @@ class Defaults(_Model):
     platforms: list[PlatformText] = Field(default_factory=list)
     """Empty means every platform (the index digest is then preserved)."""
     targets: list[str] = Field(default_factory=list)
-    schedule: ScheduleText = _DEFAULT_SCHEDULE
+    schedule: ScheduleText = DEFAULT_SCHEDULE
 
     @field_validator("schedule")
     @classmethod
     def _check_schedule(cls, value: str) -> str:
-        return _check_schedule(value)
+        return check_schedule(value)
 
 
 class DesiredState(_Model):

@@ -16,16 +16,27 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import semantic_version
 
 from hangard.errors import InputError
 
-if TYPE_CHECKING:
-    from hangard.core.desired import TagRules
+__all__ = ["Rules", "parse_semver_range", "parse_version", "select_tags"]
 
-__all__ = ["parse_semver_range", "parse_version", "select_tags"]
+
+class Rules(Protocol):
+    """What selects tags (:class:`hangard.core.desired.TagRules` is one)."""
+
+    @property
+    def include(self) -> Sequence[str]: ...
+    @property
+    def exclude(self) -> Sequence[str]: ...
+    @property
+    def semver(self) -> str | None: ...
+    @property
+    def latest(self) -> int | None: ...
+
 
 _VERSION = re.compile(
     r"v?(?P<major>0|[1-9]\d*)(?:\.(?P<minor>0|[1-9]\d*))?(?:\.(?P<patch>0|[1-9]\d*))?"
@@ -67,7 +78,7 @@ def _matches_any(tag: str, patterns: Sequence[str]) -> bool:
     return any(_anchored(p).fullmatch(tag) for p in patterns)
 
 
-def select_tags(tags: Iterable[str], rules: TagRules) -> list[str]:
+def select_tags(tags: Iterable[str], rules: Rules) -> list[str]:
     """The tags ``rules`` select, sorted (by version when ``latest`` or
     ``semver`` is used, highest first; else by name)."""
     chosen = []

@@ -42,7 +42,14 @@ class Metrics:
     """Every hangard metric, on its own registry (tests make many)."""
 
     def __init__(self) -> None:
-        r = self.registry = CollectorRegistry()
+        self.registry = CollectorRegistry()
+        self._items(self.registry)
+        self._cycles(self.registry)
+        self._transfers(self.registry)
+        self._service(self.registry)
+
+    def _items(self, r: CollectorRegistry) -> None:
+        """Per (image, tag, target): is it where it should be?"""
         self.in_sync = Gauge(
             "hangard_image_in_sync",
             "1 when the target has the desired digest, else 0 (drifted or missing)",
@@ -76,6 +83,9 @@ class Metrics:
             ITEM,
             registry=r,
         )
+
+    def _cycles(self, r: CollectorRegistry) -> None:
+        """How the sync cycles go."""
         self.cycles = Counter(
             "hangard_sync_cycles", "Sync cycles by result", ("result",), registry=r
         )
@@ -90,10 +100,17 @@ class Metrics:
             "When a cycle last finished without failures",
             registry=r,
         )
+        for result in ("success", "failure"):
+            self.cycles.labels(result=result)
+
+    def _transfers(self, r: CollectorRegistry) -> None:
+        """What moved, and how the registries answered."""
         self.bytes_copied = Counter(
             "hangard_bytes_copied", "Blob bytes uploaded", ("target_registry",), registry=r
         )
         self.blobs = Counter("hangard_blobs", "Blobs handled by outcome", ("result",), registry=r)
+        for result in ("copied", "mounted", "present"):
+            self.blobs.labels(result=result)
         self.requests = Counter(
             "hangard_registry_requests",
             "HTTP requests to registries",
@@ -106,6 +123,9 @@ class Metrics:
             ("registry",),
             registry=r,
         )
+
+    def _service(self, r: CollectorRegistry) -> None:
+        """The config and the build."""
         self.reload_ok = Gauge(
             "hangard_config_last_reload_successful",
             "1 when the last config (re)load succeeded",
@@ -121,10 +141,6 @@ class Metrics:
         )
         self.build_info = Gauge("hangard_build_info", "hangard version", ("version",), registry=r)
         self.build_info.labels(version=__version__).set(1)
-        for result in ("copied", "mounted", "present"):
-            self.blobs.labels(result=result)
-        for result in ("success", "failure"):
-            self.cycles.labels(result=result)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -15,7 +15,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from hangard.core.desired import parse_interval
+from hangard.core.schedule import parse_interval
 
 __all__ = ["CycleScheduler", "schedule_triggers"]
 
