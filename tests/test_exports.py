@@ -1,13 +1,16 @@
 """Public surfaces: every package and every module with ``__all__`` keeps it
 sorted (the isort-style order ruff's RUF022 uses), free of duplicates and
-true; and a package's ``__all__`` lists everything its ``__init__`` re-exports."""
+true; a package's ``__all__`` lists everything its ``__init__`` re-exports;
+and the installed package carries its ``py.typed`` marker."""
 
 from __future__ import annotations
 
 import ast
 import importlib
+import importlib.resources
 import pkgutil
 import re
+import tomllib
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -171,3 +174,20 @@ def test_reexport_detection_sees_imports_and_ignores_submodules() -> None:
     found = reexported("hangard.copy")
     assert {"Copier", "CopyResult", "NO_PLATFORM_MATCH"} <= found
     assert not found & {"engine", "blobs", "stream", "annotations"}
+
+
+def test_installed_package_has_py_typed() -> None:
+    marker = importlib.resources.files("hangard").joinpath("py.typed")
+    assert marker.is_file()
+    assert marker.read_bytes() == b""
+
+
+def test_py_typed_is_package_data() -> None:
+    # the check above passes in an editable install even if a wheel would
+    # leave the marker out; the build configuration decides what ships
+    pyproject = Path(hangard.__file__).parent.parent / "pyproject.toml"
+    if not pyproject.is_file():
+        pytest.skip("not running from a source checkout")
+    config = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    package_data = config["tool"]["setuptools"]["package-data"]
+    assert "py.typed" in package_data["hangard"]
