@@ -1,0 +1,191 @@
+"""hangard.daemon.metrics: the series hangard exposes, read back through the
+Prometheus text parser the way a scraper sees them."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from hangard import __version__
+from hangard.daemon.metrics import FAILURE_REASONS, Metrics
+
+NGINX = ("docker.io/library/nginx", "1.27", "mirror")
+REDIS = ("docker.io/library/redis", "7", "mirror")
+
+ITEM_GAUGES = (
+    "hangard_image_in_sync",
+    "hangard_image_drift",
+    "hangard_image_missing",
+    "hangard_image_last_success_timestamp_seconds",
+    "hangard_copy_consecutive_failures",
+)
+
+Labels = frozenset[tuple[str, str]]
+
+
+def scrape(metrics: Metrics) -> dict[str, dict[Labels, float]]:
+    """sample name -> labels -> value, as a scraper would read the page."""
+    out: dict[str, dict[Labels, float]] = {}
+    for family in text_string_to_metric_families(metrics.render().decode()):
+        for sample in family.samples:
+            out.setdefault(sample.name, {})[frozenset(sample.labels.items())] = sample.value
+    return out
+
+
+def item(key: tuple[str, str, str]) -> Labels:
+    return frozenset(zip(("image", "tag", "target"), key, strict=True))
+
+
+@pytest.fixture
+def metrics() -> Metrics:
+    return Metrics()
+
+
+def test_fresh_registry_has_build_info_and_zeroed_counters(metrics: Metrics) -> None:
+    page = scrape(metrics)
+    assert page["hangard_build_info"] == {frozenset({("version", __version__)}): 1.0}
+    assert page["hangard_blobs_total"] == {
+        frozenset({("result", r)}): 0.0 for r in ("copied", "mounted", "present")
+    }
+    assert page["hangard_sync_cycles_total"] == {
+        frozenset({("result", r)}): 0.0 for r in ("success", "failure")
+    }
+    # no items yet, and *_created series are switched off
+    assert not any(name in page for name in ITEM_GAUGES)
+    assert not any(name.endswith("_created") for name in page)
+
+
+def test_each_instance_has_its_own_registry() -> None:
+    a, b = Metrics(), Metrics()
+    a.cycles.labels(result="success").inc()
+    assert scrape(a)["hangard_sync_cycles_total"][frozenset({("result", "success")})] == 1.0
+    assert scrape(b)["hangard_sync_cycles_total"][frozenset({("result", "success")})] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("in_sync", "drift", "missing", "last_success", "failures"),
+    [
+        (True, False, False, 1700000000.0, 0),
+        (False, True, False, 1700000000.5, 2),
+        (False, False, True, None, 7),
+    ],
+)
+def test_item_state_gauges(
+    metrics: Metrics,
+    in_sync: bool,
+    drift: bool,
+    missing: bool,
+    last_success: float | None,
+    failures: int,
+) -> None:
+    metrics.set_item_state(
+        NGINX,
+        in_sync=in_sync,
+        drift=drift,
+        missing=missing,
+        last_success=last_success,
+        consecutive_failures=failures,
+    )
+    page = scrape(metrics)
+    assert page["hangard_image_in_sync"] == {item(NGINX): float(in_sync)}
+    assert page["hangard_image_drift"] == {item(NGINX): float(drift)}
+    assert page["hangard_image_missing"] == {item(NGINX): float(missing)}
+    assert page["hangard_copy_consecutive_failures"] == {item(NGINX): float(failures)}
+    if last_success is None:
+        assert "hangard_image_last_success_timestamp_seconds" not in page
+    else:
+        assert page["hangard_image_last_success_timestamp_seconds"] == {item(NGINX): last_success}
+
+
+def test_last_success_is_kept_when_a_later_state_has_none(metrics: Metrics) -> None:
+    common = {"drift": False, "missing": False}
+    metrics.set_item_state(
+        NGINX, in_sync=True, last_success=100.0, consecutive_failures=0, **common
+    )
+    metrics.set_item_state(
+        NGINX, in_sync=False, last_success=None, consecutive_failures=1, **common
+    )
+    page = scrape(metrics)
+    assert page["hangard_image_last_success_timestamp_seconds"] == {item(NGINX): 100.0}
+    assert page["hangard_image_in_sync"] == {item(NGINX): 0.0}
+    assert page["hangard_copy_consecutive_failures"] == {item(NGINX): 1.0}
+
+
+def test_forget_items_drops_every_series_of_items_not_kept(metrics: Metrics) -> None:
+    for key in (NGINX, REDIS):
+        metrics.set_item_state(
+            key, in_sync=True, drift=False, missing=False, last_success=1.0, consecutive_failures=0
+        )
+    metrics.forget_items([REDIS])
+    page = scrape(metrics)
+    for name in ITEM_GAUGES:
+        assert page[name].keys() == {item(REDIS)}, name
+    metrics.forget_items([])
+    page = scrape(metrics)
+    assert not any(name in page for name in ITEM_GAUGES)
+
+
+def test_forget_items_with_unknown_keys_is_harmless(metrics: Metrics) -> None:
+    metrics.set_item_state(
+        NGINX, in_sync=True, drift=False, missing=False, last_success=None, consecutive_failures=0
+    )
+    metrics.forget_items([NGINX, REDIS])
+    page = scrape(metrics)
+    assert page["hangard_image_in_sync"] == {item(NGINX): 1.0}
+    assert "hangard_image_last_success_timestamp_seconds" not in page
+
+
+@pytest.mark.parametrize("reason", FAILURE_REASONS)
+def test_failure_counter_labels(metrics: Metrics, reason: str) -> None:
+    metrics.failures.labels(image=NGINX[0], target=NGINX[2], reason=reason).inc()
+    metrics.failures.labels(image=NGINX[0], target=NGINX[2], reason=reason).inc()
+    metrics.failures.labels(image=REDIS[0], target=REDIS[2], reason=reason).inc()
+    page = scrape(metrics)
+    assert page["hangard_copy_failures_total"] == {
+        frozenset({("image", NGINX[0]), ("target", NGINX[2]), ("reason", reason)}): 2.0,
+        frozenset({("image", REDIS[0]), ("target", REDIS[2]), ("reason", reason)}): 1.0,
+    }
+
+
+def test_failure_reasons_are_unique_and_bounded() -> None:
+    assert len(set(FAILURE_REASONS)) == len(FAILURE_REASONS)
+    assert "other" in FAILURE_REASONS
+    assert all(r.isidentifier() and r == r.lower() for r in FAILURE_REASONS)
+
+
+def test_other_series_render(metrics: Metrics) -> None:
+    metrics.bytes_copied.labels(target_registry="mirror.example.com").inc(1234)
+    metrics.requests.labels(registry="docker.io", method="GET", code="200").inc()
+    metrics.ratelimit_remaining.labels(registry="docker.io").set(99)
+    metrics.reload_ok.set(1)
+    metrics.desired.set(3)
+    metrics.cycle_duration.observe(0.7)
+    metrics.cycle_duration.observe(45)
+    page = scrape(metrics)
+    assert page["hangard_bytes_copied_total"] == {
+        frozenset({("target_registry", "mirror.example.com")}): 1234.0
+    }
+    assert page["hangard_registry_requests_total"] == {
+        frozenset({("registry", "docker.io"), ("method", "GET"), ("code", "200")}): 1.0
+    }
+    assert page["hangard_registry_ratelimit_remaining"] == {
+        frozenset({("registry", "docker.io")}): 99.0
+    }
+    assert page["hangard_config_last_reload_successful"] == {frozenset(): 1.0}
+    assert page["hangard_desired_images"] == {frozenset(): 3.0}
+    assert page["hangard_sync_cycle_duration_seconds_count"] == {frozenset(): 2.0}
+    assert page["hangard_sync_cycle_duration_seconds_sum"] == {frozenset(): 45.7}
+    buckets = page["hangard_sync_cycle_duration_seconds_bucket"]
+    assert buckets[frozenset({("le", "0.5")})] == 0.0
+    assert buckets[frozenset({("le", "1.0")})] == 1.0
+    assert buckets[frozenset({("le", "30.0")})] == 1.0
+    assert buckets[frozenset({("le", "60.0")})] == 2.0
+    assert buckets[frozenset({("le", "+Inf")})] == 2.0
+
+
+def test_label_values_are_escaped_in_the_text_format(metrics: Metrics) -> None:
+    odd = ('reg.example.com/a"b', "t\\1", "line\nbreak")
+    metrics.set_item_state(
+        odd, in_sync=True, drift=False, missing=False, last_success=None, consecutive_failures=0
+    )
+    assert scrape(metrics)["hangard_image_in_sync"] == {item(odd): 1.0}
