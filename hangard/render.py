@@ -11,14 +11,18 @@ __all__ = ["human_size", "render_copy_result", "render_manifest", "result_json"]
 
 
 def human_size(n: int) -> str:
+    """``1.5 MiB``: one decimal, in the largest unit that shows at most
+    ``1023.9`` (so just under 1 MiB reads ``1.0 MiB``, not ``1024.0 KiB``)."""
     if n < 0:
         return "?"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+    if n < 1024:
+        return f"{n} B"
+    size = n / 1024
+    for unit in ("KiB", "MiB", "GiB"):
+        if round(size, 1) < 1024:
+            return f"{size:.1f} {unit}"
         size /= 1024
-    return f"{n} B"
+    return f"{size:.1f} TiB"
 
 
 def render_manifest(name: str, manifest: Manifest) -> str:

@@ -54,18 +54,11 @@ def test_human_size(n: int, text: str) -> None:
     ("n", "text"),
     [(MiB - 1, "1.0 MiB"), (GiB - 1, "1.0 GiB"), (TiB - 1, "1.0 TiB")],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="human_size picks the unit before rounding: just under 1 MiB shows as '1024.0 KiB'",
-)
 def test_human_size_rounds_up_into_the_next_unit(n: int, text: str) -> None:
     assert human_size(n) == text
 
 
-def test_human_size_just_under_a_unit_is_shown_in_the_smaller_unit() -> None:
-    # the current behaviour the xfail above is about, pinned so a fix is noticed
-    assert human_size(MiB - 1).endswith(" KiB")
-    assert human_size(MiB - 1 - 52).endswith(" KiB")
+def test_human_size_just_under_a_unit_that_rounds_below_it_stays_in_the_smaller_unit() -> None:
     assert human_size(MiB - 1 - 52) == "1023.9 KiB"
 
 

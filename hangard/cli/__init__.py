@@ -8,26 +8,16 @@ interrupted (:class:`~hangard.cli._common.ExitCode`).
 
 from __future__ import annotations
 
-import typer
-
-from hangard import __version__
 from hangard.cli._common import ExitCode, app
 
 # the command modules register themselves on ``app``, in the order --help shows
 # isort: off
-from hangard.cli import image, desired, daemon
+from hangard.cli import image, desired, daemon, info
 # isort: on
 
-__all__ = ["app", "main"]
+__all__ = ["ExitCode", "app", "main"]
 
-_COMMANDS = (image, desired, daemon)
-
-
-@app.command()
-def version() -> None:
-    """Print the hangard version."""
-    typer.echo(f"hangard {__version__}")
-    raise typer.Exit(ExitCode.OK)
+_COMMANDS = (image, desired, daemon, info)
 
 
 def main() -> None:
