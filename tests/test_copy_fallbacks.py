@@ -13,6 +13,7 @@ every image here also has a 3 MiB layer, which is streamed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -179,7 +180,7 @@ async def test_forced_chunk_size_uploads_every_blob_in_chunks(
 
 # ------------------------------------------------------------------- restarts
 def assert_restarted_once(
-    source: FaultProxy, dst: Registry, logs: list[dict[str, Any]], digest: str
+    source: FaultProxy, dst: Registry, logs: Sequence[Mapping[str, Any]], digest: str
 ) -> None:
     """The blob was fetched twice, the upload opened for the first try was
     abandoned, and the transfer restarted once, blaming the source."""

@@ -331,7 +331,8 @@ def test_env_file() -> None:
 def load_rules(path: Path = RULES) -> list[dict[str, Any]]:
     (group,) = yaml.safe_load(path.read_text())["groups"]
     assert group["name"] == "hangard"
-    return group["rules"]
+    rules: list[dict[str, Any]] = group["rules"]
+    return rules
 
 
 def test_rules_check() -> None:
@@ -424,7 +425,8 @@ def test_scrape_config() -> None:
 
 
 def load_dashboard() -> dict[str, Any]:
-    return json.loads(DASHBOARD.read_text())
+    dashboard: dict[str, Any] = json.loads(DASHBOARD.read_text())
+    return dashboard
 
 
 def all_panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
@@ -585,10 +587,12 @@ def by_stage(instructions: list[tuple[str, str]]) -> list[list[tuple[str, str]]]
 
 
 def docker_env(stage: list[tuple[str, str]]) -> dict[str, str]:
-    env = {}
+    env: dict[str, str] = {}
     for word, args in stage:
         if word == "ENV":
-            env.update(item.split("=", 1) for item in args.split())
+            for item in args.split():
+                key, _, value = item.partition("=")
+                env[key] = value
     return env
 
 
@@ -656,7 +660,7 @@ def healthcheck_command() -> list[str]:
     (args,) = [a for w, a in runtime if w == "HEALTHCHECK"]
     options, _, command = args.partition("CMD ")
     assert "--interval=" in options and "--timeout=" in options
-    argv = json.loads(command)
+    argv: list[str] = json.loads(command)
     assert argv[:2] == ["python", "-c"], "slim images have no curl: use Python"
     assert "/healthz" in argv[2]
     return argv
@@ -682,7 +686,8 @@ def test_dockerfile_healthcheck(status: int, healthy: bool) -> None:
     port in HANGARD_METRICS_ADDRESS (0.0.0.0 meaning loopback) and fails on
     an error status."""
     argv = healthcheck_command()
-    handler = type("Handler", (_Health,), {"status": status, "paths": []})
+    paths: list[str] = []
+    handler = type("Handler", (_Health,), {"status": status, "paths": paths})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -695,7 +700,7 @@ def test_dockerfile_healthcheck(status: int, healthy: bool) -> None:
         server.shutdown()
         server.server_close()
     assert (result.returncode == 0) is healthy, result.stderr
-    assert handler.paths == ["/healthz"]
+    assert paths == ["/healthz"]
 
 
 def test_dockerfile_healthcheck_fails_when_nothing_listens() -> None:

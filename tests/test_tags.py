@@ -83,7 +83,8 @@ _version_tags = st.builds(
 def test_latest_is_top_n_of_versions(tags: list[str], n: int) -> None:
     chosen = select_tags(tags, TagRules(latest=n))
     assert len(chosen) == min(n, len(set(tags)))
-    versions = [parse_version(t) for t in chosen]
+    versions = [v for t in chosen if (v := parse_version(t)) is not None]
+    assert len(versions) == len(chosen)  # latest keeps versions only
     assert versions == sorted(versions, reverse=True)
-    rest = [parse_version(t) for t in set(tags) - set(chosen)]
+    rest = [v for t in set(tags) - set(chosen) if (v := parse_version(t)) is not None]
     assert all(v <= versions[-1] for v in rest) if chosen else True

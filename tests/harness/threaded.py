@@ -23,7 +23,7 @@ class BackgroundServer:
         *,
         name: str,
         ssl_context: ssl.SSLContext | None = None,
-        server_class: type[socketserver.ThreadingTCPServer] = _Server,
+        server_class: type[socketserver.TCPServer] = _Server,
     ) -> None:
         """``server_class``: an HTTP server by default; a plain
         ``ThreadingTCPServer`` subclass serves raw TCP handlers."""
