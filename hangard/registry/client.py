@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -28,9 +27,10 @@ from hangard.errors import (
     ResponseError,
 )
 from hangard.registry.auth import pull_scope, push_scope
+from hangard.registry.blobreader import BlobReader
 from hangard.registry.clock import SYSTEM_CLOCK, Clock
 from hangard.registry.credentials import CredentialStore
-from hangard.registry.errormap import response_error, transport_error
+from hangard.registry.errormap import response_error
 from hangard.registry.options import ClientOptions
 from hangard.registry.proxy import ProxySettings
 from hangard.registry.session import RegistrySession, ResponseObserver
@@ -42,29 +42,6 @@ log = structlog.get_logger("hangard.registry")
 
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024
 TAG_PAGE_SIZE = 1000
-
-
-@dataclass
-class BlobReader:
-    """An open blob GET. ``size`` is the Content-Length when sent."""
-
-    response: httpx.Response
-    size: int | None
-    registry: str = ""
-    image: str | None = None
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """The body as it arrives. A connection lost mid-body raises
-        :class:`~hangard.errors.TransportError`, like one lost before the
-        answer, so the caller can restart the transfer."""
-        try:
-            async for chunk in self.response.aiter_raw():
-                yield chunk
-        except httpx.HTTPError as exc:
-            url = str(self.response.request.url.copy_with(query=None))
-            raise transport_error(
-                exc, registry=self.registry, method="GET", url=url, image=self.image
-            ) from exc
 
 
 class RegistryClient:
