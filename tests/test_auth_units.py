@@ -10,7 +10,7 @@ import pytest
 
 from hangard.registry.auth import merge_scopes, pull_scope, push_scope
 from hangard.registry.challenge import Challenge, parse_challenges
-from hangard.registry.http import MAX_RETRY_AFTER, retry_delay
+from hangard.registry.retry import MAX_RETRY_AFTER, retry_delay
 
 # ---------------------------------------------------------------- challenges
 CHALLENGES: list[tuple[str, list[tuple[str, dict[str, str]]]]] = [
@@ -126,31 +126,34 @@ def _response(**headers: str) -> httpx.Response:
     [("0", 0.0), ("3", 3.0), (" 7 ", 7.0), ("100000", MAX_RETRY_AFTER)],
 )
 def test_retry_after_seconds(retry_after: str, expected: float) -> None:
-    delay = retry_delay(1, _response(**{"Retry-After": retry_after}), base=0.5, cap=30)
+    response = _response(**{"Retry-After": retry_after})
+    delay = retry_delay(1, response, base=0.5, cap=30, now=time.time())
     assert delay == expected
 
 
 def test_retry_after_http_date() -> None:
-    when = email.utils.formatdate(time.time() + 5, usegmt=True)
-    delay = retry_delay(1, _response(**{"Retry-After": when}), base=0.5, cap=30)
-    assert 3.0 <= delay <= 5.0
-    past = email.utils.formatdate(time.time() - 60, usegmt=True)
-    assert retry_delay(1, _response(**{"Retry-After": past}), base=0.5, cap=30) == 0.0
+    now = 1_700_000_000.0  # a fixed "now": the date is read against it, not the real clock
+    when = email.utils.formatdate(now + 5, usegmt=True)
+    assert retry_delay(1, _response(**{"Retry-After": when}), base=0.5, cap=30, now=now) == 5.0
+    past = email.utils.formatdate(now - 60, usegmt=True)
+    assert retry_delay(1, _response(**{"Retry-After": past}), base=0.5, cap=30, now=now) == 0.0
+    far = email.utils.formatdate(now + 3600, usegmt=True)
+    delay = retry_delay(1, _response(**{"Retry-After": far}), base=0.5, cap=30, now=now)
+    assert delay == MAX_RETRY_AFTER
 
 
 @pytest.mark.parametrize("bad", ["soon", "1.5", "-1"])
 def test_unparseable_retry_after_falls_back_to_backoff(bad: str) -> None:
-    delay = retry_delay(2, _response(**{"Retry-After": bad}), base=1.0, cap=30, rng=lambda: 0.5)
-    assert delay == 1.5  # ceiling 2 s: half fixed, half jitter
+    response = _response(**{"Retry-After": bad})
+    delay = retry_delay(2, response, base=1.0, cap=30, now=0.0, rng=lambda: 0.5)
+    assert delay == 1.0  # ceiling 2 s, full jitter at the middle
 
 
 @pytest.mark.parametrize(
-    ("attempt", "low", "high"),
-    [(1, 0.25, 0.5), (2, 0.5, 1.0), (3, 1.0, 2.0), (10, 2.5, 5.0)],
+    ("attempt", "high"),
+    [(1, 0.5), (2, 1.0), (3, 2.0), (10, 5.0)],
 )
-def test_backoff_is_exponential_with_jitter_and_capped(
-    attempt: int, low: float, high: float
-) -> None:
-    for rng in (lambda: 0.0, lambda: 0.999999):
-        delay = retry_delay(attempt, None, base=0.5, cap=5.0, rng=rng)
-        assert low <= delay <= high
+def test_backoff_is_exponential_with_full_jitter_and_capped(attempt: int, high: float) -> None:
+    assert retry_delay(attempt, None, base=0.5, cap=5.0, now=0.0, rng=lambda: 0.0) == 0.0
+    top = retry_delay(attempt, None, base=0.5, cap=5.0, now=0.0, rng=lambda: 0.999999)
+    assert high * 0.99 <= top <= high

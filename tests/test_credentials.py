@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
 import stat
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +16,14 @@ import pytest
 
 from hangard.errors import ConfigError, InputError, OperationError
 from hangard.registry.credentials import (
+    CREDENTIAL_TTL,
     AuthFileError,
     CredentialHelperError,
     Credentials,
     CredentialStore,
     parse_user_pass,
 )
+from tests.helpers_clock import FakeClock
 
 
 def b64(text: str) -> str:
@@ -35,7 +39,7 @@ def write_json(path: Path, doc: Any) -> Path:
 # A real credential helper: answers from store.json next to it and logs each call.
 HELPER_SCRIPT = """\
 #!{python}
-import json, pathlib, sys, time
+import json, os, pathlib, sys, time
 here = pathlib.Path(__file__).resolve().parent
 server = sys.stdin.read().strip()
 with open(here / "calls.log", "a") as log:
@@ -51,7 +55,11 @@ if entry == "garbage":
     print("secret-in-garbage not json")
     sys.exit(0)
 if entry == "hang":
+    (here / "hang.pid").write_text(str(os.getpid()))
     time.sleep(30)
+if isinstance(entry, dict):  # {{"sleep": seconds, "creds": [user, secret]}}
+    time.sleep(entry["sleep"])
+    entry = entry["creds"]
 if entry is None:
     print("credentials not found in native keychain")
     sys.exit(1)
@@ -483,3 +491,90 @@ def test_secrets_never_logged(helpers: Helpers, docker_config: tuple[Path, dict[
     assert "helper-secret" not in text
     assert "file-secret" not in text
     assert {entry["registry"] for entry in logs} >= {"r.example.com", "f.example.com"}
+
+
+# --- async lookups and expiry ------------------------------------------------------
+
+
+async def test_a_slow_helper_does_not_block_the_event_loop(
+    helpers: Helpers, docker_config: tuple[Path, dict[str, str]]
+) -> None:
+    """The helper sleeps 2 s; a concurrent task keeps ticking meanwhile."""
+    path, environ = docker_config
+    helpers.set("r.example.com", {"sleep": 2, "creds": ["alice", "s3cret"]})
+    write_json(path, {"credHelpers": {"r.example.com": "test"}})
+    store = CredentialStore(environ=environ)
+    ticks = 0
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+            await asyncio.sleep(0.01)  # the tick rate, not a synchronisation
+
+    task = asyncio.create_task(ticker())
+    began = time.monotonic()
+    try:
+        creds = await store.alookup("r.example.com")
+    finally:
+        done.set()
+        await task
+    took = time.monotonic() - began
+    assert creds == Credentials("alice", "s3cret")
+    assert took >= 1.5  # the helper really ran for its 2 s
+    # blocked, the loop would have ticked once; free, about 100 times a second
+    assert ticks >= 20, ticks
+    # answered from the cache now: no helper run
+    assert await store.alookup("r.example.com") == creds
+    assert len(helpers.calls()) == 1
+
+
+async def test_a_hanging_helper_is_killed_and_named(
+    helpers: Helpers, docker_config: tuple[Path, dict[str, str]]
+) -> None:
+    path, environ = docker_config
+    helpers.set("r.example.com", "hang")
+    write_json(path, {"credHelpers": {"r.example.com": "test"}})
+    store = CredentialStore(environ=environ, helper_timeout=1.0)
+    began = time.monotonic()
+    with pytest.raises(CredentialHelperError) as info:
+        await store.alookup("r.example.com")
+    assert time.monotonic() - began < 10
+    assert "docker-credential-test" in str(info.value)
+    assert "timed out after 1s" in str(info.value)
+    pid = int((helpers.bindir / "hang.pid").read_text())
+    with pytest.raises(ProcessLookupError):  # killed and reaped, not left running
+        os.kill(pid, 0)
+
+
+def test_cached_credentials_expire_after_the_ttl(
+    helpers: Helpers, docker_config: tuple[Path, dict[str, str]]
+) -> None:
+    """A rotated secret (ECR's 12-hour tokens) is picked up once the TTL has passed."""
+    path, environ = docker_config
+    helpers.set("r.example.com", ["AWS", "token-1"])
+    write_json(path, {"credHelpers": {"r.example.com": "test"}})
+    clock = FakeClock()
+    store = CredentialStore(environ=environ, clock=clock)
+    assert store.lookup("r.example.com") == Credentials("AWS", "token-1")
+    helpers.set("r.example.com", ["AWS", "token-2"])
+    clock.advance(CREDENTIAL_TTL - 1)
+    assert store.lookup("r.example.com") == Credentials("AWS", "token-1")
+    clock.advance(1)
+    assert store.lookup("r.example.com") == Credentials("AWS", "token-2")
+    assert len(helpers.calls()) == 2
+
+
+def test_auth_files_are_read_again_after_the_ttl(
+    docker_config: tuple[Path, dict[str, str]],
+) -> None:
+    path, environ = docker_config
+    write_json(path, {"auths": {"r.example.com": {"auth": b64("alice:one")}}})
+    clock = FakeClock()
+    store = CredentialStore(environ=environ, ttl=60, clock=clock)
+    assert store.lookup("r.example.com") == Credentials("alice", "one")
+    write_json(path, {"auths": {"r.example.com": {"auth": b64("alice:two")}}})
+    assert store.lookup("r.example.com") == Credentials("alice", "one")
+    clock.advance(60)
+    assert store.lookup("r.example.com") == Credentials("alice", "two")

@@ -1,5 +1,5 @@
-"""Pure unit tests of :func:`hangard.registry.http.response_error` and
-:func:`~hangard.registry.http.parse_error_body`: which error class an answer
+"""Pure unit tests of :func:`hangard.registry.errormap.response_error` and
+:func:`~hangard.registry.errormap.parse_error_body`: which error class an answer
 becomes, the remedy it carries, and how leniently bodies are read. The
 responses are built by hand, each with the request that produced it."""
 
@@ -18,7 +18,7 @@ from hangard.errors import (
     ResponseError,
     ServerError,
 )
-from hangard.registry.http import parse_error_body, response_error, transport_error
+from hangard.registry.errormap import parse_error_body, response_error, transport_error
 
 REGISTRY = "registry.example:5000"
 IMAGE = f"{REGISTRY}/team/app:v1"

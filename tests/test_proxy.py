@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from hangard.registry.http import transport_error
+from hangard.registry.errormap import transport_error
 from hangard.registry.proxy import ProxySettings
 from tests.conftest import RegistryFactory
 from tests.harness import images

@@ -154,7 +154,8 @@ class TransferSession:
             except _TRANSIENT as exc:
                 if attempt >= self.max_attempts:
                     raise
-                delay = min(30.0, 0.5 * 2**attempt)
+                # the transport's one backoff formula, on its clock
+                delay = self.client.transport.backoff(attempt)
                 log.warning(
                     "blob transfer failed, restarting",
                     digest=blob.digest,
@@ -162,7 +163,7 @@ class TransferSession:
                     attempt=attempt,
                     error=str(exc),
                 )
-                await asyncio.sleep(delay)
+                await self.client.transport.clock.sleep(delay)
                 continue
             self._holders[(target.registry, blob.digest)] = target
             self.progress.blob_finished(blob.digest, done.outcome.value)

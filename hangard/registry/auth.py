@@ -4,13 +4,17 @@ The :class:`Authenticator` remembers each registry's challenge (some
 registries send a bare 401 later), fetches tokens for a set of scopes, and
 caches them per (registry, service, scopes) until shortly before expiry.
 Only one fetch per key runs at a time.
+
+Token requests go through the same transport as registry calls (retries,
+error mapping): a token server's 5xx is a :class:`~hangard.errors.ServerError`,
+its 429 a :class:`~hangard.errors.RateLimitedError`; only its 401/403 are
+:class:`~hangard.errors.AuthError`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
@@ -18,14 +22,20 @@ import httpx
 
 from hangard.errors import AuthError, ErrorContext
 from hangard.registry.challenge import Challenge
+from hangard.registry.clock import SYSTEM_CLOCK, Clock
 from hangard.registry.credentials import Credentials, CredentialStore
+from hangard.registry.transport import Call
 
 __all__ = ["Authenticator", "merge_scopes", "pull_scope", "push_scope"]
 
 MIN_TOKEN_LIFETIME = 60.0
 REFRESH_MARGIN = 10.0
+#: Token-server answers handled here; any other is mapped by the transport
+#: (5xx: ServerError, 429: RateLimitedError). Token calls take no request
+#: slot: those are the registry's, and the token server is another host.
+_TOKEN_OK = (200, 401, 403)
 
-Send = Callable[[httpx.Request], Awaitable[httpx.Response]]
+Send = Callable[[Call], Awaitable[httpx.Response]]
 
 
 def pull_scope(path: str) -> str:
@@ -60,10 +70,10 @@ def merge_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
 class _Token:
     value: str
     expires_at: float
+    """On the authenticator's clock (monotonic)."""
 
-    @property
-    def fresh(self) -> bool:
-        return time.monotonic() < self.expires_at - REFRESH_MARGIN
+    def fresh(self, now: float) -> bool:
+        return now < self.expires_at - REFRESH_MARGIN
 
 
 def basic_header(creds: Credentials) -> str:
@@ -72,9 +82,15 @@ def basic_header(creds: Credentials) -> str:
 
 
 class Authenticator:
-    def __init__(self, credentials: CredentialStore, send: Send) -> None:
+    """Authorization headers per registry; ``send`` carries token requests
+    (the transport's :meth:`~hangard.registry.transport.Transport.send`)."""
+
+    def __init__(
+        self, credentials: CredentialStore, send: Send, *, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self._credentials = credentials
         self._send = send
+        self._clock = clock
         self._challenges: dict[str, Challenge | None] = {}
         self._tokens: dict[tuple[str, str, tuple[str, ...]], _Token] = {}
         self._locks: dict[tuple[str, str, tuple[str, ...]], asyncio.Lock] = {}
@@ -97,9 +113,6 @@ class Authenticator:
     def challenge(self, registry: str) -> Challenge | None:
         return self._challenges.get(registry)
 
-    def credentials(self, registry: str) -> Credentials | None:
-        return self._credentials.lookup(registry)
-
     def invalidate(self, registry: str, scopes: tuple[str, ...]) -> None:
         ch = self._challenges.get(registry)
         service = (ch.service or "") if ch else ""
@@ -110,19 +123,20 @@ class Authenticator:
         ch = self._challenges.get(registry)
         if ch is None:
             return None
-        creds = self._credentials.lookup(registry)
+        # off the event loop: a credential helper is a subprocess
+        creds = await self._credentials.alookup(registry)
         if ch.scheme == "basic":
             return basic_header(creds) if creds and creds.username else None
         if ch.scheme != "bearer":
             return None
         key = (registry, ch.service or "", merge_scopes(scopes))
         token = self._tokens.get(key)
-        if token and token.fresh:
+        if token and token.fresh(self._clock.monotonic()):
             return f"Bearer {token.value}"
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             token = self._tokens.get(key)
-            if not (token and token.fresh):
+            if not (token and token.fresh(self._clock.monotonic())):
                 token = await self._fetch(registry, ch, key[2], creds)
                 self._tokens[key] = token
         return f"Bearer {token.value}"
@@ -131,28 +145,31 @@ class Authenticator:
         self, registry: str, ch: Challenge, scopes: tuple[str, ...], creds: Credentials | None
     ) -> _Token:
         realm = ch.realm or ""
-        params: list[tuple[str, str | int | float | bool | None]] = []
+        params: list[tuple[str, str]] = []
         if ch.service:
             params.append(("service", ch.service))
         params.extend(("scope", s) for s in scopes)
-        headers = {}
+        headers: dict[str, str] = {}
         if creds and creds.identity_token:
-            form: dict[str, str] = {k: str(v) for k, v in params}
+            form = dict(params)
             form.update(
                 grant_type="refresh_token",
                 refresh_token=creds.identity_token,
                 client_id="hangard",
                 scope=" ".join(scopes),
             )
-            request = httpx.Request("POST", realm, data=form)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            content = str(httpx.QueryParams(form)).encode()
+            call = Call(registry, "POST", realm, headers, content, ok=_TOKEN_OK, limited=False)
         else:
             if creds and creds.username:
                 headers["Authorization"] = basic_header(creds)
-            request = httpx.Request("GET", realm, params=params, headers=headers)
+            url = str(httpx.URL(realm).copy_merge_params(tuple(params)))
+            call = Call(registry, "GET", url, headers, ok=_TOKEN_OK, limited=False)
         self.token_requests += 1
-        response = await self._send(request)
+        response = await self._send(call)
         ctx = ErrorContext(
-            registry=registry, method=request.method, url=realm, status=response.status_code
+            registry=registry, method=call.method, url=realm, status=response.status_code
         )
         if response.status_code in (401, 403):
             raise AuthError(
@@ -163,8 +180,9 @@ class Authenticator:
                 remedy="check the credentials for this registry (docker login, --creds or the "
                 "registry's credentials in the config)",
             )
-        if response.status_code != 200:
-            raise AuthError(f"token request failed with HTTP {response.status_code}", ctx)
+        return self._token(response, ctx)
+
+    def _token(self, response: httpx.Response, ctx: ErrorContext) -> _Token:
         try:
             body = response.json()
             value = body.get("token") or body.get("access_token")
@@ -174,4 +192,4 @@ class Authenticator:
         if not value:
             raise AuthError("token server reply holds no token", ctx)
         lifetime = max(float(body.get("expires_in") or MIN_TOKEN_LIFETIME), MIN_TOKEN_LIFETIME)
-        return _Token(str(value), time.monotonic() + lifetime)
+        return _Token(str(value), self._clock.monotonic() + lifetime)

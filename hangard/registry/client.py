@@ -1,16 +1,16 @@
-"""The async registry client: OCI distribution API calls on one shared
-``httpx.AsyncClient``.
+"""The async registry client: the OCI distribution API calls.
 
-Each method builds one protocol request and says which scopes it needs;
-:class:`~hangard.registry.session.RegistrySession` (the base class) adds auth,
-per-host limits, retries and error translation around it.
+Each method builds one protocol request (URL, scopes, headers, accepted
+statuses) and hands it on. The client *has* a
+:class:`~hangard.registry.session.RegistrySession` (ping, auth, rate-limit
+floor, observer) over a :class:`~hangard.registry.transport.Transport`
+(pools, TLS, proxies, redirects, retries, limits, error translation).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 from urllib.parse import quote
 
@@ -27,11 +27,14 @@ from hangard.errors import (
     ResponseError,
 )
 from hangard.registry.auth import pull_scope, push_scope
-from hangard.registry.http import (
-    response_error,
-    transport_error,
-)
-from hangard.registry.session import RegistrySession
+from hangard.registry.blobreader import BlobReader
+from hangard.registry.clock import SYSTEM_CLOCK, Clock
+from hangard.registry.credentials import CredentialStore
+from hangard.registry.errormap import response_error
+from hangard.registry.options import ClientOptions
+from hangard.registry.proxy import ProxySettings
+from hangard.registry.session import RegistrySession, ResponseObserver
+from hangard.registry.transport import Transport
 
 __all__ = ["BlobReader", "RegistryClient"]
 
@@ -41,38 +44,56 @@ MAX_MANIFEST_SIZE = 4 * 1024 * 1024
 TAG_PAGE_SIZE = 1000
 
 
-@dataclass
-class BlobReader:
-    """An open blob GET. ``size`` is the Content-Length when sent."""
-
-    response: httpx.Response
-    size: int | None
-    registry: str = ""
-    image: str | None = None
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """The body as it arrives. A connection lost mid-body raises
-        :class:`~hangard.errors.TransportError`, like one lost before the
-        answer, so the caller can restart the transfer."""
-        try:
-            async for chunk in self.response.aiter_raw():
-                yield chunk
-        except httpx.HTTPError as exc:
-            url = str(self.response.request.url.copy_with(query=None))
-            raise transport_error(
-                exc, registry=self.registry, method="GET", url=url, image=self.image
-            ) from exc
-
-
-class RegistryClient(RegistrySession):
+class RegistryClient:
     """Async client for OCI / Docker registries. Use as an async context manager:
-    ``async with RegistryClient(options, credentials) as client: ...``."""
+    ``async with RegistryClient(options, credentials) as client: ...``.
+
+    ``on_response(registry, method, status)`` sees every registry answer;
+    ``clock`` is the time source of retries, pacing and token expiry.
+    """
+
+    def __init__(
+        self,
+        options: ClientOptions | None = None,
+        credentials: CredentialStore | None = None,
+        *,
+        on_response: ResponseObserver | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.options = options or ClientOptions()
+        self.transport = Transport(self.options, clock=clock)
+        self.session = RegistrySession(
+            self.transport, credentials or CredentialStore(), on_response=on_response
+        )
+
+    async def __aenter__(self) -> RegistryClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+    @property
+    def proxies(self) -> ProxySettings:
+        """The proxies requests go through (from the environment)."""
+        return self.transport.proxies
+
+    @property
+    def ratelimit_remaining(self) -> dict[str, int]:
+        """The last ``ratelimit-remaining`` each registry sent."""
+        return self.session.ratelimit_remaining
+
+    def transfer_slot(self, *registries: str) -> AbstractAsyncContextManager[None]:
+        """Hold while streaming a blob between ``registries`` (see limits.py)."""
+        return self.transport.transfer_slot(*registries)
 
     async def _pull(self, repo: Repository, method: str, where: str, **kw: Any) -> httpx.Response:
         """A call needing ``pull`` on ``repo``; ``where`` is a path under
         ``/v2/<repo>/`` or an absolute URL the registry gave us."""
         kw.setdefault("image", str(repo))
-        return await self._request(
+        return await self.session.request(
             repo.registry, method, self._where(repo, where), scopes=[pull_scope(repo.path)], **kw
         )
 
@@ -82,12 +103,14 @@ class RegistryClient(RegistrySession):
         """A call needing ``push,pull`` on ``repo`` (plus ``also`` scopes)."""
         kw.setdefault("image", str(repo))
         scopes = [push_scope(repo.path), *also]
-        return await self._request(
+        return await self.session.request(
             repo.registry, method, self._where(repo, where), scopes=scopes, **kw
         )
 
-    def _where(self, repo: Repository, where: str) -> str:
-        return where if "://" in where else self._url(repo.registry, f"{repo.path}/{where}")
+    @staticmethod
+    def _where(repo: Repository, where: str) -> str:
+        # a path; the session puts the settled scheme and host in front
+        return where if "://" in where else f"/v2/{repo.path}/{where}"
 
     # ------------------------------------------------------------------ manifests
 

@@ -18,12 +18,20 @@ prefix and a ``/v1/`` or ``/v2/`` suffix. Docker Hub (``docker.io``) also
 matches ``https://index.docker.io/v1/``, ``index.docker.io`` and
 ``registry-1.docker.io``.
 
-Results, including "no credentials", are cached per host. Secrets never reach
-logs, error messages or ``repr``.
+Results, including "no credentials", are cached per host for
+:data:`CREDENTIAL_TTL` (15 minutes by default), after which the files and
+helpers are asked again: rotating secrets (ECR's 12-hour tokens from
+``docker-credential-ecr-login``) are picked up by a long-running daemon.
+Secrets never reach logs, error messages or ``repr``.
+
+From async code use :meth:`CredentialStore.alookup`: a helper is a
+subprocess, run in a worker thread so the event loop keeps serving, and
+killed when it exceeds ``helper_timeout``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -40,8 +48,10 @@ import structlog
 
 from hangard.core.reference import DEFAULT_REGISTRY, DOCKER_HUB_ALIASES
 from hangard.errors import ConfigError, InputError, OperationError
+from hangard.registry.clock import SYSTEM_CLOCK, Clock
 
 __all__ = [
+    "CREDENTIAL_TTL",
     "DEFAULT_HELPER_TIMEOUT",
     "DOCKER_HUB_AUTH_KEY",
     "AuthFileError",
@@ -55,6 +65,8 @@ __all__ = [
 DOCKER_HUB_AUTH_KEY = "https://index.docker.io/v1/"
 #: Seconds a credential helper may take before it counts as failed.
 DEFAULT_HELPER_TIMEOUT = 30.0
+#: Seconds a lookup (auth files read, helper answers) is reused before asking again.
+CREDENTIAL_TTL = 15 * 60.0
 #: The username a helper returns when ``Secret`` is an identity token.
 TOKEN_USERNAME = "<token>"
 HELPER_PREFIX = "docker-credential-"
@@ -250,18 +262,24 @@ class CredentialStore:
         overrides: Mapping[str, Credentials] | None = None,
         environ: Mapping[str, str] | None = None,
         helper_timeout: float = DEFAULT_HELPER_TIMEOUT,
+        ttl: float = CREDENTIAL_TTL,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         """``environ`` (default ``os.environ``) only locates the auth files;
         with an explicit ``environ`` and no ``HOME`` in it, ``~/.docker`` is
-        not searched."""
+        not searched. ``ttl``: seconds a result is reused (``clock`` measures
+        them)."""
         self._authfile = Path(authfile) if authfile is not None else None
         self._overrides = {_canonical_host(k): v for k, v in (overrides or {}).items()}
         self._environ: Mapping[str, str] = os.environ if environ is None else environ
         self._home_fallback = environ is None
         self._helper_timeout = helper_timeout
-        self._cache: dict[str, Credentials | None] = {}
+        self._ttl = ttl
+        self._clock = clock
+        self._cache: dict[str, tuple[float, Credentials | None]] = {}
         self._paths: list[Path] | None = None
         self._loaded: dict[Path, _AuthFile] = {}
+        self._files_read_at = 0.0
         self._lock = threading.Lock()
 
     def auth_files(self) -> list[Path]:
@@ -283,12 +301,37 @@ class CredentialStore:
         return [p for p in candidates if p.exists()]
 
     def lookup(self, registry: str) -> Credentials | None:
-        """Credentials for ``registry`` (``host[:port]``), or ``None`` for anonymous."""
+        """Credentials for ``registry`` (``host[:port]``), or ``None`` for
+        anonymous. May run a credential helper: blocks for as long as it runs
+        (at most ``helper_timeout``)."""
         host = _canonical_host(registry)
         with self._lock:
-            if host not in self._cache:
-                self._cache[host] = self._find(host)
-            return self._cache[host]
+            now = self._clock.monotonic()
+            cached = self._cache.get(host)
+            if cached is not None and now - cached[0] < self._ttl:
+                return cached[1]
+            if now - self._files_read_at >= self._ttl:
+                # the files may have changed too (docker login, a new helper)
+                self._paths = None
+                self._loaded.clear()
+                self._files_read_at = now
+            creds = self._find(host)
+            self._cache[host] = (now, creds)
+            return creds
+
+    def cached(self, registry: str) -> bool:
+        """Whether :meth:`lookup` would answer without reading or running anything."""
+        host = _canonical_host(registry)
+        with self._lock:
+            cached = self._cache.get(host)
+            return cached is not None and self._clock.monotonic() - cached[0] < self._ttl
+
+    async def alookup(self, registry: str) -> Credentials | None:
+        """:meth:`lookup` for async code: a cached answer at once, else the
+        lookup in a worker thread, so a slow helper never blocks the loop."""
+        if self.cached(registry):
+            return self.lookup(registry)
+        return await asyncio.to_thread(self.lookup, registry)
 
     def _find(self, host: str) -> Credentials | None:
         override = self._overrides.get(host)

@@ -10,9 +10,10 @@ slots are never held while waiting for anything else.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+
+from hangard.registry.clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["HostLimiter"]
 
@@ -20,28 +21,35 @@ __all__ = ["HostLimiter"]
 class _RateGate:
     """Spaces request starts at least ``1/rps`` seconds apart."""
 
-    def __init__(self, rps: float) -> None:
+    def __init__(self, rps: float, clock: Clock) -> None:
         self._interval = 1.0 / rps
         self._next = 0.0
         self._lock = asyncio.Lock()
+        self._clock = clock
 
     async def wait(self) -> None:
         async with self._lock:
-            now = time.monotonic()
+            now = self._clock.monotonic()
             delay = self._next - now
             self._next = max(now, self._next) + self._interval
         if delay > 0:
-            await asyncio.sleep(delay)
+            await self._clock.sleep(delay)
 
 
 class HostLimiter:
+    """Request and transfer slots per host; ``limit_for(host)`` slots of each
+    kind, and at most ``rate_for(host)`` request starts per second."""
+
     def __init__(
         self,
         limit_for: Callable[[str], int],
         rate_for: Callable[[str], float | None] = lambda _h: None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._limit_for = limit_for
         self._rate_for = rate_for
+        self._clock = clock
         self._requests: dict[str, asyncio.Semaphore] = {}
         self._transfers: dict[str, asyncio.Semaphore] = {}
         self._rates: dict[str, _RateGate | None] = {}
@@ -55,19 +63,21 @@ class HostLimiter:
     async def _pace(self, host: str) -> None:
         if host not in self._rates:
             rps = self._rate_for(host)
-            self._rates[host] = _RateGate(rps) if rps else None
+            self._rates[host] = _RateGate(rps, self._clock) if rps else None
         gate = self._rates[host]
         if gate is not None:
             await gate.wait()
 
     @asynccontextmanager
     async def request(self, host: str) -> AsyncIterator[None]:
+        """Hold one of ``host``'s request slots, paced by its rate cap."""
         async with self._sem(self._requests, host):
             await self._pace(host)
             yield
 
     @asynccontextmanager
     async def transfer(self, *hosts: str) -> AsyncIterator[None]:
+        """Hold a transfer slot on each of ``hosts``, taken in sorted order."""
         async with AsyncExitStack() as stack:
             for host in sorted(set(hosts)):
                 await stack.enter_async_context(self._sem(self._transfers, host))

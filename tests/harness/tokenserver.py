@@ -23,6 +23,11 @@ refuse tokens right when ``expires_in`` runs out.
 
 Every request is recorded in :attr:`TokenServer.requests` (thread-safe).
 ``expires_in``, ``grants``, ``anonymous_pull`` may be changed while running.
+
+Failure mode (what a real token server does under load, which this one
+never would by itself): :meth:`TokenServer.fail` answers the next ``times``
+token requests (``None``: all of them) with a given status and headers,
+e.g. 503 or 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -120,6 +125,8 @@ class TokenServer:
     """OAuth2 refresh token → user, for ``POST /token`` with
     ``grant_type=refresh_token`` (docker's ``identitytoken``)."""
     requests: list[TokenRequest] = field(default_factory=list, init=False)
+    failure: tuple[int, dict[str, str], int | None] | None = field(default=None, init=False)
+    """``(status, headers, times left)`` set by :meth:`fail`."""
     port: int = field(default=0, init=False)
     rootcertbundle: Path = field(init=False)
 
@@ -182,6 +189,24 @@ class TokenServer:
         """Snapshot of recorded requests."""
         with self._lock:
             return list(self.requests)
+
+    def fail(
+        self, status: int, *, times: int | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        """Answer the next ``times`` token requests (``None``: every one) with
+        ``status`` and ``headers`` instead of a token."""
+        with self._lock:
+            self.failure = (status, dict(headers or {}), times)
+
+    def take_failure(self) -> tuple[int, dict[str, str]] | None:
+        """The failure to answer this request with, if any (counts it)."""
+        with self._lock:
+            if self.failure is None:
+                return None
+            status, headers, times = self.failure
+            if times is not None:
+                self.failure = (status, headers, times - 1) if times > 1 else None
+            return status, headers
 
     def clear_requests(self) -> None:
         """Forget recorded requests."""
@@ -294,12 +319,23 @@ def _make_handler(ts: TokenServer) -> type[BaseHTTPRequestHandler]:
             with ts._lock:
                 ts.requests.append(req)
 
+        def _failed(self, query: dict[str, list[str]]) -> bool:
+            failure = ts.take_failure()
+            if failure is None:
+                return False
+            status, headers = failure
+            self._record(query, "Authorization" in self.headers, None, status, [])
+            self._reply(status, {"details": "token service unavailable"}, headers)
+            return True
+
         def do_POST(self) -> None:
             """OAuth2 refresh-token grant: the form names the refresh token,
             service and space-separated scopes; the reply is a token as for GET."""
             parts = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
             form = parse_qs(self.rfile.read(length).decode(), keep_blank_values=True)
+            if self._failed(form):
+                return
             grant = (form.get("grant_type") or [""])[0]
             refresh = (form.get("refresh_token") or [""])[0]
             user = ts.refresh_tokens.get(refresh)
@@ -320,6 +356,8 @@ def _make_handler(ts: TokenServer) -> type[BaseHTTPRequestHandler]:
             header = self.headers.get("Authorization")
             had_creds = header is not None
             user: str | None = None
+            if self._failed(query):
+                return
             if parts.path != "/token":
                 self._record(query, had_creds, None, 404, [])
                 self._reply(404, {"errors": [{"code": "NOT_FOUND"}]}, {})

@@ -1,0 +1,267 @@
+"""Sending requests: the one retry loop of hangard, redirects that never leak
+credentials, per-host limits, deadlines, and the translation of every failure
+into :mod:`hangard.errors`.
+
+A :class:`Call` says what to send and which answers are wanted; an
+:class:`Exchange` lets the layer above (auth, the ``/v2/`` ping, observers:
+:mod:`hangard.registry.session`) take part in each attempt. The transport
+knows nothing of registries' protocol or auth flows: token-server requests
+and registry requests go through the same :meth:`Transport.send`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable, Collection, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+import structlog
+
+from hangard.errors import ErrorContext, ResponseError, TransportError
+from hangard.registry.clock import SYSTEM_CLOCK, Clock
+from hangard.registry.errormap import response_error, transport_error
+from hangard.registry.limits import HostLimiter
+from hangard.registry.options import ClientOptions
+from hangard.registry.pools import build_http_client
+from hangard.registry.proxy import ProxySettings
+from hangard.registry.retry import RETRY_STATUSES, retry_delay
+
+__all__ = ["MAX_REDIRECTS", "Call", "Exchange", "Transport"]
+
+log = structlog.get_logger("hangard.registry")
+
+MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request and what counts as success.
+
+    ``registry`` names the registry the call is for (error context and the
+    per-host request slot); ``ok`` are the statuses returned rather than
+    raised. A ``stream`` call returns the answer unread (the caller closes
+    it) and holds no request slot: a blob stream holds a transfer slot
+    instead. A call that is not ``replayable`` (a streamed body) is sent once.
+    ``deadline`` (on the transport clock's monotonic time) stops retries that
+    would end after it; ``limited=False`` sends without a request slot.
+    """
+
+    registry: str
+    method: str
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    content: Any = None
+    ok: Collection[int] = (200,)
+    image: str | None = None
+    stream: bool = False
+    replayable: bool = True
+    limited: bool = True
+    deadline: float | None = None
+
+
+class Exchange(Protocol):
+    """What the layer above adds to each attempt of a :class:`Call`."""
+
+    async def authorize(self, url: httpx.URL) -> str | None:
+        """The ``Authorization`` value for this attempt, if any."""
+        ...
+
+    def observe(self, response: httpx.Response) -> None:
+        """See every answer (metrics, rate-limit headers)."""
+        ...
+
+    async def refused(self, response: httpx.Response) -> bool:
+        """True to send again at once (a 401 that a new token may cure)."""
+        ...
+
+
+class _Plain:
+    """No auth, no observer: token-server calls."""
+
+    async def authorize(self, url: httpx.URL) -> str | None:
+        return None
+
+    def observe(self, response: httpx.Response) -> None:
+        return None
+
+    async def refused(self, response: httpx.Response) -> bool:
+        return False
+
+
+PLAIN: Exchange = _Plain()
+
+
+class Transport:
+    """The process's connection pools and everything about sending on them.
+
+    ``clock`` and ``rng`` are injectable so tests can check the retry
+    schedule without waiting it out.
+    """
+
+    def __init__(
+        self,
+        options: ClientOptions,
+        *,
+        proxies: ProxySettings | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.options = options
+        self.proxies = proxies or ProxySettings.from_environ(os.environ)
+        self.clock = clock
+        self._rng = rng
+        self._http = build_http_client(options, self.proxies)
+        self._limiter = HostLimiter(
+            lambda host: options.for_registry(host).max_concurrency,
+            lambda host: options.for_registry(host).requests_per_second,
+            clock=clock,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def transfer_slot(self, *registries: str) -> AbstractAsyncContextManager[None]:
+        """Hold while streaming a blob between ``registries`` (see limits.py)."""
+        return self._limiter.transfer(*registries)
+
+    def backoff(self, attempt: int, response: httpx.Response | None = None) -> float:
+        """The delay before retry number ``attempt`` (1-based), honouring the
+        ``Retry-After`` of ``response``: the one formula of hangard."""
+        return retry_delay(
+            attempt,
+            response,
+            base=self.options.backoff_base,
+            cap=self.options.backoff_cap,
+            now=self.clock.time(),
+            rng=self._rng,
+        )
+
+    async def send(self, call: Call, exchange: Exchange = PLAIN) -> httpx.Response:
+        """Send ``call`` until it succeeds or retrying cannot help.
+
+        Returns an answer whose status is in ``call.ok``; otherwise raises
+        the :mod:`hangard.errors` class the answer or failure maps to.
+        Connection failures and :data:`~hangard.registry.retry.RETRY_STATUSES`
+        are retried (replayable calls only) up to ``max_attempts`` with
+        :meth:`backoff`; failures whose error carries a remedy (TLS, plain
+        HTTP, proxy misconfiguration) are not, as retrying cannot cure them.
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            headers = dict(call.headers)
+            authorization = await exchange.authorize(httpx.URL(call.url))
+            if authorization:
+                headers["Authorization"] = authorization
+            try:
+                response = await self._attempt(call, headers)
+            except httpx.HTTPError as exc:
+                error = self._transport_error(exc, call, attempt)
+                if error.remedy is None and await self._pause(call, attempt, None):
+                    continue
+                raise error from exc
+            exchange.observe(response)
+            if call.replayable and await exchange.refused(response):
+                await response.aclose()
+                continue
+            status = response.status_code
+            if status in RETRY_STATUSES and await self._pause(call, attempt, response):
+                continue
+            if status in call.ok:
+                return response
+            raise await self._refusal(call, response)
+
+    async def _pause(self, call: Call, attempt: int, response: httpx.Response | None) -> bool:
+        """Wait before another attempt, or return False when none is due."""
+        if not call.replayable or attempt >= self.options.max_attempts:
+            return False
+        delay = self.backoff(attempt, response)
+        if call.deadline is not None and self.clock.monotonic() + delay > call.deadline:
+            return False
+        log.debug(
+            "retrying",
+            registry=call.registry,
+            method=call.method,
+            status=response.status_code if response is not None else None,
+            attempt=attempt,
+            delay=delay,
+        )
+        if response is not None:
+            await response.aclose()
+        await self.clock.sleep(delay)
+        return True
+
+    async def _refusal(self, call: Call, response: httpx.Response) -> ResponseError:
+        if call.stream:
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+        return response_error(response, registry=call.registry, image=call.image)
+
+    async def _attempt(self, call: Call, headers: dict[str, str]) -> httpx.Response:
+        if call.stream or not call.limited:
+            return await self._follow(call, headers)
+        async with self._limiter.request(call.registry):
+            return await self._follow(call, headers)
+
+    async def _follow(self, call: Call, headers: dict[str, str]) -> httpx.Response:
+        """Send, following redirects for GET/HEAD by hand: ``Authorization`` is
+        dropped when the origin changes, and https→http is refused."""
+        request = self._http.build_request(
+            call.method, call.url, headers=headers, content=call.content
+        )
+        for _ in range(MAX_REDIRECTS + 1):
+            response = await self._http.send(request, stream=True)
+            location = response.headers.get("location")
+            if (
+                response.status_code not in _REDIRECTS
+                or not location
+                or call.method not in ("GET", "HEAD")
+            ):
+                if not call.stream:
+                    try:
+                        await response.aread()
+                    finally:
+                        await response.aclose()
+                return response
+            await response.aclose()
+            request = self._redirected(request, request.url.join(location), headers)
+        raise httpx.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects for {call.url}")
+
+    def _redirected(
+        self, request: httpx.Request, target: httpx.URL, headers: dict[str, str]
+    ) -> httpx.Request:
+        if request.url.scheme == "https" and target.scheme == "http":
+            # final: retrying cannot change it, so not an httpx error
+            raise TransportError(
+                "refusing redirect from https to http",
+                ErrorContext(method=request.method, url=str(target)),
+                remedy="the registry's storage redirect must use https",
+            )
+        hop_headers = dict(headers)
+        if not _same_origin(request.url, target):
+            hop_headers.pop("Authorization", None)
+        return self._http.build_request(request.method, target, headers=hop_headers)
+
+    def _transport_error(self, exc: Exception, call: Call, attempts: int) -> TransportError:
+        """:func:`transport_error`, with the proxy the request went through."""
+        url = httpx.URL(call.url)
+        return transport_error(
+            exc,
+            registry=call.registry,
+            method=call.method,
+            url=call.url,
+            image=call.image,
+            proxy=self.proxies.proxy_for(url.scheme, url.host, url.port),
+            attempts=attempts,
+        )
+
+
+def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
+    return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
