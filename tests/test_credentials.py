@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from hangard.errors import ConfigError, InputError, OperationError
-from hangard.registry.credentials import (
+from hangard.errors import (
     AuthFileError,
+    ConfigError,
     CredentialHelperError,
-    Credentials,
-    CredentialStore,
-    parse_user_pass,
+    InputError,
+    OperationError,
 )
+from hangard.registry.credentials import Credentials, CredentialStore, parse_user_pass
 
 
 def b64(text: str) -> str:

@@ -29,6 +29,7 @@ from hangard.errors import (
     ResponseError,
     ServerError,
     TransportError,
+    TransportTimeoutError,
 )
 from hangard.registry.options import ClientOptions, RegistryOptions, endpoint_host
 from hangard.registry.proxy import ProxySettings
@@ -253,7 +254,7 @@ def transport_error(
         text = f"{text} ({via})"
     tried = f" after {attempts} attempts" if attempts > 1 else ""
     if isinstance(exc, httpx.TimeoutException):
-        return TransportError(f"timed out{tried}: {text}", ctx, timeout=True)
+        return TransportTimeoutError(f"timed out{tried}: {text}", ctx)
     if any(marker in lowered for marker in _PLAIN_HTTP_MARKERS) and url.startswith("https:"):
         return TransportError(
             "server gave HTTP response to HTTPS client", ctx, remedy=PLAIN_HTTP_REMEDY
