@@ -34,7 +34,7 @@ from hangard.daemon.jobs import schedule_triggers, watch_files
 from hangard.daemon.metrics import Metrics
 from hangard.daemon.notify import notify
 from hangard.daemon.state import ItemState, StateStore
-from hangard.errors import ConfigError, HangardError
+from hangard.errors import ConfigError, HangardError, Reason
 from hangard.registry.client import RegistryClient
 from hangard.settings import Settings
 from hangard.sync import ItemOutcome, ItemResult, KeyLocks, SubsetCache, compute_plan, execute
@@ -360,9 +360,9 @@ class Daemon:
         self._export(item)
         action = result.action
         if result.outcome is ItemOutcome.FAILED:
-            self.metrics.failures.labels(
-                image=action.item.image, target=action.item.target, reason=result.reason or "other"
-            ).inc()
+            self.metrics.count_failure(
+                action.item.image, action.item.target, result.reason or Reason.OTHER
+            )
         copy = result.copy
         if copy is not None and result.outcome is ItemOutcome.COPIED:
             registry = copy.target.split("/", 1)[0]
