@@ -1,27 +1,27 @@
 """The hangard exception hierarchy and the failure reasons.
 
 One root, with "the input is wrong", "the network failed" and "the registry said
-no" as separate branches::
+no" as separate branches; the middle column is each class's :class:`Reason`::
 
-    HangardError                            reason
-    ├── InputError                          other     bad input from the user (exit code 2)
-    │   ├── InvalidReferenceError           other     an image reference that does not parse
-    │   └── ConfigError                     other     a desired-state or settings problem
-    │       └── AuthFileError               other     an auth file (config.json) that cannot be used
-    └── OperationError                      other     a copy or lookup failed (exit code 1)
-        ├── RegistryError                   other     a registry operation failed
-        │   ├── TransportError              network   no usable HTTP answer (connect, TLS, proxy)
-        │   │   └── TransportTimeoutError   timeout   no answer in time
-        │   └── ResponseError               other     the registry answered with an error status
-        │       ├── NotFoundError           not_found 404 / MANIFEST_UNKNOWN / BLOB_UNKNOWN / NAME_UNKNOWN
-        │       ├── AuthError               unauthorized  401 / 403 / DENIED / UNAUTHORIZED
-        │       ├── RateLimitedError        rate_limited  429 / TOOMANYREQUESTS
-        │       └── ServerError             server_error  5xx
-        ├── CredentialHelperError           other     a docker-credential-* helper failed
-        ├── DigestMismatchError             digest_mismatch  content does not hash to its digest
-        ├── InvalidManifestError            other     a manifest document that is not well formed
-        ├── Schema1ConversionError          other     a schema1 manifest that cannot become schema2
-        └── UnsupportedMediaTypeError       unsupported_media_type  a manifest type hangard cannot copy
+    HangardError                          other
+    ├── InputError                        other                   bad input from the user (exit code 2)
+    │   ├── InvalidReferenceError         other                   an image reference that does not parse
+    │   └── ConfigError                   other                   a desired-state or settings problem
+    │       └── AuthFileError             other                   an auth file (config.json) that cannot be used
+    └── OperationError                    other                   a copy or lookup failed (exit code 1)
+        ├── RegistryError                 other                   a registry operation failed
+        │   ├── TransportError            network                 no usable HTTP answer (connect, TLS, proxy)
+        │   │   └── TransportTimeoutError timeout                 no answer in time
+        │   └── ResponseError             other                   the registry answered with an error status
+        │       ├── NotFoundError         not_found               404, MANIFEST_UNKNOWN, BLOB_UNKNOWN, NAME_UNKNOWN
+        │       ├── AuthError             unauthorized            401, 403, DENIED, UNAUTHORIZED
+        │       ├── RateLimitedError      rate_limited            429, TOOMANYREQUESTS
+        │       └── ServerError           server_error            5xx
+        ├── CredentialHelperError         other                   a docker-credential-* helper failed
+        ├── DigestMismatchError           digest_mismatch         content does not hash to its digest
+        ├── InvalidManifestError          other                   a manifest document that is not well formed
+        ├── Schema1ConversionError        other                   a schema1 manifest that cannot become schema2
+        └── UnsupportedMediaTypeError     unsupported_media_type  a manifest type hangard cannot copy
 
 Programmer mistakes (``TypeError``, ``ValueError`` from our own code) stay
 outside the root so that ``except HangardError`` never hides a bug.

@@ -377,3 +377,28 @@ def test_the_dashboard_mentions_only_reasons_and_lists_them_all() -> None:
     assert mentions(dashboard) <= set(LABELS)
     lists = [listed for _, text in strings(dashboard) for listed in listed_reasons(text)]
     assert lists == [LABELS]
+
+
+def test_the_tree_in_the_errors_docstring_is_the_real_one() -> None:
+    doc = errors_module.__doc__ or ""
+    drawn: dict[str, tuple[int, str]] = {}
+    parents: dict[str, str] = {}
+    stack: list[tuple[int, str]] = []
+    for line in doc.splitlines():
+        match = re.match(r"^(    [ │├└─]*)(\w+Error)\s+(\w+)", line)
+        if not match:
+            continue
+        depth, name, reason = len(match.group(1)), match.group(2), match.group(3)
+        drawn[name] = (depth, reason)
+        while stack and stack[-1][0] >= depth:
+            stack.pop()
+        if stack:
+            parents[name] = stack[-1][1]
+        stack.append((depth, name))
+    classes = {cls.__name__: cls for cls in error_classes()}
+    assert set(drawn) == set(classes)
+    assert set(parents) == set(drawn) - {"HangardError"}
+    for name, (_, reason) in drawn.items():
+        assert classes[name].reason.value == reason, name
+    for name, parent in parents.items():
+        assert classes[name].__bases__ == (classes[parent],), name
