@@ -1,41 +1,52 @@
-"""The hangard exception hierarchy.
+"""The hangard exception hierarchy and the failure reasons.
 
 One root, with "the input is wrong", "the network failed" and "the registry said
-no" as separate branches::
+no" as separate branches; the middle column is each class's :class:`Reason`::
 
-    HangardError
-    ├── InputError                      bad input from the user (exit code 2)
-    │   ├── InvalidReferenceError       an image reference that does not parse
-    │   └── ConfigError                 a desired-state or settings problem
-    └── OperationError                  a copy or lookup failed (exit code 1)
-        ├── RegistryError               context: image, registry, method, url, status, code
-        │   ├── TransportError          no usable HTTP answer (connect, TLS, timeout)
-        │   └── ResponseError           the registry answered with an error status
-        │       ├── NotFoundError       404 / MANIFEST_UNKNOWN / BLOB_UNKNOWN / NAME_UNKNOWN
-        │       ├── AuthError           401 / 403 / DENIED / UNAUTHORIZED
-        │       ├── RateLimitedError    429 / TOOMANYREQUESTS
-        │       └── ServerError         5xx
-        ├── DigestMismatchError         content does not hash to its digest
-        ├── InvalidManifestError        a manifest document that is not well formed
-        └── UnsupportedMediaTypeError   a manifest type hangard cannot copy
+    HangardError                          other
+    ├── InputError                        other                   bad input from the user (exit code 2)
+    │   ├── InvalidReferenceError         other                   an image reference that does not parse
+    │   └── ConfigError                   other                   a desired-state or settings problem
+    │       └── AuthFileError             other                   an auth file (config.json) that cannot be used
+    └── OperationError                    other                   a copy or lookup failed (exit code 1)
+        ├── RegistryError                 other                   a registry operation failed
+        │   ├── TransportError            network                 no usable HTTP answer (connect, TLS, proxy)
+        │   │   └── TransportTimeoutError timeout                 no answer in time
+        │   └── ResponseError             other                   the registry answered with an error status
+        │       ├── NotFoundError         not_found               404, MANIFEST_UNKNOWN, BLOB_UNKNOWN, NAME_UNKNOWN
+        │       ├── AuthError             unauthorized            401, 403, DENIED, UNAUTHORIZED
+        │       ├── RateLimitedError      rate_limited            429, TOOMANYREQUESTS
+        │       └── ServerError           server_error            5xx
+        ├── CredentialHelperError         other                   a docker-credential-* helper failed
+        ├── DigestMismatchError           digest_mismatch         content does not hash to its digest
+        ├── InvalidManifestError          other                   a manifest document that is not well formed
+        ├── Schema1ConversionError        other                   a schema1 manifest that cannot become schema2
+        └── UnsupportedMediaTypeError     unsupported_media_type  a manifest type hangard cannot copy
 
 Programmer mistakes (``TypeError``, ``ValueError`` from our own code) stay
 outside the root so that ``except HangardError`` never hides a bug.
 
-Each error carries a ``reason``: the bounded label used in metrics
-(``not_found``, ``unauthorized``, ``rate_limited``, ``timeout``, ``network``,
-``server_error``, ``digest_mismatch``, ``unsupported_media_type``, ``other``),
-and a ``remedy`` when one is known.
+Each class has a :class:`Reason`: the bounded label that metrics
+(``hangard_copy_failures_total{reason}``), log events (``reason=``) and
+``/status`` (``last_error_reason``) report. An error may also carry a
+``remedy`` and an :class:`ErrorContext`, which grows as the error travels
+outward (registry, then image, then item) through :meth:`HangardError.with_context`.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Self, TypeVar
 
 __all__ = [
     "AuthError",
+    "AuthFileError",
     "ConfigError",
+    "CredentialHelperError",
     "DigestMismatchError",
     "ErrorContext",
     "HangardError",
@@ -45,62 +56,52 @@ __all__ = [
     "NotFoundError",
     "OperationError",
     "RateLimitedError",
+    "Reason",
     "RegistryError",
     "ResponseError",
+    "Schema1ConversionError",
     "ServerError",
     "TransportError",
+    "TransportTimeoutError",
     "UnsupportedMediaTypeError",
 ]
 
 
-class HangardError(Exception):
-    """Root of every error hangard raises on purpose."""
+class Reason(StrEnum):
+    """Why an item failed: the one list of failure labels.
 
-    reason: str = "other"
-    exit_code: int = 1
-
-    def __init__(self, message: str, *, remedy: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.remedy = remedy
-
-    def __str__(self) -> str:
-        text = self.message
-        if self.remedy:
-            text += f" (hint: {self.remedy})"
-        return text
-
-
-class InputError(HangardError):
-    """The user gave us something we cannot use."""
-
-    exit_code = 2
-
-
-class InvalidReferenceError(InputError):
-    """An image reference that does not parse."""
-
-
-class ConfigError(InputError):
-    """A desired-state file or setting is invalid.
-
-    ``problems`` holds every error found, each already formatted as
-    ``FILE:LINE:COL: message`` where a position is known.
+    The values are part of hangard's interface: the ``reason`` label of
+    ``hangard_copy_failures_total``, the ``reason`` field of log events,
+    ``last_error_reason`` in ``/status`` and the state file, the README's
+    table, the alert rules and the dashboard all use exactly these.
     """
 
-    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.problems = list(problems)
+    NOT_FOUND = "not_found"
+    UNAUTHORIZED = "unauthorized"
+    RATE_LIMITED = "rate_limited"
+    TIMEOUT = "timeout"
+    NETWORK = "network"
+    SERVER_ERROR = "server_error"
+    DIGEST_MISMATCH = "digest_mismatch"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    OTHER = "other"
 
-
-class OperationError(HangardError):
-    """A copy, lookup or push did not succeed."""
+    @classmethod
+    def parse(cls, value: object) -> Reason:
+        """``value`` as a reason; anything unknown (an older or newer
+        hangard's label, a damaged file) reads as :attr:`OTHER`."""
+        try:
+            return cls(value) if isinstance(value, str) else cls.OTHER
+        except ValueError:
+            return cls.OTHER
 
 
 @dataclass(frozen=True)
 class ErrorContext:
-    """Where a registry error happened."""
+    """Where an error happened, filled in by each layer it passes through."""
 
+    item: str | None = None
+    """The desired-state item: ``IMAGE:TAG -> TARGET``."""
     image: str | None = None
     registry: str | None = None
     method: str | None = None
@@ -109,8 +110,18 @@ class ErrorContext:
     code: str | None = None
     detail: str | None = None
 
+    def merged(self, **fields: Any) -> ErrorContext:
+        """This context with the blanks among ``fields`` filled in.
+
+        Fields already set win: the layer closest to the failure knew best.
+        """
+        blanks = {k: v for k, v in fields.items() if getattr(self, k) is None}
+        return dataclasses.replace(self, **blanks)
+
     def describe(self) -> str:
         parts = []
+        if self.item:
+            parts.append(f"item {self.item}")
         if self.image:
             parts.append(f"image {self.image}")
         if self.registry:
@@ -124,17 +135,18 @@ class ErrorContext:
         return ", ".join(parts)
 
 
-class RegistryError(OperationError):
-    """A registry operation failed. ``context`` says where."""
+class HangardError(Exception):
+    """Root of every error hangard raises on purpose."""
+
+    reason: Reason = Reason.OTHER
+    exit_code: int = 1
 
     def __init__(
-        self,
-        message: str,
-        context: ErrorContext | None = None,
-        *,
-        remedy: str | None = None,
+        self, message: str, *, remedy: str | None = None, context: ErrorContext | None = None
     ) -> None:
-        super().__init__(message, remedy=remedy)
+        super().__init__(message)
+        self.message = message
+        self.remedy = remedy
         self.context = context or ErrorContext()
 
     def __str__(self) -> str:
@@ -146,23 +158,79 @@ class RegistryError(OperationError):
             text += f" (hint: {self.remedy})"
         return text
 
-    def with_image(self, image: str) -> RegistryError:
-        """Attach the image being worked on, keeping everything else."""
-        if self.context.image:
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuild without calling ``__init__`` (subclasses take other
+        # arguments than ``args``), then restore the attributes: this is what
+        # makes ``copy.copy`` and pickling work for every subclass.
+        return (_rebuild, (type(self), self.args), self.__dict__)
+
+    def with_context(self, **fields: Any) -> Self:
+        """A copy of this error whose context has the blanks among ``fields``
+        filled in (see :class:`ErrorContext` for the names).
+
+        A copy, not a change: one error can reach several items (a shared
+        ``HEAD``), and each must name its own. The cause is kept.
+        """
+        context = self.context.merged(**fields)
+        if context == self.context:
             return self
-        ctx = ErrorContext(**{**self.context.__dict__, "image": image})
-        clone = self.__class__.__new__(self.__class__)
-        clone.__dict__.update(self.__dict__)
-        clone.context = ctx
-        clone.args = self.args
+        clone = copy.copy(self)
+        clone.context = context
         clone.__cause__ = self.__cause__
+        clone.__suppress_context__ = self.__suppress_context__
         return clone
 
 
-class TransportError(RegistryError):
-    """No usable HTTP answer: connection refused, TLS failure, timeout."""
+_E = TypeVar("_E", bound=HangardError)
 
-    reason = "network"
+
+def _rebuild(cls: type[_E], args: tuple[object, ...]) -> _E:
+    return cls.__new__(cls, *args)
+
+
+class InputError(HangardError):
+    """The user gave us something we cannot use."""
+
+    reason = Reason.OTHER
+    exit_code = 2
+
+
+class InvalidReferenceError(InputError):
+    """An image reference that does not parse."""
+
+    reason = Reason.OTHER
+
+
+class ConfigError(InputError):
+    """A desired-state file or setting is invalid.
+
+    ``problems`` holds every error found, each already formatted as
+    ``FILE:LINE:COL: message`` where a position is known.
+    """
+
+    reason = Reason.OTHER
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
+
+
+class AuthFileError(ConfigError):
+    """An auth file (``config.json``/``auth.json``) is unreadable or invalid."""
+
+    reason = Reason.OTHER
+
+
+class OperationError(HangardError):
+    """A copy, lookup or push did not succeed."""
+
+    reason = Reason.OTHER
+
+
+class RegistryError(OperationError):
+    """A registry operation failed. ``context`` says where."""
+
+    reason = Reason.OTHER
 
     def __init__(
         self,
@@ -170,15 +238,30 @@ class TransportError(RegistryError):
         context: ErrorContext | None = None,
         *,
         remedy: str | None = None,
-        timeout: bool = False,
     ) -> None:
-        super().__init__(message, context, remedy=remedy)
-        if timeout:
-            self.reason = "timeout"
+        super().__init__(message, remedy=remedy, context=context)
+
+    def with_image(self, image: str) -> Self:
+        """Attach the image being worked on, keeping everything else."""
+        return self.with_context(image=image)
+
+
+class TransportError(RegistryError):
+    """No usable HTTP answer: connection refused, TLS or proxy failure."""
+
+    reason = Reason.NETWORK
+
+
+class TransportTimeoutError(TransportError):
+    """The registry did not answer in time (connect, read or the deadline)."""
+
+    reason = Reason.TIMEOUT
 
 
 class ResponseError(RegistryError):
     """The registry answered with an error status."""
+
+    reason = Reason.OTHER
 
     @property
     def status(self) -> int | None:
@@ -190,25 +273,39 @@ class ResponseError(RegistryError):
 
 
 class NotFoundError(ResponseError):
-    reason = "not_found"
+    """The manifest, blob or repository does not exist."""
+
+    reason = Reason.NOT_FOUND
 
 
 class AuthError(ResponseError):
-    reason = "unauthorized"
+    """The registry refused the credentials, or their absence."""
+
+    reason = Reason.UNAUTHORIZED
 
 
 class RateLimitedError(ResponseError):
-    reason = "rate_limited"
+    """The registry asked us to slow down."""
+
+    reason = Reason.RATE_LIMITED
 
 
 class ServerError(ResponseError):
-    reason = "server_error"
+    """The registry failed (5xx)."""
+
+    reason = Reason.SERVER_ERROR
+
+
+class CredentialHelperError(OperationError):
+    """A ``docker-credential-*`` helper failed for a reason other than "not found"."""
+
+    reason = Reason.OTHER
 
 
 class DigestMismatchError(OperationError):
     """Content did not hash to the digest it was fetched by."""
 
-    reason = "digest_mismatch"
+    reason = Reason.DIGEST_MISMATCH
 
     def __init__(self, expected: str, actual: str, *, what: str = "content") -> None:
         super().__init__(f"{what} digest mismatch: expected {expected}, got {actual}")
@@ -219,11 +316,19 @@ class DigestMismatchError(OperationError):
 class InvalidManifestError(OperationError):
     """A manifest whose JSON does not have the shape its media type requires."""
 
+    reason = Reason.OTHER
+
+
+class Schema1ConversionError(OperationError):
+    """A schema1 manifest could not be converted to schema2."""
+
+    reason = Reason.OTHER
+
 
 class UnsupportedMediaTypeError(OperationError):
     """A manifest media type that hangard does not copy."""
 
-    reason = "unsupported_media_type"
+    reason = Reason.UNSUPPORTED_MEDIA_TYPE
 
     def __init__(self, media_type: str, image: str, supported: Sequence[str]) -> None:
         super().__init__(

@@ -14,11 +14,15 @@ from typing import Any
 
 import pytest
 
-from hangard.errors import ConfigError, InputError, OperationError
+from hangard.errors import (
+    AuthFileError,
+    ConfigError,
+    CredentialHelperError,
+    InputError,
+    OperationError,
+)
 from hangard.registry.credentials import (
     CREDENTIAL_TTL,
-    AuthFileError,
-    CredentialHelperError,
     Credentials,
     CredentialStore,
     parse_user_pass,

@@ -12,6 +12,7 @@ from hangard.copy import CopyResult
 from hangard.core.plan import Action, ActionKind, Observation, SyncItem, make_plan
 from hangard.core.reference import parse_reference
 from hangard.daemon.state import ItemState, StateStore
+from hangard.errors import AuthError, Reason
 from hangard.sync import ItemOutcome, ItemResult
 
 OLD = "sha256:" + "a" * 64
@@ -42,7 +43,7 @@ def copied(act: Action, digest: str = NEW) -> ItemResult:
     return ItemResult(act, ItemOutcome.COPIED, copy=copy)
 
 
-def failed(act: Action, reason: str | None = "network") -> ItemResult:
+def failed(act: Action, reason: Reason | None = Reason.NETWORK) -> ItemResult:
     return ItemResult(act, ItemOutcome.FAILED, error="connection refused", reason=reason)
 
 
@@ -69,6 +70,33 @@ def test_save_then_load_round_trips(tmp_path: Path) -> None:
     assert doc["version"] == 1
     assert [i["image"] for i in doc["items"]] == sorted(i["image"] for i in doc["items"])
     assert sorted(p.name for p in path.parent.iterdir()) == ["state.json"]
+
+
+@pytest.mark.parametrize(
+    ("written", "loaded"),
+    [
+        ("unauthorized", Reason.UNAUTHORIZED),
+        ("network", Reason.NETWORK),
+        ("gremlins", Reason.OTHER),  # a label from another hangard version
+        (42, Reason.OTHER),
+        (None, None),
+    ],
+)
+def test_the_last_error_reason_loads_back_as_a_reason(
+    tmp_path: Path, written: object, loaded: Reason | None
+) -> None:
+    path = tmp_path / "state.json"
+    store = StateStore(path)
+    store.finished(failed(action(Observation(NEW, None))), now=NOW)
+    store.save()
+    doc = json.loads(path.read_text())
+    assert doc["items"][0]["last_error_reason"] == "network"
+    doc["items"][0]["last_error_reason"] = written
+    path.write_text(json.dumps(doc))
+
+    (item,) = StateStore.load(path).items.values()
+    assert item.last_error_reason == loaded
+    assert item.last_error_reason is None or type(item.last_error_reason) is Reason
 
 
 def test_save_replaces_the_file_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -186,16 +214,16 @@ def test_observed_source_missing_is_a_skip_and_keeps_the_failure_count() -> None
 
 def test_failures_count_up_and_a_success_resets_them() -> None:
     store = StateStore(None)
-    error = action(Observation(error="401", error_reason="unauthorized"))
+    error = action(Observation(error=AuthError("401")))
     assert error.kind is ActionKind.ERROR
     for attempt in range(1, 4):
         state = store.observed(error, now=NOW + attempt)
         assert (state.in_sync, state.drift, state.missing) == (False, False, False)
-        state = store.finished(failed(error, reason="unauthorized"), now=NOW + attempt)
+        state = store.finished(failed(error, reason=Reason.UNAUTHORIZED), now=NOW + attempt)
         assert state.consecutive_failures == attempt
-        assert state.last_error_reason == "unauthorized"
+        assert state.last_error_reason is Reason.UNAUTHORIZED
         assert state.last_attempt == NOW + attempt
-    assert store.finished(failed(error, reason=None)).last_error_reason == "other"
+    assert store.finished(failed(error, reason=None)).last_error_reason is Reason.OTHER
 
     state = store.observed(action(Observation(NEW, NEW)), now=NOW + 10)
     assert state.in_sync and state.consecutive_failures == 0

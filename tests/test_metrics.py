@@ -7,7 +7,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from hangard import __version__
-from hangard.daemon.metrics import FAILURE_REASONS, Metrics
+from hangard.daemon.metrics import Metrics
+from hangard.errors import Reason
 
 NGINX = ("docker.io/library/nginx", "1.27", "mirror")
 REDIS = ("docker.io/library/redis", "7", "mirror")
@@ -135,11 +136,11 @@ def test_forget_items_with_unknown_keys_is_harmless(metrics: Metrics) -> None:
     assert "hangard_image_last_success_timestamp_seconds" not in page
 
 
-@pytest.mark.parametrize("reason", FAILURE_REASONS)
-def test_failure_counter_labels(metrics: Metrics, reason: str) -> None:
-    metrics.failures.labels(image=NGINX[0], target=NGINX[2], reason=reason).inc()
-    metrics.failures.labels(image=NGINX[0], target=NGINX[2], reason=reason).inc()
-    metrics.failures.labels(image=REDIS[0], target=REDIS[2], reason=reason).inc()
+@pytest.mark.parametrize("reason", list(Reason))
+def test_failure_counter_labels(metrics: Metrics, reason: Reason) -> None:
+    metrics.count_failure(NGINX[0], NGINX[2], reason)
+    metrics.count_failure(NGINX[0], NGINX[2], reason)
+    metrics.count_failure(REDIS[0], REDIS[2], reason)
     page = scrape(metrics)
     assert page["hangard_copy_failures_total"] == {
         frozenset({("image", NGINX[0]), ("target", NGINX[2]), ("reason", reason)}): 2.0,
@@ -148,9 +149,10 @@ def test_failure_counter_labels(metrics: Metrics, reason: str) -> None:
 
 
 def test_failure_reasons_are_unique_and_bounded() -> None:
-    assert len(set(FAILURE_REASONS)) == len(FAILURE_REASONS)
-    assert "other" in FAILURE_REASONS
-    assert all(r.isidentifier() and r == r.lower() for r in FAILURE_REASONS)
+    values = [r.value for r in Reason]
+    assert len(set(values)) == len(values)
+    assert "other" in values
+    assert all(r.isidentifier() and r == r.lower() for r in values)
 
 
 def test_other_series_render(metrics: Metrics) -> None:

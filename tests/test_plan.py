@@ -9,6 +9,7 @@ import pytest
 from hangard.core.desired import DesiredState
 from hangard.core.plan import ActionKind, Observation, Plan, expand, make_plan, pattern_repositories
 from hangard.core.reference import parse_reference
+from hangard.errors import AuthError, ErrorContext, Reason, ServerError
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
@@ -55,11 +56,14 @@ def test_expand_patterns_needs_tag_lists() -> None:
     assert repos == [parse_reference("alpine").repository]
     items, errors = expand(s, {repos[0]: ["3.17", "3.18", "3.19", "3.20", "edge"]})
     assert [i.tag for i in items] == ["3.19", "3.20"]
-    items, errors = expand(s, {repos[0]: "HTTP 401 UNAUTHORIZED"})
+    items, errors = expand(s, {repos[0]: AuthError("HTTP 401 UNAUTHORIZED")})
     assert not items
     assert [(e.image, e.target, e.message) for e in errors] == [
         ("docker.io/library/alpine", "m", "HTTP 401 UNAUTHORIZED")
     ]
+    # the listing's reason reaches the plan's error action
+    (act,) = make_plan(items, {}, errors).actions
+    assert (act.kind, act.error_reason) == (ActionKind.ERROR, Reason.UNAUTHORIZED)
 
 
 @pytest.mark.parametrize(
@@ -74,7 +78,11 @@ def test_expand_patterns_needs_tag_lists() -> None:
         ),
         (Observation(None, D2), ActionKind.SKIP, "skip (source missing)"),
         (Observation(D1, None, no_platform=True), ActionKind.SKIP, "skip (no matching platform)"),
-        (Observation(error="boom [HTTP 500]"), ActionKind.ERROR, "error (boom [HTTP 500])"),
+        (
+            Observation(error=ServerError("boom", ErrorContext(status=500))),
+            ActionKind.ERROR,
+            "error (boom [HTTP 500])",
+        ),
         (Observation(D1, D3, desired_digest=D3), ActionKind.IN_SYNC, "in-sync"),
         (
             Observation(D1, D2, desired_digest=D3, platforms_match=True),
@@ -93,6 +101,17 @@ def test_decisions(obs: Observation, kind: ActionKind, text: str) -> None:
     plan = make_plan(items, {items[0].key: obs})
     assert plan.actions[0].kind is kind
     assert plan.actions[0].describe() == text
+    assert plan.actions[0].error_reason == (obs.reason if kind is ActionKind.ERROR else None)
+
+
+def test_an_unobserved_item_is_an_error_of_reason_other() -> None:
+    items, _ = expand(state(images=[{"source": "nginx", "tags": ["1"]}]), {})
+    (act,) = make_plan(items, {}).actions
+    assert (act.kind, act.reason, act.error_reason) == (
+        ActionKind.ERROR,
+        "not observed",
+        Reason.OTHER,
+    )
 
 
 def test_plan_render_and_json_are_stable() -> None:

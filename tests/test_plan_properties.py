@@ -21,6 +21,14 @@ from hangard.core.plan import (
     make_plan,
 )
 from hangard.core.reference import parse_reference
+from hangard.errors import (
+    AuthError,
+    HangardError,
+    NotFoundError,
+    OperationError,
+    ServerError,
+    TransportTimeoutError,
+)
 
 ItemKey = tuple[str, str, str]
 
@@ -80,8 +88,10 @@ observations = st.builds(
     desired_digest=optional_digests,
     platforms_match=st.none() | st.booleans(),
     no_platform=st.booleans(),
-    error=st.none() | st.sampled_from(["boom [HTTP 500]", "timed out", ""]),
-    error_reason=st.sampled_from(["other", "timeout", "server_error"]),
+    error=st.none()
+    | st.sampled_from(
+        [ServerError("boom"), TransportTimeoutError("timed out"), OperationError("")]
+    ),
 )
 
 
@@ -110,7 +120,7 @@ def test_every_desired_item_appears_exactly_once(
 @given(items=sync_items(), n_errors=st.integers(0, 3))
 def test_expansion_errors_each_get_one_error_action(items: list[SyncItem], n_errors: int) -> None:
     errors = [
-        ExpansionError(f"docker.io/library/e{i}", "m", f"listing failed {i}")
+        ExpansionError(f"docker.io/library/e{i}", "m", OperationError(f"listing failed {i}"))
         for i in range(n_errors)
     ]
     plan = make_plan(items, {}, errors)
@@ -197,18 +207,18 @@ def test_missing_target_is_always_a_copy(data: st.DataObject, items: list[SyncIt
     base=observations,
     items=sync_items(min_size=1),
     message=st.text(min_size=1, max_size=20),
-    reason=st.sampled_from(["not_found", "unauthorized", "timeout", "other"]),
+    error=st.sampled_from([NotFoundError, AuthError, TransportTimeoutError, OperationError]),
 )
 def test_source_error_is_always_an_error(
-    base: Observation, items: list[SyncItem], message: str, reason: str
+    base: Observation, items: list[SyncItem], message: str, error: type[HangardError]
 ) -> None:
     # whatever else was observed, an error wins
-    obs = replace(base, error=message, error_reason=reason)
+    obs = replace(base, error=error(message))
     plan = make_plan(items, {item.key: obs for item in items})
     for action in plan.actions:
         assert action.kind is ActionKind.ERROR
         assert action.reason == message
-        assert action.error_reason == reason
+        assert action.error_reason is error.reason
         assert action.source_digest == base.source_digest
 
 

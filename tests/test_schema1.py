@@ -15,11 +15,10 @@ from hangard.core.manifest import digest_of, parse_manifest
 from hangard.core.schema1 import (
     EMPTY_GZIP_LAYER,
     LayerInfo,
-    Schema1ConversionError,
     convert_schema1,
     schema1_layers,
 )
-from hangard.errors import InvalidManifestError, OperationError
+from hangard.errors import InvalidManifestError, OperationError, Schema1ConversionError
 
 
 def sha(text: str) -> str:

@@ -8,6 +8,7 @@ points at content that is missing, even if the process dies mid-copy.
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -21,7 +22,7 @@ from hangard.core.manifest import Descriptor, Manifest, parse_manifest, select_p
 from hangard.core.platform import Platform
 from hangard.core.reference import ImageReference, Repository
 from hangard.core.schema1 import LayerInfo, convert_schema1, schema1_layers
-from hangard.errors import AuthError, InputError, RegistryError
+from hangard.errors import AuthError, InputError, OperationError
 from hangard.registry.client import RegistryClient
 
 __all__ = ["NO_PLATFORM_MATCH", "Copier", "CopyResult", "image_platform"]
@@ -102,13 +103,15 @@ class Copier:
         started = time.monotonic()
         try:
             result = await self._copy(src, dst, platforms or (), target_digest)
-        except RegistryError as exc:
-            error = exc.with_image(str(src))
+        except OperationError as exc:
+            error = exc.with_context(image=str(src))
             if (
                 isinstance(error, AuthError)
                 and error.context.registry == dst.registry != src.registry
             ):
                 # even a HEAD refused there is about pushing, not reading
+                if error is exc:
+                    error = copy.copy(exc)  # ``exc`` may be shared with other copies
                 error.remedy = PUSH_AUTH_REMEDY
             raise error from exc.__cause__
         return _with_duration(result, time.monotonic() - started)

@@ -23,6 +23,7 @@ from hangard.core.desired import DesiredState, ImageEntry, ListEntry, TagRules, 
 from hangard.core.platform import Platform
 from hangard.core.reference import ImageReference, Repository, parse_reference
 from hangard.core.tags import select_tags
+from hangard.errors import HangardError, OperationError, Reason
 
 __all__ = [
     "Action",
@@ -71,12 +72,17 @@ class ExpansionError:
 
     image: str
     target: str
-    message: str
+    error: HangardError
+    """Why listing failed."""
     schedule: str = ""
 
     @property
     def key(self) -> ItemKey:
         return (self.image, "*", self.target)
+
+    @property
+    def message(self) -> str:
+        return str(self.error)
 
 
 def _entry_targets(state: DesiredState, entry: ImageEntry | ListEntry) -> list[str]:
@@ -100,12 +106,12 @@ def pattern_repositories(
 
 def expand(
     state: DesiredState,
-    tag_lists: Mapping[Repository, Sequence[str] | str],
+    tag_lists: Mapping[Repository, Sequence[str] | HangardError],
 ) -> tuple[list[SyncItem], list[ExpansionError]]:
     """Every (image, tag, target) the state asks for.
 
     ``tag_lists`` maps each of :func:`pattern_repositories` to its tags, or to
-    an error message when listing failed.
+    the error that listing them raised.
     """
     items: list[SyncItem] = []
     errors: list[ExpansionError] = []
@@ -119,9 +125,9 @@ def expand(
             repo = entry.repository
             if isinstance(entry.tags, TagRules):
                 listed = tag_lists.get(repo)
-                if listed is None or isinstance(listed, str):
-                    message = listed or "tags were not listed"
-                    errors.extend(ExpansionError(str(repo), n, message, schedule) for n in names)
+                if listed is None or isinstance(listed, HangardError):
+                    error = listed or OperationError("tags were not listed")
+                    errors.extend(ExpansionError(str(repo), n, error, schedule) for n in names)
                     continue
                 wanted = [
                     (repo, t, None, entry.destination) for t in select_tags(listed, entry.tags)
@@ -158,9 +164,13 @@ class Observation:
     """For a platform subset whose digest differs: whether every selected
     platform's manifest digest matches on the target."""
     no_platform: bool = False
-    error: str | None = None
-    error_reason: str = "other"
-    """The bounded metrics reason of ``error`` (see :mod:`hangard.errors`)."""
+    error: HangardError | None = None
+    """Why the item could not be observed."""
+
+    @property
+    def reason(self) -> Reason | None:
+        """The failure reason of ``error``, if any."""
+        return None if self.error is None else self.error.reason
 
 
 class ActionKind(StrEnum):
@@ -178,11 +188,19 @@ class Action:
     source_digest: str | None = None
     target_digest: str | None = None
     desired_digest: str | None = None
-    error_reason: str | None = None
+    error: HangardError | None = None
+    """For ``error`` actions: what went wrong (``reason`` holds its text)."""
 
     @property
     def key(self) -> ItemKey:
         return self.item.key
+
+    @property
+    def error_reason(self) -> Reason | None:
+        """For ``error`` actions: the failure reason."""
+        if self.kind is not ActionKind.ERROR:
+            return None
+        return Reason.OTHER if self.error is None else self.error.reason
 
     def describe(self) -> str:
         if self.kind is ActionKind.IN_SYNC:
@@ -214,14 +232,14 @@ class Action:
 
 
 def decide(item: SyncItem, obs: Observation) -> Action:
-    if obs.error:
+    if obs.error is not None:
         return Action(
             item,
             ActionKind.ERROR,
-            obs.error,
+            str(obs.error),
             obs.source_digest,
             obs.target_digest,
-            error_reason=obs.error_reason,
+            error=obs.error,
         )
     if obs.source_digest is None:
         return Action(item, ActionKind.SKIP, "source missing", None, obs.target_digest)
@@ -230,16 +248,12 @@ def decide(item: SyncItem, obs: Observation) -> Action:
             item, ActionKind.SKIP, "no matching platform", obs.source_digest, obs.target_digest
         )
     want = obs.desired_digest or obs.source_digest
-    common = {
-        "source_digest": obs.source_digest,
-        "target_digest": obs.target_digest,
-        "desired_digest": obs.desired_digest,
-    }
+    digests = (obs.source_digest, obs.target_digest, obs.desired_digest)
     if obs.target_digest == want or (obs.target_digest and obs.platforms_match):
-        return Action(item, ActionKind.IN_SYNC, "", **common)
+        return Action(item, ActionKind.IN_SYNC, "", *digests)
     if obs.target_digest is None:
-        return Action(item, ActionKind.COPY, "missing", **common)
-    return Action(item, ActionKind.COPY, "drift", **common)
+        return Action(item, ActionKind.COPY, "missing", *digests)
+    return Action(item, ActionKind.COPY, "drift", *digests)
 
 
 @dataclass(frozen=True)
@@ -281,8 +295,10 @@ def make_plan(
 ) -> Plan:
     """One action per item (and per expansion error), sorted by key."""
     actions = [
-        decide(item, observations.get(item.key, Observation(error="not observed")))
+        decide(
+            item, observations.get(item.key) or Observation(error=OperationError("not observed"))
+        )
         for item in items
     ]
-    actions += [Action(err, ActionKind.ERROR, err.message, error_reason="other") for err in errors]
+    actions += [Action(err, ActionKind.ERROR, err.message, error=err.error) for err in errors]
     return Plan(tuple(sorted(actions, key=lambda a: a.key)))

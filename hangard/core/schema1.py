@@ -32,14 +32,13 @@ from typing import Any
 
 from hangard.core import mediatypes as mt
 from hangard.core.manifest import Manifest, digest_of
-from hangard.errors import OperationError
+from hangard.errors import Schema1ConversionError
 
 __all__ = [
     "DROPPED_KEYS",
     "EMPTY_GZIP_LAYER",
     "Converted",
     "LayerInfo",
-    "Schema1ConversionError",
     "convert_schema1",
     "schema1_layers",
 ]
@@ -52,10 +51,6 @@ EMPTY_GZIP_LAYER = "sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7
 DROPPED_KEYS = frozenset({"id", "parent", "parent_id", "layer_id", "throwaway", "Size"})
 
 _SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
-
-
-class Schema1ConversionError(OperationError):
-    """A schema1 manifest could not be converted to schema2."""
 
 
 @dataclass(frozen=True)

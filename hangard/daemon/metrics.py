@@ -1,7 +1,7 @@
 """Prometheus metrics. The names are part of hangard's interface (README,
 alert rules, dashboard); label values are bounded by the config: images,
 tags and targets come from the desired state, registries from the config,
-reasons from :mod:`hangard.errors`."""
+reasons are the values of :class:`hangard.errors.Reason` and nothing else."""
 
 from __future__ import annotations
 
@@ -17,20 +17,9 @@ from prometheus_client import (
 )
 
 from hangard import __version__
+from hangard.errors import Reason
 
-__all__ = ["FAILURE_REASONS", "Metrics"]
-
-FAILURE_REASONS = (
-    "not_found",
-    "unauthorized",
-    "rate_limited",
-    "timeout",
-    "network",
-    "server_error",
-    "digest_mismatch",
-    "unsupported_media_type",
-    "other",
-)
+__all__ = ["Metrics"]
 
 ITEM = ("image", "tag", "target")
 
@@ -141,6 +130,11 @@ class Metrics:
         )
         self.build_info = Gauge("hangard_build_info", "hangard version", ("version",), registry=r)
         self.build_info.labels(version=__version__).set(1)
+
+    def count_failure(self, image: str, target: str, reason: Reason) -> None:
+        """One more failure of ``image`` to ``target``; the only way the
+        ``reason`` label is set, so it never holds anything but a Reason."""
+        self.failures.labels(image=image, target=target, reason=Reason(reason).value).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from hangard.daemon.metrics import Metrics
 from hangard.daemon.state import ItemState, StateStore
+from hangard.errors import Reason
 from hangard.registry.client import RegistryClient
 from hangard.sync import CycleHooks, ItemOutcome, ItemResult, Planned, Save, SyncReport
 
@@ -48,9 +49,9 @@ class Recorder(CycleHooks):
         export_item(self.metrics, self.state.finished(result))
         action = result.action
         if result.outcome is ItemOutcome.FAILED:
-            self.metrics.failures.labels(
-                image=action.item.image, target=action.item.target, reason=result.reason or "other"
-            ).inc()
+            self.metrics.count_failure(
+                action.item.image, action.item.target, result.reason or Reason.OTHER
+            )
         copy = result.copy
         if copy is not None and result.outcome is ItemOutcome.COPIED:
             registry = copy.target.split("/", 1)[0]

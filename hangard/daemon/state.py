@@ -14,6 +14,7 @@ import structlog
 
 from hangard.atomicfile import write_atomic
 from hangard.core.plan import Action, ActionKind, ItemKey, SyncItem
+from hangard.errors import Reason
 from hangard.sync.execute import ItemOutcome, ItemResult
 
 __all__ = ["ItemState", "StateStore"]
@@ -38,7 +39,7 @@ class ItemState:
     last_attempt: float | None = None
     last_success: float | None = None
     last_error: str | None = None
-    last_error_reason: str | None = None
+    last_error_reason: Reason | None = None
     consecutive_failures: int = 0
 
     @property
@@ -63,6 +64,9 @@ class StateStore:
             items: dict[ItemKey, ItemState] = {}
             for raw in doc.get("items", []):
                 item = ItemState(**{k: v for k, v in raw.items() if k in names})
+                if item.last_error_reason is not None:
+                    # a label this hangard does not know still counts as a failure
+                    item.last_error_reason = Reason.parse(item.last_error_reason)
                 items[item.key] = item
             good = doc.get("last_good_cycle")
             store.items = items  # all or nothing
@@ -133,7 +137,7 @@ class StateStore:
             state.last_attempt = now
             state.consecutive_failures += 1
             state.last_error = result.error
-            state.last_error_reason = result.reason or "other"
+            state.last_error_reason = result.reason or Reason.OTHER
             state.in_sync = False
         return state
 

@@ -47,15 +47,13 @@ from typing import Any
 import structlog
 
 from hangard.core.reference import DEFAULT_REGISTRY, DOCKER_HUB_ALIASES
-from hangard.errors import ConfigError, InputError, OperationError
+from hangard.errors import AuthFileError, CredentialHelperError, InputError
 from hangard.registry.clock import SYSTEM_CLOCK, Clock
 
 __all__ = [
     "CREDENTIAL_TTL",
     "DEFAULT_HELPER_TIMEOUT",
     "DOCKER_HUB_AUTH_KEY",
-    "AuthFileError",
-    "CredentialHelperError",
     "CredentialStore",
     "Credentials",
     "parse_user_pass",
@@ -73,14 +71,6 @@ HELPER_PREFIX = "docker-credential-"
 
 _NOT_FOUND = "credentials not found"
 _log = structlog.get_logger(__name__)
-
-
-class AuthFileError(ConfigError):
-    """An auth file (``config.json``/``auth.json``) is unreadable or invalid."""
-
-
-class CredentialHelperError(OperationError):
-    """A ``docker-credential-*`` helper failed for a reason other than "not found"."""
 
 
 @dataclass(frozen=True, repr=False)

@@ -23,6 +23,7 @@ from hangard.errors import (
     ResponseError,
     ServerError,
     TransportError,
+    TransportTimeoutError,
 )
 
 __all__ = [
@@ -142,7 +143,7 @@ def transport_error(
         text = f"{text} ({via})"
     tried = f" after {attempts} attempts" if attempts > 1 else ""
     if isinstance(exc, httpx.TimeoutException):
-        return TransportError(f"timed out{tried}: {text}", ctx, timeout=True)
+        return TransportTimeoutError(f"timed out{tried}: {text}", ctx)
     if any(marker in lowered for marker in _PLAIN_HTTP_MARKERS) and url.startswith("https:"):
         return TransportError(
             "server gave HTTP response to HTTPS client", ctx, remedy=PLAIN_HTTP_REMEDY

@@ -106,14 +106,14 @@ class CycleHooks:
 
 async def list_pattern_tags(
     client: RegistryClient, repos: Iterable[Repository]
-) -> dict[Repository, Sequence[str] | str]:
-    """Tags of each repository, or the error text when listing failed."""
+) -> dict[Repository, Sequence[str] | HangardError]:
+    """Tags of each repository, or the error when listing failed."""
 
-    async def one(repo: Repository) -> tuple[Repository, Sequence[str] | str]:
+    async def one(repo: Repository) -> tuple[Repository, Sequence[str] | HangardError]:
         try:
             return repo, await client.list_tags(repo)
         except HangardError as exc:
-            return repo, str(exc)
+            return repo, exc
 
     return dict(await asyncio.gather(*(one(r) for r in repos)))
 

@@ -15,7 +15,7 @@ import structlog
 from hangard.copy import Copier, CopyResult, TransferSession
 from hangard.copy.engine import UNKNOWN
 from hangard.core.plan import Action, ActionKind, ItemKey, Plan, SyncItem
-from hangard.errors import HangardError
+from hangard.errors import HangardError, Reason
 from hangard.registry.client import RegistryClient
 from hangard.sync.digestcache import DigestCache
 
@@ -37,9 +37,12 @@ class ItemResult:
     outcome: ItemOutcome
     copy: CopyResult | None = None
     error: str | None = None
-    reason: str | None = None
-    """For failures: the bounded metrics reason (``not_found``, …)."""
+    """For failures: the message, for a reader who already knows the item."""
+    reason: Reason | None = None
+    """For failures: the metrics, log and ``/status`` reason."""
     duration: float = 0.0
+    failure: HangardError | None = None
+    """For failures: the error itself, its context naming the item."""
 
     @property
     def key(self) -> ItemKey:
@@ -96,13 +99,23 @@ class KeyLocks:
 ResultHook = Callable[[ItemResult], None]
 
 
+def item_name(action: Action) -> str:
+    """``IMAGE:TAG -> TARGET``: the item an error is about."""
+    return f"{action.item.image}:{action.key[1]} -> {action.item.target}"
+
+
 def _passive(action: Action) -> ItemResult:
     if action.kind is ActionKind.IN_SYNC:
         return ItemResult(action, ItemOutcome.IN_SYNC)
     if action.kind is ActionKind.SKIP:
         return ItemResult(action, ItemOutcome.SKIPPED)
+    failure = action.error.with_context(item=item_name(action)) if action.error else None
     return ItemResult(
-        action, ItemOutcome.FAILED, error=action.reason, reason=action.error_reason or "other"
+        action,
+        ItemOutcome.FAILED,
+        error=action.reason,
+        reason=action.error_reason or Reason.OTHER,
+        failure=failure,
     )
 
 
@@ -178,12 +191,19 @@ async def _copy(
             event.error(
                 "copy failed",
                 error=str(exc),
-                reason=exc.reason,
+                reason=exc.reason.value,
                 duration=round(duration, 3),
                 result="failed",
             )
+            # the message stays as it was: the event and the result are
+            # already keyed by the item, the error object now names it too
             return ItemResult(
-                action, ItemOutcome.FAILED, error=str(exc), reason=exc.reason, duration=duration
+                action,
+                ItemOutcome.FAILED,
+                error=str(exc),
+                reason=exc.reason,
+                duration=duration,
+                failure=exc.with_context(item=item_name(action)),
             )
     duration = time.monotonic() - started
     if result.skipped:

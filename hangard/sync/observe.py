@@ -71,14 +71,10 @@ async def observe(
             look(item.source), look(item.destination)
         )
         if source_error is not None:
-            return item.key, Observation(error=str(source_error), error_reason=source_error.reason)
+            return item.key, Observation(error=source_error)
         if target_error is not None:
             # keep the source digest: the failed list then pins what to retry
-            return item.key, Observation(
-                source.digest if source else None,
-                error=str(target_error),
-                error_reason=target_error.reason,
-            )
+            return item.key, Observation(source.digest if source else None, error=target_error)
         if source is None:
             return item.key, Observation(target_digest=target.digest if target else None)
         target_digest = target.digest if target else None
@@ -95,9 +91,7 @@ async def observe(
                 client, once, cache, item, source.digest, target_digest
             )
         except HangardError as exc:
-            return item.key, Observation(
-                source.digest, target_digest, error=str(exc), error_reason=exc.reason
-            )
+            return item.key, Observation(source.digest, target_digest, error=exc)
 
     results = await asyncio.gather(*(one(item) for item in items))
     return dict(results)
