@@ -28,6 +28,7 @@ PACKAGES = (
     "hangard.core",
     "hangard.daemon",
     "hangard.registry",
+    "hangard.registry.credentials",
     "hangard.sync",
 )
 
