@@ -123,8 +123,8 @@ async def test_plain_registry_needs_no_auth_and_is_pinged_once(plain_registry: R
         manifest = await c.get_manifest(repo.tag("v1"))
         assert await c.blob_exists(repo, image.config.digest)
         assert await c.get_blob(repo, image.config.digest) == image.config.data
-        assert c.session.challenge(reg.host) is None
-        assert c.session.base_url(reg.host) == f"http://{reg.host}"
+        assert c.access.challenge(reg.host) is None
+        assert c.access.base_url(reg.host) == f"http://{reg.host}"
     assert manifest.raw == image.manifest
     assert reg.count_requests("GET", r"^/v2/$") == pings_before + 1
 
@@ -136,7 +136,7 @@ async def test_basic_registry_sends_credentials_up_front(basic_registry: Registr
     unauthorized_before = reg.count_requests(status=401)
     async with make_client(reg.host, creds=ALICE) as c:
         manifest = await c.get_manifest(repo.tag("v1"))
-        challenge = c.session.challenge(reg.host)
+        challenge = c.access.challenge(reg.host)
         assert challenge is not None and challenge.scheme == "basic"
         assert challenge.realm == "hangard-test"
         assert await c.put_manifest(repo.tag("v2"), manifest) == image.digest
@@ -170,7 +170,7 @@ async def test_token_registry_challenge_is_remembered(
     repo = Repository(reg.host, "app/token")
     async with make_client(reg.host, creds=ALICE) as c:
         manifest = await c.get_manifest(repo.tag("v1"))
-        challenge = c.session.challenge(reg.host)
+        challenge = c.access.challenge(reg.host)
     assert manifest.raw == image.manifest
     assert challenge is not None and challenge.scheme == "bearer"
     assert challenge.realm == token_server.realm
@@ -239,12 +239,12 @@ async def test_challenge_learned_from_a_later_401(
     proxy.fail(r"^/v2/$", 200, times=None, body=b"{}")
     token_server.clear_requests()
     async with make_client(proxy.host, creds=ALICE) as c:
-        await c.session.ping(proxy.host)
-        assert c.session.challenge(proxy.host) is None
+        await c.access.ping(proxy.host)
+        assert c.access.challenge(proxy.host) is None
         ref = repo.tag("v1")
         assert (await c.get_manifest(ref)).raw == image.manifest
         assert (await c.head_manifest(ref)) is not None
-        challenge = c.session.challenge(proxy.host)
+        challenge = c.access.challenge(proxy.host)
     assert challenge is not None and challenge.realm == token_server.realm
     assert [r.username for r in token_server.token_requests()] == ["alice"]
     statuses = [e.status for e in reg.access_log() if "/manifests/" in e.path]
@@ -323,7 +323,7 @@ async def test_insufficient_scope_retries_once_with_merged_scopes(
     image = images.push_oci_image(reg, "app/scope", "v1")
     token_server.clear_requests()
     async with make_client(reg.host, creds=ALICE) as c:
-        response = await c.session.request(
+        response = await c.access.request(
             reg.host,
             "PUT",
             "/v2/app/scope/manifests/v2",
@@ -401,7 +401,7 @@ async def test_tls_with_ca_file(tls_registry: Registry) -> None:
     image = images.push_oci_image(reg, "app/tls", "v1")
     async with make_client(reg.host, RegistryOptions(ca_file=reg.ca_file)) as c:
         manifest = await c.get_manifest(Repository(reg.host, "app/tls").tag("v1"))
-        assert c.session.base_url(reg.host) == f"https://{reg.host}"
+        assert c.access.base_url(reg.host) == f"https://{reg.host}"
     assert manifest.raw == image.manifest
 
 
@@ -433,7 +433,7 @@ async def test_tls_verify_false_skips_verification(tls_registry: Registry) -> No
     image = images.push_oci_image(reg, "app/tls", "v1")
     async with make_client(reg.host, RegistryOptions(tls_verify=False)) as c:
         manifest = await c.get_manifest(Repository(reg.host, "app/tls").tag("v1"))
-        assert c.session.base_url(reg.host) == f"https://{reg.host}"
+        assert c.access.base_url(reg.host) == f"https://{reg.host}"
     assert manifest.raw == image.manifest
 
 
@@ -452,7 +452,7 @@ async def test_tls_verify_false_falls_back_to_plain_http(plain_registry: Registr
     image = images.push_oci_image(reg, "app/plain", "v1")
     async with make_client(reg.host, RegistryOptions(tls_verify=False)) as c:
         manifest = await c.get_manifest(Repository(reg.host, "app/plain").tag("v1"))
-        assert c.session.base_url(reg.host) == f"http://{reg.host}"
+        assert c.access.base_url(reg.host) == f"http://{reg.host}"
     assert manifest.raw == image.manifest
 
 
@@ -757,7 +757,7 @@ async def test_429_retry_after_is_honoured(
     fault = proxy.fail(r"/manifests/", 429, times=1, headers={"Retry-After": "1"})
     ref = repo.tag("v1")
     async with make_client(proxy.host) as c:
-        await c.session.ping(proxy.host)
+        await c.access.ping(proxy.host)
         started = time.monotonic()
         manifest = await c.get_manifest(ref)
         elapsed = time.monotonic() - started
@@ -878,7 +878,7 @@ async def test_max_concurrency_caps_in_flight_requests(
     image, proxy, repo = behind_proxy(reg, fault_proxy, "app/conc")
     ref = repo.tag("v1")
     async with make_client(proxy.host, RegistryOptions(http=True, max_concurrency=cap)) as c:
-        await c.session.ping(proxy.host)
+        await c.access.ping(proxy.host)
         # the window is how long a capped client must show restraint; the
         # uncapped control releases it as soon as the third request arrives
         proxy.hold(r"/manifests/", until_in_flight=3, timeout=0.5 if cap == 2 else 10)
@@ -979,7 +979,7 @@ async def test_ratelimit_remaining_is_parsed(
     proxy.add_header(r"/manifests/", "ratelimit-limit", "100;w=21600")
     proxy.add_header(r"/manifests/", "ratelimit-remaining", "20;w=21600")
     async with make_client(proxy.host) as c:
-        await c.session.ping(proxy.host)
+        await c.access.ping(proxy.host)
         assert c.ratelimit_remaining == {}
         await c.head_manifest(repo.tag("v1"))
         assert c.ratelimit_remaining == {proxy.host: 20}

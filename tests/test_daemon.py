@@ -260,7 +260,7 @@ def test_drift_is_repaired_and_an_unreachable_target_counts_network_failures(
     )
     wait_until(lambda: in_sync(daemon, labels) == 1, CYCLE_TIMEOUT, message="in sync again")
     assert status_item(daemon, labels)["target_digest"] == moved.digest
-    assert any(e.get("reason") == "SIGHUP" for e in daemon.events("config loaded"))
+    assert any(e.get("trigger") == "SIGHUP" for e in daemon.events("config loaded"))
 
     # drift again, with the target down: failures by reason, nothing in sync
     before = daemon.metrics()
@@ -463,7 +463,7 @@ def test_editing_the_file_reloads_without_a_signal(
     assert daemon.metrics().value("hangard_config_last_reload_successful") == 1
     assert daemon.status()["config_generation"] == 2
     assert target_digest(target, "app/three", "1") == added.digest
-    assert {e.get("reason") for e in daemon.events("config loaded")} == {"start", "file changed"}
+    assert {e.get("trigger") for e in daemon.events("config loaded")} == {"start", "file changed"}
 
 
 def test_sigterm_during_a_large_copy_never_leaves_a_tag_without_its_blobs(

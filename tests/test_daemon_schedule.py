@@ -113,8 +113,8 @@ async def test_no_good_cycle_yet_counts_from_start_or_the_state_file(
     name = "hangard_last_successful_cycle_timestamp_seconds"
     assert _gauge(daemon, name) == pytest.approx(daemon.started_at)
 
-    daemon.state.last_good_cycle = 1_700_000_000.0
-    daemon.state.save()
+    daemon.history.last_good_cycle = 1_700_000_000.0
+    daemon.history.save()
     restarted = Daemon(daemon.settings)
 
     assert _gauge(restarted, name) == 1_700_000_000.0

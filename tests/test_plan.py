@@ -63,7 +63,7 @@ def test_expand_patterns_needs_tag_lists() -> None:
     ]
     # the listing's reason reaches the plan's error action
     (act,) = make_plan(items, {}, errors).actions
-    assert (act.kind, act.error_reason) == (ActionKind.ERROR, Reason.UNAUTHORIZED)
+    assert (act.kind, act.reason) == (ActionKind.ERROR, Reason.UNAUTHORIZED)
 
 
 @pytest.mark.parametrize(
@@ -101,13 +101,13 @@ def test_decisions(obs: Observation, kind: ActionKind, text: str) -> None:
     plan = make_plan(items, {items[0].key: obs})
     assert plan.actions[0].kind is kind
     assert plan.actions[0].describe() == text
-    assert plan.actions[0].error_reason == (obs.reason if kind is ActionKind.ERROR else None)
+    assert plan.actions[0].reason == (obs.reason if kind is ActionKind.ERROR else None)
 
 
 def test_an_unobserved_item_is_an_error_of_reason_other() -> None:
     items, _ = expand(state(images=[{"source": "nginx", "tags": ["1"]}]), {})
     (act,) = make_plan(items, {}).actions
-    assert (act.kind, act.reason, act.error_reason) == (
+    assert (act.kind, act.cause, act.reason) == (
         ActionKind.ERROR,
         "not observed",
         Reason.OTHER,
@@ -128,7 +128,7 @@ def test_plan_render_and_json_are_stable() -> None:
     doc = json.loads(plan.to_json())
     assert doc["summary"] == {"in-sync": 1, "copy": 1, "skip": 0, "error": 1}
     assert [a["action"] for a in doc["actions"]] == ["in-sync", "copy", "error"]
-    assert doc["actions"][2]["reason"] == "not observed"
+    assert doc["actions"][2]["cause"] == "not observed"
     assert plan.to_json() == make_plan(items, obs).to_json()
 
 

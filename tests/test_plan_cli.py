@@ -138,7 +138,8 @@ def test_plan_prints_one_action_per_item_and_the_summary(
         "tag": "v1",
         "target": "m",
         "action": "in-sync",
-        "reason": "",
+        "cause": "",
+        "reason": None,
         "source": f"{s}/app/synced:v1",
         "destination": f"{d}/mirror/app/synced:v1",
         "platforms": [],
@@ -147,22 +148,22 @@ def test_plan_prints_one_action_per_item_and_the_summary(
         "desired_digest": synced.digest,
     }
     missing = acts[f"{d}/mirror/app/fresh:v1"]
-    assert (missing["action"], missing["reason"]) == ("copy", "missing")
+    assert (missing["action"], missing["cause"]) == ("copy", "missing")
     assert (missing["source_digest"], missing["target_digest"]) == (fresh.digest, None)
     drift = acts[f"{d}/mirror/app/drift:v1"]
-    assert (drift["action"], drift["reason"]) == ("copy", "drift")
+    assert (drift["action"], drift["cause"]) == ("copy", "drift")
     assert (drift["source_digest"], drift["target_digest"]) == (drifted.digest, stale.digest)
     gone = acts[f"{d}/mirror/app/gone:v1"]
-    assert (gone["action"], gone["reason"], gone["source_digest"]) == (
+    assert (gone["action"], gone["cause"], gone["source_digest"]) == (
         "skip",
         "source missing",
         None,
     )
     multi = acts[f"{d}/mirror/app/multi:v1"]
-    assert (multi["action"], multi["reason"]) == ("skip", "no matching platform")
+    assert (multi["action"], multi["cause"]) == ("skip", "no matching platform")
     assert multi["source_digest"] == amd64_arm64.digest and multi["platforms"] == ["linux/s390x"]
     locked = acts[f"{d}/mirror/locked/app:v1"]
-    assert locked["action"] == "error" and locked["reason"]
+    assert locked["action"] == "error" and locked["cause"]
     # planning only reads
     for reg, seen in ((src, src_seen), (dst, dst_seen)):
         assert {e.method for e in reg.access_log()[seen:]} <= {"GET", "HEAD"}
@@ -242,7 +243,7 @@ def test_plan_selects_tags_by_rules_pins_and_list_files(
     assert set(acts) == wanted
     for dest, act in acts.items():
         expect = ("skip", "source missing") if dest.endswith(":9.9") else ("copy", "missing")
-        assert (act["action"], act["reason"]) == expect, dest
+        assert (act["action"], act["cause"]) == expect, dest
         if "/sel/app:" in dest and not dest.endswith(":9.9"):
             assert act["source_digest"] == app.digest
     # pins copy the pinned digest, not what the tag points at now
@@ -318,7 +319,7 @@ async def test_platform_subset_is_in_sync_when_the_selected_children_match(
         push.put_manifest("mirror/multi/app", "v1", other_index(source, wrong, extra), OCI_INDEX)
     plan = (await observe_and_plan(client, loaded.state, cache=DigestCache())).plan
     (drift,) = plan.actions
-    assert (drift.kind, drift.reason) == (ActionKind.COPY, "drift")
+    assert (drift.kind, drift.cause) == (ActionKind.COPY, "drift")
 
 
 # ------------------------------------------------------------ one key, one output

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hangard.core.desired import DesiredState
 from hangard.core.plan import (
     ActionKind,
-    ExpansionError,
+    ExpansionProblem,
     Observation,
     SyncItem,
     expand,
@@ -113,14 +113,14 @@ def test_every_desired_item_appears_exactly_once(
     for action in plan.actions:
         if action.key not in obs:
             assert action.kind is ActionKind.ERROR
-            assert action.reason == "not observed"
+            assert action.cause == "not observed"
 
 
 @SMALL
 @given(items=sync_items(), n_errors=st.integers(0, 3))
 def test_expansion_errors_each_get_one_error_action(items: list[SyncItem], n_errors: int) -> None:
     errors = [
-        ExpansionError(f"docker.io/library/e{i}", "m", OperationError(f"listing failed {i}"))
+        ExpansionProblem(f"docker.io/library/e{i}", "m", OperationError(f"listing failed {i}"))
         for i in range(n_errors)
     ]
     plan = make_plan(items, {}, errors)
@@ -129,7 +129,7 @@ def test_expansion_errors_each_get_one_error_action(items: list[SyncItem], n_err
     for err in errors:
         action = by_key[err.key]
         assert action.kind is ActionKind.ERROR
-        assert action.reason == err.message
+        assert action.cause == err.message
         assert action.item is err
 
 
@@ -164,7 +164,7 @@ def test_drift_is_always_a_copy(data: st.DataObject, items: list[SyncItem]) -> N
     plan = make_plan(items, obs)
     for action in plan.actions:
         assert action.kind is ActionKind.COPY
-        assert action.reason == "drift"
+        assert action.cause == "drift"
         assert action.source_digest == obs[action.key].source_digest
         assert action.target_digest == obs[action.key].target_digest
         assert action.describe().startswith("copy (drift: ")
@@ -180,7 +180,7 @@ def test_subset_drift_from_the_desired_digest_is_a_copy(
         source, want, target = data.draw(st.lists(digests, min_size=3, max_size=3, unique=True))
         obs[item.key] = Observation(source, target, desired_digest=want, platforms_match=False)
     plan = make_plan(items, obs)
-    assert all(a.kind is ActionKind.COPY and a.reason == "drift" for a in plan.actions)
+    assert all(a.kind is ActionKind.COPY and a.cause == "drift" for a in plan.actions)
 
 
 @SMALL
@@ -197,7 +197,7 @@ def test_missing_target_is_always_a_copy(data: st.DataObject, items: list[SyncIt
     plan = make_plan(items, obs)
     for action in plan.actions:
         assert action.kind is ActionKind.COPY
-        assert action.reason == "missing"
+        assert action.cause == "missing"
         assert action.target_digest is None
         assert action.describe() == "copy (missing)"
 
@@ -217,8 +217,8 @@ def test_source_error_is_always_an_error(
     plan = make_plan(items, {item.key: obs for item in items})
     for action in plan.actions:
         assert action.kind is ActionKind.ERROR
-        assert action.reason == message
-        assert action.error_reason is error.reason
+        assert action.cause == message
+        assert action.reason is error.reason
         assert action.source_digest == base.source_digest
 
 

@@ -22,8 +22,8 @@ from structlog.testing import capture_logs
 import hangard.errors as errors_module
 from hangard.core.plan import Action, ActionKind, Observation, SyncItem, make_plan
 from hangard.core.reference import parse_reference
+from hangard.daemon.history import History
 from hangard.daemon.metrics import Metrics
-from hangard.daemon.state import StateStore
 from hangard.errors import (
     AuthError,
     AuthFileError,
@@ -48,7 +48,7 @@ from hangard.errors import (
     UnsupportedMediaTypeError,
 )
 from hangard.registry.client import RegistryClient
-from hangard.sync.execute import ItemOutcome, execute
+from hangard.sync.execution import ItemOutcome, execute
 from tests.harness.registry import Registry
 from tests.helpers_copy import ref
 
@@ -244,7 +244,7 @@ async def test_a_failed_copy_reports_its_reason_everywhere(
     (event,) = [e for e in logs if e["event"] == "copy failed"]
     assert event["reason"] == "not_found" and event["target"] == "mirror"
 
-    store = StateStore(None)
+    store = History(None)
     state = store.finished(result)
     assert state.last_error_reason is Reason.NOT_FOUND
     status = json.loads(json.dumps(store.status()))
@@ -275,8 +275,8 @@ async def test_a_plan_error_reports_its_reason_and_names_the_item(client: Regist
 def test_an_error_action_without_an_error_is_other() -> None:
     src = parse_reference("reg.invalid/app:v1")
     item = SyncItem(str(src.repository), "v1", "m", src, src)
-    assert Action(item, ActionKind.ERROR, "why").error_reason is Reason.OTHER
-    assert Action(item, ActionKind.COPY, "missing").error_reason is None
+    assert Action(item, ActionKind.ERROR, "why").reason is Reason.OTHER
+    assert Action(item, ActionKind.COPY, "missing").reason is None
 
 
 # --- reason mentions in the docs and deploy files ---------------------------------

@@ -511,7 +511,7 @@ async def test_an_unreachable_target_fails_alone(
     assert actions[(f"{src.host}/reach/app", "up")].kind is ActionKind.COPY
     for key in [(f"{src.host}/reach/app", "down"), (f"{down}/gone/app", "up")]:
         assert actions[key].kind is ActionKind.ERROR
-        assert "connection failed" in actions[key].reason and down in actions[key].reason
+        assert "connection failed" in actions[key].cause and down in actions[key].cause
     outcomes = {(r.action.item.image, r.action.item.target): r.outcome for r in report.results}
     assert outcomes == {
         (f"{src.host}/reach/app", "up"): ItemOutcome.COPIED,

@@ -115,7 +115,7 @@ async def _online_checks(loaded: LoadedConfig, settings: Settings) -> int:
         planned = await observe_and_plan(client, loaded.state)
         reported: set[str] = set()
         for action in planned.plan.actions:
-            if action.kind is ActionKind.ERROR or action.reason == "source missing":
+            if action.kind is ActionKind.ERROR or action.cause == "source missing":
                 # a source problem shows on every target: name it once
                 line = f"FAIL {action.item.image}:{action.key[1]}: {action.describe()}"
                 if line not in reported:

@@ -28,7 +28,7 @@ from hangard.errors import HangardError, OperationError, Reason
 __all__ = [
     "Action",
     "ActionKind",
-    "ExpansionError",
+    "ExpansionProblem",
     "Observation",
     "Plan",
     "SyncItem",
@@ -67,7 +67,7 @@ class SyncItem:
 
 
 @dataclass(frozen=True)
-class ExpansionError:
+class ExpansionProblem:
     """An entry whose tags could not be listed: one error per target."""
 
     image: str
@@ -107,14 +107,14 @@ def pattern_repositories(
 def expand(
     state: DesiredState,
     tag_lists: Mapping[Repository, Sequence[str] | HangardError],
-) -> tuple[list[SyncItem], list[ExpansionError]]:
+) -> tuple[list[SyncItem], list[ExpansionProblem]]:
     """Every (image, tag, target) the state asks for.
 
     ``tag_lists`` maps each of :func:`pattern_repositories` to its tags, or to
     the error that listing them raised.
     """
     items: list[SyncItem] = []
-    errors: list[ExpansionError] = []
+    errors: list[ExpansionProblem] = []
     for entry in state.images:
         platforms = entry.platform_list(state.defaults)
         schedule = state.schedule_of(entry)
@@ -127,7 +127,7 @@ def expand(
                 listed = tag_lists.get(repo)
                 if listed is None or isinstance(listed, HangardError):
                     error = listed or OperationError("tags were not listed")
-                    errors.extend(ExpansionError(str(repo), n, error, schedule) for n in names)
+                    errors.extend(ExpansionProblem(str(repo), n, error, schedule) for n in names)
                     continue
                 wanted = [
                     (repo, t, None, entry.destination) for t in select_tags(listed, entry.tags)
@@ -182,22 +182,24 @@ class ActionKind(StrEnum):
 
 @dataclass(frozen=True)
 class Action:
-    item: SyncItem | ExpansionError
+    item: SyncItem | ExpansionProblem
     kind: ActionKind
-    reason: str = ""
+    cause: str = ""
+    """Why this action: ``missing``, ``drift``, ``source missing``, ``no
+    matching platform``, or for ``error`` actions the error's text."""
     source_digest: str | None = None
     target_digest: str | None = None
     desired_digest: str | None = None
     error: HangardError | None = None
-    """For ``error`` actions: what went wrong (``reason`` holds its text)."""
+    """For ``error`` actions: what went wrong (``cause`` holds its text)."""
 
     @property
     def key(self) -> ItemKey:
         return self.item.key
 
     @property
-    def error_reason(self) -> Reason | None:
-        """For ``error`` actions: the failure reason."""
+    def reason(self) -> Reason | None:
+        """For ``error`` actions: the failure reason (the metrics label)."""
         if self.kind is not ActionKind.ERROR:
             return None
         return Reason.OTHER if self.error is None else self.error.reason
@@ -205,12 +207,12 @@ class Action:
     def describe(self) -> str:
         if self.kind is ActionKind.IN_SYNC:
             return "in-sync"
-        if self.kind is ActionKind.COPY and self.reason == "drift":
+        if self.kind is ActionKind.COPY and self.cause == "drift":
             return (
                 f"copy (drift: target {short_digest(self.target_digest)} "
                 f"≠ source {short_digest(self.desired_digest or self.source_digest)})"
             )
-        return f"{self.kind.value} ({self.reason})"
+        return f"{self.kind.value} ({self.cause})"
 
     def as_dict(self) -> dict[str, object]:
         item = self.item
@@ -219,7 +221,8 @@ class Action:
             "tag": item.key[1],
             "target": item.target,
             "action": self.kind.value,
-            "reason": self.reason,
+            "cause": self.cause,
+            "reason": self.reason.value if self.reason else None,
             "source_digest": self.source_digest,
             "target_digest": self.target_digest,
             "desired_digest": self.desired_digest or self.source_digest,
@@ -291,7 +294,7 @@ class Plan:
 def make_plan(
     items: Iterable[SyncItem],
     observations: Mapping[ItemKey, Observation],
-    errors: Iterable[ExpansionError] = (),
+    errors: Iterable[ExpansionProblem] = (),
 ) -> Plan:
     """One action per item (and per expansion error), sorted by key."""
     actions = [

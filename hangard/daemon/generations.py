@@ -18,8 +18,8 @@ from hangard.config.loader import LoadedConfig, load_config
 from hangard.config.registries import client_options, credential_store
 from hangard.daemon.metrics import Metrics
 from hangard.errors import ConfigError
+from hangard.registry.access import ResponseObserver
 from hangard.registry.client import RegistryClient
-from hangard.registry.session import ResponseObserver
 
 __all__ = ["Generation", "Generations"]
 
@@ -94,7 +94,7 @@ class Generations:
         self.metrics.reload_ok.set(1)
         old = self.current
         if old is not None and old.config.source_text_digest == loaded.source_text_digest:
-            log.info("config unchanged", reason=why)
+            log.info("config unchanged", trigger=why)
             return False
         client = RegistryClient(options, store, on_response=self.on_response)
         self.current = Generation((old.number + 1) if old else 1, loaded, client)
@@ -105,7 +105,7 @@ class Generations:
             path=str(loaded.path),
             generation=self.current.number,
             summary=loaded.summary(),
-            reason=why,
+            trigger=why,
         )
         return True
 

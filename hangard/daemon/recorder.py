@@ -1,13 +1,13 @@
 """The daemon's side of a cycle: it turns the plan and each item's outcome
-into the state file and the Prometheus metrics, as they happen."""
+into the item history (``state.json``) and the Prometheus metrics, as they happen."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
 
+from hangard.daemon.history import History, ItemHistory
 from hangard.daemon.metrics import Metrics
-from hangard.daemon.state import ItemState, StateStore
 from hangard.errors import Reason
 from hangard.registry.client import RegistryClient
 from hangard.sync import CycleHooks, ItemOutcome, ItemResult, Planned, Save, SyncReport
@@ -15,8 +15,8 @@ from hangard.sync import CycleHooks, ItemOutcome, ItemResult, Planned, Save, Syn
 __all__ = ["Recorder", "export_item"]
 
 
-def export_item(metrics: Metrics, item: ItemState) -> None:
-    """Set an item's gauges from its state."""
+def export_item(metrics: Metrics, item: ItemHistory) -> None:
+    """Set an item's gauges from its history."""
     metrics.set_item_state(
         item.key,
         in_sync=item.in_sync,
@@ -31,22 +31,24 @@ class Recorder(CycleHooks):
     """Records one cycle. ``complete``: the cycle covers every schedule, so
     items it did not plan have left the desired state and are forgotten."""
 
-    def __init__(self, state: StateStore, metrics: Metrics, *, complete: bool) -> None:
-        self.state = state
+    def __init__(self, history: History, metrics: Metrics, *, complete: bool) -> None:
+        self.history = history
         self.metrics = metrics
         self.complete = complete
         self.started = time.monotonic()
 
     def planned(self, planned: Planned) -> None:
         if self.complete:
-            self.state.keep_only([i.key for i in planned.items] + [e.key for e in planned.problems])
-            self.metrics.forget_items(self.state.items)
+            self.history.keep_only(
+                [i.key for i in planned.items] + [e.key for e in planned.problems]
+            )
+            self.metrics.forget_items(self.history.items)
         for action in planned.plan.actions:
-            export_item(self.metrics, self.state.observed(action))
-        self.metrics.desired.set(len(self.state.items))
+            export_item(self.metrics, self.history.observed(action))
+        self.metrics.desired.set(len(self.history.items))
 
     def item_finished(self, result: ItemResult) -> None:
-        export_item(self.metrics, self.state.finished(result))
+        export_item(self.metrics, self.history.finished(result))
         action = result.action
         if result.outcome is ItemOutcome.FAILED:
             self.metrics.count_failure(
@@ -61,7 +63,7 @@ class Recorder(CycleHooks):
             self.metrics.blobs.labels(result="present").inc(copy.blobs_present)
 
     def saves(self) -> Sequence[Save]:
-        return [Save("state", self.state.path, self.state.save)]
+        return [Save("item history", self.history.path, self.history.save)]
 
     def registries(self, client: RegistryClient) -> None:
         """What the registries told the client beyond the items (quotas)."""
@@ -73,5 +75,5 @@ class Recorder(CycleHooks):
         self.metrics.cycle_duration.observe(time.monotonic() - self.started)
         self.metrics.cycles.labels(result="success" if ok else "failure").inc()
         if ok:
-            self.state.last_good_cycle = time.time()
-            self.metrics.last_good_cycle.set(self.state.last_good_cycle)
+            self.history.last_good_cycle = time.time()
+            self.metrics.last_good_cycle.set(self.history.last_good_cycle)

@@ -6,7 +6,7 @@
   :class:`~hangard.sync.KeyLocks` shared by all jobs keeps two jobs from
   copying the same (image, tag, target) at once.
 * Each cycle is :func:`hangard.sync.run_cycle` with a
-  :class:`~hangard.daemon.recorder.Recorder`, which keeps the state file
+  :class:`~hangard.daemon.recorder.Recorder`, which keeps the item history (``state.json``)
   and the metrics.
 * Reload on SIGHUP and when the config or a list file changes
   (:mod:`~hangard.daemon.watch`). An invalid config is rejected with its
@@ -27,12 +27,12 @@ import structlog
 
 from hangard import __version__
 from hangard.daemon.generations import Generations
+from hangard.daemon.history import History
 from hangard.daemon.http import StatusServer
 from hangard.daemon.metrics import Metrics
 from hangard.daemon.notify import notify
 from hangard.daemon.recorder import Recorder, export_item
 from hangard.daemon.scheduler import CycleScheduler
-from hangard.daemon.state import StateStore
 from hangard.daemon.watch import watch_files
 from hangard.errors import ConfigError, HangardError
 from hangard.settings import Settings
@@ -52,7 +52,7 @@ class Daemon:
         self.metrics = metrics or Metrics()
         self.started_at = time.time()
         state_dir = settings.state_dir
-        self.state = StateStore.load(state_dir / "state.json")
+        self.history = History.load(state_dir / "state.json")
         self.cache = DigestCache.load(state_dir / "subset-cache.json")
         self.locks = KeyLocks()
         self.stop_event = asyncio.Event()
@@ -64,13 +64,13 @@ class Daemon:
         )
         self.jobs = CycleScheduler(self.cycle, self.stop_event)
         self._background: set[asyncio.Future[bool]] = set()
-        for item in self.state.items.values():
+        for item in self.history.items.values():
             export_item(self.metrics, item)
-        if self.state.items:
-            self.metrics.desired.set(len(self.state.items))
+        if self.history.items:
+            self.metrics.desired.set(len(self.history.items))
         # "no good cycle for too long" counts from the last one we know of,
         # or from this start: a fresh daemon is not overdue
-        self.metrics.last_good_cycle.set(self.state.last_good_cycle or self.started_at)
+        self.metrics.last_good_cycle.set(self.history.last_good_cycle or self.started_at)
 
     # ------------------------------------------------------------------ health
 
@@ -92,7 +92,7 @@ class Daemon:
             "last_reload_successful": self.generations.last_ok,
             "last_reload_errors": self.generations.last_errors,
             "ready": self.ready,
-            **self.state.status(),
+            **self.history.status(),
         }
 
     # ------------------------------------------------------------------ run
@@ -135,7 +135,7 @@ class Daemon:
         if watcher is not None:
             watcher.cancel()
         await self.jobs.drain(self.settings.shutdown_grace)
-        self._save_state()
+        self._save()
         await self.generations.close()
         log.info("stopped")
         return 0
@@ -181,16 +181,16 @@ class Daemon:
         async with self.generations.use() as gen:
             if gen is None:
                 return False
-            state = gen.config.state
+            desired = gen.config.state
             recorder = Recorder(
-                self.state,
+                self.history,
                 self.metrics,
-                complete=schedules is None or schedules >= state.schedules,
+                complete=schedules is None or schedules >= desired.schedules,
             )
             try:
                 done = await run_cycle(
                     gen.client,
-                    state,
+                    desired,
                     cache=self.cache,
                     failed_path=self.settings.failed_path,
                     hooks=recorder,
@@ -215,10 +215,10 @@ class Daemon:
     def _on_response(self, registry: str, method: str, status: int) -> None:
         self.metrics.requests.labels(registry=registry, method=method, code=str(status)).inc()
 
-    def _save_state(self) -> None:
+    def _save(self) -> None:
         persist(
             [
-                Save("state", self.state.path, self.state.save),
+                Save("item history", self.history.path, self.history.save),
                 Save("digest cache", self.cache.path, self.cache.save),
             ]
         )

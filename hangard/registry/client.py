@@ -2,7 +2,7 @@
 
 Each method builds one protocol request (URL, scopes, headers, accepted
 statuses) and hands it on. The client *has* a
-:class:`~hangard.registry.session.RegistrySession` (ping, auth, rate-limit
+:class:`~hangard.registry.access.RegistryAccess` (ping, auth, rate-limit
 floor, observer) over a :class:`~hangard.registry.transport.Transport`
 (pools, TLS, proxies, redirects, retries, limits, error translation).
 """
@@ -26,6 +26,7 @@ from hangard.errors import (
     RegistryError,
     ResponseError,
 )
+from hangard.registry.access import RegistryAccess, ResponseObserver
 from hangard.registry.auth import pull_scope, push_scope
 from hangard.registry.blobreader import BlobReader
 from hangard.registry.clock import SYSTEM_CLOCK, Clock
@@ -33,7 +34,6 @@ from hangard.registry.credentials import CredentialStore
 from hangard.registry.errormap import response_error
 from hangard.registry.options import ClientOptions
 from hangard.registry.proxy import ProxySettings
-from hangard.registry.session import RegistrySession, ResponseObserver
 from hangard.registry.transport import Transport
 
 __all__ = ["BlobReader", "RegistryClient"]
@@ -62,7 +62,7 @@ class RegistryClient:
     ) -> None:
         self.options = options or ClientOptions()
         self.transport = Transport(self.options, clock=clock)
-        self.session = RegistrySession(
+        self.access = RegistryAccess(
             self.transport, credentials or CredentialStore(), on_response=on_response
         )
 
@@ -83,7 +83,7 @@ class RegistryClient:
     @property
     def ratelimit_remaining(self) -> dict[str, int]:
         """The last ``ratelimit-remaining`` each registry sent."""
-        return self.session.ratelimit_remaining
+        return self.access.ratelimit_remaining
 
     def transfer_slot(self, *registries: str) -> AbstractAsyncContextManager[None]:
         """Hold while streaming a blob between ``registries`` (see limits.py)."""
@@ -93,7 +93,7 @@ class RegistryClient:
         """A call needing ``pull`` on ``repo``; ``where`` is a path under
         ``/v2/<repo>/`` or an absolute URL the registry gave us."""
         kw.setdefault("image", str(repo))
-        return await self.session.request(
+        return await self.access.request(
             repo.registry, method, self._where(repo, where), scopes=[pull_scope(repo.path)], **kw
         )
 
@@ -103,7 +103,7 @@ class RegistryClient:
         """A call needing ``push,pull`` on ``repo`` (plus ``also`` scopes)."""
         kw.setdefault("image", str(repo))
         scopes = [push_scope(repo.path), *also]
-        return await self.session.request(
+        return await self.access.request(
             repo.registry, method, self._where(repo, where), scopes=scopes, **kw
         )
 

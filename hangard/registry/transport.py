@@ -4,7 +4,7 @@ into :mod:`hangard.errors`.
 
 A :class:`Call` says what to send and which answers are wanted; an
 :class:`Exchange` lets the layer above (auth, the ``/v2/`` ping, observers:
-:mod:`hangard.registry.session`) take part in each attempt. The transport
+:mod:`hangard.registry.access`) take part in each attempt. The transport
 knows nothing of registries' protocol or auth flows: token-server requests
 and registry requests go through the same :meth:`Transport.send`.
 """

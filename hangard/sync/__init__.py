@@ -17,9 +17,9 @@ from hangard.sync.cycle import (
     run_cycle,
 )
 from hangard.sync.digestcache import DigestCache
-from hangard.sync.execute import ItemOutcome, ItemResult, KeyLocks, SyncReport, execute
+from hangard.sync.execution import ItemOutcome, ItemResult, KeyLocks, SyncReport, execute
 from hangard.sync.failed import failed_lines, write_failed_list
-from hangard.sync.observe import observe
+from hangard.sync.observation import observe
 
 __all__ = [
     "CycleHooks",

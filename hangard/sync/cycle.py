@@ -21,15 +21,15 @@ import structlog
 
 from hangard.copy import Progress, TransferSession
 from hangard.core.desired import DesiredState
-from hangard.core.plan import ExpansionError, Plan, SyncItem, expand, make_plan
+from hangard.core.plan import ExpansionProblem, Plan, SyncItem, expand, make_plan
 from hangard.core.plan import pattern_repositories as _pattern_repositories
 from hangard.core.reference import Repository
 from hangard.errors import HangardError
 from hangard.registry.client import RegistryClient
 from hangard.sync.digestcache import DigestCache
-from hangard.sync.execute import ItemResult, KeyLocks, SyncReport, execute
+from hangard.sync.execution import ItemResult, KeyLocks, SyncReport, execute
 from hangard.sync.failed import write_failed_list
-from hangard.sync.observe import observe
+from hangard.sync.observation import observe
 
 __all__ = [
     "CycleHooks",
@@ -52,7 +52,7 @@ class Planned:
     plan: Plan
     items: list[SyncItem]
     """Every item of the desired state (of the selected schedules)."""
-    problems: list[ExpansionError]
+    problems: list[ExpansionProblem]
     """Entries whose tags could not be listed."""
 
 

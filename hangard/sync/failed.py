@@ -8,7 +8,7 @@ from pathlib import Path
 
 from hangard.atomicfile import write_atomic
 from hangard.core.plan import SyncItem
-from hangard.sync.execute import ItemOutcome, ItemResult
+from hangard.sync.execution import ItemOutcome, ItemResult
 
 __all__ = ["failed_lines", "write_failed_list"]
 

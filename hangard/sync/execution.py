@@ -113,8 +113,8 @@ def _passive(action: Action) -> ItemResult:
     return ItemResult(
         action,
         ItemOutcome.FAILED,
-        error=action.reason,
-        reason=action.error_reason or Reason.OTHER,
+        error=action.cause,
+        reason=action.reason or Reason.OTHER,
         failure=failure,
     )
 

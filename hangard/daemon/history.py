@@ -1,6 +1,7 @@
-"""The daemon's memory: the last known state of every (image, tag, target),
-kept in a small JSON file in the state dir, written atomically, so metrics
-and ``/status`` are meaningful right after a restart."""
+"""The daemon's item history: what it last saw and did for every (image,
+tag, target), kept in ``state.json`` in the state dir, written atomically,
+so metrics and ``/status`` are meaningful right after a restart. (What the
+items *should* be is the desired state, :mod:`hangard.core.desired`.)"""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ import structlog
 from hangard.atomicfile import write_atomic
 from hangard.core.plan import Action, ActionKind, ItemKey, SyncItem
 from hangard.errors import Reason
-from hangard.sync.execute import ItemOutcome, ItemResult
+from hangard.sync.execution import ItemOutcome, ItemResult
 
-__all__ = ["ItemState", "StateStore"]
+__all__ = ["History", "ItemHistory"]
 
 log = structlog.get_logger("hangard.state")
 
@@ -25,7 +26,7 @@ STATE_VERSION = 1
 
 
 @dataclass
-class ItemState:
+class ItemHistory:
     image: str
     tag: str
     target: str
@@ -48,22 +49,22 @@ class ItemState:
 
 
 @dataclass
-class StateStore:
+class History:
     path: Path | None
-    items: dict[ItemKey, ItemState] = field(default_factory=dict)
+    items: dict[ItemKey, ItemHistory] = field(default_factory=dict)
     last_good_cycle: float | None = None
 
     @classmethod
-    def load(cls, path: Path | None) -> StateStore:
+    def load(cls, path: Path | None) -> History:
         store = cls(path)
         if path is None or not path.exists():
             return store
         try:
             doc = json.loads(path.read_text())
-            names = {f.name for f in fields(ItemState)}
-            items: dict[ItemKey, ItemState] = {}
+            names = {f.name for f in fields(ItemHistory)}
+            items: dict[ItemKey, ItemHistory] = {}
             for raw in doc.get("items", []):
-                item = ItemState(**{k: v for k, v in raw.items() if k in names})
+                item = ItemHistory(**{k: v for k, v in raw.items() if k in names})
                 if item.last_error_reason is not None:
                     # a label this hangard does not know still counts as a failure
                     item.last_error_reason = Reason.parse(item.last_error_reason)
@@ -88,11 +89,11 @@ class StateStore:
         }
         write_atomic(self.path, json.dumps(doc, indent=1))
 
-    def _item(self, action: Action) -> ItemState:
+    def _item(self, action: Action) -> ItemHistory:
         key = action.key
         state = self.items.get(key)
         if state is None:
-            state = self.items[key] = ItemState(*key)
+            state = self.items[key] = ItemHistory(*key)
         if isinstance(action.item, SyncItem):
             state.destination = str(action.item.destination)
         return state
@@ -103,7 +104,7 @@ class StateStore:
             if key not in wanted:
                 del self.items[key]
 
-    def observed(self, action: Action, now: float | None = None) -> ItemState:
+    def observed(self, action: Action, now: float | None = None) -> ItemHistory:
         """Record what the plan saw for an item."""
         now = time.time() if now is None else now
         state = self._item(action)
@@ -111,7 +112,7 @@ class StateStore:
         state.target_digest = action.target_digest
         state.desired_digest = action.desired_digest or action.source_digest
         state.missing = action.kind is not ActionKind.ERROR and action.target_digest is None
-        state.drift = action.kind is ActionKind.COPY and action.reason == "drift"
+        state.drift = action.kind is ActionKind.COPY and action.cause == "drift"
         state.in_sync = action.kind is ActionKind.IN_SYNC
         if state.in_sync:
             state.last_success = now
@@ -120,7 +121,7 @@ class StateStore:
             state.last_error_reason = None
         return state
 
-    def finished(self, result: ItemResult, now: float | None = None) -> ItemState:
+    def finished(self, result: ItemResult, now: float | None = None) -> ItemHistory:
         """Record the outcome of executing an item's action."""
         now = time.time() if now is None else now
         state = self._item(result.action)

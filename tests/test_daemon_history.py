@@ -1,4 +1,4 @@
-"""The daemon's state file: :class:`hangard.daemon.state.StateStore`."""
+"""The daemon's state file: :class:`hangard.daemon.history.History`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from structlog.testing import capture_logs
 from hangard.copy import CopyResult
 from hangard.core.plan import Action, ActionKind, Observation, SyncItem, make_plan
 from hangard.core.reference import parse_reference
-from hangard.daemon.state import ItemState, StateStore
+from hangard.daemon.history import History, ItemHistory
 from hangard.errors import AuthError, Reason
 from hangard.sync import ItemOutcome, ItemResult
 
@@ -47,8 +47,8 @@ def failed(act: Action, reason: Reason | None = Reason.NETWORK) -> ItemResult:
     return ItemResult(act, ItemOutcome.FAILED, error="connection refused", reason=reason)
 
 
-def store_with_history(path: Path | None) -> StateStore:
-    store = StateStore(path)
+def store_with_history(path: Path | None) -> History:
+    store = History(path)
     store.observed(action(Observation(NEW, NEW)), now=NOW)
     drifted = action(Observation(NEW, OLD), sync_item("app/api"))
     store.observed(drifted, now=NOW)
@@ -63,7 +63,7 @@ def test_save_then_load_round_trips(tmp_path: Path) -> None:
     store = store_with_history(path)
     store.save()
 
-    loaded = StateStore.load(path)
+    loaded = History.load(path)
     assert loaded.items == store.items
     assert loaded.status() == store.status()
     doc = json.loads(path.read_text())
@@ -86,7 +86,7 @@ def test_the_last_error_reason_loads_back_as_a_reason(
     tmp_path: Path, written: object, loaded: Reason | None
 ) -> None:
     path = tmp_path / "state.json"
-    store = StateStore(path)
+    store = History(path)
     store.finished(failed(action(Observation(NEW, None))), now=NOW)
     store.save()
     doc = json.loads(path.read_text())
@@ -94,7 +94,7 @@ def test_the_last_error_reason_loads_back_as_a_reason(
     doc["items"][0]["last_error_reason"] = written
     path.write_text(json.dumps(doc))
 
-    (item,) = StateStore.load(path).items.values()
+    (item,) = History.load(path).items.values()
     assert item.last_error_reason == loaded
     assert item.last_error_reason is None or type(item.last_error_reason) is Reason
 
@@ -107,7 +107,7 @@ def test_save_replaces_the_file_atomically(tmp_path: Path, monkeypatch: pytest.M
     def broken_fsync(_fd: int) -> None:
         raise OSError("disk full")
 
-    changed = StateStore(path)
+    changed = History(path)
     changed.observed(action(Observation(OLD, None), sync_item("app/other")), now=NOW)
     # the temporary file is written when the disk gives up
     monkeypatch.setattr("hangard.atomicfile.os.fsync", broken_fsync)
@@ -121,13 +121,13 @@ def test_save_replaces_the_file_atomically(tmp_path: Path, monkeypatch: pytest.M
 def test_a_store_without_a_path_neither_reads_nor_writes(tmp_path: Path) -> None:
     store = store_with_history(None)
     store.save()
-    assert StateStore.load(None).items == {}
+    assert History.load(None).items == {}
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_missing_file_is_an_empty_store_without_a_warning(tmp_path: Path) -> None:
     with capture_logs() as logs:
-        store = StateStore.load(tmp_path / "absent.json")
+        store = History.load(tmp_path / "absent.json")
     assert store.items == {} and logs == []
 
 
@@ -151,7 +151,7 @@ def test_a_damaged_file_is_an_empty_store_with_a_warning(tmp_path: Path, content
     path = tmp_path / "state.json"
     path.write_text(content)
     with capture_logs() as logs:
-        store = StateStore.load(path)
+        store = History.load(path)
     assert store.items == {}
     assert [(e["log_level"], e["event"]) for e in logs] == [
         ("warning", "state file unreadable; starting empty")
@@ -160,20 +160,20 @@ def test_a_damaged_file_is_an_empty_store_with_a_warning(tmp_path: Path, content
     # and the next save writes a good file over it
     store.observed(action(Observation(NEW, NEW)), now=NOW)
     store.save()
-    assert list(StateStore.load(path).items) == [sync_item().key]
+    assert list(History.load(path).items) == [sync_item().key]
 
 
 def test_unknown_fields_from_a_newer_version_are_ignored(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     raw = {"image": "a", "tag": "1", "target": "m", "in_sync": True, "shiny_new_field": 3}
     path.write_text(json.dumps({"version": 2, "items": [raw]}))
-    store = StateStore.load(path)
-    assert store.items == {("a", "1", "m"): ItemState("a", "1", "m", in_sync=True)}
+    store = History.load(path)
+    assert store.items == {("a", "1", "m"): ItemHistory("a", "1", "m", in_sync=True)}
 
 
 # ------------------------------------------------------------- transitions
 def test_observed_in_sync() -> None:
-    store = StateStore(None)
+    store = History(None)
     state = store.observed(action(Observation(NEW, NEW)), now=NOW)
     assert (state.in_sync, state.drift, state.missing) == (True, False, False)
     assert state.source_digest == state.target_digest == state.desired_digest == NEW
@@ -182,7 +182,7 @@ def test_observed_in_sync() -> None:
 
 
 def test_observed_drift_then_copied() -> None:
-    store = StateStore(None)
+    store = History(None)
     act = action(Observation(NEW, OLD))
     state = store.observed(act, now=NOW)
     assert (state.in_sync, state.drift, state.missing) == (False, True, False)
@@ -195,12 +195,12 @@ def test_observed_drift_then_copied() -> None:
 
 
 def test_observed_missing() -> None:
-    state = StateStore(None).observed(action(Observation(NEW, None)))
+    state = History(None).observed(action(Observation(NEW, None)))
     assert (state.in_sync, state.drift, state.missing) == (False, False, True)
 
 
 def test_observed_source_missing_is_a_skip_and_keeps_the_failure_count() -> None:
-    store = StateStore(None)
+    store = History(None)
     act = action(Observation(NEW, None))
     store.observed(act, now=NOW)
     store.finished(failed(act), now=NOW)
@@ -213,7 +213,7 @@ def test_observed_source_missing_is_a_skip_and_keeps_the_failure_count() -> None
 
 
 def test_failures_count_up_and_a_success_resets_them() -> None:
-    store = StateStore(None)
+    store = History(None)
     error = action(Observation(error=AuthError("401")))
     assert error.kind is ActionKind.ERROR
     for attempt in range(1, 4):
@@ -231,7 +231,7 @@ def test_failures_count_up_and_a_success_resets_them() -> None:
 
 
 def test_a_failed_copy_after_being_in_sync_is_out_of_sync() -> None:
-    store = StateStore(None)
+    store = History(None)
     store.observed(action(Observation(NEW, NEW)), now=NOW)
     act = action(Observation(NEW, OLD))
     store.observed(act, now=NOW + 1)

@@ -3,7 +3,7 @@
 :class:`~hangard.registry.auth.Authenticator` and its 401 handling, the
 Docker Hub rate-limit floor, and the observer of every answer.
 
-:class:`RegistrySession` sends through a
+:class:`RegistryAccess` sends through a
 :class:`~hangard.registry.transport.Transport` it is given; it builds no
 protocol requests (that is :mod:`hangard.registry.client`).
 """
@@ -24,7 +24,7 @@ from hangard.registry.errormap import PLAIN_HTTP_REMEDY
 from hangard.registry.options import endpoint_host
 from hangard.registry.transport import Call, Transport
 
-__all__ = ["RegistrySession", "ResponseObserver"]
+__all__ = ["RegistryAccess", "ResponseObserver"]
 
 #: ``(registry, method, status)`` of every answer a registry gives.
 ResponseObserver = Callable[[str, str, int], None]
@@ -34,27 +34,27 @@ class _RegistryExchange:
     """One call's part in auth: the header for its scopes, and one retry
     with a fresh token (and merged scopes on ``insufficient_scope``) after a 401."""
 
-    def __init__(self, session: RegistrySession, registry: str, scopes: Sequence[str]) -> None:
-        self._session = session
+    def __init__(self, access: RegistryAccess, registry: str, scopes: Sequence[str]) -> None:
+        self._access = access
         self._registry = registry
         self._scopes = tuple(scopes)
-        self._origin = httpx.URL(session.base_url(registry)).netloc
+        self._origin = httpx.URL(access.base_url(registry)).netloc
         self._retried = False
 
     async def authorize(self, url: httpx.URL) -> str | None:
         # credentials only to the registry itself, never to where it points us
         if url.netloc != self._origin:
             return None
-        return await self._session.auth.header(self._registry, self._scopes)
+        return await self._access.auth.header(self._registry, self._scopes)
 
     def observe(self, response: httpx.Response) -> None:
-        self._session.observe(self._registry, response)
+        self._access.observe(self._registry, response)
 
     async def refused(self, response: httpx.Response) -> bool:
         if response.status_code != 401 or self._retried:
             return False
         self._retried = True
-        auth = self._session.auth
+        auth = self._access.auth
         challenges = parse_challenges(response.headers.get("www-authenticate", ""))
         bearer = next((c for c in challenges if c.scheme == "bearer"), None)
         if bearer and bearer.error == "insufficient_scope":
@@ -68,21 +68,21 @@ class _RegistryExchange:
 class _PingExchange:
     """The ``/v2/`` ping: unauthenticated, observed."""
 
-    def __init__(self, session: RegistrySession, registry: str) -> None:
-        self._session = session
+    def __init__(self, access: RegistryAccess, registry: str) -> None:
+        self._access = access
         self._registry = registry
 
     async def authorize(self, url: httpx.URL) -> str | None:
         return None
 
     def observe(self, response: httpx.Response) -> None:
-        self._session.observe(self._registry, response)
+        self._access.observe(self._registry, response)
 
     async def refused(self, response: httpx.Response) -> bool:
         return False
 
 
-class RegistrySession:
+class RegistryAccess:
     """Per-registry state over one transport: schemes, challenges, tokens,
     ``ratelimit_remaining``."""
 
