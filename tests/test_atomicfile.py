@@ -40,5 +40,5 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Pat
 def test_an_unwritable_directory_raises_oserror(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(OSError):
+    with pytest.raises(FileExistsError):
         write_atomic(blocker / "x.json", "{}")  # parent is a regular file

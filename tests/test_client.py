@@ -40,6 +40,7 @@ from hangard.registry.auth import pull_scope
 from hangard.registry.client import RegistryClient
 from hangard.registry.credentials import Credentials, CredentialStore
 from hangard.registry.options import ClientOptions, RegistryOptions
+from hangard.registry.transport import Call
 from tests.conftest import FaultProxyFactory, RegistryFactory, TokenServerFactory
 from tests.harness import images
 from tests.harness.authfile import AuthFiles
@@ -323,15 +324,15 @@ async def test_insufficient_scope_retries_once_with_merged_scopes(
     image = images.push_oci_image(reg, "app/scope", "v1")
     token_server.clear_requests()
     async with make_client(reg.host, creds=ALICE) as c:
-        response = await c.access.request(
+        call = Call(
             reg.host,
             "PUT",
             "/v2/app/scope/manifests/v2",
-            scopes=[pull_scope("app/scope")],
             headers={"Content-Type": image.media_type},
             content=image.manifest,
             ok=(201,),
         )
+        response = await c.access.request(call, scopes=[pull_scope("app/scope")])
     assert response.status_code == 201
     assert [r.scopes for r in token_server.token_requests()] == [
         ["repository:app/scope:pull"],

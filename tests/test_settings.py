@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,12 +12,11 @@ from hangard.settings import Settings, load_settings
 
 
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No HANGARD_* variable from the outside leaks into a test."""
     for name in list(os.environ):
         if name.startswith("HANGARD_"):
             monkeypatch.delenv(name)
-    yield
 
 
 def test_defaults() -> None:

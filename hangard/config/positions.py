@@ -142,7 +142,7 @@ def _load_yaml(text: str, file: str, loader_class: type[yaml.SafeLoader]) -> Yam
         doc.problems.extend(_duplicate_keys(loader, root, file))
         doc.data = loader.construct_document(root)
         # After construction: merge keys (<<) are flattened into the mappings.
-        _map_positions(loader, root, (), None, doc.nodes, set())
+        _map_positions(loader, root, (), None, out=doc.nodes, active=set())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "syntax error"
@@ -216,6 +216,7 @@ def _map_positions(
     node: Node,
     path: Location,
     key: Node | None,
+    *,
     out: dict[Location, NodeInfo],
     active: set[int],
 ) -> None:
@@ -233,8 +234,8 @@ def _map_positions(
     if isinstance(node, MappingNode):
         for key_node, value_node in node.value:
             child = (*path, _key_value(loader, key_node))
-            _map_positions(loader, value_node, child, key_node, out, active)
+            _map_positions(loader, value_node, child, key_node, out=out, active=active)
     elif isinstance(node, SequenceNode):
         for index, item in enumerate(node.value):
-            _map_positions(loader, item, (*path, index), None, out, active)
+            _map_positions(loader, item, (*path, index), None, out=out, active=active)
     active.discard(id(node))

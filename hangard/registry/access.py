@@ -11,8 +11,8 @@ protocol requests (that is :mod:`hangard.registry.client`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import httpx
 
@@ -158,41 +158,18 @@ class RegistryAccess:
         call = Call(registry, "GET", f"{self.base_url(registry)}/v2/", ok=(200, 401))
         return await self.transport.send(call, _PingExchange(self, registry))
 
-    async def request(
-        self,
-        registry: str,
-        method: str,
-        url: str,
-        *,
-        scopes: Sequence[str],
-        headers: dict[str, str] | None = None,
-        content: Any = None,
-        image: str | None = None,
-        ok: Iterable[int] = (200,),
-        stream: bool = False,
-        replayable: bool = True,
-    ) -> httpx.Response:
-        """One registry call needing ``scopes``; ``url`` is absolute or a
-        path (``/v2/...``) on the registry's settled scheme and host.
+    async def request(self, call: Call, *, scopes: Sequence[str]) -> httpx.Response:
+        """One registry call needing ``scopes``; ``call.url`` is absolute or
+        a path (``/v2/...``) on the registry's settled scheme and host.
 
-        Returns answers whose status is in ``ok``; raises a
+        Returns answers whose status is in ``call.ok``; raises a
         :class:`~hangard.errors.RegistryError` otherwise. Non-replayable
-        requests (streamed bodies) are sent once.
+        calls (streamed bodies) are sent once.
         """
+        registry = call.registry
         await self.ping(registry)
-        if url.startswith("/"):
-            url = self.base_url(registry) + url
-        if method == "GET":
-            self._check_ratelimit_floor(registry, image)
-        call = Call(
-            registry,
-            method,
-            url,
-            headers or {},
-            content,
-            ok=frozenset(ok),
-            image=image,
-            stream=stream,
-            replayable=replayable,
-        )
+        if call.url.startswith("/"):
+            call = replace(call, url=self.base_url(registry) + call.url)
+        if call.method == "GET":
+            self._check_ratelimit_floor(registry, call.image)
         return await self.transport.send(call, _RegistryExchange(self, registry, scopes))

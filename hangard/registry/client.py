@@ -34,7 +34,7 @@ from hangard.registry.credentials import CredentialStore
 from hangard.registry.errormap import response_error
 from hangard.registry.options import ClientOptions
 from hangard.registry.proxy import ProxySettings
-from hangard.registry.transport import Transport
+from hangard.registry.transport import Call, Transport
 
 __all__ = ["BlobReader", "RegistryClient"]
 
@@ -93,19 +93,16 @@ class RegistryClient:
         """A call needing ``pull`` on ``repo``; ``where`` is a path under
         ``/v2/<repo>/`` or an absolute URL the registry gave us."""
         kw.setdefault("image", str(repo))
-        return await self.access.request(
-            repo.registry, method, self._where(repo, where), scopes=[pull_scope(repo.path)], **kw
-        )
+        call = Call(repo.registry, method, self._where(repo, where), **kw)
+        return await self.access.request(call, scopes=[pull_scope(repo.path)])
 
     async def _push(
         self, repo: Repository, method: str, where: str, *, also: Sequence[str] = (), **kw: Any
     ) -> httpx.Response:
         """A call needing ``push,pull`` on ``repo`` (plus ``also`` scopes)."""
         kw.setdefault("image", str(repo))
-        scopes = [push_scope(repo.path), *also]
-        return await self.access.request(
-            repo.registry, method, self._where(repo, where), scopes=scopes, **kw
-        )
+        call = Call(repo.registry, method, self._where(repo, where), **kw)
+        return await self.access.request(call, scopes=[push_scope(repo.path), *also])
 
     @staticmethod
     def _where(repo: Repository, where: str) -> str:
