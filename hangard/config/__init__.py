@@ -1,5 +1,6 @@
-"""The desired-state file on disk: reading, validating with positions, and
-turning it into registry-client settings.
+"""The desired-state file on disk: reading it, validating it with every
+problem at FILE:LINE:COL, and turning it into registry-client settings.
+No network here; the schema itself is pure (:mod:`hangard.core.desired`).
 
 * :mod:`~hangard.config.positions`: positions, problems, YAML with positions;
 * :mod:`~hangard.config.hangarlist`: Hangar image list files (pure);

@@ -1,4 +1,6 @@
-"""The copy engine: digest-preserving, bottom-up, streamed."""
+"""The copy engine: one image (or index) from a source to a target,
+digest-preserving, bottom-up, each blob once, verified while it streams.
+It knows nothing of plans, schedules or the desired state."""
 
 from hangard.copy.blobs import BlobOutcome, BlobStats, TransferSession
 from hangard.copy.engine import NO_PLATFORM_MATCH, Copier, CopyResult
