@@ -17,7 +17,13 @@ __all__ = ["configure_logging", "drop_secrets"]
 
 _SECRET_KEYS = {"authorization", "password", "token", "secret", "identity_token"}
 # chatty libraries: their INFO lines ("Running job …") are noise for operators
-_QUIET = {"apscheduler": logging.WARNING, "httpx": logging.WARNING, "aiohttp": logging.WARNING}
+# (watchfiles: "N changes detected" on every change it sees)
+_QUIET = {
+    "apscheduler": logging.WARNING,
+    "httpx": logging.WARNING,
+    "aiohttp": logging.WARNING,
+    "watchfiles": logging.WARNING,
+}
 
 LogFormat = Literal["auto", "json", "console"]
 

@@ -29,10 +29,24 @@ async def watch_files(
         wanted, dirs = _watch_targets(files())
         if not dirs:
             return
-        async for changes in awatch(*dirs, stop_event=stop, debounce=300, step=50, recursive=False):
-            if any(_normalise(path) in wanted for _, path in changes):
-                await on_change()
-                break
+        # only the wanted paths count: anything else in those directories (a
+        # log file written ten times a second) must not even wake us up
+        only = _WantedPaths(wanted)
+        async for _changes in awatch(
+            *dirs, watch_filter=only, stop_event=stop, debounce=300, step=50, recursive=False
+        ):
+            await on_change()
+            break
+
+
+class _WantedPaths:
+    """A ``watch_filter``: true for the files we read, false for the rest."""
+
+    def __init__(self, wanted: set[str]) -> None:
+        self.wanted = wanted
+
+    def __call__(self, _change: object, path: str) -> bool:
+        return _normalise(path) in self.wanted
 
 
 def _normalise(path: str | os.PathLike[str]) -> str:
