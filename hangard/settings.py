@@ -20,6 +20,9 @@ watch_config       true                        reload when a config or list
                                                file changes
 shutdown_grace     30                          seconds to let copies finish on
                                                SIGTERM
+cycle_timeout      21600                       seconds one daemon cycle may take
+                                               before it is cancelled (and
+                                               counted as failed)
 =================  ==========================  ==================================
 """
 
@@ -56,6 +59,7 @@ class Settings(BaseSettings):
     failed_file: Path = Path("hangard-failed.txt")
     watch_config: bool = True
     shutdown_grace: float = Field(default=30.0, ge=0)
+    cycle_timeout: float = Field(default=6 * 3600.0, gt=0)
 
     @field_validator("metrics_address")
     @classmethod

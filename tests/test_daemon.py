@@ -587,3 +587,72 @@ def test_a_reload_during_a_cycle_runs_another_cycle_after_it(
         e["event"] for e in daemon.events() if e.get("event") in {"config loaded", "cycle finished"}
     ]
     assert events[:3] == ["config loaded", "config loaded", "cycle finished"], events
+
+
+# ------------------------------------------------- refusing to start (items 10, 20)
+def test_an_unwritable_state_dir_refuses_to_start_with_one_line_and_exit_2(
+    tmp_path: Path, make_daemon: Make, plain_registry: Registry
+) -> None:
+    """Item 20: today it starts, reports ready and logs "could not write
+    state" every cycle."""
+    config = one_image_config(tmp_path, plain_registry, plain_registry, "app", "v1")
+    daemon = make_daemon(config)
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the state dir should be\n")
+    daemon.state_dir = blocker / "state"
+    code, output = daemon.run_to_exit()
+    assert code == 2, output
+    assert "Traceback" not in output
+    (line,) = output.strip().splitlines()
+    event = json.loads(line)
+    assert event["event"] == "state directory is not writable"
+    assert event["path"] == str(blocker / "state")
+
+
+@pytest.mark.parametrize("how", ["taken", "invalid host", "bare port"])
+def test_a_metrics_address_that_cannot_be_bound_exits_2_with_one_line(
+    tmp_path: Path, make_daemon: Make, plain_registry: Registry, how: str
+) -> None:
+    """Item 10 (``hangard run`` part): an ``OSError`` on bind, or
+    ``HANGARD_METRICS_ADDRESS=5549``, is one error line and exit 2."""
+    import socket
+
+    config = one_image_config(tmp_path, plain_registry, plain_registry, "app", "v1")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        if how == "taken":
+            daemon = make_daemon(config, args=["--metrics-address", f"127.0.0.1:{port}"])
+            code, output = daemon.run_to_exit()
+        elif how == "invalid host":
+            daemon = make_daemon(config, args=["--metrics-address", "256.1.1.1:9469"])
+            code, output = daemon.run_to_exit()
+        else:
+            daemon = make_daemon(config)
+            code, output = _run_without_address(daemon, {"HANGARD_METRICS_ADDRESS": "5549"})
+    assert code == 2, output
+    assert "Traceback" not in output
+    assert len(output.strip().splitlines()) == 1, output
+    if how == "taken":
+        assert json.loads(output)["event"] == "cannot listen on the metrics address"
+        assert "address already in use" in output.lower()
+    # naming the variable in the settings error is item 17 (hangard/cli)
+
+
+def _run_without_address(daemon: HangardDaemon, env: dict[str, str]) -> tuple[int, str]:
+    import subprocess
+
+    command = list(daemon.command)
+    at = command.index("--metrics-address")
+    del command[at : at + 2]
+    done = subprocess.run(
+        command,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        cwd=daemon.workdir,
+        env={**daemon._base_env, "HANGARD_LOG_FORMAT": "json", **env},
+        timeout=20,
+        check=False,
+    )
+    return done.returncode, (done.stdout + done.stderr).decode(errors="replace")

@@ -16,7 +16,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from hangard.daemon import Daemon
+from hangard.daemon.recorder import Recorder
 from hangard.settings import load_settings
+from hangard.sync import CycleHooks, SyncReport
 
 CRON = "0 */6 * * *"
 
@@ -100,21 +102,103 @@ async def test_run_now_starts_every_job_at_once_and_rescheduling_replaces_them(
         assert before <= job.next_run_time <= before + timedelta(seconds=5)
 
 
-def _gauge(daemon: Daemon, name: str) -> float | None:
-    return daemon.metrics.registry.get_sample_value(name)
+def _gauge(daemon: Daemon, name: str, **labels: str) -> float | None:
+    return daemon.metrics.registry.get_sample_value(name, labels)
+
+
+LAST_GOOD = "hangard_last_successful_cycle_timestamp_seconds"
+
+
+def export_schedules(daemon: Daemon) -> None:
+    gen = daemon.generations.current
+    assert gen is not None
+    daemon._export_schedules(gen.config.state.schedules)
 
 
 async def test_no_good_cycle_yet_counts_from_start_or_the_state_file(
     daemon: Daemon, tmp_path: Path
 ) -> None:
-    """A fresh daemon reports its start as the last good cycle (so "no good
-    cycle for 2h" cannot fire right after a start); a restarted one reports
-    the last good cycle its state file remembers."""
-    name = "hangard_last_successful_cycle_timestamp_seconds"
-    assert _gauge(daemon, name) == pytest.approx(daemon.started_at)
+    """A fresh daemon reports its start as each schedule's last good cycle
+    (so "no good cycle for 2h" cannot fire right after a start); a restarted
+    one reports what its state file remembers, per schedule."""
+    export_schedules(daemon)
+    for schedule_ in ("15m", CRON):
+        assert _gauge(daemon, LAST_GOOD, schedule=schedule_) == pytest.approx(daemon.started_at)
 
-    daemon.history.last_good_cycle = 1_700_000_000.0
+    daemon.history.good_cycle(["15m"], now=1_700_000_000.0)
     daemon.history.save()
     restarted = Daemon(daemon.settings)
+    await restarted.generations.load()
+    try:
+        export_schedules(restarted)
+        assert _gauge(restarted, LAST_GOOD, schedule="15m") == 1_700_000_000.0
+        assert _gauge(restarted, LAST_GOOD, schedule=CRON) == pytest.approx(restarted.started_at)
+        assert _gauge(restarted, LAST_GOOD) is None  # no series without a schedule
+    finally:
+        await restarted.generations.close()
 
-    assert _gauge(restarted, name) == 1_700_000_000.0
+
+async def test_a_clean_schedule_does_not_hide_a_failing_one(daemon: Daemon) -> None:
+    """Item 15: a clean cycle refreshes its own schedule's series only."""
+    export_schedules(daemon)
+    before = _gauge(daemon, LAST_GOOD, schedule=CRON)
+    clean = SyncReport(results=(), duration=0.0, bytes_moved=0)
+    Recorder(daemon.history, daemon.metrics, complete=False, schedules=frozenset({"15m"})).finished(
+        clean
+    )
+    Recorder(daemon.history, daemon.metrics, complete=False, schedules=frozenset({CRON})).finished(
+        None
+    )
+    assert _gauge(daemon, LAST_GOOD, schedule="15m") == daemon.history.last_good_cycles["15m"]
+    assert _gauge(daemon, LAST_GOOD, schedule=CRON) == before
+    assert CRON not in daemon.history.last_good_cycles
+
+
+async def test_a_cycle_past_its_deadline_is_cancelled_counted_and_the_next_one_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Item 8 (daemon part): ``HANGARD_CYCLE_TIMEOUT`` cancels a cycle that
+    hangs; it counts as a failed cycle and in ``hangard_sync_cycle_timeouts_total``."""
+    import asyncio
+
+    from hangard.daemon import service
+
+    config = tmp_path / "hangard.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "defaults": {"targets": ["mirror"], "schedule": "15m"},
+                "targets": {"mirror": {"registry": "mirror.example", "prefix": "m"}},
+                "images": [{"source": "docker.io/library/alpine", "tags": ["3.20"]}],
+            }
+        )
+    )
+    monkeypatch.setenv("HANGARD_CYCLE_TIMEOUT", "0.2")
+    settings = load_settings(config=config, state_dir=tmp_path / "state")
+    assert settings.cycle_timeout == 0.2
+    hang = asyncio.Event()
+    finished: list[object] = []
+
+    async def stuck(*_args: object, hooks: CycleHooks, **_kw: object) -> object:
+        try:
+            if not hang.is_set():
+                await asyncio.sleep(3600)
+            raise AssertionError("not reached")
+        finally:
+            hooks.finished(None)
+            finished.append(1)
+
+    monkeypatch.setattr(service, "run_cycle", stuck)
+    daemon = Daemon(settings)
+    await daemon.generations.load()
+    try:
+        export_schedules(daemon)
+        assert await asyncio.wait_for(daemon.cycle(frozenset({"15m"})), 5) is False
+        assert finished == [1]  # cancelled cleanly: its finally ran
+        assert _gauge(daemon, "hangard_sync_cycle_timeouts_total", schedule="15m") == 1
+        assert _gauge(daemon, "hangard_sync_cycles_total", result="failure") == 1
+        assert await asyncio.wait_for(daemon.cycle(frozenset({"15m"})), 5) is False
+        assert _gauge(daemon, "hangard_sync_cycle_timeouts_total", schedule="15m") == 2
+    finally:
+        await daemon.generations.close()

@@ -50,6 +50,7 @@ METRICS = {
     "hangard_sync_cycle_duration_seconds_sum",
     "hangard_sync_cycle_duration_seconds_count",
     "hangard_last_successful_cycle_timestamp_seconds",
+    "hangard_sync_cycle_timeouts_total",
     "hangard_bytes_copied_total",
     "hangard_blobs_total",
     "hangard_registry_requests_total",
@@ -79,6 +80,7 @@ SETTINGS = {
     "HANGARD_CONCURRENCY",
     "HANGARD_WATCH_CONFIG",
     "HANGARD_SHUTDOWN_GRACE",
+    "HANGARD_CYCLE_TIMEOUT",
 }
 DEFAULT_SHUTDOWN_GRACE = 30.0
 

@@ -53,6 +53,9 @@ class History:
     path: Path | None
     items: dict[ItemKey, ItemHistory] = field(default_factory=dict)
     last_good_cycle: float | None = None
+    """The latest good cycle of any schedule."""
+    last_good_cycles: dict[str, float] = field(default_factory=dict)
+    """Per schedule: when a cycle of it last finished without failures."""
 
     @classmethod
     def load(cls, path: Path | None) -> History:
@@ -72,6 +75,11 @@ class History:
             good = doc.get("last_good_cycle")
             store.items = items  # all or nothing
             store.last_good_cycle = float(good) if isinstance(good, int | float) else None
+            per = doc.get("last_good_cycles")
+            if isinstance(per, dict):
+                store.last_good_cycles = {
+                    str(k): float(v) for k, v in per.items() if isinstance(v, int | float)
+                }
         except (OSError, ValueError, TypeError, AttributeError) as exc:
             # a damaged state file costs history, never the service (valid
             # JSON of the wrong shape raises AttributeError or TypeError)
@@ -85,9 +93,17 @@ class History:
             "version": STATE_VERSION,
             "saved_at": time.time(),
             "last_good_cycle": self.last_good_cycle,
+            "last_good_cycles": dict(sorted(self.last_good_cycles.items())),
             "items": [asdict(i) for i in sorted(self.items.values(), key=lambda i: i.key)],
         }
         write_atomic(self.path, json.dumps(doc, indent=1))
+
+    def good_cycle(self, schedules: Iterable[str], now: float | None = None) -> None:
+        """A cycle of ``schedules`` finished without failures."""
+        now = time.time() if now is None else now
+        self.last_good_cycle = now
+        for schedule in schedules:
+            self.last_good_cycles[schedule] = now
 
     def _item(self, action: Action) -> ItemHistory:
         key = action.key

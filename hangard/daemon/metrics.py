@@ -5,6 +5,7 @@ reasons are the values of :class:`hangard.errors.Reason` and nothing else."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
 from prometheus_client import (
@@ -86,7 +87,14 @@ class Metrics:
         )
         self.last_good_cycle = Gauge(
             "hangard_last_successful_cycle_timestamp_seconds",
-            "When a cycle last finished without failures",
+            "When a cycle of the schedule last finished without failures",
+            ("schedule",),
+            registry=r,
+        )
+        self.cycle_timeouts = Counter(
+            "hangard_sync_cycle_timeouts",
+            "Cycles cancelled because they ran past the cycle timeout",
+            ("schedule",),
             registry=r,
         )
         for result in ("success", "failure"):
@@ -135,6 +143,20 @@ class Metrics:
         """One more failure of ``image`` to ``target``; the only way the
         ``reason`` label is set, so it never holds anything but a Reason."""
         self.failures.labels(image=image, target=target, reason=Reason(reason).value).inc()
+
+    def set_schedules(self, last_good: dict[str, float]) -> None:
+        """The configured schedules and when each last had a good cycle;
+        series of schedules no longer configured are dropped."""
+        for metric in (self.last_good_cycle, self.cycle_timeouts):
+            for sample_metric in metric.collect():
+                for sample in sample_metric.samples:
+                    schedule = sample.labels.get("schedule")
+                    if schedule is not None and schedule not in last_good:
+                        with contextlib.suppress(KeyError):
+                            metric.remove(schedule)
+        for schedule, when in last_good.items():
+            self.last_good_cycle.labels(schedule=schedule).set(when)
+            self.cycle_timeouts.labels(schedule=schedule)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

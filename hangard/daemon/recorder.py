@@ -31,10 +31,18 @@ class Recorder(CycleHooks):
     """Records one cycle. ``complete``: the cycle covers every schedule, so
     items it did not plan have left the desired state and are forgotten."""
 
-    def __init__(self, history: History, metrics: Metrics, *, complete: bool) -> None:
+    def __init__(
+        self,
+        history: History,
+        metrics: Metrics,
+        *,
+        complete: bool,
+        schedules: frozenset[str] = frozenset(),
+    ) -> None:
         self.history = history
         self.metrics = metrics
         self.complete = complete
+        self.schedules = schedules
         self.started = time.monotonic()
 
     def planned(self, planned: Planned) -> None:
@@ -75,5 +83,9 @@ class Recorder(CycleHooks):
         self.metrics.cycle_duration.observe(time.monotonic() - self.started)
         self.metrics.cycles.labels(result="success" if ok else "failure").inc()
         if ok:
-            self.history.last_good_cycle = time.time()
-            self.metrics.last_good_cycle.set(self.history.last_good_cycle)
+            # per schedule: a clean job must not hide a failing one
+            self.history.good_cycle(self.schedules)
+            for schedule in self.schedules:
+                self.metrics.last_good_cycle.labels(schedule=schedule).set(
+                    self.history.last_good_cycles[schedule]
+                )

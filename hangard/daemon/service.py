@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import structlog
@@ -68,9 +70,8 @@ class Daemon:
             export_item(self.metrics, item)
         if self.history.items:
             self.metrics.desired.set(len(self.history.items))
-        # "no good cycle for too long" counts from the last one we know of,
-        # or from this start: a fresh daemon is not overdue
-        self.metrics.last_good_cycle.set(self.history.last_good_cycle or self.started_at)
+        # the schedules (and their "last good cycle") are known once the
+        # config is loaded: see _export_schedules
 
     # ------------------------------------------------------------------ health
 
@@ -98,9 +99,23 @@ class Daemon:
     # ------------------------------------------------------------------ run
 
     async def run(self) -> int:
-        """Run until SIGTERM/SIGINT; return the exit code."""
+        """Run until SIGTERM/SIGINT; return the exit code (2: it could not
+        start, the reason logged in one line)."""
+        problem = self._unwritable_state_dir()
+        if problem:
+            log.error("state directory is not writable", **problem)
+            return 2
         server = StatusServer(self, *self.settings.metrics_host_port)
-        await server.start()
+        try:
+            await server.start()
+        except OSError as exc:
+            await server.stop()
+            log.error(
+                "cannot listen on the metrics address",
+                address=self.settings.metrics_address,
+                error=exc.strerror or str(exc),
+            )
+            return 2
         loop = asyncio.get_running_loop()
         # before the first load, so an early SIGHUP or SIGTERM never kills us
         loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
@@ -122,6 +137,7 @@ class Daemon:
             return 0
         gen = self.generations.current
         assert gen is not None
+        self._export_schedules(gen.config.state.schedules)
         self.jobs.start()
         self.jobs.schedule(gen.config.state.schedules, run_now=True)
         watcher = None
@@ -139,6 +155,21 @@ class Daemon:
         await self.generations.close()
         log.info("stopped")
         return 0
+
+    def _unwritable_state_dir(self) -> dict[str, str] | None:
+        """Why the state dir cannot hold our files, or ``None`` when it can.
+
+        Checked at start so that a daemon that could never save its state
+        refuses to run instead of reporting ready and failing every cycle.
+        """
+        path = self.settings.state_dir
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path, prefix=".hangard-probe."):
+                pass
+        except OSError as exc:
+            return {"path": str(path), "error": exc.strerror or str(exc)}
+        return None
 
     # ------------------------------------------------------------------ config
 
@@ -162,8 +193,16 @@ class Daemon:
             notify("READY=1")
         gen = self.generations.current
         if changed and gen is not None and self.jobs.running:
+            self._export_schedules(gen.config.state.schedules)
             self.jobs.schedule(gen.config.state.schedules, run_now=True)
         return True
+
+    def _export_schedules(self, schedules: Iterable[str]) -> None:
+        """One "last good cycle" series per configured schedule. "No good
+        cycle for too long" counts from the last one the state file knows
+        of, or from this start: a fresh daemon (or schedule) is not overdue."""
+        known = self.history.last_good_cycles
+        self.metrics.set_schedules({s: known.get(s, self.started_at) for s in schedules})
 
     async def _watch(self) -> None:
         """Reload when the config file or a list file it reads changes."""
@@ -186,18 +225,36 @@ class Daemon:
                 self.history,
                 self.metrics,
                 complete=schedules is None or schedules >= desired.schedules,
+                schedules=desired.schedules if schedules is None else schedules,
             )
+            timeout = self.settings.cycle_timeout
+            deadline = asyncio.timeout(timeout)
             try:
-                done = await run_cycle(
-                    gen.client,
-                    desired,
-                    cache=self.cache,
-                    failed_path=self.settings.failed_path,
-                    hooks=recorder,
-                    concurrency=self.settings.concurrency,
-                    locks=self.locks,
-                    only=schedules,
+                async with deadline:
+                    done = await run_cycle(
+                        gen.client,
+                        desired,
+                        cache=self.cache,
+                        failed_path=self.settings.failed_path,
+                        hooks=recorder,
+                        concurrency=self.settings.concurrency,
+                        locks=self.locks,
+                        only=schedules,
+                    )
+            except TimeoutError:
+                if not deadline.expired():
+                    raise
+                # cancelled like a shutdown: what finished is recorded and
+                # saved, the rest is retried by the next cycle
+                for schedule in recorder.schedules:
+                    self.metrics.cycle_timeouts.labels(schedule=schedule).inc()
+                log.error(
+                    "cycle timed out",
+                    schedules=sorted(recorder.schedules),
+                    timeout=timeout,
+                    hint="raise HANGARD_CYCLE_TIMEOUT, or split the entries over schedules",
                 )
+                return False
             except HangardError as exc:
                 log.error("cycle failed", error=str(exc))
                 return False

@@ -181,6 +181,29 @@ class HangardDaemon:
                     raise RuntimeError(f"hangard run exited early:\n{exc}") from None
         raise RuntimeError("hangard run could not bind a metrics port")
 
+    def run_to_exit(
+        self, timeout: float = START_TIMEOUT, *, env: Mapping[str, str] | None = None
+    ) -> tuple[int, str]:
+        """Run the process on a free port, for a daemon expected to refuse to
+        start; its exit code and its output (stdout and stderr)."""
+        self.port = free_port()
+        done = subprocess.run(
+            self.command,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            cwd=self.workdir,
+            env={
+                **self._base_env,
+                "HANGARD_LOG_FORMAT": "json",
+                "HANGARD_LOG_LEVEL": self.log_level,
+                **self.env,
+                **(env or {}),
+            },
+            timeout=timeout,
+            check=False,
+        )
+        return done.returncode, (done.stdout + done.stderr).decode(errors="replace")
+
     def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
         def healthy() -> bool:
             if self.proc is None or self.proc.poll() is not None:
