@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -204,7 +205,8 @@ def test_observed_source_missing_is_a_skip_and_keeps_the_failure_count() -> None
     act = action(Observation(NEW, None))
     store.observed(act, now=NOW)
     store.finished(failed(act), now=NOW)
-    skip = action(Observation(None, None))
+    vanished = dataclasses.replace(sync_item(), explicit=False)  # a pattern tag, gone
+    skip = action(Observation(None, None), vanished)
     assert skip.kind is ActionKind.SKIP
     state = store.observed(skip, now=NOW + 1)
     store.finished(ItemResult(skip, ItemOutcome.SKIPPED), now=NOW + 1)

@@ -76,7 +76,11 @@ def test_expand_patterns_needs_tag_lists() -> None:
             ActionKind.COPY,
             "copy (drift: target sha256:222222222222 ≠ source sha256:111111111111)",
         ),
-        (Observation(None, D2), ActionKind.SKIP, "skip (source missing)"),
+        (
+            Observation(None, D2),
+            ActionKind.ERROR,
+            "error (source docker.io/library/nginx:1 not found)",
+        ),
         (Observation(D1, None, no_platform=True), ActionKind.SKIP, "skip (no matching platform)"),
         (
             Observation(error=ServerError("boom", ErrorContext(status=500))),
@@ -101,7 +105,29 @@ def test_decisions(obs: Observation, kind: ActionKind, text: str) -> None:
     plan = make_plan(items, {items[0].key: obs})
     assert plan.actions[0].kind is kind
     assert plan.actions[0].describe() == text
-    assert plan.actions[0].reason == (obs.reason if kind is ActionKind.ERROR else None)
+    expected = obs.reason or Reason.NOT_FOUND if kind is ActionKind.ERROR else None
+    assert plan.actions[0].reason == expected
+
+
+def test_an_explicit_tag_that_is_gone_fails_a_vanished_pattern_tag_is_skipped() -> None:
+    """Item 11: a tag the config names that returns 404 is a ``not_found``
+    failure (today "skipped"); a pattern-selected tag that vanished between
+    the listing and the HEAD stays a skip."""
+    desired = state(
+        images=[
+            {"source": "nginx", "tags": ["1"]},
+            {"source": "redis", "tags": {"include": ["7[.].*"]}},
+        ]
+    )
+    redis = parse_reference("redis").repository
+    items, _ = expand(desired, {redis: ["7.0"]})
+    plan = make_plan(items, {i.key: Observation(None, None) for i in items})
+    by_image = {a.item.image: a for a in plan.actions}
+    gone = by_image["docker.io/library/nginx"]
+    assert gone.kind is ActionKind.ERROR and gone.reason is Reason.NOT_FOUND
+    assert gone.error is not None and gone.error.remedy
+    vanished = by_image["docker.io/library/redis"]
+    assert vanished.kind is ActionKind.SKIP and vanished.cause == "source missing"
 
 
 def test_an_unobserved_item_is_an_error_of_reason_other() -> None:

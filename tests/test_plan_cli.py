@@ -112,14 +112,14 @@ def test_plan_prints_one_action_per_item_and_the_summary(
     # exit 1: an item is in error
     assert (text.code, first.code, second.code) == (1, 1, 1), text.err
     lines = text.out.splitlines()
-    assert lines[-1] == "plan: 6 items: 1 in sync, 2 to copy, 2 skipped, 1 errors"
+    assert lines[-1] == "plan: 6 items: 1 in sync, 2 to copy, 1 skipped, 2 errors"
     s, d, b = src.host, dst.host, basic_registry.host
     expected = {
         f"{s}/app/synced:v1  ->  {d}/mirror/app/synced:v1  [m]  in-sync",
         f"{s}/app/fresh:v1  ->  {d}/mirror/app/fresh:v1  [m]  copy (missing)",
         f"{s}/app/drift:v1  ->  {d}/mirror/app/drift:v1  [m]  copy (drift: target "
         f"{stale.digest[:19]} ≠ source {drifted.digest[:19]})",
-        f"{s}/app/gone:v1  ->  {d}/mirror/app/gone:v1  [m]  skip (source missing)",
+        f"{s}/app/gone:v1  ->  {d}/mirror/app/gone:v1  [m]  error (source {s}/app/gone:v1 not found)",
         f"{s}/app/multi:v1  ->  {d}/mirror/app/multi:v1  [m]  skip (no matching platform)",
     }
     assert expected <= set(lines[:-1]) and len(lines) == 7
@@ -130,7 +130,7 @@ def test_plan_prints_one_action_per_item_and_the_summary(
     # the JSON form is stable and carries the same decisions
     assert first.out == second.out
     doc = json.loads(first.out)
-    assert doc["summary"] == {"in-sync": 1, "copy": 2, "skip": 2, "error": 1}
+    assert doc["summary"] == {"in-sync": 1, "copy": 2, "skip": 1, "error": 2}
     acts = by_destination(doc)
     assert len(acts) == 6
     assert acts[f"{d}/mirror/app/synced:v1"] == {
@@ -154,11 +154,7 @@ def test_plan_prints_one_action_per_item_and_the_summary(
     assert (drift["action"], drift["cause"]) == ("copy", "drift")
     assert (drift["source_digest"], drift["target_digest"]) == (drifted.digest, stale.digest)
     gone = acts[f"{d}/mirror/app/gone:v1"]
-    assert (gone["action"], gone["cause"], gone["source_digest"]) == (
-        "skip",
-        "source missing",
-        None,
-    )
+    assert (gone["action"], gone["reason"], gone["source_digest"]) == ("error", "not_found", None)
     multi = acts[f"{d}/mirror/app/multi:v1"]
     assert (multi["action"], multi["cause"]) == ("skip", "no matching platform")
     assert multi["source_digest"] == amd64_arm64.digest and multi["platforms"] == ["linux/s390x"]
@@ -219,7 +215,7 @@ def test_plan_selects_tags_by_rules_pins_and_list_files(
 
     run = hangard("plan", "-o", "json", str(config))
 
-    assert run.code == 0, run.err
+    assert run.code == 1, run.err  # explicit:9.9 does not exist: an error
     acts = by_destination(json.loads(run.out))
     d = dst.host
     wanted = {
@@ -242,7 +238,11 @@ def test_plan_selects_tags_by_rules_pins_and_list_files(
     }
     assert set(acts) == wanted
     for dest, act in acts.items():
-        expect = ("skip", "source missing") if dest.endswith(":9.9") else ("copy", "missing")
+        expect = (
+            ("error", f"source {src.host}/sel/app:9.9 not found")
+            if dest.endswith(":9.9")
+            else ("copy", "missing")
+        )
         assert (act["action"], act["cause"]) == expect, dest
         if "/sel/app:" in dest and not dest.endswith(":9.9"):
             assert act["source_digest"] == app.digest

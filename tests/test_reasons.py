@@ -241,8 +241,10 @@ async def test_a_failed_copy_reports_its_reason_everywhere(
     assert result.failure.context.item == f"{item.image}:v9 -> mirror"
     assert result.failure.context.image == f"{src}@{plan.actions[0].source_digest}"
     assert result.error is not None and "item " not in result.error and str(src) in result.error
-    (event,) = [e for e in logs if e["event"] == "copy failed"]
+    (event,) = [e for e in logs if e["event"] == "item failed"]
     assert event["reason"] == "not_found" and event["target"] == "mirror"
+    assert event["stage"] == "copy" and event["tag"] == "v9" and event["image"] == item.image
+    assert event["message"] == result.failure.message and "hint" in event
 
     store = History(None)
     state = store.finished(result)
@@ -261,8 +263,12 @@ async def test_a_plan_error_reports_its_reason_and_names_the_item(client: Regist
     refused = AuthError("denied", ErrorContext(registry="reg.invalid", status=401))
     plan = make_plan([item], {item.key: Observation(error=refused)})
 
-    (result,) = (await execute(client, plan)).results
+    with capture_logs() as logs:
+        (result,) = (await execute(client, plan)).results
 
+    (event,) = [e for e in logs if e["event"] == "item failed"]
+    assert (event["stage"], event["reason"], event["tag"]) == ("plan", "unauthorized", "v1")
+    assert event["message"] == "denied" and event["log_level"] == "error"
     assert (result.outcome, result.reason, result.error) == (
         ItemOutcome.FAILED,
         Reason.UNAUTHORIZED,

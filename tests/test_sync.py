@@ -130,8 +130,9 @@ def test_sync_copies_everything_then_nothing(
 
     first = hangard(*args)
 
-    assert first.code == 0, first.err
-    assert summary(first) == (5, 0, 0, 1)
+    # lib/docker:missing is named by the config: a not_found failure
+    assert first.code == 1, first.err
+    assert summary(first) == (5, 0, 1, 0)
     expected: list[tuple[str, str, Image | Index]] = [
         ("lib/multi", "v1", index),
         ("lib/list", "v1", listed),
@@ -143,18 +144,18 @@ def test_sync_copies_everything_then_nothing(
         raw = skopeo.inspect_raw(dst, f"mirror/{repo}", tag)
         assert raw == source.manifest and sha256(raw) == source.digest, repo
     assert sorted(images.list_tags(dst, "mirror/lib/oci")) == ["1.0", "1.1"]
-    assert not failed.exists()
+    assert failed.read_text().splitlines()[-1] == f"{src.host}/lib/docker mirror/lib/docker missing"
     assert not any(hangard.cwd.iterdir())
 
     seen = len(dst.access_log())
     again = hangard(*args[:-1], "-o", "json", str(config))
 
-    assert again.code == 0, again.err
+    assert again.code == 1, again.err
     doc = json.loads(again.out)
-    assert doc["summary"] == {"copied": 0, "in-sync": 5, "failed": 0, "skipped": 1}
+    assert doc["summary"] == {"copied": 0, "in-sync": 5, "failed": 1, "skipped": 0}
     assert doc["bytes"] == 0
     outcomes = {(r["image"].split("/", 1)[1], r["tag"]): r["outcome"] for r in doc["results"]}
-    assert outcomes[("lib/docker", "missing")] == "skipped"
+    assert outcomes[("lib/docker", "missing")] == "failed"
     assert {e.method for e in requests_since(dst, seen)} <= {"GET", "HEAD"}
 
 
@@ -219,6 +220,16 @@ def test_failures_are_listed_and_the_list_retries_them(
     assert len(failures) == 2
     assert any(f.startswith(f"FAILED {src.host}/app/one:v1 -> tok: ") for f in failures)
     assert any(f.startswith(f"FAILED {locked_src.host}/locked/app:v1 -> good: ") for f in failures)
+    # item 12: the wrong password is one JSON failure event with its reason
+    events = [json.loads(line) for line in run.err.splitlines() if line.startswith("{")]
+    (refused,) = [
+        e for e in events if e["event"] == "item failed" and e["image"].endswith("locked/app")
+    ]
+    assert (refused["tag"], refused["target"], refused["reason"]) == ("v1", "good", "unauthorized")
+    assert refused["message"] and "hint" in refused
+    (done,) = [e for e in events if e["event"] == "cycle finished"]
+    assert (done["copied"], done["in_sync"], done["failed"], done["skipped"]) == (1, 0, 2, 0)
+    assert done["bytes"] > 0 and done["duration_seconds"] >= 0
     # by default the list goes to the state dir, never the working directory
     listed = hangard.state_dir / "hangard-failed.txt"
     assert f"2 failed item(s) listed in {listed}" in run.err

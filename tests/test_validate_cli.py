@@ -107,7 +107,8 @@ def test_online_names_each_missing_source_and_failing_credential(
     fails = [line for line in run.out.splitlines() if line.startswith("FAIL")]
     src, locked, tok = plain_registry.host, basic_registry.host, token_registry.host
     # each source problem once per source tag, whatever the number of targets
-    assert f"FAIL {src}/app:nope: skip (source missing)" in fails
+    # an explicit tag that is gone is a failure (issue 9, item 11)
+    assert f"FAIL {src}/app:nope: error (source {src}/app:nope not found)" in fails
     (unauthorized,) = [f for f in fails if f.startswith(f"FAIL {locked}/locked/app:v1: ")]
     assert unauthorized.startswith(f"FAIL {locked}/locked/app:v1: error (Unauthorized ")
     assert "HTTP 401" in unauthorized and "wrong" not in unauthorized

@@ -23,7 +23,7 @@ from hangard.core.desired import DesiredState, ImageEntry, ListEntry, TagRules, 
 from hangard.core.platform import Platform
 from hangard.core.reference import ImageReference, Repository, parse_reference
 from hangard.core.tags import select_tags
-from hangard.errors import HangardError, OperationError, Reason
+from hangard.errors import ErrorContext, HangardError, NotFoundError, OperationError, Reason
 
 __all__ = [
     "Action",
@@ -60,6 +60,9 @@ class SyncItem:
     destination: ImageReference
     platforms: tuple[Platform, ...] = ()
     schedule: str = ""
+    explicit: bool = True
+    """Named by the config (a tag or a list line), not selected by a
+    pattern: a missing source is then a failure, not a skip."""
 
     @property
     def key(self) -> ItemKey:
@@ -121,6 +124,7 @@ def expand(
         targets = [state.targets[n] for n in _entry_targets(state, entry) if n in state.targets]
         names = [n for n in _entry_targets(state, entry) if n in state.targets]
         wanted: list[tuple[Repository, str, str | None, str | None]] = []
+        explicit = True
         if isinstance(entry, ImageEntry):
             repo = entry.repository
             if isinstance(entry.tags, TagRules):
@@ -132,6 +136,7 @@ def expand(
                 wanted = [
                     (repo, t, None, entry.destination) for t in select_tags(listed, entry.tags)
                 ]
+                explicit = False
             else:
                 for spec in entry.tags:
                     tag, digest = parse_tag_spec(spec)
@@ -144,7 +149,9 @@ def expand(
             source = ImageReference(repo.registry, repo.path, tag=tag, digest=digest)
             for name, target in zip(names, targets, strict=True):
                 dest = target.repository_for(repo, destination).tag(tag)
-                items.append(SyncItem(str(repo), tag, name, source, dest, platforms, schedule))
+                items.append(
+                    SyncItem(str(repo), tag, name, source, dest, platforms, schedule, explicit)
+                )
     unique = {item.key: item for item in items}
     return sorted(unique.values()), errors
 
@@ -190,8 +197,9 @@ class Action:
     source_digest: str | None = None
     target_digest: str | None = None
     desired_digest: str | None = None
-    error: HangardError | None = None
-    """For ``error`` actions: what went wrong (``cause`` holds its text)."""
+    error: HangardError | None = field(default=None, compare=False)
+    """For ``error`` actions: what went wrong (``cause`` holds its text, and
+    what plans compare: exceptions compare by identity)."""
 
     @property
     def key(self) -> ItemKey:
@@ -244,7 +252,17 @@ def decide(item: SyncItem, obs: Observation) -> Action:
             obs.target_digest,
             error=obs.error,
         )
-    if obs.source_digest is None:
+    if obs.source_digest is None and item.explicit:
+        # the config names this tag: its absence is a failure to alert on
+        missing = NotFoundError(
+            f"source {item.source} not found",
+            ErrorContext(image=str(item.source)),
+            remedy="fix the tag in the config, or remove it",
+        )
+        return Action(
+            item, ActionKind.ERROR, missing.message, None, obs.target_digest, error=missing
+        )
+    if obs.source_digest is None:  # a pattern-selected tag that vanished since listing
         return Action(item, ActionKind.SKIP, "source missing", None, obs.target_digest)
     if obs.no_platform:
         return Action(

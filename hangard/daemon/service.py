@@ -261,12 +261,7 @@ class Daemon:
             except asyncio.CancelledError:
                 log.warning("cycle cancelled")
                 raise
-            recorder.registries(gen.client)
-            log.info(
-                "cycle finished",
-                summary=done.report.summary_line(),
-                schedules=sorted(schedules or []),
-            )
+            recorder.registries(gen.client)  # run_cycle logged the summary
             return done.report.ok
 
     def _on_response(self, registry: str, method: str, status: int) -> None:

@@ -188,6 +188,11 @@ async def run_cycle(
             on_result=hooks.item_finished,
             cache=cache,
         )
+        log.info(
+            "cycle finished",
+            **report.summary_fields(),
+            schedules=sorted(only) if only is not None else None,
+        )
     finally:
         hooks.finished(report)
         saves = [cache_save(cache), *hooks.saves()]

@@ -13,7 +13,7 @@ from enum import StrEnum
 import structlog
 
 from hangard.copy import Copier, CopyResult, TransferSession
-from hangard.copy.engine import UNKNOWN
+from hangard.copy.engine import NO_PLATFORM_MATCH, UNKNOWN
 from hangard.core.plan import Action, ActionKind, ItemKey, Plan, SyncItem
 from hangard.errors import HangardError, Reason
 from hangard.registry.client import RegistryClient
@@ -72,6 +72,17 @@ class SyncReport:
     def ok(self) -> bool:
         return not self.failed
 
+    def summary_fields(self) -> dict[str, object]:
+        """The counts of the cycle summary event, one field each."""
+        return {
+            "copied": self.count(ItemOutcome.COPIED),
+            "in_sync": self.count(ItemOutcome.IN_SYNC),
+            "failed": self.count(ItemOutcome.FAILED),
+            "skipped": self.count(ItemOutcome.SKIPPED),
+            "bytes": self.bytes_moved,
+            "duration_seconds": self.duration,
+        }
+
     def summary_line(self) -> str:
         from hangard.render import human_size
 
@@ -119,6 +130,52 @@ def _passive(action: Action) -> ItemResult:
     )
 
 
+def _item_fields(action: Action) -> dict[str, object]:
+    item = action.item
+    fields: dict[str, object] = {"image": item.image, "tag": action.key[1], "target": item.target}
+    if isinstance(item, SyncItem):
+        fields["destination"] = str(item.destination)
+        fields["schedule"] = item.schedule
+    return fields
+
+
+def log_outcome(result: ItemResult) -> None:
+    """One event per failed item (``item failed``, error level) and per
+    skipped one (``item skipped``, warning), with image, tag, target,
+    reason, message and hint: whatever the stage it failed at."""
+    action = result.action
+    if result.outcome is ItemOutcome.FAILED:
+        failure = result.failure
+        log.error(
+            "item failed",
+            **_item_fields(action),
+            stage="copy" if action.kind is ActionKind.COPY else "plan",
+            reason=(result.reason or Reason.OTHER).value,
+            message=failure.message if failure else result.error,
+            hint=failure.remedy if failure else None,
+            error=result.error,
+            source_digest=action.source_digest,
+        )
+    elif result.outcome is ItemOutcome.SKIPPED:
+        skipped = result.copy.skipped if result.copy is not None else None
+        cause = skipped or action.cause
+        log.warning(
+            "item skipped",
+            **_item_fields(action),
+            reason=cause,
+            message=f"{item_name(action)}: {cause}",
+            hint=_SKIP_HINTS.get(cause),
+            source_digest=action.source_digest,
+        )
+
+
+_SKIP_HINTS = {
+    NO_PLATFORM_MATCH: "the source has none of the entry's platforms; fix `platforms:`",
+    "no matching platform": "the source has none of the entry's platforms; fix `platforms:`",
+    "source missing": "the tag was listed but is gone; the next cycle lists the tags again",
+}
+
+
 async def execute(
     client: RegistryClient,
     plan: Plan,
@@ -146,6 +203,7 @@ async def execute(
             result = _passive(action)
         else:
             result = await _copy(copier, gate, locks, action)
+        log_outcome(result)
         copied = result.copy
         if cache is not None and copied and copied.converted_from and copied.target_digest:
             cache.record_conversion(copied.source_digest, copied.target_digest)
@@ -168,9 +226,7 @@ async def _copy(
     item = action.item
     assert isinstance(item, SyncItem)
     started = time.monotonic()
-    event = log.bind(
-        image=item.image, tag=item.tag, target=item.target, destination=str(item.destination)
-    )
+    event = log.bind(**_item_fields(action))
     lock = locks(item.key)
     contended = lock.locked()
     async with lock, gate:
@@ -188,14 +244,7 @@ async def _copy(
             )
         except HangardError as exc:
             duration = time.monotonic() - started
-            event.error(
-                "copy failed",
-                error=str(exc),
-                reason=exc.reason.value,
-                duration=round(duration, 3),
-                result="failed",
-            )
-            # the message stays as it was: the event and the result are
+            # the "item failed" event is logged by log_outcome; the message stays as it was: the event and the result are
             # already keyed by the item, the error object now names it too
             return ItemResult(
                 action,
@@ -212,8 +261,10 @@ async def _copy(
         outcome = ItemOutcome.IN_SYNC
     else:
         outcome = ItemOutcome.COPIED
+    repaired = outcome is ItemOutcome.COPIED and action.cause == "drift"
     event.info(
-        "copy finished",
+        "repaired" if repaired else "copy finished",
+        previous_digest=action.target_digest if repaired else None,
         source_digest=result.source_digest,
         target_digest=result.target_digest,
         bytes=result.bytes_moved,
