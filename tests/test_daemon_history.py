@@ -252,3 +252,54 @@ def test_keep_only_and_status() -> None:
     assert isinstance(items, list)
     (only,) = items
     assert (only["image"], only["tag"], only["target"]) == keep
+
+
+# --- the daemon's failed list (issue 9, item 14) ---------------------------------
+def test_the_failed_list_holds_every_failing_item_whatever_its_schedule(tmp_path: Path) -> None:
+    """A clean cycle of one schedule must not delete the list while another
+    schedule's items still fail (today the last cycle's report wrote it)."""
+    from hangard.daemon.metrics import Metrics
+    from hangard.daemon.recorder import Recorder
+    from hangard.sync import SyncReport, persist
+
+    listed = tmp_path / "failed.txt"
+    store = History(None)
+    hourly = dataclasses.replace(sync_item("app/hourly"), schedule="1h")
+    act = action(Observation(NEW, None), hourly)
+    store.observed(act, now=NOW)
+    store.finished(failed(act), now=NOW)
+
+    fast = Recorder(
+        store,
+        Metrics(),
+        complete=False,
+        schedules=frozenset({"15m"}),
+        failed_path=listed,
+        targets={"mirror": "dst.example"},
+    )
+    fast.finished(SyncReport(results=(), duration=0.0, bytes_moved=0))  # a clean 15m cycle
+    assert persist(fast.saves()) == ()
+    assert listed.read_text().splitlines()[1:] == [
+        "# target: mirror (dst.example)",
+        f"src.example/app/hourly mirror/app/hourly 1@{NEW}",
+    ]
+
+    store.finished(copied(act), now=NOW + 1)
+    assert persist(fast.saves()) == ()
+    assert not listed.exists()  # nothing fails any more
+
+
+def test_a_failed_list_with_one_image_failing_on_two_targets_reads_back() -> None:
+    """Today the same line under two targets gives "goes to target 'dst'
+    twice" when the file is used as a ``list:`` entry with those targets."""
+    from hangard.config.hangarlist import parse_hangar_list
+    from hangard.sync.failed import render_entries
+
+    line = ("src.example/app", "mirror/app", f"1@{NEW}")
+    lines = render_entries([("a", "a.example", *line), ("b", "b.example", *line)])
+    assert lines == [
+        "# target: a (a.example)",
+        f"src.example/app mirror/app 1@{NEW}  # also failed on: b",
+    ]
+    parsed = parse_hangar_list("\n".join(lines) + "\n", "failed.txt")
+    assert parsed.problems == [] and len(parsed.lines) == 1

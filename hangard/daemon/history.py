@@ -15,8 +15,10 @@ import structlog
 
 from hangard.atomicfile import write_atomic
 from hangard.core.plan import Action, ActionKind, ItemKey, SyncItem
+from hangard.core.reference import parse_reference
 from hangard.errors import Reason
 from hangard.sync.execution import ItemOutcome, ItemResult
+from hangard.sync.failed import FailedEntry
 
 __all__ = ["History", "ItemHistory"]
 
@@ -157,6 +159,24 @@ class History:
             state.last_error_reason = result.reason or Reason.OTHER
             state.in_sync = False
         return state
+
+    def failing(self, targets: dict[str, str]) -> list[FailedEntry]:
+        """Every item failing now, whatever its schedule, as failed-list
+        entries; ``targets`` maps a target name to its registry (items of
+        targets no longer configured are left out, as are entries whose tags
+        could not be listed: they have no line to retry)."""
+        entries = []
+        for item in sorted(self.items.values(), key=lambda i: i.key):
+            if item.last_error_reason is None or not item.destination:
+                continue
+            registry = targets.get(item.target)
+            if registry is None:
+                continue
+            dest = parse_reference(item.destination)
+            digest = item.source_digest
+            tag = f"{item.tag}@{digest}" if digest else item.tag
+            entries.append((item.target, registry, item.image, dest.path, tag))
+        return entries
 
     def status(self) -> dict[str, object]:
         return {

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from hangard.daemon.history import History, ItemHistory
 from hangard.daemon.metrics import Metrics
 from hangard.errors import Reason
 from hangard.registry.client import RegistryClient
 from hangard.sync import CycleHooks, ItemOutcome, ItemResult, Planned, Save, SyncReport
+from hangard.sync.failed import write_entries
 
 __all__ = ["Recorder", "export_item"]
 
@@ -38,11 +40,15 @@ class Recorder(CycleHooks):
         *,
         complete: bool,
         schedules: frozenset[str] = frozenset(),
+        failed_path: Path | None = None,
+        targets: dict[str, str] | None = None,
     ) -> None:
         self.history = history
         self.metrics = metrics
         self.complete = complete
         self.schedules = schedules
+        self.failed_path = failed_path
+        self.targets = targets or {}
         self.started = time.monotonic()
 
     def planned(self, planned: Planned) -> None:
@@ -71,7 +77,17 @@ class Recorder(CycleHooks):
             self.metrics.blobs.labels(result="present").inc(copy.blobs_present)
 
     def saves(self) -> Sequence[Save]:
-        return [Save("item history", self.history.path, self.history.save)]
+        saves = [Save("item history", self.history.path, self.history.save)]
+        if self.failed_path is not None:
+            # from the history, not this cycle's report: one list of every
+            # item failing now, whatever its schedule
+            path = self.failed_path
+
+            def write() -> None:
+                write_entries(path, self.history.failing(self.targets))
+
+            saves.append(Save("failed list", path, write))
+        return saves
 
     def registries(self, client: RegistryClient) -> None:
         """What the registries told the client beyond the items (quotas)."""

@@ -226,6 +226,8 @@ class Daemon:
                 self.metrics,
                 complete=schedules is None or schedules >= desired.schedules,
                 schedules=desired.schedules if schedules is None else schedules,
+                failed_path=self.settings.failed_path,
+                targets={name: t.registry for name, t in desired.targets.items()},
             )
             timeout = self.settings.cycle_timeout
             deadline = asyncio.timeout(timeout)
@@ -235,7 +237,7 @@ class Daemon:
                         gen.client,
                         desired,
                         cache=self.cache,
-                        failed_path=self.settings.failed_path,
+                        failed_path=None,  # the recorder writes it, from the history
                         hooks=recorder,
                         concurrency=self.settings.concurrency,
                         locks=self.locks,

@@ -10,39 +10,85 @@ from hangard.atomicfile import write_atomic
 from hangard.core.plan import SyncItem
 from hangard.sync.execution import ItemOutcome, ItemResult
 
-__all__ = ["failed_lines", "write_failed_list"]
+__all__ = [
+    "FailedEntry",
+    "failed_entries",
+    "failed_lines",
+    "render_entries",
+    "write_entries",
+    "write_failed_list",
+]
 
 HEADER = "# hangard: items that failed in the last sync; format SOURCE DEST TAG\n"
 
 
-def failed_lines(results: Iterable[ItemResult]) -> list[str]:
-    """Failed items as ``SOURCE DEST TAG`` lines, grouped under a
-    ``# target: NAME (REGISTRY)`` comment per target.
+FailedEntry = tuple[str, str, str, str, str]
+"""``(target, target registry, source repository, destination path, tag)``;
+the tag carries the planned digest when known (``TAG@sha256:…``)."""
 
-    DEST is the repository path on the target and TAG carries the digest
-    that was planned (``TAG@sha256:…``), so the file reads back as a
-    ``list:`` entry with that target to retry exactly these.
-    """
-    by_target: dict[tuple[str, str], set[str]] = {}
+
+def failed_entries(results: Iterable[ItemResult]) -> list[FailedEntry]:
+    """The failed items of a sync report, as entries of the list."""
+    entries = []
     for result in results:
         item = result.action.item
         if result.outcome is not ItemOutcome.FAILED or not isinstance(item, SyncItem):
             continue
         digest = item.source.digest or result.action.source_digest
         tag = f"{item.tag}@{digest}" if digest else item.tag
-        line = f"{item.source.repository} {item.destination.path} {tag}"
-        by_target.setdefault((item.target, item.destination.registry), set()).add(line)
+        entries.append(
+            (
+                item.target,
+                item.destination.registry,
+                str(item.source.repository),
+                item.destination.path,
+                tag,
+            )
+        )
+    return entries
+
+
+def failed_lines(results: Iterable[ItemResult]) -> list[str]:
+    """Failed items as ``SOURCE DEST TAG`` lines (see :func:`render_entries`)."""
+    return render_entries(failed_entries(results))
+
+
+def render_entries(entries: Iterable[FailedEntry]) -> list[str]:
+    """``SOURCE DEST TAG`` lines, grouped under a ``# target: NAME
+    (REGISTRY)`` comment per target.
+
+    DEST is the repository path on the target and TAG carries the digest
+    that was planned (``TAG@sha256:…``), so the file reads back as a
+    ``list:`` entry with those targets to retry exactly these. A line that
+    failed on several targets is written once (under the first, the others
+    named in a comment): read back with those targets it goes to each, and
+    twice would be a duplicate output.
+    """
+    by_line: dict[str, set[tuple[str, str]]] = {}
+    for target, registry, source, dest, tag in entries:
+        by_line.setdefault(f"{source} {dest} {tag}", set()).add((target, registry))
+    by_target: dict[tuple[str, str], list[str]] = {}
+    for line, targets in by_line.items():
+        first, *others = sorted(targets)
+        also = f"  # also failed on: {', '.join(t for t, _ in others)}" if others else ""
+        by_target.setdefault(first, []).append(line + also)
     lines: list[str] = []
-    for (target, registry), entries in sorted(by_target.items()):
+    for (target, registry), found in sorted(by_target.items()):
         lines.append(f"# target: {target} ({registry})")
-        lines.extend(sorted(entries))
+        lines.extend(sorted(found))
     return lines
 
 
 def write_failed_list(path: Path, results: Iterable[ItemResult]) -> int:
-    """Write the failed items (or remove a stale file when none failed);
-    return how many were listed."""
-    lines = failed_lines(results)
+    """Write the failed items of a report (or remove a stale file when none
+    failed); return how many were listed."""
+    return write_entries(path, failed_entries(results))
+
+
+def write_entries(path: Path, entries: Iterable[FailedEntry]) -> int:
+    """Write the list (or remove a stale file when it is empty); return how
+    many lines it holds."""
+    lines = render_entries(entries)
     if not lines:
         path.unlink(missing_ok=True)
         return 0
