@@ -305,13 +305,21 @@ def test_failures_are_counted_by_reason_while_the_good_image_syncs(
     plain_registry: Registry,
     plain_registry2: Registry,
     registry_factory: RegistryFactory,
+    fault_proxy: FaultProxyFactory,
     make_daemon: Make,
     tmp_path: Path,
 ) -> None:
-    source, target = plain_registry, plain_registry2
+    """Each failure reaches the counter, ``/status``, one JSON ``item
+    failed`` event and the failed list with its reason: ``not_found`` and
+    ``unauthorized`` while planning, ``server_error`` while copying (the
+    fault proxy answers the blob GETs of one image with 500)."""
+    plain_source, target = plain_registry, plain_registry2
+    source = fault_proxy(plain_source)
     locked = registry_factory("basic", username="mirrorbot", password="the-right-one")
-    good = images.push_oci_image(source, "good/app", "1", seed=20)
-    images.push_oci_image(source, "partial/app", "present", seed=21)
+    good = images.push_oci_image(plain_source, "good/app", "1", seed=20)
+    images.push_oci_image(plain_source, "partial/app", "present", seed=21)
+    images.push_oci_image(plain_source, "broken/app", "1", seed=23)
+    source.fail(r"/v2/broken/app/blobs/", 500, times=None, method="GET")
     images.push_oci_image(locked, "locked/app", "1", seed=22)
     wrong = f"wrong-{secrets.token_hex(8)}"
     config = write_config(
@@ -322,6 +330,7 @@ def test_failures_are_counted_by_reason_while_the_good_image_syncs(
                 entry(source, "good/app", "1"),
                 entry(source, "partial/app", "gone"),
                 entry(locked, "locked/app", "1"),
+                entry(source, "broken/app", "1"),
             ],
             sources={
                 source: None,
@@ -338,12 +347,44 @@ def test_failures_are_counted_by_reason_while_the_good_image_syncs(
     assert target_digest(target, "good/app", "1") == good.digest
     assert m.total("hangard_copy_failures_total", image=ok["image"]) == 0
 
-    # a source tag that does not exist is skipped, not a failure
+    # a source tag the config names that does not exist is a not_found failure
     gone = item(source, "partial/app", "gone")
     assert m.value("hangard_image_in_sync", **gone) == 0
     assert m.value("hangard_image_missing", **gone) == 1
-    assert m.total("hangard_copy_failures_total", image=gone["image"]) == 0
     assert status_item(daemon, gone)["source_digest"] is None
+
+    failed_list = daemon.state_dir / "hangard-failed.txt"
+    listed = failed_list.read_text().splitlines()
+    events = daemon.events("item failed")
+    for labels, reason, stage, line in [
+        (gone, "not_found", "plan", f"{source.host}/partial/app mirror/partial/app gone"),
+        (
+            item(locked, "locked/app", "1"),
+            "unauthorized",
+            "plan",
+            f"{locked.host}/locked/app mirror/locked/app 1",
+        ),
+        (
+            item(source, "broken/app", "1"),
+            "server_error",
+            "copy",
+            f"{source.host}/broken/app mirror/broken/app 1@",
+        ),
+    ]:
+        assert failures(m, labels) == failures(m, labels, reason=reason) == 1, reason
+        entry_ = status_item(daemon, labels)
+        assert entry_["last_error_reason"] == reason and entry_["last_error"], reason
+        (event,) = [e for e in events if e["image"] == labels["image"]]
+        assert (event["tag"], event["target"], event["reason"]) == (
+            labels["tag"],
+            TARGET,
+            reason,
+        )
+        assert event["stage"] == stage and event["message"] and "hint" in event
+        assert event["level"] == "error"
+        assert any(found.startswith(line) for found in listed), (line, listed)
+    (summary_,) = daemon.events("cycle finished")
+    assert (summary_["copied"], summary_["failed"], summary_["skipped"]) == (1, 3, 0)
 
     # wrong credentials: unauthorized, and no other reason
     denied = item(locked, "locked/app", "1")
@@ -357,7 +398,7 @@ def test_failures_are_counted_by_reason_while_the_good_image_syncs(
     assert by_reason == {"unauthorized": 1}
     assert status_item(daemon, denied)["last_error_reason"] == "unauthorized"
     assert m.value("hangard_sync_cycles_total", result="failure") == 1
-    assert m.value("hangard_desired_images") == 3
+    assert m.value("hangard_desired_images") == 4
     assert not images.manifest_exists(target, "mirror/locked/app", "1")
     assert wrong not in daemon.log_text() + m.text + json.dumps(daemon.status())
 

@@ -129,7 +129,9 @@ class History:
         state.source_digest = action.source_digest
         state.target_digest = action.target_digest
         state.desired_digest = action.desired_digest or action.source_digest
-        state.missing = action.kind is not ActionKind.ERROR and action.target_digest is None
+        # an explicit tag gone from the source was observed all the same
+        observed = action.kind is not ActionKind.ERROR or action.reason is Reason.NOT_FOUND
+        state.missing = observed and action.target_digest is None
         state.drift = action.kind is ActionKind.COPY and action.cause == "drift"
         state.in_sync = action.kind is ActionKind.IN_SYNC
         if state.in_sync:
