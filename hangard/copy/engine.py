@@ -228,7 +228,7 @@ class Copier:
         config built from the schema1 history."""
 
         async def layer(digest: str) -> tuple[str, LayerInfo]:
-            tap = DiffIdTap()
+            tap = DiffIdTap(what=f"schema1 layer {src}@{digest}")
             blob = Descriptor(mt.DOCKER_LAYER_GZIP, digest, -1)
             await self.session.ensure_blob(src, dst, blob, tally.blobs, tap=tap)
             if not tap.seen:  # present or mounted at the target: read the source
