@@ -12,6 +12,7 @@ import pytest
 
 from hangard.core.manifest import parse_manifest
 from hangard.errors import InvalidManifestError
+from tests.conftest import FaultProxyFactory
 from tests.harness import images
 from tests.harness.images import (
     DOCKER_CONFIG,
@@ -114,3 +115,67 @@ def test_schema1_layer_that_is_not_gzip_is_one_error_line(
 
     assert_one_error_line(run, 1, "is not gzip data")
     assert not images.manifest_exists(plain_registry2, "old/app", "v1")
+
+
+# ------------------------------------------------------------------ issue 9, item 18
+
+ARTIFACT_TYPE = "application/vnd.example.artifact.manifest.v1+json"
+
+
+def artifact_manifest(registry: Registry, repo: str) -> bytes:
+    """Bytes of an artifact manifest with a media type hangard cannot copy;
+    its blobs are pushed to ``registry``."""
+    blob = Blob(b"payload", "application/vnd.example.payload")
+    images.push_blob(registry, repo, blob.data)
+    doc = {"schemaVersion": 2, "mediaType": ARTIFACT_TYPE, "blobs": [blob.descriptor()]}
+    return json.dumps(doc, indent=2).encode()
+
+
+def test_inspect_raw_prints_an_oci_manifest_with_an_unknown_config_type(
+    plain_registry: Registry, hangard: Hangard
+) -> None:
+    config = Blob(b"{}", "application/vnd.cncf.helm.config.v1+json")
+    chart = Blob(b"chart", "application/vnd.cncf.helm.chart.content.v1.tar+gzip")
+    manifest, _ = build_manifest(config, [chart])
+    images.push_image(plain_registry, "charts/app", Image(manifest, OCI_MANIFEST, config, [chart]))
+    with images.RegistryClient(plain_registry) as c:
+        c.put_manifest("charts/app", "v1", manifest, OCI_MANIFEST)
+
+    run = hangard("inspect", "--raw", "--plain-http", image(plain_registry, "charts/app"))
+
+    assert run.code == 0, run.err
+    assert run.stdout == manifest
+
+
+def test_inspect_raw_prints_any_media_type_and_copy_refuses_it(
+    plain_registry: Registry,
+    plain_registry2: Registry,
+    fault_proxy: FaultProxyFactory,
+    hangard: Hangard,
+) -> None:
+    # distribution 2.8 stores only the six image types, so a fake answers
+    # the manifest GET; the blobs are real
+    raw = artifact_manifest(plain_registry, "art/app")
+    proxy = fault_proxy(plain_registry)
+    proxy.fail(
+        r"/v2/art/app/manifests/",
+        200,
+        method="GET",
+        times=None,
+        headers={"Content-Type": ARTIFACT_TYPE},
+        body=raw,
+    )
+    src = f"docker://{proxy.host}/art/app"
+
+    shown, by_digest, copied = hangard.many(
+        ["inspect", "--raw", "--plain-http", f"{src}:v1"],
+        ["inspect", "--raw", "--plain-http", f"{src}@{images.sha256_digest(raw)}"],
+        ["copy", *PLAIN, f"{src}:v1", image(plain_registry2, "art/app")],
+    )
+
+    assert shown.code == 0, shown.err
+    assert shown.stdout == raw
+    assert by_digest.code == 0, by_digest.err
+    assert by_digest.stdout == raw
+    assert_one_error_line(copied, 1, f"unsupported MIME type '{ARTIFACT_TYPE}'")
+    assert blob_writes(plain_registry2) == 0

@@ -23,8 +23,10 @@ from hangard.core.reference import ImageReference, Repository
 from hangard.errors import (
     DigestMismatchError,
     ErrorContext,
+    InvalidManifestError,
     RegistryError,
     ResponseError,
+    UnsupportedMediaTypeError,
 )
 from hangard.registry.access import RegistryAccess, ResponseObserver
 from hangard.registry.auth import pull_scope, push_scope
@@ -134,8 +136,7 @@ class RegistryClient:
         size = int(response.headers.get("content-length") or -1)
         return Descriptor(media_type, digest, size)
 
-    async def get_manifest(self, ref: ImageReference) -> Manifest:
-        """GET the manifest bytes, checked against the digest when pinned."""
+    async def _fetch_manifest(self, ref: ImageReference) -> httpx.Response:
         response = await self._pull(
             ref.repository,
             "GET",
@@ -143,16 +144,40 @@ class RegistryClient:
             headers={"Accept": mt.MANIFEST_ACCEPT},
             image=str(ref),
         )
-        raw = response.content
-        if len(raw) > MAX_MANIFEST_SIZE:
+        if len(response.content) > MAX_MANIFEST_SIZE:
             raise RegistryError(
                 f"manifest larger than {MAX_MANIFEST_SIZE} bytes",
                 ErrorContext(
                     image=str(ref), registry=ref.registry, method="GET", url=str(response.url)
                 ),
             )
+        return response
+
+    async def get_manifest_bytes(self, ref: ImageReference) -> tuple[bytes, str]:
+        """The exact manifest bytes and their media type, whatever the type
+        (an artifact hangard cannot copy, a malformed document), checked
+        against the digest when pinned."""
+        response = await self._fetch_manifest(ref)
+        raw = response.content
+        content_type = response.headers.get("content-type", "").split(";")[0].strip()
+        try:
+            manifest = parse_manifest(
+                raw, media_type=content_type, expected_digest=ref.digest, image=str(ref)
+            )
+        except (UnsupportedMediaTypeError, InvalidManifestError):
+            if ref.digest:
+                algorithm = ref.digest.partition(":")[0]
+                actual = digest_of(raw, algorithm)
+                if actual != ref.digest:
+                    raise DigestMismatchError(ref.digest, actual, what=f"manifest {ref}") from None
+            return raw, content_type or "application/octet-stream"
+        return manifest.raw, manifest.media_type
+
+    async def get_manifest(self, ref: ImageReference) -> Manifest:
+        """GET the manifest bytes, checked against the digest when pinned."""
+        response = await self._fetch_manifest(ref)
         manifest = parse_manifest(
-            raw,
+            response.content,
             media_type=response.headers.get("content-type"),
             expected_digest=ref.digest,
             image=str(ref),
