@@ -31,6 +31,7 @@ from hangard.errors import (
 from hangard.registry.access import RegistryAccess, ResponseObserver
 from hangard.registry.auth import pull_scope, push_scope
 from hangard.registry.blobreader import BlobReader
+from hangard.registry.chunks import chunks_of
 from hangard.registry.clock import SYSTEM_CLOCK, Clock
 from hangard.registry.credentials import CredentialStore
 from hangard.registry.errormap import response_error
@@ -155,23 +156,22 @@ class RegistryClient:
 
     async def get_manifest_bytes(self, ref: ImageReference) -> tuple[bytes, str]:
         """The exact manifest bytes and their media type, whatever the type
-        (an artifact hangard cannot copy, a malformed document), checked
-        against the digest when pinned."""
+        (one hangard cannot copy, a malformed document), checked against the
+        digest when pinned."""
         response = await self._fetch_manifest(ref)
-        raw = response.content
-        content_type = response.headers.get("content-type", "").split(";")[0].strip()
+        raw, kind = response.content, response.headers.get("content-type", "").split(";")[0]
         try:
             manifest = parse_manifest(
-                raw, media_type=content_type, expected_digest=ref.digest, image=str(ref)
+                raw, media_type=kind, expected_digest=ref.digest, image=str(ref)
             )
+            return raw, manifest.media_type
         except (UnsupportedMediaTypeError, InvalidManifestError):
-            if ref.digest:
-                algorithm = ref.digest.partition(":")[0]
-                actual = digest_of(raw, algorithm)
-                if actual != ref.digest:
-                    raise DigestMismatchError(ref.digest, actual, what=f"manifest {ref}") from None
-            return raw, content_type or "application/octet-stream"
-        return manifest.raw, manifest.media_type
+            actual = digest_of(raw, ref.digest.partition(":")[0]) if ref.digest else None
+            if actual != ref.digest:
+                raise DigestMismatchError(
+                    str(ref.digest), str(actual), what=f"manifest {ref}"
+                ) from None
+            return raw, kind.strip() or "application/octet-stream"
 
     async def get_manifest(self, ref: ImageReference) -> Manifest:
         """GET the manifest bytes, checked against the digest when pinned."""
@@ -325,19 +325,13 @@ class RegistryClient:
         body: AsyncIterable[bytes],
         chunk_size: int,
     ) -> None:
-        """Chunked upload: ``PATCH`` bounded chunks, then ``PUT ?digest=``.
-
-        Memory is bounded by ``chunk_size``. Each PATCH uses the newest
-        Location; on 416 the registry's ``Range`` tells where to resume.
-        """
+        """Chunked upload: ``PATCH`` chunks of about ``chunk_size`` bytes (the
+        memory bound, see :mod:`~hangard.registry.chunks`), then ``PUT ?digest=``.
+        Each PATCH uses the newest Location; on 416 ``Range`` says where to resume."""
         offset = 0
-        buffer = bytearray()
-
-        async def flush(data: bytes) -> None:
-            nonlocal location, offset
-            view = data
-            while view:
-                end = offset + len(view) - 1
+        async for chunk in chunks_of(body, chunk_size):
+            while len(chunk):
+                end = offset + len(chunk) - 1
                 response = await self._push(
                     repo,
                     "PATCH",
@@ -345,30 +339,21 @@ class RegistryClient:
                     headers={
                         "Content-Type": "application/octet-stream",
                         "Content-Range": f"{offset}-{end}",
-                        "Content-Length": str(len(view)),
+                        "Content-Length": str(len(chunk)),
                     },
-                    content=bytes(view),
+                    content=chunk,
                     image=f"{repo}@{digest}",
                     ok=(202, 204, 416),
                 )
                 if response.status_code == 416:
                     confirmed, location = await self._upload_offset(repo, location)
-                    skip = confirmed - offset
-                    if skip < 0 or skip > len(view):
+                    if not 0 <= confirmed - offset <= len(chunk):
                         raise response_error(response, registry=repo.registry, image=str(repo))
-                    view, offset = view[skip:], confirmed
+                    chunk.drop(confirmed - offset)
+                    offset = confirmed
                     continue
-                location = self._location(response)
-                offset = end + 1
-                view = b""
-
-        async for piece in body:
-            buffer += piece
-            while len(buffer) >= chunk_size:
-                await flush(bytes(buffer[:chunk_size]))
-                del buffer[:chunk_size]
-        if buffer:
-            await flush(bytes(buffer))
+                offset, location = end + 1, self._location(response)
+                chunk.clear()  # even if a reference cycle keeps the request alive
         await self._push(
             repo,
             "PUT",
