@@ -26,11 +26,13 @@ from hangard.copy.stream import pipelined, verified
 from hangard.core.manifest import Descriptor
 from hangard.core.reference import Repository
 from hangard.errors import (
+    BlobTooLargeError,
     RateLimitedError,
     ResponseError,
     ServerError,
     TransportError,
 )
+from hangard.registry.chunks import Upload as _Upload
 from hangard.registry.client import RegistryClient
 
 __all__ = ["BlobOutcome", "BlobStats", "TransferSession"]
@@ -205,10 +207,12 @@ class TransferSession:
         async with client.transfer_slot(source.registry, target.registry):
             if location is None:
                 location = await client.start_upload(target)
+            upload = _Upload(location)
             try:
-                nbytes = await self._stream(source, target, blob, location, tap, chunked=chunked)
+                nbytes = await self._stream(source, target, blob, upload, tap, chunked=chunked)
             except BaseException:
-                await asyncio.shield(client.cancel_upload(target, location))
+                # the newest Location: a chunked upload's first one is stale
+                await asyncio.shield(client.cancel_upload(target, upload.location))
                 raise
         return _Done(BlobOutcome.COPIED, nbytes)
 
@@ -234,7 +238,7 @@ class TransferSession:
         source: Repository,
         target: Repository,
         blob: Descriptor,
-        location: str,
+        upload: _Upload,
         tap: Callable[[bytes], None] | None,
         *,
         chunked: bool,
@@ -253,8 +257,12 @@ class TransferSession:
                     tap(chunk)
 
             small = size is not None and size <= SMALL_BLOB_MAX and not chunked
+            source_chunks = reader.chunks()
+            if size is None:
+                cap = client.options.max_unknown_blob_size
+                source_chunks = _capped(source_chunks, cap, f"blob {source}@{blob.digest}")
             stream = verified(
-                reader.chunks() if small else pipelined(reader.chunks()),
+                source_chunks if small else pipelined(source_chunks),
                 blob.digest,
                 size,
                 on_chunk=count,
@@ -271,14 +279,27 @@ class TransferSession:
             )
             try:
                 if isinstance(body, bytes):
-                    await client.put_blob(target, location, blob.digest, len(body), body)
+                    await client.put_blob(target, upload.location, blob.digest, len(body), body)
                 elif chunked or size is None:
-                    await client.put_blob_chunked(target, location, blob.digest, body, chunk_size)
+                    await client.put_blob_chunked(
+                        target, upload.location, blob.digest, body, chunk_size, session=upload
+                    )
                 else:
-                    await client.put_blob(target, location, blob.digest, size, body)
+                    await client.put_blob(target, upload.location, blob.digest, size, body)
             except ResponseError as exc:
                 refused = exc.status in _MONOLITHIC_REFUSED or exc.code in _REFUSAL_CODES
                 if refused and not chunked and size is not None:
                     raise _MonolithicRefused(exc) from exc
                 raise
             return moved
+
+
+async def _capped(chunks: AsyncIterator[bytes], cap: int, what: str) -> AsyncIterator[bytes]:
+    """``chunks`` until more than ``cap`` bytes have passed: then the upload
+    fed from them fails (and is cancelled) instead of filling the target."""
+    total = 0
+    async for chunk in chunks:
+        total += len(chunk)
+        if total > cap:
+            raise BlobTooLargeError(f"{what} sent more than {cap} bytes without declaring its size")
+        yield chunk

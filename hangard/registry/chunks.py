@@ -13,8 +13,24 @@ chunk size, as some registries insist.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
 
-__all__ = ["Chunk", "chunks_of"]
+__all__ = ["Chunk", "Upload", "UploadSession", "chunks_of"]
+
+
+class UploadSession(Protocol):
+    """Where an upload stands: its newest ``Location``, which is the one to
+    ``DELETE`` when the upload is given up."""
+
+    location: str
+
+
+@dataclass
+class Upload:
+    """The plain :class:`UploadSession`."""
+
+    location: str
 
 
 class Chunk:

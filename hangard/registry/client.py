@@ -31,7 +31,7 @@ from hangard.errors import (
 from hangard.registry.access import RegistryAccess, ResponseObserver
 from hangard.registry.auth import pull_scope, push_scope
 from hangard.registry.blobreader import BlobReader
-from hangard.registry.chunks import chunks_of
+from hangard.registry.chunks import Upload, UploadSession, chunks_of
 from hangard.registry.clock import SYSTEM_CLOCK, Clock
 from hangard.registry.credentials import CredentialStore
 from hangard.registry.errormap import response_error
@@ -155,9 +155,8 @@ class RegistryClient:
         return response
 
     async def get_manifest_bytes(self, ref: ImageReference) -> tuple[bytes, str]:
-        """The exact manifest bytes and their media type, whatever the type
-        (one hangard cannot copy, a malformed document), checked against the
-        digest when pinned."""
+        """The exact bytes and media type of any manifest, even one hangard
+        cannot copy or parse; checked against the digest when pinned."""
         response = await self._fetch_manifest(ref)
         raw, kind = response.content, response.headers.get("content-type", "").split(";")[0]
         try:
@@ -324,18 +323,19 @@ class RegistryClient:
         digest: str,
         body: AsyncIterable[bytes],
         chunk_size: int,
+        *,
+        session: UploadSession | None = None,
     ) -> None:
-        """Chunked upload: ``PATCH`` chunks of about ``chunk_size`` bytes (the
-        memory bound, see :mod:`~hangard.registry.chunks`), then ``PUT ?digest=``.
-        Each PATCH uses the newest Location; on 416 ``Range`` says where to resume."""
-        offset = 0
+        """``PATCH`` chunks of ``chunk_size`` bytes (the memory bound), then ``PUT ?digest=``. Each
+        PATCH goes to the newest Location, kept in ``session.location`` (to cancel the upload)."""
+        upload, offset = session or Upload(location), 0
         async for chunk in chunks_of(body, chunk_size):
             while len(chunk):
                 end = offset + len(chunk) - 1
                 response = await self._push(
                     repo,
                     "PATCH",
-                    location,
+                    upload.location,
                     headers={
                         "Content-Type": "application/octet-stream",
                         "Content-Range": f"{offset}-{end}",
@@ -346,18 +346,18 @@ class RegistryClient:
                     ok=(202, 204, 416),
                 )
                 if response.status_code == 416:
-                    confirmed, location = await self._upload_offset(repo, location)
+                    confirmed, upload.location = await self._upload_offset(repo, upload.location)
                     if not 0 <= confirmed - offset <= len(chunk):
                         raise response_error(response, registry=repo.registry, image=str(repo))
                     chunk.drop(confirmed - offset)
                     offset = confirmed
                     continue
-                offset, location = end + 1, self._location(response)
+                offset, upload.location = end + 1, self._location(response)
                 chunk.clear()  # even if a reference cycle keeps the request alive
         await self._push(
             repo,
             "PUT",
-            self._with_digest(location, digest),
+            self._with_digest(upload.location, digest),
             headers={"Content-Length": "0", "Content-Type": "application/octet-stream"},
             image=f"{repo}@{digest}",
             ok=(201, 204),
