@@ -95,6 +95,7 @@ class TransferSession:
     _work: dict[tuple[Repository, str], asyncio.Task[_Done]] = field(default_factory=dict)
     _holders: dict[tuple[str, str], Repository] = field(default_factory=dict)
     _leaders: dict[tuple[str, str], asyncio.Task[_Done]] = field(default_factory=dict)
+    _waiters: dict[tuple[Repository, str], int] = field(default_factory=dict)
 
     def known_holder(self, registry: str, digest: str) -> Repository | None:
         return self._holders.get((registry, digest))
@@ -122,17 +123,35 @@ class TransferSession:
             leader = self._leaders.get((target.registry, blob.digest))
             if leader is None or leader.done():
                 self._leaders[(target.registry, blob.digest)] = task
+        self._waiters[key] = self._waiters.get(key, 0) + 1
         try:
             done = await asyncio.shield(task)
         except BaseException:
-            if first and task.done() and not task.cancelled() and task.exception() is not None:
-                self._work.pop(key, None)  # let a later copy try again
+            failed = task.done() and (task.cancelled() or task.exception() is not None)
+            if failed and self._work.get(key) is task:
+                self._work.pop(key)  # let a later copy try again
             raise
+        finally:
+            await self._drop_waiter(key, task)
         outcome = done.outcome if first else BlobOutcome.PRESENT
         stats.add(outcome, done.nbytes if first else 0)
         if first:
             self.totals.add(outcome, done.nbytes)
         return outcome
+
+    async def _drop_waiter(self, key: tuple[Repository, str], task: asyncio.Task[_Done]) -> None:
+        """The last copy to stop waiting for a transfer cancels it, and waits
+        until it has cancelled its upload session."""
+        left = self._waiters.pop(key) - 1
+        if left:
+            self._waiters[key] = left
+            return
+        if task.done():
+            return
+        task.cancel()
+        if self._work.get(key) is task:
+            self._work.pop(key)
+        await asyncio.wait([task])
 
     async def _transfer(
         self,
@@ -230,6 +249,10 @@ class TransferSession:
             return
         try:
             await asyncio.shield(leader)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # this transfer is being cancelled, not only the leader
         except Exception:
             pass  # reported by the copy that owns it
 
