@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -15,11 +16,12 @@ from hangard.errors import NotFoundError
 from hangard.registry.options import RegistryOptions
 from tests.conftest import FaultProxyFactory
 from tests.harness import images
-from tests.harness.daemon import wait_until
+from tests.harness.daemon import daemons, wait_until
 from tests.harness.images import Image, build_manifest, make_config, make_layer
 from tests.harness.registry import Registry
 from tests.helpers_cli import Hangard
 from tests.helpers_copy import make_client, ref
+from tests.test_daemon import one_image_config
 
 HOLD = 8.0
 
@@ -103,3 +105,29 @@ def test_ctrl_c_during_copy_is_one_line_and_exit_130(
     opened, committed, deleted = uploads(plain_registry2)
     assert opened == committed + deleted, (opened, committed, deleted)
     assert not images.manifest_exists(plain_registry2, "two/app", "v1")
+
+
+def test_sigterm_with_no_grace_mid_cycle_stops_without_a_traceback(
+    plain_registry: Registry,
+    plain_registry2: Registry,
+    fault_proxy: FaultProxyFactory,
+    tmp_path: Path,
+) -> None:
+    image = push_two_layer_image(plain_registry, "two/app")
+    big = image.layers[0]
+    source = fault_proxy(plain_registry)
+    source.hold(rf"/blobs/{big.digest}$", until_in_flight=99, timeout=HOLD)
+    config = one_image_config(tmp_path, source, plain_registry2, "two/app", "v1")
+    with daemons(tmp_path / "daemon") as make:
+        daemon = make(config, watch=False, shutdown_grace=0).start()
+        wait_until(lambda: source.count("GET", rf"/blobs/{big.digest}$"), message="mid-cycle")
+        daemon.send(signal.SIGTERM)
+        code = daemon.wait(HOLD)
+        log = daemon.log_text()
+
+    assert code == 0, log
+    assert "Traceback" not in log
+    assert "CancelledError" not in log
+    assert daemon.events("stopped"), log
+    opened, committed, deleted = uploads(plain_registry2)
+    assert opened == committed + deleted, (opened, committed, deleted)
