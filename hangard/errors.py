@@ -19,6 +19,7 @@ no" as separate branches; the middle column is each class's :class:`Reason`::
         │       └── ServerError           server_error            5xx
         ├── CredentialHelperError         other                   a docker-credential-* helper failed
         ├── DigestMismatchError           digest_mismatch         content does not hash to its digest
+        ├── BlobTooLargeError             other                   a blob of unknown size passed the cap
         ├── InvalidManifestError          other                   a manifest document that is not well formed
         ├── Schema1ConversionError        other                   a schema1 manifest that cannot become schema2
         └── UnsupportedMediaTypeError     unsupported_media_type  a manifest type hangard cannot copy
@@ -45,6 +46,7 @@ from typing import Any, Self, TypeVar
 __all__ = [
     "AuthError",
     "AuthFileError",
+    "BlobTooLargeError",
     "ConfigError",
     "CredentialHelperError",
     "DigestMismatchError",
@@ -311,6 +313,12 @@ class DigestMismatchError(OperationError):
         super().__init__(f"{what} digest mismatch: expected {expected}, got {actual}")
         self.expected = expected
         self.actual = actual
+
+
+class BlobTooLargeError(OperationError):
+    """A blob whose size nothing declared grew past the configured cap."""
+
+    reason = Reason.OTHER
 
 
 class InvalidManifestError(OperationError):

@@ -27,6 +27,7 @@ from hangard.daemon.metrics import Metrics
 from hangard.errors import (
     AuthError,
     AuthFileError,
+    BlobTooLargeError,
     ConfigError,
     CredentialHelperError,
     DigestMismatchError,
@@ -112,6 +113,7 @@ CLASS_REASONS: list[tuple[type[HangardError], Reason]] = [
     (ServerError, Reason.SERVER_ERROR),
     (CredentialHelperError, Reason.OTHER),
     (DigestMismatchError, Reason.DIGEST_MISMATCH),
+    (BlobTooLargeError, Reason.OTHER),
     (InvalidManifestError, Reason.OTHER),
     (Schema1ConversionError, Reason.OTHER),
     (UnsupportedMediaTypeError, Reason.UNSUPPORTED_MEDIA_TYPE),

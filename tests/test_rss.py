@@ -79,3 +79,65 @@ def test_copy_of_a_100_mib_blob_stays_under_100_mib_rss(
     assert images.get_manifest_raw(plain_registry2, "big/copy", "v1") == big.manifest
     assert plain_registry2.count_requests("PUT", r"/blobs/uploads/", 201) == 2  # layer + config
     assert f"copied {plain_registry.host}/big/app:v1" in out.read_text()
+
+
+CHUNKED_BLOB_SIZE = 600 * MiB
+# The copy of test_copy_of_a_100_mib_blob_stays_under_100_mib_rss, with the
+# target forced onto the chunked path (no CLI flag does that).
+CHUNKED_COPY = """
+import asyncio, sys
+from hangard.copy import Copier
+from hangard.core.reference import parse_reference
+from hangard.registry.client import RegistryClient
+from hangard.registry.options import ClientOptions, RegistryOptions
+src, dst = sys.argv[1:]
+
+async def main() -> None:
+    options = ClientOptions(
+        registries={
+            parse_reference(src).registry: RegistryOptions(http=True),
+            parse_reference(dst).registry: RegistryOptions(http=True, chunk_size=16 << 20),
+        }
+    )
+    async with RegistryClient(options) as client:
+        await Copier(client).copy(parse_reference(src), parse_reference(dst))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+def test_chunked_upload_of_a_600_mib_blob_stays_under_100_mib_rss(
+    plain_registry: Registry,
+    plain_registry2: Registry,
+    tmp_authfile: AuthFiles,
+    tmp_path: Path,
+) -> None:
+    big = images.push_big_image(plain_registry, "big/app", "v1", size=CHUNKED_BLOB_SIZE, seed=2)
+    report, err = tmp_path / "rusage.json", tmp_path / "stderr"
+    command = [
+        sys.executable,
+        "-c",
+        CHUNKED_COPY,
+        f"{plain_registry.host}/big/app:v1",
+        f"{plain_registry2.host}/big/copy:v1",
+    ]
+
+    with err.open("wb") as stderr:
+        launcher = subprocess.run(
+            [sys.executable, "-c", LAUNCHER, str(report), *command],
+            env=hangard_env(tmp_authfile),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            timeout=120,
+            check=False,
+        )
+    assert launcher.returncode == 0, err.read_text()
+    measured = json.loads(report.read_text())
+
+    assert measured["exit_code"] == 0, err.read_text()
+    assert measured["maxrss_kib"] < RSS_LIMIT_KIB, f"peak RSS {measured['maxrss_kib']} KiB"
+    assert plain_registry2.blob_path(big.layer_digest).stat().st_size == CHUNKED_BLOB_SIZE
+    assert images.get_manifest_raw(plain_registry2, "big/copy", "v1") == big.manifest
+    assert plain_registry2.count_requests("PATCH", r"/blobs/uploads/", 202) >= 38

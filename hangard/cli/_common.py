@@ -132,6 +132,8 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
             typer.echo(f"  hint: {exc.remedy}", err=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
+        # the copies in flight were cancelled and their uploads DELETEd
+        typer.echo("interrupted", err=True)
         raise typer.Exit(ExitCode.INTERRUPTED) from None
 
 

@@ -91,6 +91,12 @@ def inspect(
 
     async def work() -> None:
         async with _client(settings, authfile) as client:
+            if raw and not config and not wanted:
+                # any media type: only `copy` refuses what it cannot copy
+                data, _ = await client.get_manifest_bytes(ref)
+                sys.stdout.buffer.write(data)
+                sys.stdout.buffer.flush()
+                return
             manifest, name = await _pick(client, ref, wanted, need_image=config)
             if config:
                 await _print_config(client, ref, manifest, raw=raw)

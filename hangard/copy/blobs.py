@@ -26,11 +26,13 @@ from hangard.copy.stream import pipelined, verified
 from hangard.core.manifest import Descriptor
 from hangard.core.reference import Repository
 from hangard.errors import (
+    BlobTooLargeError,
     RateLimitedError,
     ResponseError,
     ServerError,
     TransportError,
 )
+from hangard.registry.chunks import Upload as _Upload
 from hangard.registry.client import RegistryClient
 
 __all__ = ["BlobOutcome", "BlobStats", "TransferSession"]
@@ -93,6 +95,7 @@ class TransferSession:
     _work: dict[tuple[Repository, str], asyncio.Task[_Done]] = field(default_factory=dict)
     _holders: dict[tuple[str, str], Repository] = field(default_factory=dict)
     _leaders: dict[tuple[str, str], asyncio.Task[_Done]] = field(default_factory=dict)
+    _waiters: dict[tuple[Repository, str], int] = field(default_factory=dict)
 
     def known_holder(self, registry: str, digest: str) -> Repository | None:
         return self._holders.get((registry, digest))
@@ -120,17 +123,35 @@ class TransferSession:
             leader = self._leaders.get((target.registry, blob.digest))
             if leader is None or leader.done():
                 self._leaders[(target.registry, blob.digest)] = task
+        self._waiters[key] = self._waiters.get(key, 0) + 1
         try:
             done = await asyncio.shield(task)
         except BaseException:
-            if first and task.done() and not task.cancelled() and task.exception() is not None:
-                self._work.pop(key, None)  # let a later copy try again
+            failed = task.done() and (task.cancelled() or task.exception() is not None)
+            if failed and self._work.get(key) is task:
+                self._work.pop(key)  # let a later copy try again
             raise
+        finally:
+            await self._drop_waiter(key, task)
         outcome = done.outcome if first else BlobOutcome.PRESENT
         stats.add(outcome, done.nbytes if first else 0)
         if first:
             self.totals.add(outcome, done.nbytes)
         return outcome
+
+    async def _drop_waiter(self, key: tuple[Repository, str], task: asyncio.Task[_Done]) -> None:
+        """The last copy to stop waiting for a transfer cancels it, and waits
+        until it has cancelled its upload session."""
+        left = self._waiters.pop(key) - 1
+        if left:
+            self._waiters[key] = left
+            return
+        if task.done():
+            return
+        task.cancel()
+        if self._work.get(key) is task:
+            self._work.pop(key)
+        await asyncio.wait([task])
 
     async def _transfer(
         self,
@@ -205,10 +226,12 @@ class TransferSession:
         async with client.transfer_slot(source.registry, target.registry):
             if location is None:
                 location = await client.start_upload(target)
+            upload = _Upload(location)
             try:
-                nbytes = await self._stream(source, target, blob, location, tap, chunked=chunked)
+                nbytes = await self._stream(source, target, blob, upload, tap, chunked=chunked)
             except BaseException:
-                await asyncio.shield(client.cancel_upload(target, location))
+                # the newest Location: a chunked upload's first one is stale
+                await asyncio.shield(client.cancel_upload(target, upload.location))
                 raise
         return _Done(BlobOutcome.COPIED, nbytes)
 
@@ -226,6 +249,10 @@ class TransferSession:
             return
         try:
             await asyncio.shield(leader)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # this transfer is being cancelled, not only the leader
         except Exception:
             pass  # reported by the copy that owns it
 
@@ -234,7 +261,7 @@ class TransferSession:
         source: Repository,
         target: Repository,
         blob: Descriptor,
-        location: str,
+        upload: _Upload,
         tap: Callable[[bytes], None] | None,
         *,
         chunked: bool,
@@ -253,8 +280,12 @@ class TransferSession:
                     tap(chunk)
 
             small = size is not None and size <= SMALL_BLOB_MAX and not chunked
+            source_chunks = reader.chunks()
+            if size is None:
+                cap = client.options.max_unknown_blob_size
+                source_chunks = _capped(source_chunks, cap, f"blob {source}@{blob.digest}")
             stream = verified(
-                reader.chunks() if small else pipelined(reader.chunks()),
+                source_chunks if small else pipelined(source_chunks),
                 blob.digest,
                 size,
                 on_chunk=count,
@@ -271,14 +302,27 @@ class TransferSession:
             )
             try:
                 if isinstance(body, bytes):
-                    await client.put_blob(target, location, blob.digest, len(body), body)
+                    await client.put_blob(target, upload.location, blob.digest, len(body), body)
                 elif chunked or size is None:
-                    await client.put_blob_chunked(target, location, blob.digest, body, chunk_size)
+                    await client.put_blob_chunked(
+                        target, upload.location, blob.digest, body, chunk_size, session=upload
+                    )
                 else:
-                    await client.put_blob(target, location, blob.digest, size, body)
+                    await client.put_blob(target, upload.location, blob.digest, size, body)
             except ResponseError as exc:
                 refused = exc.status in _MONOLITHIC_REFUSED or exc.code in _REFUSAL_CODES
                 if refused and not chunked and size is not None:
                     raise _MonolithicRefused(exc) from exc
                 raise
             return moved
+
+
+async def _capped(chunks: AsyncIterator[bytes], cap: int, what: str) -> AsyncIterator[bytes]:
+    """``chunks`` until more than ``cap`` bytes have passed: then the upload
+    fed from them fails (and is cancelled) instead of filling the target."""
+    total = 0
+    async for chunk in chunks:
+        total += len(chunk)
+        if total > cap:
+            raise BlobTooLargeError(f"{what} sent more than {cap} bytes without declaring its size")
+        yield chunk

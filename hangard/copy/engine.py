@@ -17,15 +17,23 @@ import structlog
 
 from hangard.copy.blobs import BlobOutcome, BlobStats, TransferSession
 from hangard.copy.stream import DiffIdTap, verified
+from hangard.copy.tasks import all_or_none
 from hangard.core import mediatypes as mt
 from hangard.core.manifest import Descriptor, Manifest, parse_manifest, select_platforms
 from hangard.core.platform import Platform
 from hangard.core.reference import ImageReference, Repository
 from hangard.core.schema1 import LayerInfo, convert_schema1, schema1_layers
-from hangard.errors import AuthError, InputError, OperationError
+from hangard.errors import AuthError, InputError, InvalidManifestError, OperationError
 from hangard.registry.client import RegistryClient
 
-__all__ = ["NO_PLATFORM_MATCH", "Copier", "CopyResult", "image_platform"]
+__all__ = [
+    "MAX_INDEX_CHILDREN",
+    "MAX_INDEX_DEPTH",
+    "NO_PLATFORM_MATCH",
+    "Copier",
+    "CopyResult",
+    "image_platform",
+]
 
 log = structlog.get_logger("hangard.copy")
 
@@ -33,6 +41,11 @@ NO_PLATFORM_MATCH = "no image for the requested platforms"
 PUSH_AUTH_REMEDY = (
     "check credentials and that the target project exists (Harbor needs the project created first)"
 )
+#: Levels of index (the top one included) a copy follows; real images use
+#: one, rarely two. A deeper one is refused before its children are fetched.
+MAX_INDEX_DEPTH = 4
+#: Entries of one index, and distinct child manifests of one copy.
+MAX_INDEX_CHILDREN = 1000
 
 
 class _Unknown:
@@ -76,6 +89,9 @@ class CopyResult:
 class _Tally:
     blobs: BlobStats = field(default_factory=BlobStats)
     manifests: int = 0
+    children: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    """Each child manifest's copy, by digest: an index listing a digest
+    twice (or two indexes sharing one) copies it once."""
 
 
 class Copier:
@@ -124,6 +140,8 @@ class Copier:
         known_target: str | _Unknown | None,
     ) -> CopyResult:
         source = await self.client.get_manifest(src)
+        if source.is_index:
+            _check_fanout(source, 1, str(src))
         base = CopyResult(
             source=str(src),
             target=str(dst),
@@ -195,12 +213,30 @@ class Copier:
     ) -> None:
         """Everything ``top`` refers to, before ``top`` itself goes up."""
         if top.is_index:
-            await asyncio.gather(*(self._copy_child(src, dst, d, tally) for d in top.children))
+            await self._copy_children(src, dst, top, 1, tally)
         else:
             await self._copy_blobs(src, dst, top, tally)
 
+    async def _copy_children(
+        self, src: Repository, dst: Repository, index: Manifest, depth: int, tally: _Tally
+    ) -> None:
+        """The children of ``index`` (at ``depth``, the top index being 1),
+        each distinct digest once per copy; one failing cancels the others."""
+        distinct: dict[str, Descriptor] = {}
+        for desc in index.children:
+            distinct.setdefault(desc.digest, desc)
+        new = [d for digest, d in distinct.items() if digest not in tally.children]
+        if len(tally.children) + len(new) > MAX_INDEX_CHILDREN:
+            raise InvalidManifestError(
+                f"index {src} refers to more than {MAX_INDEX_CHILDREN} manifests in all"
+            )
+        for desc in new:
+            child = self._copy_child(src, dst, desc, depth + 1, tally)
+            tally.children[desc.digest] = asyncio.ensure_future(child)
+        await all_or_none(tally.children[digest] for digest in distinct)
+
     async def _copy_child(
-        self, src: Repository, dst: Repository, desc: Descriptor, tally: _Tally
+        self, src: Repository, dst: Repository, desc: Descriptor, depth: int, tally: _Tally
     ) -> None:
         """Copy one manifest an index points at, by digest, with its content."""
         target = dst.digest(desc.digest)
@@ -208,7 +244,8 @@ class Copier:
             return
         child = await self.client.get_manifest(src.digest(desc.digest))
         if child.is_index:
-            await asyncio.gather(*(self._copy_child(src, dst, d, tally) for d in child.children))
+            _check_fanout(child, depth, f"{src}@{desc.digest}")
+            await self._copy_children(src, dst, child, depth, tally)
         else:
             await self._copy_blobs(src, dst, child, tally)
         await self.client.put_manifest(target, child)
@@ -217,8 +254,8 @@ class Copier:
     async def _copy_blobs(
         self, src: Repository, dst: Repository, manifest: Manifest, tally: _Tally
     ) -> None:
-        await asyncio.gather(
-            *(self.session.ensure_blob(src, dst, blob, tally.blobs) for blob in manifest.blobs)
+        await all_or_none(
+            self.session.ensure_blob(src, dst, blob, tally.blobs) for blob in manifest.blobs
         )
 
     async def _convert_schema1(
@@ -228,14 +265,14 @@ class Copier:
         config built from the schema1 history."""
 
         async def layer(digest: str) -> tuple[str, LayerInfo]:
-            tap = DiffIdTap()
+            tap = DiffIdTap(what=f"schema1 layer {src}@{digest}")
             blob = Descriptor(mt.DOCKER_LAYER_GZIP, digest, -1)
             await self.session.ensure_blob(src, dst, blob, tally.blobs, tap=tap)
             if not tap.seen:  # present or mounted at the target: read the source
                 await self._read_through(src, blob, tap)
             return digest, LayerInfo(diff_id=tap.diff_id(), size=tap.size)
 
-        infos = dict(await asyncio.gather(*(layer(d) for d in schema1_layers(source))))
+        infos = dict(await all_or_none(layer(d) for d in schema1_layers(source)))
         converted = convert_schema1(source, infos)
         config_blob = Descriptor(mt.DOCKER_CONFIG, converted.config_digest, len(converted.config))
         if not await self.client.blob_exists(dst, config_blob.digest):
@@ -250,6 +287,20 @@ class Copier:
         async with self.client.open_blob(repo, blob.digest) as reader:
             async for _ in verified(reader.chunks(), blob.digest, reader.size, on_chunk=tap):
                 pass
+
+
+def _check_fanout(index: Manifest, depth: int, image: str) -> None:
+    """Refuse an index nested or fanned out beyond what any image needs,
+    before a single request is made for its children."""
+    if depth > MAX_INDEX_DEPTH:
+        raise InvalidManifestError(
+            f"index {image} is nested more than {MAX_INDEX_DEPTH} levels of index deep"
+        )
+    if len(index.children) > MAX_INDEX_CHILDREN:
+        raise InvalidManifestError(
+            f"index {image} lists {len(index.children)} manifests, "
+            f"more than the {MAX_INDEX_CHILDREN} a copy follows"
+        )
 
 
 def _target_ref(src: ImageReference, dst: ImageReference, top: Manifest | None) -> ImageReference:

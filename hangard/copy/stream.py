@@ -10,7 +10,7 @@ import hashlib
 import zlib
 from collections.abc import AsyncIterator, Callable
 
-from hangard.errors import DigestMismatchError
+from hangard.errors import DigestMismatchError, Schema1ConversionError
 
 __all__ = ["DiffIdTap", "pipelined", "verified"]
 
@@ -58,11 +58,13 @@ async def verified(
 class DiffIdTap:
     """Computes the sha256 of the *uncompressed* content of a gzip layer as
     its compressed bytes stream past (a schema1 layer's diff_id), in bounded
-    memory."""
+    memory. Bytes that are not gzip raise :class:`Schema1ConversionError`
+    naming ``what``."""
 
     _OUT_LIMIT = 1 << 20
 
-    def __init__(self) -> None:
+    def __init__(self, what: str = "schema1 layer") -> None:
+        self.what = what
         self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
         self._hasher = hashlib.sha256()
         self.size = 0
@@ -72,6 +74,14 @@ class DiffIdTap:
     def __call__(self, chunk: bytes) -> None:
         self.seen = True
         self.size += len(chunk)
+        try:
+            self._inflate(chunk)
+        except zlib.error as exc:
+            raise Schema1ConversionError(
+                f"{self.what} is not gzip data, so its diff_id cannot be computed ({exc})"
+            ) from None
+
+    def _inflate(self, chunk: bytes) -> None:
         data = chunk
         while data:
             out = self._inflater.decompress(data, self._OUT_LIMIT)
@@ -86,7 +96,10 @@ class DiffIdTap:
     def diff_id(self) -> str:
         """Finish and return ``sha256:<hex>`` of the uncompressed bytes."""
         if self._result is None:
-            self._hasher.update(self._inflater.flush())
+            try:
+                self._hasher.update(self._inflater.flush())
+            except zlib.error as exc:
+                raise Schema1ConversionError(f"{self.what} is not gzip data ({exc})") from None
             self._result = "sha256:" + self._hasher.hexdigest()
         return self._result
 

@@ -50,7 +50,7 @@ def schema1_payload(raw: bytes) -> bytes:
         length = int(header["formatLength"])
         tail = header["formatTail"]
         tail_bytes = base64.urlsafe_b64decode(tail + "=" * (-len(tail) % 4))
-    except (ValueError, KeyError, IndexError, TypeError):
+    except (ValueError, KeyError, IndexError, TypeError, RecursionError):
         return raw
     if not 0 < length <= len(raw):
         return raw
@@ -181,6 +181,12 @@ def parse_manifest(
         doc = json.loads(raw)
     except ValueError:
         doc = None
+    except RecursionError:
+        # json.loads recurses once per nesting level; a hostile document can
+        # be nested far deeper than any manifest needs
+        raise InvalidManifestError(
+            f"manifest of {image or 'image'} is JSON nested too deeply to be a manifest"
+        ) from None
     # a signed schema1 manifest is digested over its payload, as registries do
     signed = isinstance(doc, dict) and doc.get("schemaVersion") == 1 and "signatures" in doc
     content = schema1_payload(raw) if signed else raw

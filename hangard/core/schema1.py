@@ -118,7 +118,7 @@ def _layers_bottom_up(manifest: Manifest) -> list[_Layer]:
             raise _fail(f"history[{i}].v1Compatibility is not a string")
         try:
             compat = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise _fail(f"history[{i}].v1Compatibility is not valid JSON: {exc}") from None
         if not isinstance(compat, dict):
             raise _fail(f"history[{i}].v1Compatibility is not a JSON object")

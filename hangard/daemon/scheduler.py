@@ -103,6 +103,11 @@ class CycleScheduler:
             while schedule in self._rerun and not self._stop.is_set():
                 self._rerun.discard(schedule)
                 await self._cycle(frozenset({schedule}))
+        except asyncio.CancelledError:
+            if not self._stop.is_set():
+                raise
+            # the drain cancelled it at shutdown: an ending, not an error for
+            # apscheduler to log with a traceback
         finally:
             self._running.discard(schedule)
             self._rerun.discard(schedule)

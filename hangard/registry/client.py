@@ -23,12 +23,15 @@ from hangard.core.reference import ImageReference, Repository
 from hangard.errors import (
     DigestMismatchError,
     ErrorContext,
+    InvalidManifestError,
     RegistryError,
     ResponseError,
+    UnsupportedMediaTypeError,
 )
 from hangard.registry.access import RegistryAccess, ResponseObserver
 from hangard.registry.auth import pull_scope, push_scope
 from hangard.registry.blobreader import BlobReader
+from hangard.registry.chunks import Upload, UploadSession, chunks_of
 from hangard.registry.clock import SYSTEM_CLOCK, Clock
 from hangard.registry.credentials import CredentialStore
 from hangard.registry.errormap import response_error
@@ -134,8 +137,7 @@ class RegistryClient:
         size = int(response.headers.get("content-length") or -1)
         return Descriptor(media_type, digest, size)
 
-    async def get_manifest(self, ref: ImageReference) -> Manifest:
-        """GET the manifest bytes, checked against the digest when pinned."""
+    async def _fetch_manifest(self, ref: ImageReference) -> httpx.Response:
         response = await self._pull(
             ref.repository,
             "GET",
@@ -143,16 +145,38 @@ class RegistryClient:
             headers={"Accept": mt.MANIFEST_ACCEPT},
             image=str(ref),
         )
-        raw = response.content
-        if len(raw) > MAX_MANIFEST_SIZE:
+        if len(response.content) > MAX_MANIFEST_SIZE:
             raise RegistryError(
                 f"manifest larger than {MAX_MANIFEST_SIZE} bytes",
                 ErrorContext(
                     image=str(ref), registry=ref.registry, method="GET", url=str(response.url)
                 ),
             )
+        return response
+
+    async def get_manifest_bytes(self, ref: ImageReference) -> tuple[bytes, str]:
+        """The exact bytes and media type of any manifest, even one hangard
+        cannot copy or parse; checked against the digest when pinned."""
+        response = await self._fetch_manifest(ref)
+        raw, kind = response.content, response.headers.get("content-type", "").split(";")[0]
+        try:
+            manifest = parse_manifest(
+                raw, media_type=kind, expected_digest=ref.digest, image=str(ref)
+            )
+            return raw, manifest.media_type
+        except (UnsupportedMediaTypeError, InvalidManifestError):
+            actual = digest_of(raw, ref.digest.partition(":")[0]) if ref.digest else None
+            if actual != ref.digest:
+                raise DigestMismatchError(
+                    str(ref.digest), str(actual), what=f"manifest {ref}"
+                ) from None
+            return raw, kind.strip() or "application/octet-stream"
+
+    async def get_manifest(self, ref: ImageReference) -> Manifest:
+        """GET the manifest bytes, checked against the digest when pinned."""
+        response = await self._fetch_manifest(ref)
         manifest = parse_manifest(
-            raw,
+            response.content,
             media_type=response.headers.get("content-type"),
             expected_digest=ref.digest,
             image=str(ref),
@@ -299,55 +323,41 @@ class RegistryClient:
         digest: str,
         body: AsyncIterable[bytes],
         chunk_size: int,
+        *,
+        session: UploadSession | None = None,
     ) -> None:
-        """Chunked upload: ``PATCH`` bounded chunks, then ``PUT ?digest=``.
-
-        Memory is bounded by ``chunk_size``. Each PATCH uses the newest
-        Location; on 416 the registry's ``Range`` tells where to resume.
-        """
-        offset = 0
-        buffer = bytearray()
-
-        async def flush(data: bytes) -> None:
-            nonlocal location, offset
-            view = data
-            while view:
-                end = offset + len(view) - 1
+        """``PATCH`` chunks of ``chunk_size`` bytes (the memory bound), then ``PUT ?digest=``. Each
+        PATCH goes to the newest Location, kept in ``session.location`` (to cancel the upload)."""
+        upload, offset = session or Upload(location), 0
+        async for chunk in chunks_of(body, chunk_size):
+            while len(chunk):
+                end = offset + len(chunk) - 1
                 response = await self._push(
                     repo,
                     "PATCH",
-                    location,
+                    upload.location,
                     headers={
                         "Content-Type": "application/octet-stream",
                         "Content-Range": f"{offset}-{end}",
-                        "Content-Length": str(len(view)),
+                        "Content-Length": str(len(chunk)),
                     },
-                    content=bytes(view),
+                    content=chunk,
                     image=f"{repo}@{digest}",
                     ok=(202, 204, 416),
                 )
                 if response.status_code == 416:
-                    confirmed, location = await self._upload_offset(repo, location)
-                    skip = confirmed - offset
-                    if skip < 0 or skip > len(view):
+                    confirmed, upload.location = await self._upload_offset(repo, upload.location)
+                    if not 0 <= confirmed - offset <= len(chunk):
                         raise response_error(response, registry=repo.registry, image=str(repo))
-                    view, offset = view[skip:], confirmed
+                    chunk.drop(confirmed - offset)
+                    offset = confirmed
                     continue
-                location = self._location(response)
-                offset = end + 1
-                view = b""
-
-        async for piece in body:
-            buffer += piece
-            while len(buffer) >= chunk_size:
-                await flush(bytes(buffer[:chunk_size]))
-                del buffer[:chunk_size]
-        if buffer:
-            await flush(bytes(buffer))
+                offset, upload.location = end + 1, self._location(response)
+                chunk.clear()  # even if a reference cycle keeps the request alive
         await self._push(
             repo,
             "PUT",
-            self._with_digest(location, digest),
+            self._with_digest(upload.location, digest),
             headers={"Content-Length": "0", "Content-Type": "application/octet-stream"},
             image=f"{repo}@{digest}",
             ok=(201, 204),

@@ -49,6 +49,9 @@ class ClientOptions:
     http2: bool = True
     user_agent: str = "hangard"
     upload_chunk_size: int = 16 * 1024 * 1024
+    max_unknown_blob_size: int = 10 * 1024**3
+    """Cap on a blob whose size nothing declares (a schema1 layer sent
+    without ``Content-Length``); past it the upload is cancelled."""
 
     def for_registry(self, registry: str) -> RegistryOptions:
         return self.registries.get(registry, self.default)

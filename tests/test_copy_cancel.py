@@ -1,0 +1,133 @@
+"""Cancellation (issue 9, item 9): when one blob of a copy fails, or the
+copy is interrupted, the sibling transfers stop and every upload session
+they opened on the target is committed or DELETEd, never left dangling; a
+Ctrl-C is one line, "interrupted", and exit code 130."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from hangard.copy import Copier
+from hangard.errors import NotFoundError
+from hangard.registry.options import RegistryOptions
+from tests.conftest import FaultProxyFactory
+from tests.harness import images
+from tests.harness.daemon import daemons, wait_until
+from tests.harness.images import Image, build_manifest, make_config, make_layer
+from tests.harness.registry import Registry
+from tests.helpers_cli import Hangard
+from tests.helpers_copy import make_client, ref
+from tests.test_daemon import one_image_config
+
+HOLD = 8.0
+
+
+def push_two_layer_image(registry: Registry, repo: str) -> Image:
+    """A ~2 MiB layer and a small one."""
+    big = make_layer(901, files=2, file_size=1 << 20)
+    small = make_layer(902)
+    config = make_config([big, small], seed=9)
+    manifest, media_type = build_manifest(config, [big, small])
+    return images.push_image(
+        registry, repo, Image(manifest, media_type, config, [big, small]), "v1"
+    )
+
+
+def uploads(registry: Registry) -> tuple[int, int, int]:
+    """Upload sessions opened, committed and DELETEd on ``registry``."""
+    log = [e for e in registry.access_log() if "/blobs/uploads/" in e.path]
+    opened = sum(1 for e in log if e.method == "POST" and e.status == 202)
+    committed = sum(1 for e in log if e.method == "PUT" and e.status == 201)
+    deleted = sum(1 for e in log if e.method == "DELETE" and e.status == 204)
+    return opened, committed, deleted
+
+
+async def test_a_failing_blob_cancels_its_siblings_and_their_uploads(
+    plain_registry: Registry, plain_registry2: Registry, fault_proxy: FaultProxyFactory
+) -> None:
+    image = push_two_layer_image(plain_registry, "two/app")
+    big, small = image.layers
+    source = fault_proxy(plain_registry)
+    source.hold(rf"/blobs/{big.digest}$", until_in_flight=99, timeout=HOLD)
+    source.fail(rf"/blobs/{small.digest}$", 404, method="GET", times=None)
+
+    started = time.monotonic()
+    hosts = {source.host: RegistryOptions(http=True)}
+    async with make_client(plain_registry, plain_registry2, hosts=hosts) as client:
+        with pytest.raises(NotFoundError):
+            await Copier(client).copy(
+                ref(source, "two/app", "v1"), ref(plain_registry2, "two/app", "v1")
+            )
+    elapsed = time.monotonic() - started
+
+    assert elapsed < HOLD - 2, "the copy waited for the held sibling"
+    wait_until(lambda: source.count("GET", rf"/blobs/{big.digest}$"), message="big GET")
+    opened, committed, deleted = uploads(plain_registry2)
+    assert opened >= 1
+    assert opened == committed + deleted, (opened, committed, deleted)
+    assert not images.blob_exists(plain_registry2, "two/app", big.digest)
+    assert not images.manifest_exists(plain_registry2, "two/app", "v1")
+
+
+def test_ctrl_c_during_copy_is_one_line_and_exit_130(
+    plain_registry: Registry,
+    plain_registry2: Registry,
+    fault_proxy: FaultProxyFactory,
+    hangard: Hangard,
+) -> None:
+    image = push_two_layer_image(plain_registry, "two/app")
+    big = image.layers[0]
+    source = fault_proxy(plain_registry)
+    source.hold(rf"/blobs/{big.digest}$", until_in_flight=99, timeout=HOLD)
+    proc = hangard.start(
+        "copy",
+        "--src-plain-http",
+        "--dest-plain-http",
+        f"docker://{source.host}/two/app:v1",
+        f"docker://{plain_registry2.host}/two/app:v1",
+    )
+    try:
+        wait_until(lambda: source.count("GET", rf"/blobs/{big.digest}$"), message="mid-transfer")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=HOLD)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+    assert proc.returncode == 130, err.decode()
+    assert err.decode() == "interrupted\n"
+    assert out == b""
+    opened, committed, deleted = uploads(plain_registry2)
+    assert opened == committed + deleted, (opened, committed, deleted)
+    assert not images.manifest_exists(plain_registry2, "two/app", "v1")
+
+
+def test_sigterm_with_no_grace_mid_cycle_stops_without_a_traceback(
+    plain_registry: Registry,
+    plain_registry2: Registry,
+    fault_proxy: FaultProxyFactory,
+    tmp_path: Path,
+) -> None:
+    image = push_two_layer_image(plain_registry, "two/app")
+    big = image.layers[0]
+    source = fault_proxy(plain_registry)
+    source.hold(rf"/blobs/{big.digest}$", until_in_flight=99, timeout=HOLD)
+    config = one_image_config(tmp_path, source, plain_registry2, "two/app", "v1")
+    with daemons(tmp_path / "daemon") as make:
+        daemon = make(config, watch=False, shutdown_grace=0).start()
+        wait_until(lambda: source.count("GET", rf"/blobs/{big.digest}$"), message="mid-cycle")
+        daemon.send(signal.SIGTERM)
+        code = daemon.wait(HOLD)
+        log = daemon.log_text()
+
+    assert code == 0, log
+    assert "Traceback" not in log
+    assert "CancelledError" not in log
+    assert daemon.events("stopped"), log
+    opened, committed, deleted = uploads(plain_registry2)
+    assert opened == committed + deleted, (opened, committed, deleted)
