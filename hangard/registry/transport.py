@@ -211,11 +211,14 @@ class Transport:
             return await self._follow(call, headers)
 
     async def _follow(self, call: Call, headers: dict[str, str]) -> httpx.Response:
-        """Send, following redirects for GET/HEAD by hand: ``Authorization`` is
-        dropped when the origin changes, and https→http is refused."""
+        """Send, following redirects for GET/HEAD by hand. The credential
+        belongs to the origin (scheme, host, port) of ``call.url``: every hop
+        on another origin goes without ``Authorization``, whatever the hops
+        before it were, and https→http is refused."""
         request = self._http.build_request(
             call.method, call.url, headers=headers, content=call.content
         )
+        owner = _origin(request.url)
         for _ in range(MAX_REDIRECTS + 1):
             response = await self._http.send(request, stream=True)
             location = response.headers.get("location")
@@ -231,22 +234,33 @@ class Transport:
                         await response.aclose()
                 return response
             await response.aclose()
-            request = self._redirected(request, request.url.join(location), headers)
+            request = self._redirected(call, request, request.url.join(location), headers, owner)
         raise httpx.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects for {call.url}")
 
     def _redirected(
-        self, request: httpx.Request, target: httpx.URL, headers: dict[str, str]
+        self,
+        call: Call,
+        request: httpx.Request,
+        target: httpx.URL,
+        headers: dict[str, str],
+        owner: tuple[str, str, int | None],
     ) -> httpx.Request:
         if request.url.scheme == "https" and target.scheme == "http":
             # final: retrying cannot change it, so not an httpx error
             raise TransportError(
                 "refusing redirect from https to http",
-                ErrorContext(method=request.method, url=str(target)),
+                ErrorContext(
+                    image=call.image,
+                    registry=call.registry,
+                    method=request.method,
+                    url=str(target.copy_with(query=None)),
+                ),
                 remedy="the registry's storage redirect must use https",
             )
         hop_headers = dict(headers)
-        if not _same_origin(request.url, target):
-            hop_headers.pop("Authorization", None)
+        if _origin(target) != owner:
+            for name in [n for n in hop_headers if n.lower() == "authorization"]:
+                del hop_headers[name]
         return self._http.build_request(request.method, target, headers=hop_headers)
 
     def _transport_error(self, exc: Exception, call: Call, attempts: int) -> TransportError:
@@ -263,5 +277,7 @@ class Transport:
         )
 
 
-def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
-    return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)``, the port spelled out when it is the default."""
+    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    return (url.scheme, url.host, port)
