@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import httpx
 import structlog
 
 from hangard.core import mediatypes as mt
-from hangard.core.manifest import Descriptor, Manifest, digest_of, parse_manifest
+from hangard.core.manifest import Descriptor, Manifest, digest_of, parse_manifest, valid_digest
 from hangard.core.reference import ImageReference, Repository
 from hangard.errors import (
     DigestMismatchError,
@@ -106,8 +106,36 @@ class RegistryClient:
 
     @staticmethod
     def _where(repo: Repository, where: str) -> str:
-        # a path; the session puts the settled scheme and host in front
-        return where if "://" in where else f"/v2/{repo.path}/{where}"
+        """The path ``/v2/<repo>/<where>``; the access layer puts the settled
+        scheme and host in front. An absolute URL (a ``Location`` or ``Link``
+        the registry gave) is kept. The last line of defence: no path built
+        here ever leaves ``/v2/<repo>/``, whatever a manifest or a registry
+        put in a digest or a tag."""
+        if "://" in where:
+            return where
+        path = where.partition("?")[0]
+        segments = [unquote(s) for s in path.split("/")]
+        if path.startswith("/") or "\\" in path or any(s in (".", "..") for s in segments):
+            raise RegistryError(
+                f"refusing to request {where!r}: it would leave /v2/{repo.path}/",
+                ErrorContext(image=str(repo), registry=repo.registry),
+            )
+        return f"/v2/{repo.path}/{where}"
+
+    @staticmethod
+    def _header_digest(response: httpx.Response, image: str) -> str | None:
+        """``Docker-Content-Digest`` if it is a valid digest; an invalid one
+        is logged and treated as absent (it never becomes a request)."""
+        digest = response.headers.get("docker-content-digest")
+        if not digest:
+            return None
+        try:
+            return valid_digest(digest)
+        except ValueError:
+            log.warning(
+                "registry sent an invalid Docker-Content-Digest", image=image, header=digest
+            )
+            return None
 
     # ------------------------------------------------------------------ manifests
 
@@ -126,7 +154,7 @@ class RegistryClient:
         )
         if response.status_code in (404, 403):
             return None
-        digest = response.headers.get("docker-content-digest")
+        digest = self._header_digest(response, str(ref))
         media_type = response.headers.get("content-type", "").split(";")[0].strip()
         if not digest or (ref.digest and digest != ref.digest):
             manifest = await self.get_manifest(ref)
@@ -157,7 +185,7 @@ class RegistryClient:
             expected_digest=ref.digest,
             image=str(ref),
         )
-        header = response.headers.get("docker-content-digest")
+        header = self._header_digest(response, str(ref))
         if header and header != manifest.digest and not manifest.is_schema1:
             log.warning(
                 "registry digest header disagrees with content; trusting content",
