@@ -27,6 +27,7 @@ from hangard.daemon.metrics import Metrics
 from hangard.errors import (
     AuthError,
     AuthFileError,
+    BodyTooLargeError,
     ConfigError,
     CredentialHelperError,
     DigestMismatchError,
@@ -105,6 +106,7 @@ CLASS_REASONS: list[tuple[type[HangardError], Reason]] = [
     (RegistryError, Reason.OTHER),
     (TransportError, Reason.NETWORK),
     (TransportTimeoutError, Reason.TIMEOUT),
+    (BodyTooLargeError, Reason.OTHER),
     (ResponseError, Reason.OTHER),
     (NotFoundError, Reason.NOT_FOUND),
     (AuthError, Reason.UNAUTHORIZED),

@@ -170,15 +170,10 @@ class RegistryClient:
             f"manifests/{ref.reference}",
             headers={"Accept": mt.MANIFEST_ACCEPT},
             image=str(ref),
+            max_body=MAX_MANIFEST_SIZE,
+            what="manifest",
         )
         raw = response.content
-        if len(raw) > MAX_MANIFEST_SIZE:
-            raise RegistryError(
-                f"manifest larger than {MAX_MANIFEST_SIZE} bytes",
-                ErrorContext(
-                    image=str(ref), registry=ref.registry, method="GET", url=str(response.url)
-                ),
-            )
         manifest = parse_manifest(
             raw,
             media_type=response.headers.get("content-type"),

@@ -21,7 +21,13 @@ from typing import Any, Protocol
 import httpx
 import structlog
 
-from hangard.errors import ErrorContext, ResponseError, TransportError
+from hangard.errors import (
+    BodyTooLargeError,
+    ErrorContext,
+    RegistryError,
+    ResponseError,
+    TransportError,
+)
 from hangard.registry.clock import SYSTEM_CLOCK, Clock
 from hangard.registry.errormap import response_error, transport_error
 from hangard.registry.limits import HostLimiter
@@ -30,11 +36,16 @@ from hangard.registry.pools import build_http_client
 from hangard.registry.proxy import ProxySettings
 from hangard.registry.retry import RETRY_STATUSES, retry_delay
 
-__all__ = ["MAX_REDIRECTS", "Call", "Exchange", "Transport"]
+__all__ = ["BODY_MAX", "ERROR_BODY_MAX", "MAX_REDIRECTS", "Call", "Exchange", "Transport"]
 
 log = structlog.get_logger("hangard.registry")
 
 MAX_REDIRECTS = 5
+#: The default cap of an answer body read whole (the ``/v2/`` ping, token
+#: replies, tag-list pages); a :class:`Call` may set its own (manifests).
+BODY_MAX = 1 << 20
+#: The cap of an error answer's body, whatever the call.
+ERROR_BODY_MAX = 1 << 20
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
@@ -49,6 +60,10 @@ class Call:
     instead. A call that is not ``replayable`` (a streamed body) is sent once.
     ``deadline`` (on the transport clock's monotonic time) stops retries that
     would end after it; ``limited=False`` sends without a request slot.
+    A body read whole is capped *while it streams*: ``max_body`` bytes for
+    an answer in ``ok`` (``what`` names it in the error), :data:`ERROR_BODY_MAX`
+    for any other; past the cap a :class:`~hangard.errors.BodyTooLargeError`
+    is raised and the rest is never read.
     """
 
     registry: str
@@ -62,6 +77,8 @@ class Call:
     replayable: bool = True
     limited: bool = True
     deadline: float | None = None
+    max_body: int = BODY_MAX
+    what: str = "answer"
 
 
 class Exchange(Protocol):
@@ -155,7 +172,10 @@ class Transport:
         while True:
             attempt += 1
             headers = dict(call.headers)
-            authorization = await exchange.authorize(httpx.URL(call.url))
+            try:
+                authorization = await exchange.authorize(httpx.URL(call.url))
+            except RegistryError as exc:  # a token fetch failed: name what it was for
+                raise exc.with_context(image=call.image) from exc.__cause__
             if authorization:
                 headers["Authorization"] = authorization
             try:
@@ -199,7 +219,7 @@ class Transport:
     async def _refusal(self, call: Call, response: httpx.Response) -> ResponseError:
         if call.stream:
             try:
-                await response.aread()
+                await _read_capped(call, response)
             finally:
                 await response.aclose()
         return response_error(response, registry=call.registry, image=call.image)
@@ -229,7 +249,7 @@ class Transport:
             ):
                 if not call.stream:
                     try:
-                        await response.aread()
+                        await _read_capped(call, response)
                     finally:
                         await response.aclose()
                 return response
@@ -275,6 +295,39 @@ class Transport:
             proxy=self.proxies.proxy_for(url.scheme, url.host, url.port),
             attempts=attempts,
         )
+
+
+async def _read_capped(call: Call, response: httpx.Response) -> None:
+    """Read the body as :meth:`httpx.Response.aread` does, but stop at its
+    cap (see :class:`Call`): an endless body costs at most the cap."""
+    ok = response.status_code in call.ok
+    cap = call.max_body if ok else ERROR_BODY_MAX
+    declared = response.headers.get("content-length", "")
+    if response.request.method != "HEAD" and declared.isdigit() and int(declared) > cap:
+        raise _too_large(call, response, cap, ok)
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in response.aiter_bytes():
+        total += len(chunk)
+        if total > cap:
+            raise _too_large(call, response, cap, ok)
+        chunks.append(chunk)
+    response._content = b"".join(chunks)
+
+
+def _too_large(call: Call, response: httpx.Response, cap: int, ok: bool) -> BodyTooLargeError:
+    what = call.what if ok else f"error body (HTTP {response.status_code})"
+    size = f"{cap >> 20} MiB" if cap % (1 << 20) == 0 else f"{cap} bytes"
+    return BodyTooLargeError(
+        f"{what} larger than {size}; stopped reading it",
+        ErrorContext(
+            image=call.image,
+            registry=call.registry,
+            method=response.request.method,
+            url=str(response.request.url.copy_with(query=None)),
+            status=response.status_code,
+        ),
+    )
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:

@@ -106,7 +106,7 @@ def json_reply(
         hdrs.setdefault("Content-Type", "application/json")
 
     def respond(h: _Handler, _m: re.Match[str]) -> None:
-        h.head(status, {**hdrs, "Content-Length": str(len(data))})
+        h.head(status, {"Content-Length": str(len(data)), **hdrs})
         if h.command != "HEAD":
             h.wfile.write(data)
 
