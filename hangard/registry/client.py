@@ -42,6 +42,9 @@ log = structlog.get_logger("hangard.registry")
 
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024
 TAG_PAGE_SIZE = 1000
+#: Pagination always ends: at most this many pages, and this many tags.
+MAX_TAG_PAGES = 10_000
+MAX_TAGS = 1_000_000
 
 
 class RegistryClient:
@@ -394,20 +397,73 @@ class RegistryClient:
     # ------------------------------------------------------------------ tags
 
     async def list_tags(self, repo: Repository) -> list[str]:
-        """Every tag, following ``Link: <…>; rel="next"`` pagination."""
-        url: str | None = f"tags/list?n={TAG_PAGE_SIZE}"
+        """Every tag, following ``Link: <…>; rel="next"`` pagination.
+
+        Pagination always ends: a page seen before (compared on the
+        normalised URL, so the relative first URL and an absolute ``Link``
+        to it are one page), more than :data:`MAX_TAG_PAGES` pages, more than
+        :data:`MAX_TAGS` tags, or a ``Link`` that leaves the repository's
+        tag list is a :class:`~hangard.errors.RegistryError`.
+        """
+        url = f"tags/list?n={TAG_PAGE_SIZE}"
         tags: list[str] = []
-        seen_urls: set[str] = set()
-        while url and url not in seen_urls:
-            seen_urls.add(url)
-            response = await self._pull(repo, "GET", url)
-            page = response.json().get("tags") or []
-            tags.extend(str(t) for t in page)
-            url = None
-            link = response.headers.get("link")
-            if link:
-                for part in link.split(","):
-                    if 'rel="next"' in part or "rel=next" in part:
-                        target = part.split(";")[0].strip().strip("<>")
-                        url = str(response.request.url.join(target))
-        return tags
+        seen: set[tuple[object, ...]] = set()
+        pages = 0
+        while True:
+            pages += 1
+            if pages > MAX_TAG_PAGES:
+                raise self._tags_error(repo, f"more than {MAX_TAG_PAGES} pages")
+            response = await self._pull(repo, "GET", url, what="tag list page")
+            seen.add(_page_key(response.request.url))
+            tags.extend(self._tag_page(repo, response))
+            if len(tags) > MAX_TAGS:
+                raise self._tags_error(repo, f"more than {MAX_TAGS} tags")
+            target = _next_link(response.headers.get("link", ""))
+            if target is None:
+                return tags
+            following = response.request.url.join(target)
+            if _page_key(following) in seen:
+                raise self._tags_error(repo, f"pagination loops back to {following}")
+            if (
+                following.scheme != response.request.url.scheme
+                or following.netloc != response.request.url.netloc
+                or following.path != response.request.url.path
+            ):
+                raise self._tags_error(repo, f"next page {following} is not this tag list")
+            url = str(following)
+
+    @staticmethod
+    def _tag_page(repo: Repository, response: httpx.Response) -> list[str]:
+        try:
+            doc = response.json()
+        except ValueError:
+            doc = None
+        page = doc.get("tags") if isinstance(doc, dict) else ()
+        if page is None:
+            return []
+        if not isinstance(page, list) or not all(isinstance(t, str) for t in page):
+            raise RegistryClient._tags_error(repo, 'a page is not {"tags": [strings]}')
+        return page
+
+    @staticmethod
+    def _tags_error(repo: Repository, why: str) -> RegistryError:
+        return RegistryError(
+            f"tag list of {repo} cannot be read: {why}",
+            ErrorContext(image=str(repo), registry=repo.registry, method="GET"),
+        )
+
+
+def _next_link(header: str) -> str | None:
+    """The target of the ``rel="next"`` link in a ``Link`` header."""
+    for part in header.split(","):
+        target, *params = part.split(";")
+        if any(p.strip().replace('"', "") == "rel=next" for p in params):
+            return target.strip().strip("<>")
+    return None
+
+
+def _page_key(url: httpx.URL) -> tuple[object, ...]:
+    """A page's URL, normalised: default port spelled out, query sorted."""
+    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    query = tuple(sorted(url.params.multi_items()))
+    return (url.scheme, url.host, port, url.path, query)

@@ -40,6 +40,7 @@ from tests.harness.faults import SeenRequest
 from tests.harness.threaded import BackgroundServer
 
 __all__ = [
+    "Handler",
     "HostileRegistry",
     "Responder",
     "endless",
@@ -48,13 +49,13 @@ __all__ = [
     "trickle",
 ]
 
-Responder = Callable[["_Handler", "re.Match[str]"], None]
+Responder = Callable[["Handler", "re.Match[str]"], None]
 """Writes a whole answer on the handler for a request whose path matched."""
 
 _CHUNK = b"[" * 65536
 
 
-class _Handler(BaseHTTPRequestHandler):
+class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 30
     owner: HostileRegistry
@@ -105,7 +106,7 @@ def json_reply(
     if isinstance(body, dict):
         hdrs.setdefault("Content-Type", "application/json")
 
-    def respond(h: _Handler, _m: re.Match[str]) -> None:
+    def respond(h: Handler, _m: re.Match[str]) -> None:
         h.head(status, {"Content-Length": str(len(data)), **hdrs})
         if h.command != "HEAD":
             h.wfile.write(data)
@@ -123,7 +124,7 @@ def endless(
     """``prefix``, then ``[`` without end in a chunked body (stops after
     ``limit`` bytes, when the client hangs up, or when the server stops)."""
 
-    def respond(h: _Handler, _m: re.Match[str]) -> None:
+    def respond(h: Handler, _m: re.Match[str]) -> None:
         h.head(status, {**(headers or {}), "Transfer-Encoding": "chunked"})
         sent = 0
         first = prefix or _CHUNK
@@ -148,7 +149,7 @@ def trickle(
     """``body`` one byte every ``interval`` seconds, announced as ``length``
     bytes (default: its own length)."""
 
-    def respond(h: _Handler, _m: re.Match[str]) -> None:
+    def respond(h: Handler, _m: re.Match[str]) -> None:
         size = len(body) if length is None else length
         h.head(status, {**(headers or {}), "Content-Length": str(size)})
         for i in range(len(body)):
@@ -165,7 +166,7 @@ def trickle(
 def redirect(to: Callable[[re.Match[str]], str], status: int = 307) -> Responder:
     """``status`` with ``Location: to(match)``."""
 
-    def respond(h: _Handler, m: re.Match[str]) -> None:
+    def respond(h: Handler, m: re.Match[str]) -> None:
         h.head(status, {"Location": to(m), "Content-Length": "0"})
 
     return respond
@@ -192,7 +193,7 @@ class HostileRegistry:
 
     def start(self) -> HostileRegistry:
         if self._background is None:
-            handler = type("Handler", (_Handler,), {"owner": self})
+            handler = type("Handler", (Handler,), {"owner": self})
             self._background = BackgroundServer(handler, name="hostile", host=self.bind)
             self.port = self._background.port
         return self
