@@ -225,11 +225,18 @@ class RegistryClient:
             headers={"Accept-Encoding": "identity"},
             image=f"{repo}@{digest}",
             stream=True,
+            blob=True,
         )
         try:
             length = response.headers.get("content-length")
             yield BlobReader(
-                response, int(length) if length else None, repo.registry, f"{repo}@{digest}"
+                response,
+                int(length) if length else None,
+                repo.registry,
+                f"{repo}@{digest}",
+                clock=self.transport.clock,
+                min_rate=self.options.blob_min_rate,
+                window=self.options.blob_rate_window,
             )
         finally:
             await response.aclose()
@@ -316,6 +323,7 @@ class RegistryClient:
             image=f"{repo}@{digest}",
             ok=(201, 204),
             replayable=isinstance(body, bytes),
+            blob=True,
         )
 
     async def put_blob_chunked(
@@ -351,6 +359,7 @@ class RegistryClient:
                     content=bytes(view),
                     image=f"{repo}@{digest}",
                     ok=(202, 204, 416),
+                    blob=True,
                 )
                 if response.status_code == 416:
                     confirmed, location = await self._upload_offset(repo, location)

@@ -11,6 +11,7 @@ and registry requests go through the same :meth:`Transport.send`.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 from collections.abc import Callable, Collection, Mapping
@@ -63,7 +64,10 @@ class Call:
     A body read whole is capped *while it streams*: ``max_body`` bytes for
     an answer in ``ok`` (``what`` names it in the error), :data:`ERROR_BODY_MAX`
     for any other; past the cap a :class:`~hangard.errors.BodyTooLargeError`
-    is raised and the rest is never read.
+    is raised and the rest is never read. Each attempt has a deadline
+    (``request_timeout``) unless it moves a ``blob``: a blob upload has none,
+    a blob stream (``stream``) has one until its answer starts, and is then
+    watched for progress by :class:`~hangard.registry.blobreader.BlobReader`.
     """
 
     registry: str
@@ -79,6 +83,7 @@ class Call:
     deadline: float | None = None
     max_body: int = BODY_MAX
     what: str = "answer"
+    blob: bool = False
 
 
 class Exchange(Protocol):
@@ -226,9 +231,22 @@ class Transport:
 
     async def _attempt(self, call: Call, headers: dict[str, str]) -> httpx.Response:
         if call.stream or not call.limited:
-            return await self._follow(call, headers)
+            return await self._timed(call, headers)
         async with self._limiter.request(call.registry):
+            return await self._timed(call, headers)
+
+    async def _timed(self, call: Call, headers: dict[str, str]) -> httpx.Response:
+        """:meth:`_follow` within the request deadline (see :class:`Call`)."""
+        if call.blob and not call.stream:
             return await self._follow(call, headers)
+        limit = self.options.request_timeout
+        try:
+            async with asyncio.timeout(limit):
+                return await self._follow(call, headers)
+        except TimeoutError as exc:
+            raise httpx.TimeoutException(
+                f"no complete answer within {limit:g} s (the request deadline)"
+            ) from exc
 
     async def _follow(self, call: Call, headers: dict[str, str]) -> httpx.Response:
         """Send, following redirects for GET/HEAD by hand. The credential
