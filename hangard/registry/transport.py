@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -57,8 +57,8 @@ class Call:
     ``registry`` names the registry the call is for (error context and the
     per-host request slot); ``ok`` are the statuses returned rather than
     raised. A ``stream`` call returns the answer unread (the caller closes
-    it) and holds no request slot: a blob stream holds a transfer slot
-    instead. A call that is not ``replayable`` (a streamed body) is sent once.
+    it) and holds its request slot until it is closed (inside a transfer,
+    the transfer's slot). A call that is not ``replayable`` (a streamed body) is sent once.
     ``deadline`` (on the transport clock's monotonic time) stops retries that
     would end after it; ``limited=False`` sends without a request slot.
     A body read whole is capped *while it streams*: ``max_body`` bytes for
@@ -230,10 +230,21 @@ class Transport:
         return response_error(response, registry=call.registry, image=call.image)
 
     async def _attempt(self, call: Call, headers: dict[str, str]) -> httpx.Response:
-        if call.stream or not call.limited:
+        """One attempt in a slot of the registry's host: for a stream, the
+        slot is held until the answer is closed."""
+        if not call.limited:
             return await self._timed(call, headers)
-        async with self._limiter.request(call.registry):
-            return await self._timed(call, headers)
+        if not call.stream:
+            async with self._limiter.request(call.registry):
+                return await self._timed(call, headers)
+        release = await self._limiter.acquire(call.registry)
+        try:
+            response = await self._timed(call, headers)
+        except BaseException:
+            release()
+            raise
+        response.stream = _Releasing(response.stream, release)
+        return response
 
     async def _timed(self, call: Call, headers: dict[str, str]) -> httpx.Response:
         """:meth:`_follow` within the request deadline (see :class:`Call`)."""
@@ -313,6 +324,28 @@ class Transport:
             proxy=self.proxies.proxy_for(url.scheme, url.host, url.port),
             attempts=attempts,
         )
+
+
+class _Releasing(httpx.AsyncByteStream):
+    """An answer's body that gives its request slot back when closed."""
+
+    def __init__(
+        self, inner: httpx.SyncByteStream | httpx.AsyncByteStream, release: Callable[[], None]
+    ) -> None:
+        self._inner = inner
+        self._release = release
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        assert isinstance(self._inner, httpx.AsyncByteStream)
+        async for chunk in self._inner:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            if isinstance(self._inner, httpx.AsyncByteStream):
+                await self._inner.aclose()
+        finally:
+            self._release()
 
 
 async def _read_capped(call: Call, response: httpx.Response) -> None:
