@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 import hangard.registry.client as client_module
+import hangard.registry.tagpages as tagpages_module
 from hangard.core.reference import Repository
 from hangard.errors import RegistryError
 from hangard.registry.client import RegistryClient
@@ -78,7 +79,7 @@ async def test_a_cycle_between_two_pages_is_a_loop(hostile: HostileRegistry) -> 
 async def test_endless_new_pages_stop_at_the_page_cap(
     hostile: HostileRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(client_module, "MAX_TAG_PAGES", 50)
+    monkeypatch.setattr(tagpages_module, "MAX_TAG_PAGES", 50)
 
     def page(q: dict[str, list[str]]) -> tuple[list[str], str | None]:
         k = int((q.get("page") or ["0"])[0])
@@ -94,7 +95,7 @@ async def test_endless_new_pages_stop_at_the_page_cap(
 async def test_too_many_tags_stop_at_the_tag_cap(
     hostile: HostileRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(client_module, "MAX_TAGS", 100)
+    monkeypatch.setattr(tagpages_module, "MAX_TAGS", 100)
 
     def page(q: dict[str, list[str]]) -> tuple[list[str], str | None]:
         k = int((q.get("page") or ["0"])[0])

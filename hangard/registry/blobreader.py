@@ -10,6 +10,7 @@ import httpx
 from hangard.errors import ErrorContext, TransportTimeoutError
 from hangard.registry.clock import SYSTEM_CLOCK, Clock
 from hangard.registry.errormap import transport_error
+from hangard.registry.options import ClientOptions
 
 __all__ = ["BlobReader"]
 
@@ -31,6 +32,22 @@ class BlobReader:
     clock: Clock = SYSTEM_CLOCK
     min_rate: float = 1024.0
     window: float = 60.0
+
+    @classmethod
+    def watched(
+        cls,
+        response: httpx.Response,
+        registry: str,
+        image: str,
+        clock: Clock,
+        options: ClientOptions,
+    ) -> BlobReader:
+        """A reader of ``response`` watched with ``options``' rate limits."""
+        length = response.headers.get("content-length")
+        size = int(length) if length else None
+        return cls(
+            response, size, registry, image, clock, options.blob_min_rate, options.blob_rate_window
+        )
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body as it arrives. A connection lost mid-body raises

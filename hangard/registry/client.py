@@ -34,6 +34,7 @@ from hangard.registry.credentials import CredentialStore
 from hangard.registry.errormap import response_error
 from hangard.registry.options import ClientOptions
 from hangard.registry.proxy import ProxySettings
+from hangard.registry.tagpages import read_tag_pages
 from hangard.registry.transport import Call, Transport
 
 __all__ = ["BlobReader", "RegistryClient"]
@@ -42,9 +43,6 @@ log = structlog.get_logger("hangard.registry")
 
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024
 TAG_PAGE_SIZE = 1000
-#: Pagination always ends: at most this many pages, and this many tags.
-MAX_TAG_PAGES = 10_000
-MAX_TAGS = 1_000_000
 
 
 class RegistryClient:
@@ -109,16 +107,13 @@ class RegistryClient:
 
     @staticmethod
     def _where(repo: Repository, where: str) -> str:
-        """The path ``/v2/<repo>/<where>``; the access layer puts the settled
-        scheme and host in front. An absolute URL (a ``Location`` or ``Link``
-        the registry gave) is kept. The last line of defence: no path built
-        here ever leaves ``/v2/<repo>/``, whatever a manifest or a registry
-        put in a digest or a tag."""
+        """``/v2/<repo>/<where>`` (an absolute URL the registry gave is kept);
+        never a path outside ``/v2/<repo>/``, whatever a digest or tag holds."""
         if "://" in where:
             return where
         path = where.partition("?")[0]
-        segments = [unquote(s) for s in path.split("/")]
-        if path.startswith("/") or "\\" in path or any(s in (".", "..") for s in segments):
+        dots = any(unquote(s) in (".", "..") for s in path.split("/"))
+        if path.startswith("/") or "\\" in path or dots:
             raise RegistryError(
                 f"refusing to request {where!r}: it would leave /v2/{repo.path}/",
                 ErrorContext(image=str(repo), registry=repo.registry),
@@ -127,17 +122,14 @@ class RegistryClient:
 
     @staticmethod
     def _header_digest(response: httpx.Response, image: str) -> str | None:
-        """``Docker-Content-Digest`` if it is a valid digest; an invalid one
-        is logged and treated as absent (it never becomes a request)."""
+        """``Docker-Content-Digest``; an invalid one is logged and ignored."""
         digest = response.headers.get("docker-content-digest")
         if not digest:
             return None
         try:
             return valid_digest(digest)
         except ValueError:
-            log.warning(
-                "registry sent an invalid Docker-Content-Digest", image=image, header=digest
-            )
+            log.warning("invalid Docker-Content-Digest ignored", image=image, header=digest)
             return None
 
     # ------------------------------------------------------------------ manifests
@@ -228,16 +220,8 @@ class RegistryClient:
             blob=True,
         )
         try:
-            length = response.headers.get("content-length")
-            yield BlobReader(
-                response,
-                int(length) if length else None,
-                repo.registry,
-                f"{repo}@{digest}",
-                clock=self.transport.clock,
-                min_rate=self.options.blob_min_rate,
-                window=self.options.blob_rate_window,
-            )
+            image, clock = f"{repo}@{digest}", self.transport.clock
+            yield BlobReader.watched(response, repo.registry, image, clock, self.options)
         finally:
             await response.aclose()
 
@@ -406,73 +390,10 @@ class RegistryClient:
     # ------------------------------------------------------------------ tags
 
     async def list_tags(self, repo: Repository) -> list[str]:
-        """Every tag, following ``Link: <…>; rel="next"`` pagination.
+        """Every tag, following ``Link: <…>; rel="next"`` pagination; it
+        always ends (see :mod:`hangard.registry.tagpages`)."""
 
-        Pagination always ends: a page seen before (compared on the
-        normalised URL, so the relative first URL and an absolute ``Link``
-        to it are one page), more than :data:`MAX_TAG_PAGES` pages, more than
-        :data:`MAX_TAGS` tags, or a ``Link`` that leaves the repository's
-        tag list is a :class:`~hangard.errors.RegistryError`.
-        """
-        url = f"tags/list?n={TAG_PAGE_SIZE}"
-        tags: list[str] = []
-        seen: set[tuple[object, ...]] = set()
-        pages = 0
-        while True:
-            pages += 1
-            if pages > MAX_TAG_PAGES:
-                raise self._tags_error(repo, f"more than {MAX_TAG_PAGES} pages")
-            response = await self._pull(repo, "GET", url, what="tag list page")
-            seen.add(_page_key(response.request.url))
-            tags.extend(self._tag_page(repo, response))
-            if len(tags) > MAX_TAGS:
-                raise self._tags_error(repo, f"more than {MAX_TAGS} tags")
-            target = _next_link(response.headers.get("link", ""))
-            if target is None:
-                return tags
-            following = response.request.url.join(target)
-            if _page_key(following) in seen:
-                raise self._tags_error(repo, f"pagination loops back to {following}")
-            if (
-                following.scheme != response.request.url.scheme
-                or following.netloc != response.request.url.netloc
-                or following.path != response.request.url.path
-            ):
-                raise self._tags_error(repo, f"next page {following} is not this tag list")
-            url = str(following)
+        async def fetch(url: str) -> httpx.Response:
+            return await self._pull(repo, "GET", url, what="tag list page")
 
-    @staticmethod
-    def _tag_page(repo: Repository, response: httpx.Response) -> list[str]:
-        try:
-            doc = response.json()
-        except ValueError:
-            doc = None
-        page = doc.get("tags") if isinstance(doc, dict) else ()
-        if page is None:
-            return []
-        if not isinstance(page, list) or not all(isinstance(t, str) for t in page):
-            raise RegistryClient._tags_error(repo, 'a page is not {"tags": [strings]}')
-        return page
-
-    @staticmethod
-    def _tags_error(repo: Repository, why: str) -> RegistryError:
-        return RegistryError(
-            f"tag list of {repo} cannot be read: {why}",
-            ErrorContext(image=str(repo), registry=repo.registry, method="GET"),
-        )
-
-
-def _next_link(header: str) -> str | None:
-    """The target of the ``rel="next"`` link in a ``Link`` header."""
-    for part in header.split(","):
-        target, *params = part.split(";")
-        if any(p.strip().replace('"', "") == "rel=next" for p in params):
-            return target.strip().strip("<>")
-    return None
-
-
-def _page_key(url: httpx.URL) -> tuple[object, ...]:
-    """A page's URL, normalised: default port spelled out, query sorted."""
-    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
-    query = tuple(sorted(url.params.multi_items()))
-    return (url.scheme, url.host, port, url.path, query)
+        return await read_tag_pages(repo, f"tags/list?n={TAG_PAGE_SIZE}", fetch)
