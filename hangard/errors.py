@@ -12,6 +12,7 @@ no" as separate branches; the middle column is each class's :class:`Reason`::
         ├── RegistryError                 other                   a registry operation failed
         │   ├── TransportError            network                 no usable HTTP answer (connect, TLS, proxy)
         │   │   └── TransportTimeoutError timeout                 no answer in time
+        │   ├── BodyTooLargeError         other                   an answer body past its cap (manifest, error, token, tag page)
         │   └── ResponseError             other                   the registry answered with an error status
         │       ├── NotFoundError         not_found               404, MANIFEST_UNKNOWN, BLOB_UNKNOWN, NAME_UNKNOWN
         │       ├── AuthError             unauthorized            401, 403, DENIED, UNAUTHORIZED
@@ -47,6 +48,7 @@ __all__ = [
     "AuthError",
     "AuthFileError",
     "BlobTooLargeError",
+    "BodyTooLargeError",
     "ConfigError",
     "CredentialHelperError",
     "DigestMismatchError",
@@ -258,6 +260,14 @@ class TransportTimeoutError(TransportError):
     """The registry did not answer in time (connect, read or the deadline)."""
 
     reason = Reason.TIMEOUT
+
+
+class BodyTooLargeError(RegistryError):
+    """An answer whose body passed its size cap while it streamed: a
+    manifest past 4 MiB, an error body, token reply, tag page or ``/v2/``
+    answer past 1 MiB. The rest is never read, so memory stays bounded."""
+
+    reason = Reason.OTHER
 
 
 class ResponseError(RegistryError):

@@ -1,89 +1,108 @@
-"""Unit tests of :class:`hangard.registry.limits.HostLimiter`: request slots
-per host, rate pacing on an injected clock, and transfer slots taken in
-sorted host order. Waits are polled with a deadline, never slept."""
+"""``max_concurrency: N`` is at most N requests in flight to a host, all
+kinds together, and ``requests_per_second`` paces every request, blob
+streams and uploads included (issue 9, item 19).
+
+Concurrency is counted by the deliberate fake
+:class:`~tests.harness.faults.FaultProxy` in front of real registries: it
+parks requests until N+1 are in flight at once (a client over its cap
+releases them at once) or a short window passes, and records the most it
+saw in flight.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
 
+import pytest
+
+from hangard.copy import Copier
+from hangard.core.reference import Repository
 from hangard.registry.limits import HostLimiter
-from tests.helpers_clock import FakeClock
-
-DEADLINE = 5.0
-
-
-async def until(condition: object, what: str) -> None:
-    """Yield to the loop until ``condition()`` holds, or fail after DEADLINE."""
-    assert callable(condition)
-    end = time.monotonic() + DEADLINE
-    while not condition():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        await asyncio.sleep(0.001)  # poll interval
+from hangard.registry.options import RegistryOptions
+from tests.conftest import FaultProxyFactory
+from tests.harness import images
+from tests.harness.registry import Registry
+from tests.helpers_copy import make_client, ref
 
 
-async def test_at_most_n_requests_per_host_at_once() -> None:
-    limiter = HostLimiter(lambda host: 3 if host == "a" else 1)
-    release = asyncio.Event()
-    inside: dict[str, int] = {"a": 0, "b": 0}
-    peak: dict[str, int] = {"a": 0, "b": 0}
+@pytest.mark.parametrize("cap", [1, 4])
+async def test_blob_streams_and_requests_share_the_cap(
+    plain_registry: Registry, fault_proxy: FaultProxyFactory, cap: int
+) -> None:
+    image = images.push_oci_image(plain_registry, "app/conc", "v1")
+    proxy = fault_proxy(plain_registry)
+    repo = Repository(proxy.host, "app/conc")
+    limited = {proxy.host: RegistryOptions(http=True, max_concurrency=cap)}
+    async with make_client(hosts=limited) as client:
+        await client.access.ping(proxy.host)
+        proxy.hold(r"^/v2/app/", until_in_flight=cap + 1, timeout=0.5)
 
-    async def call(host: str) -> None:
-        async with limiter.request(host):
-            inside[host] += 1
-            peak[host] = max(peak[host], inside[host])
-            await release.wait()
-            inside[host] -= 1
+        async def stream() -> bytes:
+            async with client.open_blob(repo, image.config.digest) as blob:
+                return b"".join([chunk async for chunk in blob.chunks()])
 
-    tasks = [asyncio.create_task(call(h)) for h in ["a"] * 8 + ["b"] * 4]
-    await until(lambda: inside == {"a": 3, "b": 1}, "the slots to fill")
-    for _ in range(20):  # give the waiting tasks every chance to overtake
-        await asyncio.sleep(0)
-    assert inside == {"a": 3, "b": 1}
-    release.set()
-    await asyncio.wait_for(asyncio.gather(*tasks), DEADLINE)
-    assert peak == {"a": 3, "b": 1}
-
-
-async def test_requests_are_paced_by_the_rate_cap() -> None:
-    clock = FakeClock()
-    limiter = HostLimiter(lambda _h: 10, lambda h: 4.0 if h == "slow" else None, clock=clock)
-    for _ in range(4):
-        async with limiter.request("slow"):
-            pass
-        async with limiter.request("free"):
-            pass
-    # back to back: each start waits for the previous one's 1/4 s to pass
-    assert clock.sleeps == [0.25, 0.25, 0.25]
+        results = await asyncio.gather(
+            *(stream() for _ in range(cap)), client.head_manifest(repo.tag("v1"))
+        )
+    assert results[:cap] == [image.config.data] * cap
+    assert proxy.max_in_flight == cap
 
 
-async def test_transfer_slots_are_taken_in_sorted_order() -> None:
-    """Two transfers naming the same hosts in opposite orders never deadlock:
-    both take ``a`` before ``b``. While ``a`` is held, a transfer of
-    ``("b", "a")`` waits for ``a`` without holding ``b``."""
+@pytest.mark.parametrize("cap", [1, 4])
+async def test_a_copy_never_exceeds_the_cap_on_either_host(
+    plain_registry: Registry,
+    plain_registry2: Registry,
+    fault_proxy: FaultProxyFactory,
+    cap: int,
+) -> None:
+    index = images.build_index(7, oci=True)
+    images.push_index(plain_registry, "multi/app", index, "v1")
+    source, target = fault_proxy(plain_registry), fault_proxy(plain_registry2)
+    limited = {
+        p.host: RegistryOptions(http=True, max_concurrency=cap, chunk_size=None)
+        for p in (source, target)
+    }
+    async with make_client(hosts=limited) as client:
+        for proxy in (source, target):
+            await client.access.ping(proxy.host)
+            proxy.hold(r"^/v2/.+/", until_in_flight=cap + 1, timeout=0.3)
+        await asyncio.wait_for(
+            Copier(client).copy(ref(source, "multi/app", "v1"), ref(target, "multi/copy", "v1")),
+            timeout=60,
+        )
+    assert images.get_manifest_raw(plain_registry2, "multi/copy", "v1") == index.manifest
+    assert source.max_in_flight <= cap and target.max_in_flight <= cap
+
+
+async def test_a_transfer_within_one_host_completes_with_one_slot() -> None:
     limiter = HostLimiter(lambda _h: 1)
-    hold_a = asyncio.Event()
-    got: list[str] = []
+    done: list[str] = []
 
-    async def only_a() -> None:
-        async with limiter.transfer("a"):
-            got.append("a")
-            await hold_a.wait()
+    async def transfer(name: str) -> None:
+        async with limiter.transfer("a", "a", "b"), limiter.request("a"), limiter.request("b"):
+            done.append(name)
 
-    async def both(name: str, *hosts: str) -> None:
-        async with limiter.transfer(*hosts):
-            got.append(name)
-            await asyncio.sleep(0)
+    async def request() -> None:
+        async with limiter.request("a"):
+            done.append("request")
 
-    holder = asyncio.create_task(only_a())
-    await until(lambda: got == ["a"], "the first slot")
-    backwards = asyncio.create_task(both("ba", "b", "a"))
-    forwards = asyncio.create_task(both("ab", "a", "b"))
-    for _ in range(20):
-        await asyncio.sleep(0)
-    # b is free: the waiting transfers hold nothing yet
-    async with limiter.transfer("b"):
-        got.append("b")
-    hold_a.set()
-    await asyncio.wait_for(asyncio.gather(holder, backwards, forwards), DEADLINE)
-    assert got[:2] == ["a", "b"] and sorted(got[2:]) == ["ab", "ba"]
+    await asyncio.wait_for(asyncio.gather(transfer("t1"), request(), transfer("t2")), timeout=5)
+    assert sorted(done) == ["request", "t1", "t2"]
+
+
+async def test_requests_per_second_paces_blob_streams(
+    plain_registry: Registry, fault_proxy: FaultProxyFactory
+) -> None:
+    image = images.push_oci_image(plain_registry, "app/paced", "v1")
+    proxy = fault_proxy(plain_registry)
+    repo = Repository(proxy.host, "app/paced")
+    paced = {proxy.host: RegistryOptions(http=True, requests_per_second=20, max_concurrency=8)}
+    async with make_client(hosts=paced) as client:
+        await client.access.ping(proxy.host)
+        blobs = await asyncio.gather(
+            *(client.get_blob(repo, image.config.digest) for _ in range(6))
+        )
+    assert blobs == [image.config.data] * 6
+    arrivals = sorted(r.time for r in proxy.requests() if "/blobs/" in r.path)
+    assert len(arrivals) == 6
+    assert arrivals[-1] - arrivals[0] >= 0.2  # 5 gaps of 50 ms, minus clock slack

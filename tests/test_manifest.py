@@ -169,12 +169,12 @@ def test_index_children() -> None:
         (b'{"schemaVersion":2,"manifests":[]}', None, mt.OCI_INDEX),
         (b'{"schemaVersion":2,"manifests":[]}', "application/json", mt.OCI_INDEX),
         (
-            b'{"schemaVersion":2,"config":{"digest":"sha256:00","size":2},"layers":[]}',
+            b'{"schemaVersion":2,"config":{"digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":2},"layers":[]}',
             None,
             mt.OCI_MANIFEST,
         ),
         (
-            b'{"schemaVersion":2,"config":{"digest":"sha256:00","size":2},"layers":[]}',
+            b'{"schemaVersion":2,"config":{"digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":2},"layers":[]}',
             mt.DOCKER_MANIFEST + "; charset=utf-8",
             mt.DOCKER_MANIFEST,
         ),

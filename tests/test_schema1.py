@@ -243,7 +243,6 @@ def _broken(change: str) -> dict[str, Any]:
     [
         ("fewer history", "5 fsLayers but 4 history entries"),
         ("no layers", "no fsLayers"),
-        ("bad blobSum", r"fsLayers\[1\]\.blobSum"),
         ("compat not JSON", r"history\[1\]\.v1Compatibility is not valid JSON"),
         ("compat not object", r"history\[1\]\.v1Compatibility is not a JSON object"),
         ("compat missing", r"history\[1\]\.v1Compatibility is not a string"),
@@ -255,6 +254,12 @@ def test_malformed_schema1_is_a_clear_error(change: str, message: str) -> None:
         convert_schema1(manifest, INFOS)
     with pytest.raises(Schema1ConversionError, match=message):
         schema1_layers(manifest)
+
+
+def test_schema1_blobsum_that_is_no_digest_fails_to_parse() -> None:
+    raw = json.dumps(_broken("bad blobSum")).encode()
+    with pytest.raises(InvalidManifestError, match="invalid digest 'md5:abc' in manifest of x/y"):
+        parse_manifest(raw, image="x/y")
 
 
 def test_schema1_whose_layers_are_not_a_list_fails_to_parse() -> None:

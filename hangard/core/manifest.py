@@ -16,6 +16,7 @@ from typing import Any
 
 from hangard.core import mediatypes as mt
 from hangard.core.platform import Platform
+from hangard.core.reference import parse_digest
 from hangard.errors import DigestMismatchError, InvalidManifestError, UnsupportedMediaTypeError
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "Descriptor",
     "IndexSelection",
     "Manifest",
+    "check_digest",
     "digest_of",
     "parse_manifest",
     "schema1_payload",
@@ -34,8 +36,38 @@ ATTESTATION_REF_TYPE = "vnd.docker.reference.type"
 ATTESTATION_REF_DIGEST = "vnd.docker.reference.digest"
 
 
+class _InvalidDigest(ValueError):
+    """A descriptor's digest that is not ``sha256:<64 hex>`` or ``sha512:<128 hex>``."""
+
+    def __init__(self, text: object, why: str) -> None:
+        super().__init__(why)
+        self.text = text
+        self.why = why
+
+
+def valid_digest(value: object) -> str:
+    """``value`` if it is a digest hangard accepts (OCI's registered
+    algorithms only: ``sha256`` or ``sha512``, lowercase hex of the right
+    length); raises ``ValueError`` otherwise. A digest from a manifest or a
+    registry header goes into request paths and into :mod:`hashlib`, so
+    nothing else may pass."""
+    if not isinstance(value, str):
+        raise _InvalidDigest(value, "a digest must be a string")
+    return parse_digest(value, fail=_InvalidDigest)
+
+
 def digest_of(data: bytes, algorithm: str = "sha256") -> str:
     return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
+
+
+def check_digest(raw: bytes, expected: str | None, *, what: str) -> None:
+    """``raw`` hashes to ``expected`` (a valid digest; ``None``: nothing to
+    check), or :class:`~hangard.errors.DigestMismatchError`."""
+    if expected is None:
+        return
+    actual = digest_of(raw, valid_digest(expected).partition(":")[0])
+    if actual != expected:
+        raise DigestMismatchError(expected, actual, what=what)
 
 
 def schema1_payload(raw: bytes) -> bytes:
@@ -71,9 +103,7 @@ class Descriptor:
     @classmethod
     def from_json(cls, doc: Mapping[str, Any], default_type: str = "") -> Descriptor:
         platform = doc.get("platform")
-        digest = doc["digest"]
-        if not isinstance(digest, str):
-            raise TypeError(f"descriptor digest must be a string, got {digest!r}")
+        digest = valid_digest(doc["digest"])
         return cls(
             media_type=str(doc.get("mediaType", default_type)),
             digest=digest,
@@ -125,12 +155,18 @@ class Manifest:
         if self.is_schema1:
             # fsLayers are listed top-most first; blobSum only, sizes unknown.
             return [
-                Descriptor(mt.DOCKER_LAYER_GZIP, str(layer["blobSum"]), -1)
+                Descriptor(mt.DOCKER_LAYER_GZIP, valid_digest(layer["blobSum"]), -1)
                 for layer in reversed(self.doc.get("fsLayers") or [])
             ]
         if self.is_index:
             return []
         return [Descriptor.from_json(d) for d in self.doc.get("layers") or []]
+
+    @property
+    def subject(self) -> Descriptor | None:
+        """The manifest this one refers to (OCI 1.1 ``subject``), if any."""
+        subject = self.doc.get("subject")
+        return Descriptor.from_json(subject) if isinstance(subject, Mapping) else None
 
     @property
     def blobs(self) -> list[Descriptor]:
@@ -192,6 +228,10 @@ def parse_manifest(
     content = schema1_payload(raw) if signed else raw
     digest = digest_of(content)
     if expected_digest:
+        try:
+            valid_digest(expected_digest)
+        except _InvalidDigest as exc:
+            raise _invalid_digest(exc, image) from None
         algorithm = expected_digest.partition(":")[0]
         actual = digest if algorithm == "sha256" else digest_of(content, algorithm)
         if expected_digest != actual:
@@ -205,12 +245,20 @@ def parse_manifest(
         raise UnsupportedMediaTypeError(kind, image, mt.SUPPORTED_MANIFEST_TYPES)
     manifest = Manifest(raw=raw, media_type=kind, digest=digest, doc=doc)
     try:  # touch every descriptor now, so a malformed one fails here, typed
-        manifest.children, manifest.config, manifest.layers  # noqa: B018
+        manifest.children, manifest.config, manifest.layers, manifest.subject  # noqa: B018
+    except _InvalidDigest as exc:
+        raise _invalid_digest(exc, image) from None
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise InvalidManifestError(
             f"malformed {kind} manifest for {image or 'image'}: {exc.__class__.__name__}: {exc}"
         ) from exc
     return manifest
+
+
+def _invalid_digest(exc: _InvalidDigest, image: str) -> InvalidManifestError:
+    return InvalidManifestError(
+        f"invalid digest {exc.text!r} in manifest of {image or 'image'}: {exc.why}"
+    )
 
 
 @dataclass(frozen=True)

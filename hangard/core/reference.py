@@ -47,7 +47,8 @@ _OTHER_TRANSPORTS = frozenset(
 _PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DIGEST = re.compile(r"(?P<alg>[a-z0-9]+(?:[+._-][a-z0-9]+)*):(?P<hex>[a-zA-Z0-9=_-]+)")
-_DIGEST_HEX_LENGTH = {"sha256": 64, "sha384": 96, "sha512": 128}
+#: OCI's registered algorithms; anything else (md5, sha384, ``nope``) is refused
+_DIGEST_HEX_LENGTH = {"sha256": 64, "sha512": 128}
 _TAG_RULE = "1-128 of A-Z a-z 0-9 _ . -, not starting . or -"
 _HOST_LABEL = r"(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])"
 _REGISTRY = re.compile(

@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import httpx
 
-from hangard.errors import ErrorContext, RateLimitedError, TransportError
+from hangard.errors import ErrorContext, RateLimitedError, RegistryError, TransportError
 from hangard.registry.auth import Authenticator, merge_scopes
 from hangard.registry.challenge import Challenge, parse_challenges
 from hangard.registry.credentials import CredentialStore
@@ -155,7 +155,9 @@ class RegistryAccess:
             self.auth.set_challenges(registry, challenges, str(response.url))
 
     async def _ping_once(self, registry: str) -> httpx.Response:
-        call = Call(registry, "GET", f"{self.base_url(registry)}/v2/", ok=(200, 401))
+        call = Call(
+            registry, "GET", f"{self.base_url(registry)}/v2/", ok=(200, 401), what="/v2/ answer"
+        )
         return await self.transport.send(call, _PingExchange(self, registry))
 
     async def request(self, call: Call, *, scopes: Sequence[str]) -> httpx.Response:
@@ -167,7 +169,10 @@ class RegistryAccess:
         calls (streamed bodies) are sent once.
         """
         registry = call.registry
-        await self.ping(registry)
+        try:
+            await self.ping(registry)
+        except RegistryError as exc:
+            raise exc.with_context(image=call.image) from exc.__cause__
         if call.url.startswith("/"):
             call = replace(call, url=self.base_url(registry) + call.url)
         if call.method == "GET":

@@ -34,6 +34,7 @@ REFRESH_MARGIN = 10.0
 #: (5xx: ServerError, 429: RateLimitedError). Token calls take no request
 #: slot: those are the registry's, and the token server is another host.
 _TOKEN_OK = (200, 401, 403)
+_WHAT = "token server reply"
 
 Send = Callable[[Call], Awaitable[httpx.Response]]
 
@@ -160,12 +161,14 @@ class Authenticator:
             )
             headers["Content-Type"] = "application/x-www-form-urlencoded"
             content = str(httpx.QueryParams(form)).encode()
-            call = Call(registry, "POST", realm, headers, content, ok=_TOKEN_OK, limited=False)
+            call = Call(
+                registry, "POST", realm, headers, content, ok=_TOKEN_OK, limited=False, what=_WHAT
+            )
         else:
             if creds and creds.username:
                 headers["Authorization"] = basic_header(creds)
             url = str(httpx.URL(realm).copy_merge_params(tuple(params)))
-            call = Call(registry, "GET", url, headers, ok=_TOKEN_OK, limited=False)
+            call = Call(registry, "GET", url, headers, ok=_TOKEN_OK, limited=False, what=_WHAT)
         self.token_requests += 1
         response = await self._send(call)
         ctx = ErrorContext(

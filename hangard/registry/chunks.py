@@ -16,7 +16,9 @@ from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["Chunk", "Upload", "UploadSession", "chunks_of"]
+import httpx
+
+__all__ = ["Chunk", "Upload", "UploadSession", "chunks_of", "upload_offset"]
 
 
 class UploadSession(Protocol):
@@ -87,3 +89,12 @@ async def chunks_of(body: AsyncIterable[bytes], size: int) -> AsyncIterator[Chun
                 chunk = Chunk()
     if len(chunk):
         yield chunk
+
+
+def upload_offset(status: httpx.Response, location: str) -> tuple[int, str]:
+    """Where an upload stands, from the answer to a ``GET`` of its
+    Location: the next offset, and the newest Location."""
+    rng = status.headers.get("range", "0-0")
+    offset = int(rng.split("-")[-1]) + 1 if rng != "0-0" else 0
+    newest = status.headers.get("location")
+    return offset, str(status.request.url.join(newest)) if newest else location

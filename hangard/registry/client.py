@@ -12,15 +12,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import httpx
 import structlog
 
 from hangard.core import mediatypes as mt
-from hangard.core.manifest import Descriptor, Manifest, digest_of, parse_manifest
+from hangard.core.manifest import (
+    Descriptor,
+    Manifest,
+    check_digest,
+    parse_manifest,
+    valid_digest,
+)
 from hangard.core.reference import ImageReference, Repository
 from hangard.errors import (
+    BodyTooLargeError,
     DigestMismatchError,
     ErrorContext,
     InvalidManifestError,
@@ -31,12 +38,13 @@ from hangard.errors import (
 from hangard.registry.access import RegistryAccess, ResponseObserver
 from hangard.registry.auth import pull_scope, push_scope
 from hangard.registry.blobreader import BlobReader
-from hangard.registry.chunks import Upload, UploadSession, chunks_of
+from hangard.registry.chunks import Upload, UploadSession, chunks_of, upload_offset
 from hangard.registry.clock import SYSTEM_CLOCK, Clock
 from hangard.registry.credentials import CredentialStore
 from hangard.registry.errormap import response_error
 from hangard.registry.options import ClientOptions
 from hangard.registry.proxy import ProxySettings
+from hangard.registry.tagpages import read_tag_pages
 from hangard.registry.transport import Call, Transport
 
 __all__ = ["BlobReader", "RegistryClient"]
@@ -109,8 +117,30 @@ class RegistryClient:
 
     @staticmethod
     def _where(repo: Repository, where: str) -> str:
-        # a path; the session puts the settled scheme and host in front
-        return where if "://" in where else f"/v2/{repo.path}/{where}"
+        """``/v2/<repo>/<where>`` (an absolute URL the registry gave is kept);
+        never a path outside ``/v2/<repo>/``, whatever a digest or tag holds."""
+        if "://" in where:
+            return where
+        path = where.partition("?")[0]
+        dots = any(unquote(s) in (".", "..") for s in path.split("/"))
+        if path.startswith("/") or "\\" in path or dots:
+            raise RegistryError(
+                f"refusing to request {where!r}: it would leave /v2/{repo.path}/",
+                ErrorContext(image=str(repo), registry=repo.registry),
+            )
+        return f"/v2/{repo.path}/{where}"
+
+    @staticmethod
+    def _header_digest(response: httpx.Response, image: str) -> str | None:
+        """``Docker-Content-Digest``; an invalid one is logged and ignored."""
+        digest = response.headers.get("docker-content-digest")
+        if not digest:
+            return None
+        try:
+            return valid_digest(digest)
+        except ValueError:
+            log.warning("invalid Docker-Content-Digest ignored", image=image, header=digest)
+            return None
 
     # ------------------------------------------------------------------ manifests
 
@@ -129,7 +159,7 @@ class RegistryClient:
         )
         if response.status_code in (404, 403):
             return None
-        digest = response.headers.get("docker-content-digest")
+        digest = self._header_digest(response, str(ref))
         media_type = response.headers.get("content-type", "").split(";")[0].strip()
         if not digest or (ref.digest and digest != ref.digest):
             manifest = await self.get_manifest(ref)
@@ -138,21 +168,15 @@ class RegistryClient:
         return Descriptor(media_type, digest, size)
 
     async def _fetch_manifest(self, ref: ImageReference) -> httpx.Response:
-        response = await self._pull(
+        return await self._pull(
             ref.repository,
             "GET",
             f"manifests/{ref.reference}",
             headers={"Accept": mt.MANIFEST_ACCEPT},
             image=str(ref),
+            max_body=MAX_MANIFEST_SIZE,
+            what="manifest",
         )
-        if len(response.content) > MAX_MANIFEST_SIZE:
-            raise RegistryError(
-                f"manifest larger than {MAX_MANIFEST_SIZE} bytes",
-                ErrorContext(
-                    image=str(ref), registry=ref.registry, method="GET", url=str(response.url)
-                ),
-            )
-        return response
 
     async def get_manifest_bytes(self, ref: ImageReference) -> tuple[bytes, str]:
         """The exact bytes and media type of any manifest, even one hangard
@@ -165,11 +189,7 @@ class RegistryClient:
             )
             return raw, manifest.media_type
         except (UnsupportedMediaTypeError, InvalidManifestError):
-            actual = digest_of(raw, ref.digest.partition(":")[0]) if ref.digest else None
-            if actual != ref.digest:
-                raise DigestMismatchError(
-                    str(ref.digest), str(actual), what=f"manifest {ref}"
-                ) from None
+            check_digest(raw, ref.digest, what=f"manifest {ref}")
             return raw, kind.strip() or "application/octet-stream"
 
     async def get_manifest(self, ref: ImageReference) -> Manifest:
@@ -181,7 +201,7 @@ class RegistryClient:
             expected_digest=ref.digest,
             image=str(ref),
         )
-        header = response.headers.get("docker-content-digest")
+        header = self._header_digest(response, str(ref))
         if header and header != manifest.digest and not manifest.is_schema1:
             log.warning(
                 "registry digest header disagrees with content; trusting content",
@@ -223,31 +243,26 @@ class RegistryClient:
             headers={"Accept-Encoding": "identity"},
             image=f"{repo}@{digest}",
             stream=True,
+            blob=True,
         )
         try:
-            length = response.headers.get("content-length")
-            yield BlobReader(
-                response, int(length) if length else None, repo.registry, f"{repo}@{digest}"
-            )
+            image, clock = f"{repo}@{digest}", self.transport.clock
+            yield BlobReader.watched(response, repo.registry, image, clock, self.options)
         finally:
             await response.aclose()
 
     async def get_blob(self, repo: Repository, digest: str, *, max_size: int = 16 << 20) -> bytes:
         """Read a small blob (a config) fully, verifying its digest."""
+        data = bytearray()
         async with self.open_blob(repo, digest) as blob:
-            if blob.size is not None and blob.size > max_size:
-                raise RegistryError(
-                    f"blob {digest} is {blob.size} bytes, more than {max_size}",
-                    ErrorContext(image=str(repo), registry=repo.registry),
-                )
-            data = bytearray()
             async for chunk in blob.chunks():
                 data += chunk
-                if len(data) > max_size:
-                    raise RegistryError(f"blob {digest} exceeds {max_size} bytes")
-        actual = digest_of(bytes(data))
-        if actual != digest:
-            raise DigestMismatchError(digest, actual, what=f"blob {repo}@{digest}")
+                if max(len(data), blob.size or 0) > max_size:
+                    raise BodyTooLargeError(
+                        f"blob {digest} is larger than {max_size} bytes; stopped reading it",
+                        ErrorContext(image=str(repo), registry=repo.registry),
+                    )
+        check_digest(bytes(data), digest, what=f"blob {repo}@{digest}")
         return bytes(data)
 
     def _location(self, response: httpx.Response) -> str:
@@ -314,6 +329,7 @@ class RegistryClient:
             image=f"{repo}@{digest}",
             ok=(201, 204),
             replayable=isinstance(body, bytes),
+            blob=True,
         )
 
     async def put_blob_chunked(
@@ -344,9 +360,11 @@ class RegistryClient:
                     content=chunk,
                     image=f"{repo}@{digest}",
                     ok=(202, 204, 416),
+                    blob=True,
                 )
                 if response.status_code == 416:
-                    confirmed, upload.location = await self._upload_offset(repo, upload.location)
+                    status = await self._push(repo, "GET", upload.location, ok=(204, 200))
+                    confirmed, upload.location = upload_offset(status, upload.location)
                     if not 0 <= confirmed - offset <= len(chunk):
                         raise response_error(response, registry=repo.registry, image=str(repo))
                     chunk.drop(confirmed - offset)
@@ -363,14 +381,6 @@ class RegistryClient:
             ok=(201, 204),
         )
 
-    async def _upload_offset(self, repo: Repository, location: str) -> tuple[int, str]:
-        """Where an upload stands: the next offset, and the newest Location."""
-        response = await self._push(repo, "GET", location, ok=(204, 200))
-        rng = response.headers.get("range", "0-0")
-        offset = int(rng.split("-")[-1]) + 1 if rng != "0-0" else 0
-        newest = response.headers.get("location")
-        return offset, str(response.request.url.join(newest)) if newest else location
-
     async def cancel_upload(self, repo: Repository, location: str) -> None:
         """Best-effort ``DELETE`` of an upload session."""
         try:
@@ -381,20 +391,10 @@ class RegistryClient:
     # ------------------------------------------------------------------ tags
 
     async def list_tags(self, repo: Repository) -> list[str]:
-        """Every tag, following ``Link: <…>; rel="next"`` pagination."""
-        url: str | None = f"tags/list?n={TAG_PAGE_SIZE}"
-        tags: list[str] = []
-        seen_urls: set[str] = set()
-        while url and url not in seen_urls:
-            seen_urls.add(url)
-            response = await self._pull(repo, "GET", url)
-            page = response.json().get("tags") or []
-            tags.extend(str(t) for t in page)
-            url = None
-            link = response.headers.get("link")
-            if link:
-                for part in link.split(","):
-                    if 'rel="next"' in part or "rel=next" in part:
-                        target = part.split(";")[0].strip().strip("<>")
-                        url = str(response.request.url.join(target))
-        return tags
+        """Every tag, following ``Link: <…>; rel="next"`` pagination; it
+        always ends (see :mod:`hangard.registry.tagpages`)."""
+
+        async def fetch(url: str) -> httpx.Response:
+            return await self._pull(repo, "GET", url, what="tag list page")
+
+        return await read_tag_pages(repo, f"tags/list?n={TAG_PAGE_SIZE}", fetch)

@@ -1,21 +1,35 @@
 """Concurrency limits per registry host, and an optional request-rate cap.
 
-Two kinds of slot exist, and a task only ever waits for them in this order:
-a *transfer* slot (a blob stream, which holds a source GET and a target
-upload open together; hosts are acquired in sorted order so two transfers
-can never deadlock) and a short *request* slot (any other call). Request
-slots are never held while waiting for anything else.
+``max_concurrency: N`` means at most N requests in flight to the host, all
+kinds together: every request, blob streams and uploads included, holds one
+of the host's N slots. A blob *transfer* (a source GET and a target upload
+open together) takes its slots up front: one on each host it touches (two,
+if N allows, when source and target are the same host), the hosts in sorted
+order and each host's share at once, so two transfers can never deadlock.
+The requests a transfer then makes on those hosts use its slots instead of
+taking more (a context variable says which hosts the running task holds).
+A request slot is never held while waiting for anything else.
+
+``requests_per_second`` paces the start of every request to the host,
+inside a transfer too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextvars
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from hangard.registry.clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["HostLimiter"]
+
+#: The hosts whose slots the running task holds through a transfer.
+_HELD: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
+    "hangard_held_hosts", default=frozenset()
+)
 
 
 class _RateGate:
@@ -36,9 +50,52 @@ class _RateGate:
             await self._clock.sleep(delay)
 
 
+class _Slots:
+    """A counting semaphore whose holders take one or more slots at once,
+    first come, first served (a big request is never starved by small ones)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._free = capacity
+        self._waiters: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
+
+    async def acquire(self, count: int) -> int:
+        """Take ``count`` slots (at most the capacity); returns how many."""
+        count = max(1, min(count, self.capacity))
+        if not self._waiters and self._free >= count:
+            self._free -= count
+            return count
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (count, future)
+        self._waiters.append(entry)
+        try:
+            await future
+        except BaseException:
+            if future.done() and not future.cancelled():
+                self.release(count)  # granted as we were cancelled: give it back
+            else:
+                if entry in self._waiters:
+                    self._waiters.remove(entry)
+                self._wake()
+            raise
+        return count
+
+    def release(self, count: int) -> None:
+        self._free += count
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self._waiters[0][0] <= self._free:
+            count, future = self._waiters.popleft()
+            if future.done():
+                continue
+            self._free -= count
+            future.set_result(None)
+
+
 class HostLimiter:
-    """Request and transfer slots per host; ``limit_for(host)`` slots of each
-    kind, and at most ``rate_for(host)`` request starts per second."""
+    """``limit_for(host)`` slots per host, shared by every kind of request,
+    and at most ``rate_for(host)`` request starts per second."""
 
     def __init__(
         self,
@@ -50,15 +107,14 @@ class HostLimiter:
         self._limit_for = limit_for
         self._rate_for = rate_for
         self._clock = clock
-        self._requests: dict[str, asyncio.Semaphore] = {}
-        self._transfers: dict[str, asyncio.Semaphore] = {}
+        self._slots: dict[str, _Slots] = {}
         self._rates: dict[str, _RateGate | None] = {}
 
-    def _sem(self, table: dict[str, asyncio.Semaphore], host: str) -> asyncio.Semaphore:
-        sem = table.get(host)
-        if sem is None:
-            sem = table[host] = asyncio.Semaphore(max(1, self._limit_for(host)))
-        return sem
+    def _host(self, host: str) -> _Slots:
+        slots = self._slots.get(host)
+        if slots is None:
+            slots = self._slots[host] = _Slots(max(1, self._limit_for(host)))
+        return slots
 
     async def _pace(self, host: str) -> None:
         if host not in self._rates:
@@ -68,17 +124,51 @@ class HostLimiter:
         if gate is not None:
             await gate.wait()
 
+    async def acquire(self, host: str) -> Callable[[], None]:
+        """Take a slot of ``host`` for one request (none if the running task
+        holds the host through a transfer) and wait for its pace; returns the
+        release, for a request whose answer outlives the call (a stream)."""
+        if host in _HELD.get():
+            await self._pace(host)
+            return lambda: None
+        slots = self._host(host)
+        await slots.acquire(1)
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                slots.release(1)
+
+        try:
+            await self._pace(host)
+        except BaseException:
+            release()
+            raise
+        return release
+
     @asynccontextmanager
     async def request(self, host: str) -> AsyncIterator[None]:
-        """Hold one of ``host``'s request slots, paced by its rate cap."""
-        async with self._sem(self._requests, host):
-            await self._pace(host)
+        """Hold a slot of ``host`` (see :meth:`acquire`) for the block."""
+        release = await self.acquire(host)
+        try:
             yield
+        finally:
+            release()
 
     @asynccontextmanager
     async def transfer(self, *hosts: str) -> AsyncIterator[None]:
-        """Hold a transfer slot on each of ``hosts``, taken in sorted order."""
+        """Hold the slots of a blob transfer between ``hosts`` (see the module)."""
+        held = _HELD.get()
+        wanted = collections.Counter(h for h in hosts if h not in held)
         async with AsyncExitStack() as stack:
-            for host in sorted(set(hosts)):
-                await stack.enter_async_context(self._sem(self._transfers, host))
-            yield
+            for host in sorted(wanted):
+                slots = self._host(host)
+                taken = await slots.acquire(wanted[host])
+                stack.callback(slots.release, taken)
+            token = _HELD.set(held | frozenset(wanted))
+            try:
+                yield
+            finally:
+                _HELD.reset(token)

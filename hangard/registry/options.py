@@ -46,6 +46,15 @@ class ClientOptions:
     backoff_cap: float = 30.0
     connect_timeout: float = 15.0
     read_timeout: float = 120.0
+    pool_timeout: float = 60.0
+    """How long a request may wait for a free connection of the pool."""
+    request_timeout: float = 60.0
+    """The deadline of each attempt of a non-blob request, answer body
+    included (a blob stream is bounded by its progress instead)."""
+    blob_min_rate: float = 1024.0
+    blob_rate_window: float = 60.0
+    """A blob stream that moves fewer than ``blob_min_rate`` bytes per second
+    over ``blob_rate_window`` seconds is aborted (a server trickling bytes)."""
     http2: bool = True
     user_agent: str = "hangard"
     upload_chunk_size: int = 16 * 1024 * 1024

@@ -100,7 +100,7 @@ def build_http_client(
         connect=options.connect_timeout,
         read=options.read_timeout,
         write=options.read_timeout,
-        pool=None,
+        pool=options.pool_timeout,
     )
 
     def pool(verify: ssl.SSLContext | bool, proxy: str | None) -> httpx.AsyncHTTPTransport:

@@ -11,9 +11,10 @@ and registry requests go through the same :meth:`Transport.send`.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -21,7 +22,13 @@ from typing import Any, Protocol
 import httpx
 import structlog
 
-from hangard.errors import ErrorContext, ResponseError, TransportError
+from hangard.errors import (
+    BodyTooLargeError,
+    ErrorContext,
+    RegistryError,
+    ResponseError,
+    TransportError,
+)
 from hangard.registry.clock import SYSTEM_CLOCK, Clock
 from hangard.registry.errormap import response_error, transport_error
 from hangard.registry.limits import HostLimiter
@@ -30,11 +37,16 @@ from hangard.registry.pools import build_http_client
 from hangard.registry.proxy import ProxySettings
 from hangard.registry.retry import RETRY_STATUSES, retry_delay
 
-__all__ = ["MAX_REDIRECTS", "Call", "Exchange", "Transport"]
+__all__ = ["BODY_MAX", "ERROR_BODY_MAX", "MAX_REDIRECTS", "Call", "Exchange", "Transport"]
 
 log = structlog.get_logger("hangard.registry")
 
 MAX_REDIRECTS = 5
+#: The default cap of an answer body read whole (the ``/v2/`` ping, token
+#: replies, tag-list pages); a :class:`Call` may set its own (manifests).
+BODY_MAX = 1 << 20
+#: The cap of an error answer's body, whatever the call.
+ERROR_BODY_MAX = 1 << 20
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
@@ -45,10 +57,17 @@ class Call:
     ``registry`` names the registry the call is for (error context and the
     per-host request slot); ``ok`` are the statuses returned rather than
     raised. A ``stream`` call returns the answer unread (the caller closes
-    it) and holds no request slot: a blob stream holds a transfer slot
-    instead. A call that is not ``replayable`` (a streamed body) is sent once.
+    it) and holds its request slot until it is closed (inside a transfer,
+    the transfer's slot). A call that is not ``replayable`` (a streamed body) is sent once.
     ``deadline`` (on the transport clock's monotonic time) stops retries that
     would end after it; ``limited=False`` sends without a request slot.
+    A body read whole is capped *while it streams*: ``max_body`` bytes for
+    an answer in ``ok`` (``what`` names it in the error), :data:`ERROR_BODY_MAX`
+    for any other; past the cap a :class:`~hangard.errors.BodyTooLargeError`
+    is raised and the rest is never read. Each attempt has a deadline
+    (``request_timeout``) unless it moves a ``blob``: a blob upload has none,
+    a blob stream (``stream``) has one until its answer starts, and is then
+    watched for progress by :class:`~hangard.registry.blobreader.BlobReader`.
     """
 
     registry: str
@@ -62,6 +81,9 @@ class Call:
     replayable: bool = True
     limited: bool = True
     deadline: float | None = None
+    max_body: int = BODY_MAX
+    what: str = "answer"
+    blob: bool = False
 
 
 class Exchange(Protocol):
@@ -155,7 +177,10 @@ class Transport:
         while True:
             attempt += 1
             headers = dict(call.headers)
-            authorization = await exchange.authorize(httpx.URL(call.url))
+            try:
+                authorization = await exchange.authorize(httpx.URL(call.url))
+            except RegistryError as exc:  # a token fetch failed: name what it was for
+                raise exc.with_context(image=call.image) from exc.__cause__
             if authorization:
                 headers["Authorization"] = authorization
             try:
@@ -199,23 +224,50 @@ class Transport:
     async def _refusal(self, call: Call, response: httpx.Response) -> ResponseError:
         if call.stream:
             try:
-                await response.aread()
+                await _read_capped(call, response)
             finally:
                 await response.aclose()
         return response_error(response, registry=call.registry, image=call.image)
 
     async def _attempt(self, call: Call, headers: dict[str, str]) -> httpx.Response:
-        if call.stream or not call.limited:
+        """One attempt in a slot of the registry's host: for a stream, the
+        slot is held until the answer is closed."""
+        if not call.limited:
+            return await self._timed(call, headers)
+        if not call.stream:
+            async with self._limiter.request(call.registry):
+                return await self._timed(call, headers)
+        release = await self._limiter.acquire(call.registry)
+        try:
+            response = await self._timed(call, headers)
+        except BaseException:
+            release()
+            raise
+        response.stream = _Releasing(response.stream, release)
+        return response
+
+    async def _timed(self, call: Call, headers: dict[str, str]) -> httpx.Response:
+        """:meth:`_follow` within the request deadline (see :class:`Call`)."""
+        if call.blob and not call.stream:
             return await self._follow(call, headers)
-        async with self._limiter.request(call.registry):
-            return await self._follow(call, headers)
+        limit = self.options.request_timeout
+        try:
+            async with asyncio.timeout(limit):
+                return await self._follow(call, headers)
+        except TimeoutError as exc:
+            raise httpx.TimeoutException(
+                f"no complete answer within {limit:g} s (the request deadline)"
+            ) from exc
 
     async def _follow(self, call: Call, headers: dict[str, str]) -> httpx.Response:
-        """Send, following redirects for GET/HEAD by hand: ``Authorization`` is
-        dropped when the origin changes, and https→http is refused."""
+        """Send, following redirects for GET/HEAD by hand. The credential
+        belongs to the origin (scheme, host, port) of ``call.url``: every hop
+        on another origin goes without ``Authorization``, whatever the hops
+        before it were, and https→http is refused."""
         request = self._http.build_request(
             call.method, call.url, headers=headers, content=call.content
         )
+        owner = _origin(request.url)
         for _ in range(MAX_REDIRECTS + 1):
             response = await self._http.send(request, stream=True)
             location = response.headers.get("location")
@@ -226,27 +278,38 @@ class Transport:
             ):
                 if not call.stream:
                     try:
-                        await response.aread()
+                        await _read_capped(call, response)
                     finally:
                         await response.aclose()
                 return response
             await response.aclose()
-            request = self._redirected(request, request.url.join(location), headers)
+            request = self._redirected(call, request, request.url.join(location), headers, owner)
         raise httpx.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects for {call.url}")
 
     def _redirected(
-        self, request: httpx.Request, target: httpx.URL, headers: dict[str, str]
+        self,
+        call: Call,
+        request: httpx.Request,
+        target: httpx.URL,
+        headers: dict[str, str],
+        owner: tuple[str, str, int | None],
     ) -> httpx.Request:
         if request.url.scheme == "https" and target.scheme == "http":
             # final: retrying cannot change it, so not an httpx error
             raise TransportError(
                 "refusing redirect from https to http",
-                ErrorContext(method=request.method, url=str(target)),
+                ErrorContext(
+                    image=call.image,
+                    registry=call.registry,
+                    method=request.method,
+                    url=str(target.copy_with(query=None)),
+                ),
                 remedy="the registry's storage redirect must use https",
             )
         hop_headers = dict(headers)
-        if not _same_origin(request.url, target):
-            hop_headers.pop("Authorization", None)
+        if _origin(target) != owner:
+            for name in [n for n in hop_headers if n.lower() == "authorization"]:
+                del hop_headers[name]
         return self._http.build_request(request.method, target, headers=hop_headers)
 
     def _transport_error(self, exc: Exception, call: Call, attempts: int) -> TransportError:
@@ -263,5 +326,62 @@ class Transport:
         )
 
 
-def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
-    return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
+class _Releasing(httpx.AsyncByteStream):
+    """An answer's body that gives its request slot back when closed."""
+
+    def __init__(
+        self, inner: httpx.SyncByteStream | httpx.AsyncByteStream, release: Callable[[], None]
+    ) -> None:
+        self._inner = inner
+        self._release = release
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        assert isinstance(self._inner, httpx.AsyncByteStream)
+        async for chunk in self._inner:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            if isinstance(self._inner, httpx.AsyncByteStream):
+                await self._inner.aclose()
+        finally:
+            self._release()
+
+
+async def _read_capped(call: Call, response: httpx.Response) -> None:
+    """Read the body as :meth:`httpx.Response.aread` does, but stop at its
+    cap (see :class:`Call`): an endless body costs at most the cap."""
+    ok = response.status_code in call.ok
+    cap = call.max_body if ok else ERROR_BODY_MAX
+    declared = response.headers.get("content-length", "")
+    if response.request.method != "HEAD" and declared.isdigit() and int(declared) > cap:
+        raise _too_large(call, response, cap, ok)
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in response.aiter_bytes():
+        total += len(chunk)
+        if total > cap:
+            raise _too_large(call, response, cap, ok)
+        chunks.append(chunk)
+    response._content = b"".join(chunks)
+
+
+def _too_large(call: Call, response: httpx.Response, cap: int, ok: bool) -> BodyTooLargeError:
+    what = call.what if ok else f"error body (HTTP {response.status_code})"
+    size = f"{cap >> 20} MiB" if cap % (1 << 20) == 0 else f"{cap} bytes"
+    return BodyTooLargeError(
+        f"{what} larger than {size}; stopped reading it",
+        ErrorContext(
+            image=call.image,
+            registry=call.registry,
+            method=response.request.method,
+            url=str(response.request.url.copy_with(query=None)),
+            status=response.status_code,
+        ),
+    )
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)``, the port spelled out when it is the default."""
+    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    return (url.scheme, url.host, port)

@@ -1,5 +1,5 @@
-"""A small HTTP server on 127.0.0.1, serving in a daemon thread: the plumbing
-under the token server and the fault proxy."""
+"""A small HTTP server on loopback, serving in a daemon thread: the plumbing
+under the token server, the fault proxy and the hostile registry."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ class _Server(ThreadingHTTPServer):
 
 
 class BackgroundServer:
-    """Binds 127.0.0.1 on a free port at once and serves until :meth:`stop`."""
+    """Binds ``host`` (127.0.0.1 unless told; any 127.x.y.z is loopback on
+    Linux) on a free port at once and serves until :meth:`stop`."""
 
     def __init__(
         self,
@@ -24,10 +25,11 @@ class BackgroundServer:
         name: str,
         ssl_context: ssl.SSLContext | None = None,
         server_class: type[socketserver.TCPServer] = _Server,
+        host: str = "127.0.0.1",
     ) -> None:
         """``server_class``: an HTTP server by default; a plain
         ``ThreadingTCPServer`` subclass serves raw TCP handlers."""
-        self.server = server_class(("127.0.0.1", 0), handler)
+        self.server = server_class((host, 0), handler)
         if ssl_context is not None:
             self.server.socket = ssl_context.wrap_socket(self.server.socket, server_side=True)
         self.port = int(self.server.server_address[1])
