@@ -353,8 +353,8 @@ def test_the_cli_starts_without_the_network_and_config_stack() -> None:
 @pytest.mark.parametrize(
     ("variable", "value", "expected"),
     [
-        ("HANGARD_LOG_LEVEL", "bogus", "'bogus' is not one of 'debug', 'info', 'warning', 'error'"),
-        ("HANGARD_LOG_FORMAT", "xml", "'xml' is not one of 'auto', 'json', 'console'"),
+        ("HANGARD_LOG_LEVEL", "bogus", "expected one of debug, info, warning, error"),
+        ("HANGARD_LOG_FORMAT", "xml", "expected one of auto, json, console"),
     ],
 )
 def test_a_bad_logging_variable_is_named(
@@ -363,8 +363,7 @@ def test_a_bad_logging_variable_is_named(
     run = hangard.with_env(**{variable: value})("version")
 
     assert run.code == 2
-    assert f"(env var: '{variable}')" in run.err and expected in run.err
-    assert "Traceback" not in run.err
+    assert run.err.splitlines() == [f"error: {variable}={value}: {expected}"]
 
 
 def test_logging_variables_are_case_insensitive(hangard: Hangard) -> None:
