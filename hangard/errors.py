@@ -31,6 +31,12 @@ Each class has a :class:`Reason`: the bounded label that metrics
 ``/status`` (``last_error_reason``) report. An error may also carry a
 ``remedy`` and an :class:`ErrorContext`, which grows as the error travels
 outward (registry, then image, then item) through :meth:`HangardError.with_context`.
+
+A remedy that depends on where the user acts (a command-line flag, or a key
+under ``registries: HOST:`` in the config) is not text but a :class:`Hint`
+kind; :mod:`hangard.hints` writes it for its reader. ``remedy`` reads as
+the config's wording (the daemon's, and every log line's) unless the error
+was given a text remedy.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ __all__ = [
     "DigestMismatchError",
     "ErrorContext",
     "HangardError",
+    "Hint",
     "InputError",
     "InvalidManifestError",
     "InvalidReferenceError",
@@ -94,6 +101,22 @@ class Reason(StrEnum):
             return cls(value) if isinstance(value, str) else cls.OTHER
         except ValueError:
             return cls.OTHER
+
+
+class Hint(StrEnum):
+    """A remedy whose words depend on where the user can act: the flags of
+    the command that failed, or the keys of the config's ``registries: HOST:``
+    (see :mod:`hangard.hints`). The registry is the error's
+    ``context.registry``."""
+
+    PLAIN_HTTP = "plain_http"
+    """The registry answered HTTPS with plain HTTP."""
+    UNTRUSTED_CA = "untrusted_ca"
+    """TLS verification failed: the registry's CA is not trusted."""
+    CREDENTIALS = "credentials"
+    """Pulling was refused: credentials are missing or wrong."""
+    PUSH_CREDENTIALS = "push_credentials"
+    """Pushing was refused: credentials cannot push, or the project is missing."""
 
 
 @dataclass(frozen=True)
@@ -142,12 +165,36 @@ class HangardError(Exception):
     exit_code: int = 1
 
     def __init__(
-        self, message: str, *, remedy: str | None = None, context: ErrorContext | None = None
+        self,
+        message: str,
+        *,
+        remedy: str | None = None,
+        context: ErrorContext | None = None,
+        hint: Hint | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.remedy = remedy
+        self._remedy = remedy
+        self.hint = hint
+        """A remedy that depends on the reader's context; rendered by
+        :mod:`hangard.hints` (``None`` when ``remedy`` is plain text)."""
         self.context = context or ErrorContext()
+
+    @property
+    def remedy(self) -> str | None:
+        """What the user can do: the text given, else :attr:`hint` as the
+        config would say it (:data:`hangard.hints.CONFIG_HINTS`)."""
+        if self._remedy is None and self.hint is not None:
+            from hangard.hints import CONFIG_HINTS
+
+            return CONFIG_HINTS.text(self.hint, self.context.registry)
+        return self._remedy
+
+    @remedy.setter
+    def remedy(self, text: str | None) -> None:
+        """A text remedy replaces the hint: the layer that set it knew more."""
+        self._remedy = text
+        self.hint = None
 
     def __str__(self) -> str:
         text = self.message
@@ -238,8 +285,9 @@ class RegistryError(OperationError):
         context: ErrorContext | None = None,
         *,
         remedy: str | None = None,
+        hint: Hint | None = None,
     ) -> None:
-        super().__init__(message, remedy=remedy, context=context)
+        super().__init__(message, remedy=remedy, context=context, hint=hint)
 
     def with_image(self, image: str) -> Self:
         """Attach the image being worked on, keeping everything else."""

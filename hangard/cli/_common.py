@@ -19,6 +19,7 @@ from hangard import __version__
 from hangard.core.platform import Platform, parse_platform
 from hangard.core.reference import ImageReference, parse_reference
 from hangard.errors import ConfigError, HangardError, InputError
+from hangard.hints import CONFIG_HINTS, HintWriter
 
 if TYPE_CHECKING:
     from hangard.config.loader import LoadedConfig
@@ -141,19 +142,23 @@ def _root(
     configure_logging(level, cast("LogFormatName", fmt))
 
 
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine, turning hangard errors into a message and exit code."""
+def run_async(coro: Coroutine[Any, Any, T], hints: HintWriter = CONFIG_HINTS) -> T:
+    """Run a coroutine, turning hangard errors into a message and exit code.
+
+    ``hints`` writes an error's hint for this command: its flags
+    (:class:`~hangard.hints.CliHints`), or by default the config's keys.
+    """
     import asyncio
 
     try:
         return asyncio.run(coro)
     except HangardError as exc:
         typer.echo(f"error: {exc.message}", err=True)
-        context = getattr(exc, "context", None)
-        if context is not None and context.describe():
-            typer.echo(f"  where: {context.describe()}", err=True)
-        if exc.remedy:
-            typer.echo(f"  hint: {exc.remedy}", err=True)
+        if exc.context.describe():
+            typer.echo(f"  where: {exc.context.describe()}", err=True)
+        remedy = hints.render(exc)
+        if remedy:
+            typer.echo(f"  hint: {remedy}", err=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         raise typer.Exit(ExitCode.INTERRUPTED) from None
