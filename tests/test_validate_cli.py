@@ -193,3 +193,65 @@ def test_online_reports_a_target_failure_under_that_target(
     item = [f for f in fails if f.startswith(f"FAIL {plain_registry.host}/app:v1 -> secure: ")]
     assert item and "TLS verification failed" in item[0], fails
     assert f"registries: {tls_registry.host}: ca_file" in item[0]
+
+
+def test_a_bad_tag_does_not_hide_an_unknown_target_or_a_duplicate(
+    tmp_path: Path, hangard: Hangard
+) -> None:
+    """Issue 9 item 16: schema and reference problems of one entry in one pass."""
+    path = tmp_path / "hangard.yaml"
+    path.write_text(
+        "targets:\n"
+        "  m: {registry: 'mirror.example:5000'}\n"
+        "images:\n"
+        "  - source: quay.io/app\n"
+        "    tags: ['bad tag!']\n"
+        "    targets: [mm]\n"
+        "  - source: quay.io/app\n"
+        "    tags: ['1.0']\n"
+        "    targets: [m]\n"
+        "    schedule: ''\n"
+        "  - source: quay.io/app\n"
+        "    tags: ['1.0']\n"
+        "    targets: [m]\n"
+    )
+
+    run = hangard("validate", str(path))
+
+    assert run.code == 2
+    lines = run.out.splitlines()
+    assert lines[0].startswith(f"{path}:5:12: ")  # the tag
+    assert lines[1].startswith(f"{path}:6:15: unknown target 'mm'")
+    assert lines[2].startswith(f"{path}:10:15: ")  # the schedule
+    assert lines[3].startswith(f"{path}:12:12: duplicate output mirror.example:5000/app:1.0")
+    assert len(lines) == 4, lines
+
+
+def test_an_unset_password_env_is_a_warning_and_with_check_secrets_an_error(
+    tmp_path: Path, hangard: Hangard
+) -> None:
+    """Issue 9 item 16."""
+    path = tmp_path / "hangard.yaml"
+    path.write_text(
+        "registries:\n"
+        "  quay.io:\n"
+        "    credentials: {username: alice, password_env: HANGARD_TEST_UNSET_PASSWORD}\n"
+        "targets:\n"
+        "  m: {registry: 'mirror.example:5000'}\n"
+        "defaults: {targets: [m]}\n"
+        "images:\n"
+        "  - {source: quay.io/app, tags: ['1.0']}\n"
+    )
+    problem = "environment variable HANGARD_TEST_UNSET_PASSWORD is not set"
+
+    warned, refused = hangard.many(
+        ["validate", str(path)], ["validate", "--check-secrets", str(path)]
+    )
+
+    assert warned.code == 0, warned.out + warned.err
+    assert warned.out.splitlines() == [
+        f"{path}:3:50: warning: {problem}",
+        f"{path}: valid (1 target, 1 image entry)",
+    ]
+    assert refused.code == 2
+    assert refused.out.splitlines() == [f"{path}:3:50: {problem}"]

@@ -76,7 +76,11 @@ def validate(
         typer.Option("--online", help="also check every source exists and every credential works"),
     ] = False,
     check_secrets: Annotated[
-        bool, typer.Option("--check-secrets", help="check password_env/password_file are set")
+        bool,
+        typer.Option(
+            "--check-secrets",
+            help="an unset password_env or unreadable password_file is an error, not a warning",
+        ),
     ] = False,
     targets: Annotated[
         bool,
@@ -105,8 +109,9 @@ def validate(
     else:
         for problem in problems:
             typer.echo(str(problem))
-    if problems or loaded is None:
-        typer.echo(f"{path}: {len(problems)} problem{'s' if len(problems) != 1 else ''}", err=True)
+    errors = [p for p in problems if p.is_error]
+    if errors or loaded is None:
+        typer.echo(f"{path}: {len(errors)} problem{'s' if len(errors) != 1 else ''}", err=True)
         raise typer.Exit(ExitCode.USAGE)
     if output is OutputFormat.text:
         typer.echo(f"{path}: valid ({loaded.summary()})")
