@@ -32,11 +32,9 @@ Each class has a :class:`Reason`: the bounded label that metrics
 ``remedy`` and an :class:`ErrorContext`, which grows as the error travels
 outward (registry, then image, then item) through :meth:`HangardError.with_context`.
 
-A remedy that depends on where the user acts (a command-line flag, or a key
-under ``registries: HOST:`` in the config) is not text but a :class:`Hint`
-kind; :mod:`hangard.hints` writes it for its reader. ``remedy`` reads as
-the config's wording (the daemon's, and every log line's) unless the error
-was given a text remedy.
+A remedy that depends on where the user acts (a flag, or a config key) is a
+:class:`Hint`, written for its reader by :mod:`hangard.hints`; ``remedy``
+reads it in the config's words unless a text remedy was given.
 """
 
 from __future__ import annotations
@@ -49,6 +47,7 @@ from enum import StrEnum
 from typing import Any, Self, TypeVar
 
 __all__ = [
+    "HARBOR_PROJECT",
     "AuthError",
     "AuthFileError",
     "ConfigError",
@@ -118,6 +117,24 @@ class Hint(StrEnum):
     PUSH_CREDENTIALS = "push_credentials"
     """Pushing was refused: credentials cannot push, or the project is missing."""
 
+    def config_text(self, registry: str | None) -> str:
+        """This hint in the words of the desired-state file (the daemon's
+        and the log's); :mod:`hangard.hints` has the command line's."""
+        at = f"registries: {registry}:" if registry else "registries: HOST:"
+        return _CONFIG_HINTS[self].format(at=at)
+
+
+HARBOR_PROJECT = "and that the target project exists (Harbor needs the project created first)"
+_CONFIG_HINTS = {
+    Hint.PLAIN_HTTP: "the registry speaks plain HTTP: set {at} http: true in the config "
+    "(tls_verify: false also allows plain HTTP)",
+    Hint.UNTRUSTED_CA: "trust the registry's CA with {at} ca_file: PATH in the config, "
+    "or turn verification off with {at} tls_verify: false",
+    Hint.CREDENTIALS: "set {at} credentials in the config (username with password_env or "
+    "password_file, or docker_config: true for docker login's auth files)",
+    Hint.PUSH_CREDENTIALS: f"check that {{at}} credentials in the config can push, {HARBOR_PROJECT}",
+}
+
 
 @dataclass(frozen=True)
 class ErrorContext:
@@ -183,11 +200,9 @@ class HangardError(Exception):
     @property
     def remedy(self) -> str | None:
         """What the user can do: the text given, else :attr:`hint` as the
-        config would say it (:data:`hangard.hints.CONFIG_HINTS`)."""
+        config would say it (:meth:`Hint.config_text`)."""
         if self._remedy is None and self.hint is not None:
-            from hangard.hints import CONFIG_HINTS
-
-            return CONFIG_HINTS.text(self.hint, self.context.registry)
+            return self.hint.config_text(self.context.registry)
         return self._remedy
 
     @remedy.setter

@@ -17,11 +17,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from hangard.errors import HangardError, Hint
+from hangard.errors import HARBOR_PROJECT, HangardError, Hint
 
 __all__ = ["CONFIG_HINTS", "CliHints", "ConfigHints", "HintWriter"]
 
-_HARBOR = "and that the target project exists (Harbor needs the project created first)"
+_HARBOR = HARBOR_PROJECT
 
 
 class HintWriter:
@@ -38,26 +38,11 @@ class HintWriter:
 
 
 class ConfigHints(HintWriter):
-    """Hints that name the desired-state file's ``registries: HOST:`` keys."""
+    """Hints that name the desired-state file's ``registries: HOST:`` keys
+    (the words of :meth:`Hint.config_text`, an error's default ``remedy``)."""
 
     def text(self, hint: Hint, registry: str | None) -> str:
-        at = f"registries: {registry}:" if registry else "registries: HOST:"
-        if hint is Hint.PLAIN_HTTP:
-            return (
-                f"the registry speaks plain HTTP: set {at} http: true in the config "
-                "(tls_verify: false also allows plain HTTP)"
-            )
-        if hint is Hint.UNTRUSTED_CA:
-            return (
-                f"trust the registry's CA with {at} ca_file: PATH in the config, "
-                f"or turn verification off with {at} tls_verify: false"
-            )
-        if hint is Hint.CREDENTIALS:
-            return (
-                f"set {at} credentials in the config (username with password_env or "
-                "password_file, or docker_config: true for docker login's auth files)"
-            )
-        return f"check that {at} credentials in the config can push, {_HARBOR}"
+        return hint.config_text(registry)
 
 
 CONFIG_HINTS = ConfigHints()
