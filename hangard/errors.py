@@ -206,8 +206,7 @@ class HangardError(Exception):
         return self._remedy
 
     @remedy.setter
-    def remedy(self, text: str | None) -> None:
-        """A text remedy replaces the hint: the layer that set it knew more."""
+    def remedy(self, text: str | None) -> None:  # replaces the hint: its setter knew more
         self._remedy = text
         self.hint = None
 
