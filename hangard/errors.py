@@ -33,6 +33,10 @@ Each class has a :class:`Reason`: the bounded label that metrics
 ``/status`` (``last_error_reason``) report. An error may also carry a
 ``remedy`` and an :class:`ErrorContext`, which grows as the error travels
 outward (registry, then image, then item) through :meth:`HangardError.with_context`.
+
+A remedy that depends on where the user acts (a flag, or a config key) is a
+:class:`Hint`, written for its reader by :mod:`hangard.hints`; ``remedy``
+reads it in the config's words unless a text remedy was given.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Self, TypeVar
 
+from hangard.hints import Hint
+
 __all__ = [
     "AuthError",
     "AuthFileError",
@@ -54,6 +60,7 @@ __all__ = [
     "DigestMismatchError",
     "ErrorContext",
     "HangardError",
+    "Hint",
     "InputError",
     "InvalidManifestError",
     "InvalidReferenceError",
@@ -146,12 +153,33 @@ class HangardError(Exception):
     exit_code: int = 1
 
     def __init__(
-        self, message: str, *, remedy: str | None = None, context: ErrorContext | None = None
+        self,
+        message: str,
+        *,
+        remedy: str | None = None,
+        context: ErrorContext | None = None,
+        hint: Hint | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.remedy = remedy
+        self._remedy = remedy
+        self.hint = hint
+        """A remedy that depends on the reader's context; rendered by
+        :mod:`hangard.hints` (``None`` when ``remedy`` is plain text)."""
         self.context = context or ErrorContext()
+
+    @property
+    def remedy(self) -> str | None:
+        """What the user can do: the text given, else :attr:`hint` as the
+        config would say it (:meth:`Hint.config_text`)."""
+        if self._remedy is None and self.hint is not None:
+            return self.hint.config_text(self.context.registry)
+        return self._remedy
+
+    @remedy.setter
+    def remedy(self, text: str | None) -> None:  # replaces the hint: its setter knew more
+        self._remedy = text
+        self.hint = None
 
     def __str__(self) -> str:
         text = self.message
@@ -242,8 +270,9 @@ class RegistryError(OperationError):
         context: ErrorContext | None = None,
         *,
         remedy: str | None = None,
+        hint: Hint | None = None,
     ) -> None:
-        super().__init__(message, remedy=remedy, context=context)
+        super().__init__(message, remedy=remedy, context=context, hint=hint)
 
     def with_image(self, image: str) -> Self:
         """Attach the image being worked on, keeping everything else."""

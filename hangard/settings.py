@@ -98,7 +98,8 @@ def load_settings(**overrides: Any) -> Settings:
     on top; ``None`` overrides are ignored, so unset flags can be passed as is.
 
     Raises :class:`~hangard.errors.ConfigError`, one problem per bad setting,
-    naming its environment variable.
+    naming its environment variable (with its value when the value came from
+    there: ``setting concurrency (HANGARD_CONCURRENCY=0): ...``).
     """
     given = {k: v for k, v in overrides.items() if v is not None}
     unknown = sorted(set(given) - set(Settings.model_fields))
@@ -111,5 +112,8 @@ def load_settings(**overrides: Any) -> Settings:
         for error in exc.errors(include_url=False):
             name = str(error["loc"][0]) if error["loc"] else "?"
             msg = error["msg"].removeprefix("Value error, ")
-            problems.append(f"setting {name} ({ENV_PREFIX}{name.upper()}): {msg}")
-        raise ConfigError("invalid settings", problems=problems) from None
+            variable = f"{ENV_PREFIX}{name.upper()}"
+            if name not in given and isinstance(error.get("input"), str):
+                variable += f"={error['input']}"  # from the environment: show what it holds
+            problems.append(f"setting {name} ({variable}): {msg}")
+        raise ConfigError(f"invalid settings: {'; '.join(problems)}", problems=problems) from None

@@ -98,7 +98,7 @@ def test_inspect_tls_registry_with_its_ca(tls_registry: Registry, hangard: Hanga
 
     assert trusted.code == 0 and trusted.stdout == img.manifest
     assert untrusted.code == 1
-    assert "hint:" in untrusted.err and "ca_file" in untrusted.err
+    assert "hint:" in untrusted.err and "--ca-file=PATH" in untrusted.err
 
 
 # ------------------------------------------------------------------------ copy
@@ -242,7 +242,7 @@ def test_tls_verify_false_falls_back_to_plain_http(
     assert images.get_manifest_raw(plain_registry2, "m/app", "v1") == multi.manifest
     assert inspected.code == 0 and inspected.stdout == multi.manifest
     assert refused.code == 1  # https by default, and no silent downgrade
-    assert "hint:" in refused.err and "tls_verify" in refused.err
+    assert "hint:" in refused.err and "--plain-http" in refused.err
 
 
 def test_copy_to_tls_registry_with_dest_ca_file(
@@ -353,8 +353,8 @@ def test_the_cli_starts_without_the_network_and_config_stack() -> None:
 @pytest.mark.parametrize(
     ("variable", "value", "expected"),
     [
-        ("HANGARD_LOG_LEVEL", "bogus", "'bogus' is not one of 'debug', 'info', 'warning', 'error'"),
-        ("HANGARD_LOG_FORMAT", "xml", "'xml' is not one of 'auto', 'json', 'console'"),
+        ("HANGARD_LOG_LEVEL", "bogus", "expected one of debug, info, warning, error"),
+        ("HANGARD_LOG_FORMAT", "xml", "expected one of auto, json, console"),
     ],
 )
 def test_a_bad_logging_variable_is_named(
@@ -363,8 +363,7 @@ def test_a_bad_logging_variable_is_named(
     run = hangard.with_env(**{variable: value})("version")
 
     assert run.code == 2
-    assert f"(env var: '{variable}')" in run.err and expected in run.err
-    assert "Traceback" not in run.err
+    assert run.err.splitlines() == [f"error: {variable}={value}: {expected}"]
 
 
 def test_logging_variables_are_case_insensitive(hangard: Hangard) -> None:

@@ -30,6 +30,7 @@ from hangard.core.manifest import digest_of, parse_manifest
 from hangard.core.reference import Repository
 from hangard.errors import (
     AuthError,
+    Hint,
     NotFoundError,
     RateLimitedError,
     ResponseError,
@@ -51,7 +52,7 @@ from tests.harness.tokenserver import TokenServer
 ALICE = Credentials("alice", "alice-secret")
 READER = Credentials("reader", "reader-secret")
 HTTP = RegistryOptions(http=True)
-PLAIN_HTTP_REMEDY = "set tls_verify: false for this registry, or use http://"
+PLAIN_HTTP_REMEDY = "the registry speaks plain HTTP: set registries: "
 
 Observed = list[tuple[str, str, int]]
 
@@ -446,6 +447,7 @@ async def test_plain_http_registry_over_https(plain_registry: Registry) -> None:
     assert excinfo.value.message == "server gave HTTP response to HTTPS client"
     assert excinfo.value.remedy is not None
     assert excinfo.value.remedy.startswith(PLAIN_HTTP_REMEDY)
+    assert excinfo.value.hint is Hint.PLAIN_HTTP
 
 
 async def test_tls_verify_false_falls_back_to_plain_http(plain_registry: Registry) -> None:

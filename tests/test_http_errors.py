@@ -13,11 +13,13 @@ import pytest
 
 from hangard.errors import (
     AuthError,
+    Hint,
     NotFoundError,
     RateLimitedError,
     ResponseError,
     ServerError,
 )
+from hangard.hints import CONFIG_HINTS
 from hangard.registry.errormap import parse_error_body, response_error, transport_error
 
 REGISTRY = "registry.example:5000"
@@ -31,10 +33,9 @@ HARBOR_GC = (
     "happens after deletions until garbage collection runs: run GC, then retry"
 )
 INSPECT = f"image does not exist: check with `hangard inspect --raw docker://{IMAGE}`"
-PUSH_AUTH = (
-    "check credentials and that the target project exists (Harbor needs the project created first)"
-)
-PULL_AUTH = "check the credentials for this registry (docker login, --src-creds, or the config)"
+# the config's words by default (hints for the command line: tests/test_hints.py)
+PUSH_AUTH = CONFIG_HINTS.text(Hint.PUSH_CREDENTIALS, REGISTRY)
+PULL_AUTH = CONFIG_HINTS.text(Hint.CREDENTIALS, REGISTRY)
 RATE_LIMIT = "lower concurrency or wait for the quota window"
 
 

@@ -346,3 +346,34 @@ def test_one_source_tag_to_two_destinations_on_one_target_is_never_dropped(
             "mirror.example.com/one/app:1.0",
             "mirror.example.com/two/app:1.0",
         ]
+
+
+def test_plan_detailed_exitcode_is_0_in_sync_2_pending_1_errors(
+    tmp_path: Path, hangard: Hangard, plain_registry: Registry, plain_registry2: Registry
+) -> None:
+    """Issue 9 item 22: like terraform's, so CI can fail on drift."""
+    src, dst = plain_registry, plain_registry2
+    images.push_oci_image(src, "app", "v1", seed=11)
+    config = write_config(
+        tmp_path,
+        regs=registries(src, dst),
+        target=dst,
+        images_=[{"source": f"{src.host}/app", "tags": ["v1"]}],
+    )
+    broken = tmp_path / "broken.yaml"
+    doc = yaml.safe_load(config.read_text())
+    del doc["registries"][src.host]  # https to a plain registry: an error
+    broken.write_text(yaml.safe_dump(doc))
+
+    pending, plain, errors = hangard.many(
+        ["plan", "--detailed-exitcode", str(config)],
+        ["plan", str(config)],
+        ["plan", "--detailed-exitcode", str(broken)],
+    )
+    synced = hangard("sync", "--once", "--no-progress", str(config))
+    in_sync = hangard("plan", "--detailed-exitcode", str(config))
+
+    assert (pending.code, plain.code, errors.code) == (2, 0, 1), pending.err + errors.err
+    assert synced.code == 0, synced.out + synced.err
+    assert in_sync.code == 0, in_sync.out + in_sync.err
+    assert in_sync.out.splitlines()[-1].endswith("1 in sync, 0 to copy, 0 skipped, 0 errors")

@@ -9,6 +9,7 @@ import pytest
 
 from hangard.errors import ConfigError
 from hangard.settings import Settings, load_settings
+from tests.helpers_cli import Hangard
 
 
 @pytest.fixture(autouse=True)
@@ -78,36 +79,36 @@ def test_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None
         (
             "HANGARD_CONCURRENCY",
             "0",
-            "setting concurrency (HANGARD_CONCURRENCY): Input should be greater than or equal to 1",
+            "setting concurrency (HANGARD_CONCURRENCY=0): Input should be greater than or equal to 1",
         ),
         (
             "HANGARD_CONCURRENCY",
             "many",
-            "setting concurrency (HANGARD_CONCURRENCY): "
+            "setting concurrency (HANGARD_CONCURRENCY=many): "
             "Input should be a valid integer, unable to parse string as an integer",
         ),
         (
             "HANGARD_METRICS_ADDRESS",
             "9469",
-            "setting metrics_address (HANGARD_METRICS_ADDRESS): "
+            "setting metrics_address (HANGARD_METRICS_ADDRESS=9469): "
             "'9469' is not HOST:PORT (like 127.0.0.1:9469 or [::1]:9469)",
         ),
         (
             "HANGARD_METRICS_ADDRESS",
             "::1:9469",
             "setting metrics_address "
-            "(HANGARD_METRICS_ADDRESS): '::1:9469': write an IPv6 host in brackets, like [::1]:9469",
+            "(HANGARD_METRICS_ADDRESS=::1:9469): '::1:9469': write an IPv6 host in brackets, like [::1]:9469",
         ),
         (
             "HANGARD_SHUTDOWN_GRACE",
             "-1",
-            "setting shutdown_grace (HANGARD_SHUTDOWN_GRACE): "
+            "setting shutdown_grace (HANGARD_SHUTDOWN_GRACE=-1): "
             "Input should be greater than or equal to 0",
         ),
         (
             "HANGARD_WATCH_CONFIG",
             "perhaps",
-            "setting watch_config (HANGARD_WATCH_CONFIG): "
+            "setting watch_config (HANGARD_WATCH_CONFIG=perhaps): "
             "Input should be a valid boolean, unable to interpret input",
         ),
     ],
@@ -134,3 +135,44 @@ def test_invalid_override_reports_every_problem() -> None:
 def test_unknown_override_is_a_programming_error() -> None:
     with pytest.raises(TypeError, match="unknown settings: colour"):
         load_settings(colour="blue")
+
+
+COMMANDS = [
+    ["validate", "hangard.yaml"],
+    ["plan", "hangard.yaml"],
+    ["sync", "--once", "hangard.yaml"],
+    ["run", "--config", "hangard.yaml"],
+]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "line"),
+    [
+        (
+            "HANGARD_CONCURRENCY",
+            "0",
+            "error: setting concurrency (HANGARD_CONCURRENCY=0): "
+            "Input should be greater than or equal to 1",
+        ),
+        (
+            "HANGARD_LOG_LEVEL",
+            "bogus",
+            "error: HANGARD_LOG_LEVEL=bogus: expected one of debug, info, warning, error",
+        ),
+    ],
+)
+def test_every_command_names_a_bad_setting_in_one_line(
+    hangard: Hangard, variable: str, value: str, line: str
+) -> None:
+    """Issue 9 item 17: not just "invalid settings", and no usage banner."""
+    runs = hangard.with_env(**{variable: value}).many(*COMMANDS)
+    for command, run in zip(COMMANDS, runs, strict=True):
+        assert (run.code, run.err.splitlines()) == (2, [line]), command
+
+
+def test_a_bad_log_format_flag_names_the_flag(hangard: Hangard) -> None:
+    run = hangard("--log-format", "xml", "validate", "hangard.yaml")
+    assert (run.code, run.err.splitlines()) == (
+        2,
+        ["error: --log-format xml: expected one of auto, json, console"],
+    )

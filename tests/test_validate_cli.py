@@ -140,3 +140,119 @@ def test_problems_exit_2_with_positions_without_contacting_registries(
     ]
     assert run.err.strip() == f"{path}: 1 problem"
     assert plain_registry.access_log()[seen:] == []
+
+
+def test_online_targets_checks_every_target_holds_the_desired_digest(
+    hangard: Hangard,
+    config: Path,
+    plain_registry: Registry,
+    plain_registry2: Registry,
+    basic_registry: Registry,
+    token_registry: Registry,
+) -> None:
+    """Issue 9 item 22: Hangar's ``mirror validate``; 2 while copies are
+    pending, 0 once synced, 1 on errors."""
+    hangard.env.update({BASIC_PASSWORD: "alice-secret", TOKEN_PASSWORD: "alice-secret"})
+
+    pending = hangard("validate", "--online", "--targets", str(config))
+    synced = hangard("sync", "--once", "--no-progress", str(config))
+    in_sync = hangard("validate", "--online", "--targets", str(config))
+    hangard.env[BASIC_PASSWORD] = "wrong"
+    errors = hangard("validate", "--online", "--targets", str(config))
+
+    assert pending.code == 2, pending.out + pending.err
+    lines = [line for line in pending.out.splitlines() if line.startswith("PENDING ")]
+    assert len(lines) == 4
+    dst = plain_registry2.host
+    assert f"PENDING {plain_registry.host}/app:v1 -> {dst}/app:v1 [m]: copy (missing)" in lines
+    assert pending.out.splitlines()[-1].endswith("0 failures, 0 in sync, 4 to copy")
+    assert synced.code == 0, synced.out + synced.err
+    assert in_sync.code == 0, in_sync.out + in_sync.err
+    assert in_sync.out.splitlines()[-1].endswith("0 failures, 4 in sync, 0 to copy")
+    assert errors.code == 1, errors.out + errors.err
+
+
+def test_online_reports_a_target_failure_under_that_target(
+    tmp_path: Path, hangard: Hangard, plain_registry: Registry, tls_registry: Registry
+) -> None:
+    """Issue 9 item 17: a target that fails (an untrusted CA) is named, with
+    the config's key for it, not the source tag alone."""
+    images.push_oci_image(plain_registry, "app", "v1", seed=1)
+    doc = {
+        "registries": {plain_registry.host: {"http": True}},
+        "targets": {"secure": {"registry": tls_registry.host}},
+        "defaults": {"targets": ["secure"]},
+        "images": [{"source": f"{plain_registry.host}/app", "tags": ["v1"]}],
+    }
+    path = tmp_path / "hangard.yaml"
+    path.write_text(yaml.safe_dump(doc))
+
+    run = hangard("validate", "--online", str(path))
+
+    assert run.code == 1, run.out + run.err
+    fails = [line for line in run.out.splitlines() if line.startswith("FAIL")]
+    item = [f for f in fails if f.startswith(f"FAIL {plain_registry.host}/app:v1 -> secure: ")]
+    assert item and "TLS verification failed" in item[0], fails
+    assert f"registries: {tls_registry.host}: ca_file" in item[0]
+
+
+def test_a_bad_tag_does_not_hide_an_unknown_target_or_a_duplicate(
+    tmp_path: Path, hangard: Hangard
+) -> None:
+    """Issue 9 item 16: schema and reference problems of one entry in one pass."""
+    path = tmp_path / "hangard.yaml"
+    path.write_text(
+        "targets:\n"
+        "  m: {registry: 'mirror.example:5000'}\n"
+        "images:\n"
+        "  - source: quay.io/app\n"
+        "    tags: ['bad tag!']\n"
+        "    targets: [mm]\n"
+        "  - source: quay.io/app\n"
+        "    tags: ['1.0']\n"
+        "    targets: [m]\n"
+        "    schedule: ''\n"
+        "  - source: quay.io/app\n"
+        "    tags: ['1.0']\n"
+        "    targets: [m]\n"
+    )
+
+    run = hangard("validate", str(path))
+
+    assert run.code == 2
+    lines = run.out.splitlines()
+    assert lines[0].startswith(f"{path}:5:12: ")  # the tag
+    assert lines[1].startswith(f"{path}:6:15: unknown target 'mm'")
+    assert lines[2].startswith(f"{path}:10:15: ")  # the schedule
+    assert lines[3].startswith(f"{path}:12:12: duplicate output mirror.example:5000/app:1.0")
+    assert len(lines) == 4, lines
+
+
+def test_an_unset_password_env_is_a_warning_and_with_check_secrets_an_error(
+    tmp_path: Path, hangard: Hangard
+) -> None:
+    """Issue 9 item 16."""
+    path = tmp_path / "hangard.yaml"
+    path.write_text(
+        "registries:\n"
+        "  quay.io:\n"
+        "    credentials: {username: alice, password_env: HANGARD_TEST_UNSET_PASSWORD}\n"
+        "targets:\n"
+        "  m: {registry: 'mirror.example:5000'}\n"
+        "defaults: {targets: [m]}\n"
+        "images:\n"
+        "  - {source: quay.io/app, tags: ['1.0']}\n"
+    )
+    problem = "environment variable HANGARD_TEST_UNSET_PASSWORD is not set"
+
+    warned, refused = hangard.many(
+        ["validate", str(path)], ["validate", "--check-secrets", str(path)]
+    )
+
+    assert warned.code == 0, warned.out + warned.err
+    assert warned.out.splitlines() == [
+        f"{path}:3:50: warning: {problem}",
+        f"{path}: valid (1 target, 1 image entry)",
+    ]
+    assert refused.code == 2
+    assert refused.out.splitlines() == [f"{path}:3:50: {problem}"]

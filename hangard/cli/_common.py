@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Coroutine
 from enum import IntEnum, StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import typer
 
@@ -19,9 +19,11 @@ from hangard import __version__
 from hangard.core.platform import Platform, parse_platform
 from hangard.core.reference import ImageReference, parse_reference
 from hangard.errors import ConfigError, HangardError, InputError
+from hangard.hints import CONFIG_HINTS, HintWriter
 
 if TYPE_CHECKING:
     from hangard.config.loader import LoadedConfig
+    from hangard.log import LogFormat as LogFormatName
     from hangard.registry.client import RegistryClient
     from hangard.registry.credentials import Credentials
     from hangard.settings import Settings
@@ -92,19 +94,40 @@ def _print_version(value: bool) -> None:
         raise typer.Exit(ExitCode.OK)
 
 
+def _choice(ctx: typer.Context, name: str, value: str, kind: type[StrEnum]) -> str:
+    """``value`` if it is one of ``kind``; else one line naming where it came
+    from (``HANGARD_LOG_LEVEL=bogus`` or ``--log-level bogus``) and exit 2."""
+    lowered = value.strip().lower()
+    if lowered in {member.value for member in kind}:
+        return lowered
+    option = f"--{name.replace('_', '-')}"
+    given = f"{option} {value}"
+    source = ctx.get_parameter_source(name)
+    if source is not None and source.name == "ENVIRONMENT":
+        given = f"HANGARD_{name.upper()}={value}"
+    choices = ", ".join(member.value for member in kind)
+    typer.echo(f"error: {given}: expected one of {choices}", err=True)
+    raise typer.Exit(ExitCode.USAGE)
+
+
 @app.callback()
 def _root(
+    ctx: typer.Context,
     log_level: Annotated[
-        LogLevel, typer.Option(envvar="HANGARD_LOG_LEVEL", case_sensitive=False)
-    ] = LogLevel.info,
+        str,
+        typer.Option(
+            envvar="HANGARD_LOG_LEVEL", metavar="[debug|info|warning|error]", show_envvar=True
+        ),
+    ] = LogLevel.info.value,
     log_format: Annotated[
-        LogFormat,
+        str,
         typer.Option(
             envvar="HANGARD_LOG_FORMAT",
-            case_sensitive=False,
+            metavar="[auto|json|console]",
+            show_envvar=True,
             help="auto: console on a TTY, JSON lines otherwise",
         ),
-    ] = LogFormat.auto,
+    ] = LogFormat.auto.value,
     version: Annotated[
         bool,
         typer.Option(
@@ -114,22 +137,28 @@ def _root(
 ) -> None:
     from hangard.log import configure_logging
 
-    configure_logging(log_level.value, log_format.value)
+    level = _choice(ctx, "log_level", log_level, LogLevel)
+    fmt = _choice(ctx, "log_format", log_format, LogFormat)
+    configure_logging(level, cast("LogFormatName", fmt))
 
 
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine, turning hangard errors into a message and exit code."""
+def run_async(coro: Coroutine[Any, Any, T], hints: HintWriter = CONFIG_HINTS) -> T:
+    """Run a coroutine, turning hangard errors into a message and exit code.
+
+    ``hints`` writes an error's hint for this command: its flags
+    (:class:`~hangard.hints.CliHints`), or by default the config's keys.
+    """
     import asyncio
 
     try:
         return asyncio.run(coro)
     except HangardError as exc:
         typer.echo(f"error: {exc.message}", err=True)
-        context = getattr(exc, "context", None)
-        if context is not None and context.describe():
-            typer.echo(f"  where: {context.describe()}", err=True)
-        if exc.remedy:
-            typer.echo(f"  hint: {exc.remedy}", err=True)
+        if exc.context.describe():
+            typer.echo(f"  where: {exc.context.describe()}", err=True)
+        remedy = hints.render(exc)
+        if remedy:
+            typer.echo(f"  hint: {remedy}", err=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         # the copies in flight were cancelled and their uploads DELETEd
@@ -204,7 +233,8 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return load(**overrides)
     except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        for problem in exc.problems or [exc.message]:
+            typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(ExitCode.USAGE) from None
 
 

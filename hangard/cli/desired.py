@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 import sys
+from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -26,6 +27,7 @@ from hangard.errors import HangardError
 
 if TYPE_CHECKING:
     from hangard.config.loader import LoadedConfig
+    from hangard.core.plan import Action, Plan
     from hangard.settings import Settings
     from hangard.sync import CycleResult, DigestCache, SaveFailure
 
@@ -74,7 +76,19 @@ def validate(
         typer.Option("--online", help="also check every source exists and every credential works"),
     ] = False,
     check_secrets: Annotated[
-        bool, typer.Option("--check-secrets", help="check password_env/password_file are set")
+        bool,
+        typer.Option(
+            "--check-secrets",
+            help="an unset password_env or unreadable password_file is an error, not a warning",
+        ),
+    ] = False,
+    targets: Annotated[
+        bool,
+        typer.Option(
+            "--targets",
+            help="with --online: also check every target holds the desired digest "
+            "(exit 2 when copies are pending)",
+        ),
     ] = False,
     output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.text,
 ) -> None:
@@ -82,7 +96,9 @@ def validate(
 
     Prints every problem as FILE:LINE:COL: message. Exit 0 valid, 2 invalid,
     1 when --online finds an unreachable source or a failing credential.
+    With --online --targets: 0 every target in sync, 2 copies pending, 1 errors.
     """
+    online = online or targets
     from hangard.config import check_config
 
     settings = load_settings()
@@ -93,21 +109,61 @@ def validate(
     else:
         for problem in problems:
             typer.echo(str(problem))
-    if problems or loaded is None:
-        typer.echo(f"{path}: {len(problems)} problem{'s' if len(problems) != 1 else ''}", err=True)
+    errors = [p for p in problems if p.is_error]
+    if errors or loaded is None:
+        typer.echo(f"{path}: {len(errors)} problem{'s' if len(errors) != 1 else ''}", err=True)
         raise typer.Exit(ExitCode.USAGE)
     if output is OutputFormat.text:
         typer.echo(f"{path}: valid ({loaded.summary()})")
     if online:
-        failures = run_async(_online_checks(loaded, settings))
-        raise typer.Exit(ExitCode.FAILED if failures else ExitCode.OK)
+        failures, pending = run_async(_online_checks(loaded, settings, targets=targets))
+        if failures:
+            raise typer.Exit(ExitCode.FAILED)
+        raise typer.Exit(PlanExit.PENDING if targets and pending else ExitCode.OK)
 
 
-async def _online_checks(loaded: LoadedConfig, settings: Settings) -> int:
+class PlanExit(IntEnum):
+    """``plan --detailed-exitcode`` and ``validate --online --targets``, as terraform's."""
+
+    IN_SYNC = 0
+    ERRORS = 1
+    PENDING = 2
+    """Copies are pending: a target is missing or has drifted."""
+
+
+def _plan_exit(result: Plan) -> PlanExit:
+    summary = result.summary
+    if summary["error"]:
+        return PlanExit.ERRORS
+    return PlanExit.PENDING if summary["copy"] else PlanExit.IN_SYNC
+
+
+def _fail_line(action: Action) -> str:
+    """A failure under the target it concerns, or under the source tag when
+    the source failed (then it shows once, whatever the number of targets)."""
+    from hangard.core.plan import SyncItem
+
+    item = action.item
+    error = action.error
+    on_target = (
+        isinstance(item, SyncItem)
+        and error is not None
+        and error.context.registry == item.destination.registry != item.source.registry
+    )
+    where = f"{item.image}:{action.key[1]}"
+    if on_target:
+        where += f" -> {item.target}"
+    return f"FAIL {where}: {action.describe()}"
+
+
+async def _online_checks(
+    loaded: LoadedConfig, settings: Settings, *, targets: bool = False
+) -> tuple[int, int]:
     """Every source tag exists, every registry answers with working
     credentials, and the targets accept pushes (an upload is opened and
-    cancelled)."""
-    from hangard.core.plan import ActionKind
+    cancelled); with ``targets``, also list the items whose target does not
+    hold the desired digest. Returns (failures, pending copies)."""
+    from hangard.core.plan import ActionKind, SyncItem
     from hangard.sync import observe_and_plan
 
     failures = 0
@@ -116,14 +172,22 @@ async def _online_checks(loaded: LoadedConfig, settings: Settings) -> int:
         reported: set[str] = set()
         for action in planned.plan.actions:
             if action.kind is ActionKind.ERROR or action.cause == "source missing":
-                # a source problem shows on every target: name it once
-                line = f"FAIL {action.item.image}:{action.key[1]}: {action.describe()}"
+                line = _fail_line(action)
                 if line not in reported:
                     reported.add(line)
                     failures += 1
                     typer.echo(line)
-        targets = {i.destination.repository for i in planned.items}
-        for repo in sorted(targets):
+        pending = [a for a in planned.plan.actions if a.kind is ActionKind.COPY]
+        if targets:
+            for action in pending:
+                item = action.item
+                where = item.destination if isinstance(item, SyncItem) else item.target
+                typer.echo(
+                    f"PENDING {item.image}:{action.key[1]} -> {where} [{item.target}]: "
+                    f"{action.describe()}"
+                )
+        repos = {i.destination.repository for i in planned.items}
+        for repo in sorted(repos):
             try:
                 location = await client.start_upload(repo)
                 await client.cancel_upload(repo, location)
@@ -132,20 +196,27 @@ async def _online_checks(loaded: LoadedConfig, settings: Settings) -> int:
                 failures += 1
                 typer.echo(f"FAIL push to {repo}: {exc}")
     sources = len({i.source for i in planned.items})
-    typer.echo(
-        f"online: {sources} sources, {len(targets)} target repositories, {failures} failures"
-    )
-    return failures
+    summary = f"online: {sources} sources, {len(repos)} target repositories, {failures} failures"
+    if targets:
+        in_sync = sum(1 for a in planned.plan.actions if a.kind is ActionKind.IN_SYNC)
+        summary += f", {in_sync} in sync, {len(pending)} to copy"
+    typer.echo(summary)
+    return failures, len(pending)
 
 
 @app.command()
 def plan(
     file: ConfigArg = None,
     output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.text,
+    detailed_exitcode: Annotated[
+        bool,
+        typer.Option("--detailed-exitcode", help="exit 0 all in sync, 2 copies pending, 1 errors"),
+    ] = False,
 ) -> None:
     """Show what a sync would do, per (image, tag, target), without copying.
 
-    Exit 0, or 1 when any item is in error.
+    Exit 0, or 1 when any item is in error; with --detailed-exitcode (as
+    terraform's): 0 all in sync, 2 copies pending, 1 errors.
     """
     settings = load_settings()
     loaded = load_config(file or settings.config)
@@ -159,6 +230,8 @@ def plan(
         _warn(persist([Save("digest cache", cache.path, cache.save)]))
         result = planned.plan
         typer.echo(result.to_json() if output is OutputFormat.json else result.render())
+        if detailed_exitcode:
+            return _plan_exit(result)
         return ExitCode.FAILED if result.summary["error"] else ExitCode.OK
 
     raise typer.Exit(run_async(work()))

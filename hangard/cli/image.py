@@ -25,6 +25,7 @@ from hangard.cli._common import (
     run_async,
 )
 from hangard.errors import InputError
+from hangard.hints import CliHints
 from hangard.registry.options import ClientOptions, RegistryOptions
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ def inspect(
 
                 typer.echo(render_manifest(name, manifest))
 
-    run_async(work())
+    run_async(work(), CliHints(default="--"))
 
 
 async def _pick(
@@ -235,4 +236,5 @@ def copy(
             typer.echo(render_copy_result(result))
         return ExitCode.OK
 
-    raise typer.Exit(run_async(work()))
+    sides = {dst.registry: "--dest-", src.registry: "--src-"}  # one host: the --src- settings
+    raise typer.Exit(run_async(work(), CliHints(sides)))

@@ -16,15 +16,17 @@ I/O around it, and :mod:`hangard.config.report` places each problem found:
 
 All problems are reported, sorted (see :class:`~hangard.config.report.Report`).
 Cross-references (target names, duplicate outputs) are checked when the schema
-errors, if any, are confined to ``images`` entries: the other entries are then
-checked on their own.
+errors, if any, are confined to ``images`` entries: a bad entry then keeps
+its good fields, so that its targets are still checked (an entry whose
+source, tags, list or destination is bad produces no outputs, but its
+``targets`` are checked).
 
-Secrets are not looked at by default: ``password_env`` variables and
-``password_file`` files are read when the daemon starts
+Secrets are read when the daemon starts
 (:func:`hangard.config.registries.credential_store`), so a file can be
-validated on a machine that does not hold them. ``check_secrets=True`` also
-checks that each variable is set and each file readable, without reading or
-printing a secret.
+validated on a machine that does not hold them: an unset ``password_env``
+variable or an unreadable ``password_file`` is a *warning*
+(``FILE:LINE:COL: warning: ...``; the file stays valid), and an error with
+``check_secrets=True``. No secret is read or printed.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -42,6 +44,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from hangard.config.hangarlist import parse_hangar_list
+from hangard.config.messages import strip_union_tags
 from hangard.config.positions import Problem, load_yaml
 from hangard.config.report import Report
 from hangard.core.desired import (
@@ -100,8 +103,8 @@ class LoadedConfig:
 
 
 class ConfigCheck(NamedTuple):
-    """What reading a desired-state file found: the config when it is valid,
-    else every problem."""
+    """What reading a desired-state file found: the config when it is valid
+    (``problems`` then holds warnings only), else every problem."""
 
     loaded: LoadedConfig | None
     problems: list[Problem]
@@ -114,7 +117,7 @@ def check_config(
     environ: Mapping[str, str] | None = None,
 ) -> ConfigCheck:
     """Read and validate a desired-state file and its list files:
-    ``(loaded, [])`` when valid, else ``(None, problems)``."""
+    ``(loaded, warnings)`` when valid, else ``(None, problems)``."""
     return ConfigCheck(*_Loader(path, check_secrets, environ).run())
 
 
@@ -127,11 +130,31 @@ def load_config(
     """:func:`check_config`, raising :class:`~hangard.errors.ConfigError`
     (whose ``problems`` are each formatted ``FILE:LINE:COL: message``) when
     the file is invalid."""
-    loaded, problems = check_config(path, check_secrets=check_secrets, environ=environ)
+    loaded, found = check_config(path, check_secrets=check_secrets, environ=environ)
+    problems = [p for p in found if p.is_error]
     if problems or loaded is None:
         count = _plural(len(problems), "problem")
         raise ConfigError(f"{os.fspath(path)}: {count}", problems=[str(p) for p in problems])
     return loaded
+
+
+#: Fields that decide an entry's outputs: when one is bad, the entry is
+#: checked for its targets only.
+_OUTPUT_FIELDS = frozenset({"source", "tags", "list", "lines", "destination"})
+
+
+def _salvage_entry(entry: Any, bad_fields: set[Hashable]) -> Any:
+    """``entry`` without its bad fields, for checking its references; a
+    stand-in without outputs when what it produces is unknown; ``None``
+    when not even its targets can be checked."""
+    if not isinstance(entry, dict) or None in bad_fields or "targets" in bad_fields:
+        return None
+    if bad_fields & _OUTPUT_FIELDS:
+        stand_in: dict[str, Any] = {"list": "(not checked: the entry is invalid)"}
+        if "targets" in entry:
+            stand_in["targets"] = entry["targets"]
+        return stand_in
+    return {k: v for k, v in entry.items() if k not in bad_fields}
 
 
 def _plural(n: int, one: str, many: str | None = None) -> str:
@@ -162,10 +185,10 @@ class _Loader:
         if data is not None:
             state = self._check(data)
         problems = self.report.sorted()
-        if state is None or problems:
+        if state is None or any(p.is_error for p in problems):
             return None, problems
         loaded = LoadedConfig(self.path, state, self.files, f"sha256:{self.digest.hexdigest()}")
-        return loaded, []
+        return loaded, problems
 
     def _read_config(self) -> Any:
         try:
@@ -191,7 +214,7 @@ class _Loader:
             data = self._prepare(data)
         self._cron_schedules(data)
         state = self._validate(data)
-        if state is not None and self.check_secrets:
+        if state is not None:
             self._secrets(state)
         return state
 
@@ -316,26 +339,33 @@ class _Loader:
         return state
 
     def _salvage_references(self, data: Any, errors: list[ErrorDetails]) -> None:
-        """Check cross-references among the good ``images`` entries when the
-        bad ones are the only problem."""
-        bad: set[int] = set()
+        """Check cross-references when the schema errors are confined to
+        ``images`` entries: each bad entry keeps its good fields."""
+        bad: dict[int, set[Hashable]] = {}
         for error in errors:
-            loc = error["loc"]
+            loc = strip_union_tags(tuple(error["loc"]))
             if len(loc) < 2 or loc[0] != "images" or not isinstance(loc[1], int):
                 return
-            bad.add(loc[1])
+            bad.setdefault(loc[1], set()).add(loc[2] if len(loc) > 2 else None)
         if not isinstance(data, dict) or not isinstance(data.get("images"), list):
             return
-        kept = [i for i in range(len(data["images"])) if i not in bad]
+        kept: list[int] = []
+        entries: list[Any] = []
+        for index, entry in enumerate(data["images"]):
+            if index in bad:
+                entry = _salvage_entry(entry, bad[index])
+                if entry is None:
+                    continue
+            kept.append(index)
+            entries.append(entry)
         try:
-            state = DesiredState.model_validate(
-                {**data, "images": [data["images"][i] for i in kept]}
-            )
+            state = DesiredState.model_validate({**data, "images": entries})
         except ValidationError:
             return
         self.report.references(state, kept)
 
     def _secrets(self, state: DesiredState) -> None:
+        report = self.report.at if self.check_secrets else self.report.warn
         for host, settings in state.registries.items():
             creds = settings.credentials
             if creds is None:
@@ -344,12 +374,12 @@ class _Loader:
             variable = creds.password_env
             if variable is not None and not self.environ.get(variable):
                 state_word = "empty" if variable in self.environ else "not set"
-                self.report.at(
+                report(
                     (*base, "password_env"),
                     f"environment variable {variable} is {state_word}",
                 )
             if creds.password_file is not None and not os.access(creds.password_file, os.R_OK):
-                self.report.at(
+                report(
                     (*base, "password_file"),
                     f"cannot read password_file {creds.password_file}",
                 )

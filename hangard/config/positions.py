@@ -52,12 +52,20 @@ class Problem:
     line: int | None
     column: int | None
     message: str
+    severity: str = "error"
+    """``error``, or ``warning``: worth saying, but the file is valid."""
 
     @classmethod
-    def at(cls, file: str, position: Position | None, message: str) -> Problem:
+    def at(
+        cls, file: str, position: Position | None, message: str, severity: str = "error"
+    ) -> Problem:
         if position is None:
-            return cls(file, None, None, message)
-        return cls(file, position.line, position.column, message)
+            return cls(file, None, None, message, severity)
+        return cls(file, position.line, position.column, message, severity)
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
 
     def __str__(self) -> str:
         where = self.file
@@ -65,7 +73,8 @@ class Problem:
             where += f":{self.line}"
             if self.column is not None:
                 where += f":{self.column}"
-        return f"{where}: {self.message}"
+        prefix = "" if self.is_error else f"{self.severity}: "
+        return f"{where}: {prefix}{self.message}"
 
 
 @dataclass(frozen=True)

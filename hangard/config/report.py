@@ -41,6 +41,10 @@ class Report:
         """A problem with the value at ``loc`` in the config file."""
         self.add(self.doc.where(loc), message)
 
+    def warn(self, loc: Location, message: str) -> None:
+        """A warning about the value at ``loc``: the file stays valid."""
+        self.problems.append(Problem.at(self.display, self.doc.where(loc), message, "warning"))
+
     def list_file(self, index: int, display: str, text: str) -> None:
         """The list file read for ``images[index]``."""
         self.file_rank.setdefault(display, len(self.file_rank))

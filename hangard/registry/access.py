@@ -16,11 +16,17 @@ from dataclasses import replace
 
 import httpx
 
-from hangard.errors import ErrorContext, RateLimitedError, RegistryError, TransportError
+from hangard.errors import (
+    AuthError,
+    ErrorContext,
+    Hint,
+    RateLimitedError,
+    RegistryError,
+    TransportError,
+)
 from hangard.registry.auth import Authenticator, merge_scopes
 from hangard.registry.challenge import Challenge, parse_challenges
 from hangard.registry.credentials import CredentialStore
-from hangard.registry.errormap import PLAIN_HTTP_REMEDY
 from hangard.registry.options import endpoint_host
 from hangard.registry.transport import Call, Transport
 
@@ -144,7 +150,7 @@ class RegistryAccess:
             try:
                 response = await self._ping_once(registry)
             except TransportError as exc:
-                if opts.tls_verify or opts.http or exc.remedy != PLAIN_HTTP_REMEDY:
+                if opts.tls_verify or opts.http or exc.hint is not Hint.PLAIN_HTTP:
                     raise
                 # tls_verify: false also allows plain HTTP, as skopeo does
                 self._schemes[registry] = "http"
@@ -171,10 +177,12 @@ class RegistryAccess:
         registry = call.registry
         try:
             await self.ping(registry)
+            if call.url.startswith("/"):
+                call = replace(call, url=self.base_url(registry) + call.url)
+            if call.method == "GET":
+                self._check_ratelimit_floor(registry, call.image)
+            return await self.transport.send(call, _RegistryExchange(self, registry, scopes))
         except RegistryError as exc:
-            raise exc.with_context(image=call.image) from exc.__cause__
-        if call.url.startswith("/"):
-            call = replace(call, url=self.base_url(registry) + call.url)
-        if call.method == "GET":
-            self._check_ratelimit_floor(registry, call.image)
-        return await self.transport.send(call, _RegistryExchange(self, registry, scopes))
+            # the ping knows no image, and a refusal of anonymous access says so
+            error = self.auth.explain(exc) if isinstance(exc, AuthError) else exc
+            raise error.with_context(image=call.image) from exc.__cause__

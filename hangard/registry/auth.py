@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import httpx
 
 from hangard.errors import AuthError, ErrorContext
+from hangard.hints import Hint
 from hangard.registry.challenge import Challenge
 from hangard.registry.clock import SYSTEM_CLOCK, Clock
 from hangard.registry.credentials import Credentials, CredentialStore
@@ -95,6 +96,8 @@ class Authenticator:
         self._challenges: dict[str, Challenge | None] = {}
         self._tokens: dict[tuple[str, str, tuple[str, ...]], _Token] = {}
         self._locks: dict[tuple[str, str, tuple[str, ...]], asyncio.Lock] = {}
+        self._anonymous: set[str] = set()
+        """Registries the last lookup found no credentials for."""
         self.token_requests = 0
 
     def knows(self, registry: str) -> bool:
@@ -126,6 +129,10 @@ class Authenticator:
             return None
         # off the event loop: a credential helper is a subprocess
         creds = await self._credentials.alookup(registry)
+        if creds is None:
+            self._anonymous.add(registry)
+        else:
+            self._anonymous.discard(registry)
         if ch.scheme == "basic":
             return basic_header(creds) if creds and creds.username else None
         if ch.scheme != "bearer":
@@ -141,6 +148,24 @@ class Authenticator:
                 token = await self._fetch(registry, ch, key[2], creds)
                 self._tokens[key] = token
         return f"Bearer {token.value}"
+
+    def explain(self, error: AuthError) -> AuthError:
+        """``error`` (a refusal from ``error.context.registry``), saying
+        "no credentials for REGISTRY; searched: …" when none were found:
+        a refusal of anonymous access is not a refusal of credentials."""
+        registry = error.context.registry
+        if registry is None or registry not in self._anonymous:
+            return error
+        explained = AuthError(
+            self._none_found(registry),
+            error.context.merged(detail=error.message),
+            hint=error.hint or Hint.CREDENTIALS,
+        )
+        explained.__cause__ = error.__cause__
+        return explained
+
+    def _none_found(self, registry: str) -> str:
+        return f"no credentials for {registry}; searched: {self._credentials.searched(registry)}"
 
     async def _fetch(
         self, registry: str, ch: Challenge, scopes: tuple[str, ...], creds: Credentials | None
@@ -175,14 +200,13 @@ class Authenticator:
             registry=registry, method=call.method, url=realm, status=response.status_code
         )
         if response.status_code in (401, 403):
-            raise AuthError(
-                "token server refused the credentials"
-                if creds
-                else "token server refused anonymous access",
-                ctx,
-                remedy="check the credentials for this registry (docker login, --creds or the "
-                "registry's credentials in the config)",
-            )
+            if creds is None:
+                raise AuthError(
+                    f"{self._none_found(registry)} (the token server refused anonymous access)",
+                    ctx,
+                    hint=Hint.CREDENTIALS,
+                )
+            raise AuthError("token server refused the credentials", ctx, hint=Hint.CREDENTIALS)
         return self._token(response, ctx)
 
     def _token(self, response: httpx.Response, ctx: ErrorContext) -> _Token:

@@ -6,11 +6,17 @@
 httpx exception (timeouts, refused connections, TLS and proxy trouble, plain
 HTTP spoken to an HTTPS client). Both are pure; the transport calls them at
 its boundary and raises the result ``from`` the cause.
+
+A remedy that depends on where the user acts (TLS, plain HTTP, credentials)
+is a :class:`~hangard.errors.Hint`, written for the command line or the
+config by :mod:`hangard.hints`; the others are plain text.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import socket
 from urllib.parse import urlsplit
 
 import httpx
@@ -18,6 +24,7 @@ import httpx
 from hangard.errors import (
     AuthError,
     ErrorContext,
+    Hint,
     NotFoundError,
     RateLimitedError,
     ResponseError,
@@ -27,7 +34,6 @@ from hangard.errors import (
 )
 
 __all__ = [
-    "PLAIN_HTTP_REMEDY",
     "PROXY_REMEDY",
     "parse_error_body",
     "redact_userinfo",
@@ -46,10 +52,6 @@ _PLAIN_HTTP_MARKERS = (
 PROXY_REMEDY = (
     "check the proxy URL and its credentials in HTTPS_PROXY / HTTP_PROXY "
     "(http://user:password@host:port), or list the registry in NO_PROXY"
-)
-PLAIN_HTTP_REMEDY = (
-    "set tls_verify: false for this registry, or use http:// "
-    "(on the command line: --tls-verify=false or --plain-http)"
 )
 
 
@@ -105,13 +107,8 @@ def response_error(
             remedy = f"image does not exist: check with `hangard inspect --raw docker://{shown}`"
         return NotFoundError(text, ctx, remedy=remedy)
     if status in (401, 403) or code in _AUTH_CODES:
-        remedy = (
-            "check credentials and that the target project exists "
-            "(Harbor needs the project created first)"
-            if writing
-            else "check the credentials for this registry (docker login, --src-creds, or the config)"
-        )
-        return AuthError(text, ctx, remedy=remedy)
+        hint = Hint.PUSH_CREDENTIALS if writing else Hint.CREDENTIALS
+        return AuthError(text, ctx, hint=hint)
     if status == 429 or code == "TOOMANYREQUESTS":
         return RateLimitedError(text, ctx, remedy="lower concurrency or wait for the quota window")
     if status >= 500:
@@ -146,15 +143,31 @@ def transport_error(
         return TransportTimeoutError(f"timed out{tried}: {text}", ctx)
     if any(marker in lowered for marker in _PLAIN_HTTP_MARKERS) and url.startswith("https:"):
         return TransportError(
-            "server gave HTTP response to HTTPS client", ctx, remedy=PLAIN_HTTP_REMEDY
+            "server gave HTTP response to HTTPS client", ctx, hint=Hint.PLAIN_HTTP
         )
     if "certificate" in lowered:
-        return TransportError(
-            f"TLS verification failed: {text}",
-            ctx,
-            remedy="give the registry's CA with ca_file, or set tls_verify: false",
-        )
+        return TransportError(f"TLS verification failed: {text}", ctx, hint=Hint.UNTRUSTED_CA)
+    cause = _os_cause(exc)
+    if cause:
+        text = f"{cause} ({text})" if cause.lower() not in lowered else text
     return TransportError(f"connection failed{tried}: {text}", ctx)
+
+
+def _os_cause(exc: BaseException) -> str | None:
+    """What the socket said, deep in the chain httpx and anyio build
+    (``All connection attempts failed`` hides ``connection refused``)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, socket.gaierror):
+            return f"cannot resolve the host name: {current.strerror or current}"
+        if isinstance(current, OSError) and current.errno is not None:
+            if current.errno == errno.ECONNREFUSED:
+                return "connection refused"
+            return (current.strerror or str(current)).lower()
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def redact_userinfo(url: str) -> str:

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import structlog
 
+from hangard.errors import AuthFileError
 from hangard.registry.clock import SYSTEM_CLOCK, Clock
 from hangard.registry.credentials.authfile import AuthFile, load_auth_file
 from hangard.registry.credentials.helper import DEFAULT_HELPER_TIMEOUT, HELPER_PREFIX, run_helper
@@ -99,6 +100,30 @@ class CredentialStore:
         if env.get("XDG_RUNTIME_DIR"):
             candidates.append(Path(env["XDG_RUNTIME_DIR"]) / "containers" / "auth.json")
         return [p for p in candidates if p.exists()]
+
+    def searched(self, registry: str) -> str:
+        """Where :meth:`lookup` looked for ``registry``, for a message when
+        it found nothing: the auth files and the helpers they name."""
+        host = canonical_key(registry)
+        with self._lock:
+            paths = self._paths if self._paths is not None else self.auth_files()
+            places: list[str] = []
+            for path in paths:
+                places.append(str(path))
+                auth_file = self._loaded.get(path)
+                if auth_file is None:
+                    continue
+                try:
+                    helpers = [auth_file.helper_for(host), auth_file.store()]
+                except AuthFileError:
+                    continue
+                places += [f"{HELPER_PREFIX}{name}" for name in helpers if name]
+        if self._authfile is None and not paths:
+            return (
+                "no auth file exists ($DOCKER_CONFIG/config.json or ~/.docker/config.json, "
+                "$REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json)"
+            )
+        return ", ".join(places)
 
     def lookup(self, registry: str) -> Credentials | None:
         """Credentials for ``registry`` (``host[:port]``), or ``None`` for
