@@ -95,7 +95,8 @@ class SyncReport:
 
 
 class KeyLocks:
-    """At most one copy per (image, tag, target) at a time, across jobs."""
+    """At most one copy per item (image, tag, target, destination) at a
+    time, across jobs."""
 
     def __init__(self) -> None:
         self._locks: dict[ItemKey, asyncio.Lock] = {}
