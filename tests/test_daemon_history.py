@@ -15,7 +15,7 @@ from hangard.core.reference import parse_reference
 from hangard.daemon.history import History, ItemHistory
 from hangard.daemon.metrics import Metrics
 from hangard.daemon.recorder import Recorder
-from hangard.errors import AuthError, Reason
+from hangard.errors import AuthError, HangardError, Reason
 from hangard.sync import ItemOutcome, ItemResult, Planned
 
 OLD = "sha256:" + "a" * 64
@@ -47,7 +47,12 @@ def copied(act: Action, digest: str = NEW) -> ItemResult:
 
 
 def failed(act: Action, reason: Reason | None = Reason.NETWORK) -> ItemResult:
-    return ItemResult(act, ItemOutcome.FAILED, error="connection refused", reason=reason)
+    """A failure with ``reason`` (``None``: a failure without an error)."""
+    if reason is None:
+        return ItemResult(act, ItemOutcome.FAILED)
+    failure = HangardError("connection refused")
+    failure.reason = reason
+    return ItemResult(act, ItemOutcome.FAILED, failure=failure)
 
 
 def store_with_history(path: Path | None) -> History:
