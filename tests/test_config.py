@@ -166,10 +166,12 @@ CASES = [
     ),
     pytest.param(
         HEAD + "images:\n  - source: nginx\n    tags: ['1.27']\n"
-        "  - source: docker.io/library/nginx\n    tags: ['1.26', '1.27']\n",
+        "  - source: quay.io/library/nginx\n    tags: ['1.26', '1.27']\n",
         [
+            "c.yaml:7:12: duplicate output reg.example.com/library/nginx:1.27: "
+            "also produced at {dir}/c.yaml:9:20",
             "c.yaml:9:20: duplicate output reg.example.com/library/nginx:1.27: "
-            "also produced at {dir}/c.yaml:7:12"
+            "also produced at {dir}/c.yaml:7:12",
         ],
         id="duplicate-output",
     ),
@@ -316,15 +318,30 @@ def test_bad_lines_in_list_file_are_reported_at_the_list_file(tmp_path: Path) ->
 
 
 def test_duplicate_output_from_a_list_line_points_at_the_line(tmp_path: Path) -> None:
-    write(tmp_path / "l.txt", "# web\n  nginx:1.27\n")
+    """Two sources, one destination: reported at both places, each naming
+    the other's FILE:LINE:COL."""
+    write(tmp_path / "l.txt", "# web\n  quay.io/library/nginx:1.27\n")
     path = write(
         tmp_path / "c.yaml",
         HEAD + "images:\n  - source: nginx\n    tags: ['1.27']\n  - list: l.txt\n",
     )
     assert problems(path) == [
+        "c.yaml:7:12: duplicate output reg.example.com/library/nginx:1.27: "
+        f"also produced at {tmp_path}/l.txt:2:3",
         "l.txt:2:3: duplicate output reg.example.com/library/nginx:1.27: "
         f"also produced at {tmp_path}/c.yaml:7:12",
     ]
+
+
+def test_the_same_source_twice_is_a_harmless_repeat(tmp_path: Path) -> None:
+    """One source tag to one destination twice (an entry and a failed list
+    read back beside it): merged by the planner, not a problem."""
+    write(tmp_path / "l.txt", "# web\n  docker.io/library/nginx:1.27\n")
+    path = write(
+        tmp_path / "c.yaml",
+        HEAD + "images:\n  - source: nginx\n    tags: ['1.27']\n  - list: l.txt\n",
+    )
+    assert problems(path) == []
 
 
 def test_lines_key_in_a_list_entry_is_rejected(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from tests.harness.daemon import (
     daemons,
     wait_until,
 )
+from tests.harness.faults import FaultProxy
 from tests.harness.registry import Registry
 from tests.helpers_copy import Host
 
@@ -697,3 +698,112 @@ def _run_without_address(daemon: HangardDaemon, env: dict[str, str]) -> tuple[in
         check=False,
     )
     return done.returncode, (done.stdout + done.stderr).decode(errors="replace")
+
+
+# (repo, reason, stage, fault): each image of the matrix fails one way
+def _corrupt(data: bytes) -> bytes:
+    return bytes([data[0] ^ 0xFF]) + data[1:] if data else data
+
+
+FAULTS: list[tuple[str, str, str, Callable[[FaultProxy, str], object]]] = [
+    (
+        "plan-429/app",
+        "rate_limited",
+        "plan",
+        lambda p, r: p.fail(f"/v2/{r}/manifests/", 429, times=None, headers={"Retry-After": "0"}),
+    ),
+    (
+        "copy-429/app",
+        "rate_limited",
+        "copy",
+        lambda p, r: p.fail(
+            f"/v2/{r}/blobs/", 429, times=None, method="GET", headers={"Retry-After": "0"}
+        ),
+    ),
+    (
+        "plan-500/app",
+        "server_error",
+        "plan",
+        lambda p, r: p.fail(f"/v2/{r}/manifests/", 500, times=None),
+    ),
+    (
+        "plan-net/app",
+        "network",
+        "plan",
+        lambda p, r: p.fail(f"/v2/{r}/manifests/", 0, times=None, drop=True),
+    ),
+    (
+        "copy-net/app",
+        "network",
+        "copy",
+        lambda p, r: p.fail(f"/v2/{r}/blobs/", 0, times=None, method="GET", drop=True),
+    ),
+    (
+        "copy-404/app",
+        "not_found",
+        "copy",
+        lambda p, r: p.fail(f"/v2/{r}/blobs/", 404, times=None, method="GET"),
+    ),
+    (
+        "copy-corrupt/app",
+        "digest_mismatch",
+        "copy",
+        lambda p, r: p.tamper(f"/v2/{r}/blobs/", body=_corrupt),
+    ),
+]
+
+
+def test_each_reason_is_counted_while_planning_and_while_copying(
+    plain_registry: Registry,
+    plain_registry2: Registry,
+    fault_proxy: FaultProxyFactory,
+    make_daemon: Make,
+    tmp_path: Path,
+) -> None:
+    """The sibling of the test above (issue 9, "Done when"): one image per
+    (reason, stage), each failing through the fault proxy in front of a real
+    registry, and each reaching the counter, ``/status``, one ``item
+    failed`` event with its stage and the failed list.
+
+    Not here, and why: ``digest_mismatch`` and ``unsupported_media_type``
+    cannot happen while planning (planning only HEADs: no body to verify,
+    and the media type is read when the manifest is fetched to copy it);
+    ``timeout`` needs the client's read timeout (120 s, not configurable
+    from the config or the environment yet) to pass, too slow for this
+    suite; ``unsupported_media_type`` while copying is not produced by the
+    fault proxy rewriting the manifest's ``Content-Type`` (hangard copies it
+    by the body's own ``mediaType``, so it succeeds: a manifest with an
+    unknown ``mediaType`` pushed to the registry is still to be tried);
+    ``unauthorized`` while copying needs a registry that lets HEADs
+    through and refuses GETs (covered above while planning, and by
+    test_reasons.py). ``not_found``/``unauthorized`` while planning and
+    ``server_error`` while copying are the test above."""
+    plain_source, target = plain_registry, plain_registry2
+    source = fault_proxy(plain_source)
+    for n, (repo, _, _, fault) in enumerate(FAULTS):
+        images.push_oci_image(plain_source, repo, "1", seed=60 + n)
+        fault(source, repo)
+    config = write_config(
+        tmp_path / "hangard.yaml",
+        desired_state(
+            target, [entry(source, repo, "1") for repo, *_ in FAULTS], sources={source: None}
+        ),
+    )
+    daemon = make_daemon(config).start()
+    wait_until(daemon.ready, 60, message="first cycle")
+    m = daemon.metrics()
+    listed = (daemon.state_dir / "hangard-failed.txt").read_text().splitlines()
+    events = daemon.events("item failed")
+    wrong = []
+    for repo, reason, stage, _ in FAULTS:
+        labels = item(source, repo, "1")
+        got = {
+            "counted": failures(m, labels, reason=reason),
+            "status": status_item(daemon, labels)["last_error_reason"],
+            "events": [(e["reason"], e["stage"]) for e in events if e["image"] == labels["image"]],
+            "listed": any(f"{source.host}/{repo} mirror/{repo} 1" in line for line in listed),
+        }
+        want = {"counted": 1, "status": reason, "events": [(reason, stage)], "listed": True}
+        if got != want:
+            wrong.append((repo, got))
+    assert not wrong, wrong

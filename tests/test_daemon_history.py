@@ -10,11 +10,13 @@ import pytest
 from structlog.testing import capture_logs
 
 from hangard.copy import CopyResult
-from hangard.core.plan import Action, ActionKind, Observation, SyncItem, make_plan
+from hangard.core.plan import Action, ActionKind, Observation, Plan, SyncItem, make_plan
 from hangard.core.reference import parse_reference
 from hangard.daemon.history import History, ItemHistory
-from hangard.errors import AuthError, Reason
-from hangard.sync import ItemOutcome, ItemResult
+from hangard.daemon.metrics import Metrics
+from hangard.daemon.recorder import Recorder
+from hangard.errors import AuthError, HangardError, Reason
+from hangard.sync import ItemOutcome, ItemResult, Planned
 
 OLD = "sha256:" + "a" * 64
 NEW = "sha256:" + "b" * 64
@@ -45,7 +47,12 @@ def copied(act: Action, digest: str = NEW) -> ItemResult:
 
 
 def failed(act: Action, reason: Reason | None = Reason.NETWORK) -> ItemResult:
-    return ItemResult(act, ItemOutcome.FAILED, error="connection refused", reason=reason)
+    """A failure with ``reason`` (``None``: a failure without an error)."""
+    if reason is None:
+        return ItemResult(act, ItemOutcome.FAILED)
+    failure = HangardError("connection refused")
+    failure.reason = reason
+    return ItemResult(act, ItemOutcome.FAILED, failure=failure)
 
 
 def store_with_history(path: Path | None) -> History:
@@ -169,7 +176,7 @@ def test_unknown_fields_from_a_newer_version_are_ignored(tmp_path: Path) -> None
     raw = {"image": "a", "tag": "1", "target": "m", "in_sync": True, "shiny_new_field": 3}
     path.write_text(json.dumps({"version": 2, "items": [raw]}))
     store = History.load(path)
-    assert store.items == {("a", "1", "m"): ItemHistory("a", "1", "m", in_sync=True)}
+    assert store.items == {("a", "1", "m", ""): ItemHistory("a", "1", "m", in_sync=True)}
 
 
 # ------------------------------------------------------------- transitions
@@ -246,12 +253,12 @@ def test_keep_only_and_status() -> None:
     store = store_with_history(None)
     assert len(store.items) == 3
     keep = sync_item().key
-    store.keep_only([keep, ("never", "seen", "x")])
+    store.keep_only([keep, ("never", "seen", "x", "")])
     assert list(store.items) == [keep]
     items = store.status()["items"]
     assert isinstance(items, list)
     (only,) = items
-    assert (only["image"], only["tag"], only["target"]) == keep
+    assert (only["image"], only["tag"], only["target"], only["destination"]) == keep
 
 
 # --- the daemon's failed list (issue 9, item 14) ---------------------------------
@@ -303,3 +310,81 @@ def test_a_failed_list_with_one_image_failing_on_two_targets_reads_back() -> Non
     ]
     parsed = parse_hangar_list("\n".join(lines) + "\n", "failed.txt")
     assert parsed.problems == [] and len(parsed.lines) == 1
+
+
+# --- one source tag, one target, two destinations (issue 9, item 13) ---------------
+def two_destinations() -> tuple[SyncItem, SyncItem]:
+    a, b = (
+        dataclasses.replace(
+            sync_item(), destination=parse_reference(f"dst.example/{where}/app/web:1")
+        )
+        for where in ("a", "b")
+    )
+    return a, b
+
+
+def test_items_differing_only_by_destination_round_trip_apart(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    store = History(path)
+    a, b = two_destinations()
+    store.observed(action(Observation(NEW, NEW), a), now=NOW)
+    act = action(Observation(NEW, None), b)
+    store.observed(act, now=NOW)
+    store.finished(failed(act), now=NOW + 1)
+    store.save()
+
+    loaded = History.load(path)
+    assert sorted(loaded.items) == sorted([a.key, b.key])
+    assert loaded.items[a.key].in_sync and loaded.items[a.key].last_error_reason is None
+    assert loaded.items[b.key].last_error_reason is Reason.NETWORK
+    assert [(e[3], e[4]) for e in loaded.failing({"mirror": "dst.example"})] == [
+        ("b/app/web", f"1@{NEW}")
+    ]
+    status = loaded.status()["items"]
+    assert isinstance(status, list)
+    assert [s["destination"] for s in status] == [str(a.destination), str(b.destination)]
+
+
+def test_an_item_saved_without_a_destination_is_adopted(tmp_path: Path) -> None:
+    """A state file whose item has no destination keeps its history when
+    the item is next seen (it is keyed by its destination from then on)."""
+    path = tmp_path / "state.json"
+    raw = {"image": "src.example/app/web", "tag": "1", "target": "mirror", "last_success": NOW}
+    path.write_text(json.dumps({"version": 1, "items": [raw]}))
+    store = History.load(path)
+    item = sync_item()
+    state = store.observed(action(Observation(NEW, OLD), item), now=NOW + 5)
+    assert list(store.items) == [item.key]
+    assert state.last_success == NOW and state.destination == str(item.destination)
+
+
+def test_metrics_of_two_destinations_aggregate_under_one_label_set() -> None:
+    """The metrics keep (image, tag, target): in sync only when both are,
+    missing and the failure streak when either is, the oldest success."""
+    metrics = Metrics()
+    store = History(None)
+    recorder = Recorder(store, metrics, complete=True)
+    a, b = two_destinations()
+    labels = {"image": a.image, "tag": a.tag, "target": a.target}
+
+    def value(name: str) -> float | None:
+        return metrics.registry.get_sample_value(name, labels)
+
+    obs = {a.key: Observation(NEW, NEW), b.key: Observation(NEW, None)}
+    plan = make_plan([a, b], obs)
+    store.observed(plan.actions[0], now=NOW)  # a: in sync, seen earlier
+    recorder.planned(_planned(plan, [a, b]))
+    assert value("hangard_image_in_sync") == 0
+    assert value("hangard_image_missing") == 1
+    recorder.item_finished(failed(plan.actions[1]))
+    assert value("hangard_copy_consecutive_failures") == 1
+    assert value("hangard_image_last_success_timestamp_seconds") is not None
+    recorder.item_finished(copied(plan.actions[1]))
+    assert value("hangard_image_in_sync") == 1
+    assert value("hangard_image_missing") == 0
+    assert value("hangard_copy_consecutive_failures") == 0
+    assert metrics.registry.get_sample_value("hangard_desired_images") == 2
+
+
+def _planned(plan: Plan, items: list[SyncItem]) -> Planned:
+    return Planned(plan, items, [])

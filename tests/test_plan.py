@@ -169,3 +169,37 @@ def test_pattern_repositories_by_schedule() -> None:
     assert [r.path for r in pattern_repositories(s)] == ["library/alpine", "library/redis"]
     assert [r.path for r in pattern_repositories(s, frozenset({"1h"}))] == ["library/redis"]
     assert [r.path for r in pattern_repositories(s, frozenset({"15m"}))] == ["library/alpine"]
+
+
+def test_one_tag_to_two_destinations_on_one_target_is_two_items() -> None:
+    """Issue 9, item 13: the item is (image, tag, target, destination)."""
+    s = state(
+        images=[
+            {"source": "nginx", "tags": ["1"], "destination": "a/nginx"},
+            {"source": "nginx", "tags": ["1"], "destination": "b/nginx"},
+        ]
+    )
+    items, _ = expand(s, {})
+    assert [str(i.destination) for i in items] == [
+        "mirror.example.com/a/nginx:1",
+        "mirror.example.com/b/nginx:1",
+    ]
+    assert len({i.key for i in items}) == 2
+    plan = make_plan(items, {i.key: Observation(D1, None) for i in items})
+    assert [a.kind for a in plan.actions] == [ActionKind.COPY, ActionKind.COPY]
+    assert len(json.loads(plan.to_json())["actions"]) == 2
+
+
+def test_an_exact_repeat_is_one_item_and_explicit_wins() -> None:
+    """The same source tag to the same destination twice (a pattern and an
+    explicit tag) is one item, explicit: the config names the tag."""
+    s = state(
+        images=[
+            {"source": "alpine", "tags": {"include": ["^3"]}},
+            {"source": "alpine", "tags": ["3.20"]},
+            {"source": "docker.io/library/alpine", "tags": ["3.20"]},
+        ]
+    )
+    repo = parse_reference("alpine").repository
+    items, _ = expand(s, {repo: ["3.20"]})
+    assert [(i.tag, i.explicit) for i in items] == [("3.20", True)]

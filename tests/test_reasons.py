@@ -50,7 +50,7 @@ from hangard.errors import (
     UnsupportedMediaTypeError,
 )
 from hangard.registry.client import RegistryClient
-from hangard.sync.execution import ItemOutcome, execute
+from hangard.sync.execution import ItemOutcome, ItemResult, execute
 from tests.harness.registry import Registry
 from tests.helpers_copy import ref
 
@@ -412,3 +412,18 @@ def test_the_tree_in_the_errors_docstring_is_the_real_one() -> None:
         assert classes[name].reason.value == reason, name
     for name, parent in parents.items():
         assert classes[name].__bases__ == (classes[parent],), name
+
+
+def test_an_item_result_derives_its_error_and_reason_from_its_failure() -> None:
+    """ItemResult has one source of truth: ``failure``. Its text without the
+    item (``error``) and its reason come from it, not from separate fields."""
+    src = parse_reference("reg.invalid/app:v1")
+    item = SyncItem(str(src.repository), "v1", "m", src, parse_reference("reg.invalid/m/app:v1"))
+    refused = AuthError("denied", ErrorContext(registry="reg.invalid", status=401))
+    (act,) = make_plan([item], {item.key: Observation(error=refused)}).actions
+    result = ItemResult(act, ItemOutcome.FAILED, failure=refused.with_context(item="x -> m"))
+    assert result.reason is Reason.UNAUTHORIZED
+    assert result.error == "denied [registry reg.invalid, HTTP 401]"
+    assert ItemResult(act, ItemOutcome.FAILED).reason is Reason.OTHER
+    ok = ItemResult(act, ItemOutcome.IN_SYNC)
+    assert (ok.reason, ok.error) == (None, None)

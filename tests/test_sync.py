@@ -565,3 +565,41 @@ def test_failed_list_falls_back_to_the_working_directory(
     assert run.code == 1, run.err
     listed = (hangard.cwd / "hangard-failed.txt").read_text()
     assert f"{plain_registry.host}/lib/app lib/app v1@" in listed
+
+
+# --- one source tag, one target, two destinations (issue 9, item 13) -----------
+def test_one_tag_to_two_destinations_on_one_target_copies_both(
+    tmp_path: Path, hangard: Hangard, plain_registry: Registry, plain_registry2: Registry
+) -> None:
+    """Two entries send ``app:v1`` to target ``m`` as ``a/app`` and
+    ``b/app``: both are planned and both exist afterwards (the planner used
+    to key items by (image, tag, target) and keep one)."""
+    src, dst = plain_registry, plain_registry2
+    image = images.push_oci_image(src, "lib/app", "v1", seed=41)
+    config = write_config(
+        tmp_path / "hangard.yaml",
+        plain(src, dst),
+        {"m": dst},
+        [
+            {"source": f"{src.host}/lib/app", "tags": ["v1"], "destination": "a/app"},
+            {"source": f"{src.host}/lib/app", "tags": ["v1"], "destination": "b/app"},
+        ],
+    )
+    assert hangard("validate", str(config)).code == 0
+
+    plan = hangard("plan", "-o", "json", str(config))
+    doc = json.loads(plan.out)
+    assert sorted(a["destination"] for a in doc["actions"]) == [
+        f"{dst.host}/a/app:v1",
+        f"{dst.host}/b/app:v1",
+    ]
+    assert {a["action"] for a in doc["actions"]} == {"copy"}
+
+    run = hangard("sync", "--once", "--no-progress", str(config))
+
+    assert run.code == 0, run.err
+    assert summary(run) == (2, 0, 0, 0)
+    for repo in ("a/app", "b/app"):
+        assert images.get_manifest_raw(dst, repo, "v1") == image.manifest, repo
+    again = hangard("sync", "--once", "--no-progress", str(config))
+    assert summary(again) == (0, 2, 0, 0)

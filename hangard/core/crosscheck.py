@@ -1,6 +1,6 @@
 r"""Checks that need the whole desired state: two ``registries`` keys for one
-host, unknown target names, entries without targets, and outputs produced
-twice. Problems come back as :class:`Finding` values that carry
+host, unknown target names, entries without targets, and one destination
+produced from two different sources. Problems come back as :class:`Finding` values that carry
 :data:`~hangard.core.desired.Location`\ s, so the loader can point at
 FILE:LINE:COL. Pure."""
 
@@ -47,8 +47,15 @@ class Finding:
 
 def check_references(state: DesiredState) -> list[Finding]:
     """Cross-field problems: two ``registries`` keys for one host, unknown
-    targets, no targets at all, and duplicate (image, tag, target) outputs
-    among explicit tags and list lines."""
+    targets, no targets at all, and a destination that two different sources
+    (explicit tags and list lines) would write, reported at each of them.
+
+    The rule for outputs: an item is (image, tag, target, destination), so
+    one source tag may go to one target under two destinations. The same
+    source to the same destination twice is a harmless repeat (the planner
+    merges it); two different sources (another image, tag, digest pin or
+    platform list) to one destination clash: the last copy would win.
+    """
     problems = _same_hosts(state) + _unknown_targets(state)
     outputs: list[_Output] = []
     for index, entry in enumerate(state.images):
@@ -90,61 +97,67 @@ def _unknown_targets(state: DesiredState) -> list[Finding]:
 
 
 class _Output(NamedTuple):
-    """One (image, tag, target) an explicit tag or a list line produces."""
+    """One destination an explicit tag or a list line produces on a target."""
 
     where: Location
-    image: str
-    tag: str
-    target: str
+    producer: tuple[str, tuple[str, ...]]
+    """What is written there: the source reference (with its digest pin) and
+    the platforms; two outputs with one destination must agree on it."""
     destination: ImageReference
 
 
 def _outputs(
     state: DesiredState, index: int, entry: ImageEntry | ListEntry, names: Sequence[str]
 ) -> list[_Output]:
-    wanted: list[tuple[Location, Repository, str, str | None]] = []
+    platforms = tuple(str(p) for p in entry.platform_list(state.defaults))
+    wanted: list[tuple[Location, Repository, str, str | None, str | None]] = []
     if isinstance(entry, ImageEntry) and isinstance(entry.tags, list):
         for j, spec in enumerate(entry.tags):
-            tag, _ = parse_tag_spec(spec)
-            wanted.append((("images", index, "tags", j), entry.repository, tag, entry.destination))
+            tag, digest = parse_tag_spec(spec)
+            loc: Location = ("images", index, "tags", j)
+            wanted.append((loc, entry.repository, tag, digest, entry.destination))
     elif isinstance(entry, ListEntry):
         for line in entry.lines:
             repo = parse_reference(line.source).repository
-            wanted.append((("images", index, "list", line.line), repo, line.tag, line.destination))
+            loc = ("images", index, "list", line.line)
+            wanted.append((loc, repo, line.tag, line.digest, line.destination))
     return [
-        _Output(loc, str(repo), tag, name, target.repository_for(repo, destination).tag(tag))
-        for loc, repo, tag, destination in wanted
+        _Output(
+            loc,
+            (str(ImageReference(repo.registry, repo.path, tag=tag, digest=digest)), platforms),
+            target.repository_for(repo, destination).tag(tag),
+        )
+        for loc, repo, tag, digest, destination in wanted
         for name in names
         if (target := state.targets.get(name)) is not None
     ]
 
 
 def _duplicates(outputs: Iterable[_Output]) -> list[Finding]:
-    problems = []
-    seen: dict[tuple[str, str], Location] = {}
-    seen_items: dict[tuple[str, str, str], Location] = {}
-    for out in outputs:
+    """A destination written from two different sources, reported at every
+    place that writes it (each against the first, the first against the
+    second); a repeat of the first's source is harmless and not reported."""
+    found: list[tuple[int, Finding]] = []
+    first: dict[tuple[str, str], tuple[int, _Output]] = {}
+    clashed: set[tuple[str, str]] = set()
+    for n, out in enumerate(outputs):
         ref = out.destination
         key = (ref.name, ref.tag or "")
-        item = (out.image, out.tag, out.target)
-        if key in seen:
-            problems.append(
-                Finding(out.where, f"duplicate output {ref}: also produced at {ALSO_AT}", seen[key])
-            )
-        elif item in seen_items:
-            problems.append(
-                Finding(
-                    out.where,
-                    f"{out.image}:{out.tag} goes to target {out.target!r} twice (also at "
-                    f"{ALSO_AT}); each (image, tag, target) must be unique: it names the "
-                    "item in plans, state and metrics",
-                    seen_items[item],
-                )
-            )
-        else:
-            seen[key] = out.where
-            seen_items[item] = out.where
-    return problems
+        if key not in first:
+            first[key] = (n, out)
+            continue
+        at, original = first[key]
+        if out.producer == original.producer:
+            continue
+        found.append((n, _duplicate(out.where, ref, original.where)))
+        if key not in clashed:
+            clashed.add(key)
+            found.append((at, _duplicate(original.where, ref, out.where)))
+    return [finding for _, finding in sorted(found, key=lambda f: f[0])]
+
+
+def _duplicate(where: Location, ref: ImageReference, other: Location) -> Finding:
+    return Finding(where, f"duplicate output {ref}: also produced at {ALSO_AT}", other)
 
 
 def dotted(loc: Location) -> str:

@@ -1,12 +1,16 @@
-"""The plan: desired state plus observed digests in, one action per
-(image, tag, target) out. Pure and printable.
+"""The plan: desired state plus observed digests in, one action per item
+out. Pure and printable.
+
+An item is (image, tag, target, destination) (:data:`ItemKey`): one source
+tag may go to one target under two destinations, and both are copied. Only
+an exact repeat (the same source to the same destination) is merged.
 
 The three steps around it do the I/O:
 
 1. :func:`pattern_repositories` says which source repositories need a tag
    list; the caller fetches them.
 2. :func:`expand` turns the desired state and those tag lists into
-   :class:`SyncItem` values, one per (image, tag, target).
+   :class:`SyncItem` values, one per (image, tag, target, destination).
 3. The caller observes digests (manifest ``HEAD``\\ s) into
    :class:`Observation` values, and :func:`make_plan` decides.
 """
@@ -38,7 +42,13 @@ __all__ = [
     "short_digest",
 ]
 
-ItemKey = tuple[str, str, str]
+ItemKey = tuple[str, str, str, str]
+"""``(image, tag, target, destination)``: what names an item in plans, locks,
+the daemon's history and ``/status``. The metrics label an item by the first
+three only (:data:`LabelKey`)."""
+
+LabelKey = tuple[str, str, str]
+"""``(image, tag, target)``: the metrics labels of an item."""
 
 
 def short_digest(digest: str | None) -> str:
@@ -66,7 +76,7 @@ class SyncItem:
 
     @property
     def key(self) -> ItemKey:
-        return (self.image, self.tag, self.target)
+        return (self.image, self.tag, self.target, str(self.destination))
 
 
 @dataclass(frozen=True)
@@ -81,7 +91,8 @@ class ExpansionProblem:
 
     @property
     def key(self) -> ItemKey:
-        return (self.image, "*", self.target)
+        """No destination: the tags, and so the destinations, are unknown."""
+        return (self.image, "*", self.target, "")
 
     @property
     def message(self) -> str:
@@ -111,7 +122,11 @@ def expand(
     state: DesiredState,
     tag_lists: Mapping[Repository, Sequence[str] | HangardError],
 ) -> tuple[list[SyncItem], list[ExpansionProblem]]:
-    """Every (image, tag, target) the state asks for.
+    """Every (image, tag, target, destination) the state asks for, sorted.
+
+    An exact repeat (one source tag sent to one destination twice, e.g. by
+    an entry and a list line) is one item, explicit if either is: a config
+    that names the tag wants it to exist.
 
     ``tag_lists`` maps each of :func:`pattern_repositories` to its tags, or to
     the error that listing them raised.
@@ -152,7 +167,11 @@ def expand(
                 items.append(
                     SyncItem(str(repo), tag, name, source, dest, platforms, schedule, explicit)
                 )
-    unique = {item.key: item for item in items}
+    unique: dict[ItemKey, SyncItem] = {}
+    for item in items:
+        kept = unique.setdefault(item.key, item)
+        if item.explicit and not kept.explicit:
+            unique[item.key] = item
     return sorted(unique.values()), errors
 
 

@@ -1,5 +1,5 @@
-"""The daemon's item history: what it last saw and did for every (image,
-tag, target), kept in ``state.json`` in the state dir, written atomically,
+"""The daemon's item history: what it last saw and did for every item
+(image, tag, target, destination), kept in ``state.json`` in the state dir, written atomically,
 so metrics and ``/status`` are meaningful right after a restart. (What the
 items *should* be is the desired state, :mod:`hangard.core.desired`.)"""
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import structlog
 
 from hangard.atomicfile import write_atomic
-from hangard.core.plan import Action, ActionKind, ItemKey, SyncItem
+from hangard.core.plan import Action, ActionKind, ItemKey, LabelKey
 from hangard.core.reference import parse_reference
 from hangard.errors import Reason
 from hangard.sync.execution import ItemOutcome, ItemResult
@@ -47,6 +47,11 @@ class ItemHistory:
 
     @property
     def key(self) -> ItemKey:
+        return (self.image, self.tag, self.target, self.destination)
+
+    @property
+    def labels(self) -> LabelKey:
+        """The metrics labels: items differing only by destination share them."""
         return (self.image, self.tag, self.target)
 
 
@@ -58,6 +63,11 @@ class History:
     """The latest good cycle of any schedule."""
     last_good_cycles: dict[str, float] = field(default_factory=dict)
     """Per schedule: when a cycle of it last finished without failures."""
+    _groups: dict[LabelKey, list[ItemKey]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _grouped: tuple[int, int] = field(default=(0, -1), init=False, repr=False, compare=False)
+    """Which ``items`` (its id and size) :attr:`_groups` was built from."""
 
     @classmethod
     def load(cls, path: Path | None) -> History:
@@ -111,16 +121,33 @@ class History:
         key = action.key
         state = self.items.get(key)
         if state is None:
-            state = self.items[key] = ItemHistory(*key)
-        if isinstance(action.item, SyncItem):
-            state.destination = str(action.item.destination)
+            # a state file written before items had a destination holds it
+            # under no destination: adopt it rather than start afresh
+            legacy = (*key[:3], "")
+            if key[3] and key[1] != "*" and legacy in self.items:
+                state = self.items.pop(legacy)
+                state.destination = key[3]
+            else:
+                state = ItemHistory(*key)
+            self.items[key] = state
+            self._grouped = (0, -1)
         return state
+
+    def same_labels(self, labels: LabelKey) -> list[ItemHistory]:
+        """The items whose metrics share ``labels`` (one per destination)."""
+        if self._grouped != (id(self.items), len(self.items)):
+            self._groups = {}
+            for key, item in self.items.items():
+                self._groups.setdefault(item.labels, []).append(key)
+            self._grouped = (id(self.items), len(self.items))
+        return [self.items[k] for k in self._groups.get(labels, ()) if k in self.items]
 
     def keep_only(self, keys: Iterable[ItemKey]) -> None:
         wanted = set(keys)
         for key in list(self.items):
             if key not in wanted:
                 del self.items[key]
+        self._grouped = (0, -1)
 
     def observed(self, action: Action, now: float | None = None) -> ItemHistory:
         """Record what the plan saw for an item."""

@@ -39,7 +39,9 @@ class Metrics:
         self._service(self.registry)
 
     def _items(self, r: CollectorRegistry) -> None:
-        """Per (image, tag, target): is it where it should be?"""
+        """Per (image, tag, target): is it where it should be? (Items that
+        differ only by destination share a label set; the recorder
+        aggregates them, see :func:`hangard.daemon.recorder.export_item`.)"""
         self.in_sync = Gauge(
             "hangard_image_in_sync",
             "1 when the target has the desired digest, else 0 (drifted or missing)",

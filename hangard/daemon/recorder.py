@@ -17,15 +17,21 @@ from hangard.sync.failed import write_entries
 __all__ = ["Recorder", "export_item"]
 
 
-def export_item(metrics: Metrics, item: ItemHistory) -> None:
-    """Set an item's gauges from its history."""
+def export_item(metrics: Metrics, history: History, item: ItemHistory) -> None:
+    """Set the gauges of ``item``'s labels (image, tag, target) from every
+    item sharing them: one source tag sent to one target under two
+    destinations is two items but one label set. In sync when all are
+    (min), drift, missing and the failure streak when any is (max), and the
+    last success is the oldest one known (min)."""
+    group = history.same_labels(item.labels) or [item]
+    successes = [i.last_success for i in group if i.last_success is not None]
     metrics.set_item_state(
-        item.key,
-        in_sync=item.in_sync,
-        drift=item.drift,
-        missing=item.missing,
-        last_success=item.last_success,
-        consecutive_failures=item.consecutive_failures,
+        item.labels,
+        in_sync=all(i.in_sync for i in group),
+        drift=any(i.drift for i in group),
+        missing=any(i.missing for i in group),
+        last_success=min(successes) if successes else None,
+        consecutive_failures=max(i.consecutive_failures for i in group),
     )
 
 
@@ -56,13 +62,13 @@ class Recorder(CycleHooks):
             self.history.keep_only(
                 [i.key for i in planned.items] + [e.key for e in planned.problems]
             )
-            self.metrics.forget_items(self.history.items)
+            self.metrics.forget_items(i.labels for i in self.history.items.values())
         for action in planned.plan.actions:
-            export_item(self.metrics, self.history.observed(action))
+            export_item(self.metrics, self.history, self.history.observed(action))
         self.metrics.desired.set(len(self.history.items))
 
     def item_finished(self, result: ItemResult) -> None:
-        export_item(self.metrics, self.history.finished(result))
+        export_item(self.metrics, self.history, self.history.finished(result))
         action = result.action
         if result.outcome is ItemOutcome.FAILED:
             self.metrics.count_failure(

@@ -67,7 +67,7 @@ class Daemon:
         self.jobs = CycleScheduler(self.cycle, self.stop_event)
         self._background: set[asyncio.Future[bool]] = set()
         for item in self.history.items.values():
-            export_item(self.metrics, item)
+            export_item(self.metrics, self.history, item)
         if self.history.items:
             self.metrics.desired.set(len(self.history.items))
         # the schedules (and their "last good cycle") are known once the

@@ -4,9 +4,11 @@ failure never stopping the others. Returns a :class:`SyncReport` value."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
+from copy import copy as _clone
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -15,13 +17,21 @@ import structlog
 from hangard.copy import Copier, CopyResult, TransferSession
 from hangard.copy.engine import NO_PLATFORM_MATCH, UNKNOWN
 from hangard.core.plan import Action, ActionKind, ItemKey, Plan, SyncItem
-from hangard.errors import HangardError, Reason
+from hangard.errors import HangardError, OperationError, Reason
 from hangard.registry.client import RegistryClient
 from hangard.sync.digestcache import DigestCache
 
 __all__ = ["ItemOutcome", "ItemResult", "KeyLocks", "SyncReport", "execute"]
 
 log = structlog.get_logger("hangard.sync")
+
+
+def _without_item(error: HangardError) -> HangardError:
+    if error.context.item is None:
+        return error
+    clone = _clone(error)
+    clone.context = dataclasses.replace(error.context, item=None)
+    return clone
 
 
 class ItemOutcome(StrEnum):
@@ -33,16 +43,33 @@ class ItemOutcome(StrEnum):
 
 @dataclass(frozen=True)
 class ItemResult:
+    """One item's outcome. For failures everything comes from ``failure``:
+    the message (:attr:`error`) and the reason (:attr:`reason`)."""
+
     action: Action
     outcome: ItemOutcome
     copy: CopyResult | None = None
-    error: str | None = None
-    """For failures: the message, for a reader who already knows the item."""
-    reason: Reason | None = None
-    """For failures: the metrics, log and ``/status`` reason."""
     duration: float = 0.0
     failure: HangardError | None = None
     """For failures: the error itself, its context naming the item."""
+
+    @property
+    def reason(self) -> Reason | None:
+        """For failures: the metrics, log and ``/status`` reason (``other``
+        for a failure without an error)."""
+        if self.outcome is not ItemOutcome.FAILED:
+            return None
+        return Reason.OTHER if self.failure is None else self.failure.reason
+
+    @property
+    def error(self) -> str | None:
+        """For failures: the message, for a reader who already knows the
+        item (the failure's text without the item in its context)."""
+        if self.outcome is not ItemOutcome.FAILED:
+            return None
+        if self.failure is None:
+            return self.action.cause or None
+        return str(_without_item(self.failure))
 
     @property
     def key(self) -> ItemKey:
@@ -95,7 +122,8 @@ class SyncReport:
 
 
 class KeyLocks:
-    """At most one copy per (image, tag, target) at a time, across jobs."""
+    """At most one copy per item (image, tag, target, destination) at a
+    time, across jobs."""
 
     def __init__(self) -> None:
         self._locks: dict[ItemKey, asyncio.Lock] = {}
@@ -120,13 +148,9 @@ def _passive(action: Action) -> ItemResult:
         return ItemResult(action, ItemOutcome.IN_SYNC)
     if action.kind is ActionKind.SKIP:
         return ItemResult(action, ItemOutcome.SKIPPED)
-    failure = action.error.with_context(item=item_name(action)) if action.error else None
+    error = action.error or OperationError(action.cause or "failed")
     return ItemResult(
-        action,
-        ItemOutcome.FAILED,
-        error=action.cause,
-        reason=action.reason or Reason.OTHER,
-        failure=failure,
+        action, ItemOutcome.FAILED, failure=error.with_context(item=item_name(action))
     )
 
 
@@ -244,13 +268,11 @@ async def _copy(
             )
         except HangardError as exc:
             duration = time.monotonic() - started
-            # the "item failed" event is logged by log_outcome; the message stays as it was: the event and the result are
-            # already keyed by the item, the error object now names it too
+            # the "item failed" event is logged by log_outcome; the failure's
+            # context names the item, its message (``error``) stays as it was
             return ItemResult(
                 action,
                 ItemOutcome.FAILED,
-                error=str(exc),
-                reason=exc.reason,
                 duration=duration,
                 failure=exc.with_context(item=item_name(action)),
             )

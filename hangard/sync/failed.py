@@ -61,8 +61,7 @@ def render_entries(entries: Iterable[FailedEntry]) -> list[str]:
     that was planned (``TAG@sha256:…``), so the file reads back as a
     ``list:`` entry with those targets to retry exactly these. A line that
     failed on several targets is written once (under the first, the others
-    named in a comment): read back with those targets it goes to each, and
-    twice would be a duplicate output.
+    named in a comment): read back with those targets it goes to each.
     """
     by_line: dict[str, set[tuple[str, str]]] = {}
     for target, registry, source, dest, tag in entries:

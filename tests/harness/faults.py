@@ -23,6 +23,9 @@ ignores ``n``/``last`` on ``tags/list`` (it always returns every tag, without a
     status and headers (``Content-Length`` included) but only the first
     ``after`` bytes of the body, and close the connection: an answer lost
     mid-stream;
+  - :meth:`FaultProxy.tamper` - forward matching requests, then answer with
+    the real status, a rewritten body (a corrupted blob) and replaced headers
+    (a manifest served with an unknown ``Content-Type``);
   - :meth:`FaultProxy.redirect` - answer with a 307 to a URL built from the
     path's regex match;
   - :meth:`FaultProxy.add_header` - add a header to forwarded responses;
@@ -103,6 +106,9 @@ class Fault:
     skip: int = 0
     min_body: int = 0
     cut: int | None = None
+    rewrite: Callable[[bytes], bytes] | None = None
+    """Forward, then answer with the real status and this body (see
+    :meth:`FaultProxy.tamper`); ``headers`` replace the real ones."""
     hits: int = 0
     passed: int = 0
 
@@ -237,6 +243,23 @@ class FaultProxy(_Base):
         """Forward the next ``times`` matching requests but send only the
         first ``after`` bytes of each answer's body, then close the connection."""
         fault = Fault(re.compile(path_re), 0, method, times, cut=after)
+        with self._cond:
+            self.faults.append(fault)
+        return fault
+
+    def tamper(
+        self,
+        path_re: str,
+        *,
+        body: Callable[[bytes], bytes] = lambda data: data,
+        headers: dict[str, str] | None = None,
+        times: int | None = None,
+        method: str | None = "GET",
+    ) -> Fault:
+        """Forward matching requests, then answer with the real status, the
+        body passed through ``body`` (corrupt a blob) and ``headers``
+        replacing the real ones (a manifest served as an unknown type)."""
+        fault = Fault(re.compile(path_re), 0, method, times, dict(headers or {}), rewrite=body)
         with self._cond:
             self.faults.append(fault)
         return fault
@@ -407,6 +430,11 @@ class FaultProxy(_Base):
             ) -> tuple[int, list[tuple[str, str]], bytes]:
                 if isinstance(rule, Fault) and rule.cut is not None:
                     return proxy._forward(method, self.path, seen.headers, body)
+                if isinstance(rule, Fault) and rule.rewrite is not None:
+                    status, hdrs, data = proxy._forward(method, self.path, seen.headers, body)
+                    replaced = {k.lower() for k in rule.headers}
+                    kept = [(k, v) for k, v in hdrs if k.lower() not in replaced]
+                    return status, [*kept, *rule.headers.items()], rule.rewrite(data)
                 if isinstance(rule, Fault):
                     if rule.forward:
                         proxy._forward(method, self.path, seen.headers, body)
