@@ -212,7 +212,8 @@ def test_a_bad_tag_does_not_hide_an_unknown_target_or_a_duplicate(
         "    tags: ['1.0']\n"
         "    targets: [m]\n"
         "    schedule: ''\n"
-        "  - source: quay.io/app\n"
+        "  - source: quay.io/other/app\n"
+        "    destination: app\n"
         "    tags: ['1.0']\n"
         "    targets: [m]\n"
     )
@@ -223,9 +224,12 @@ def test_a_bad_tag_does_not_hide_an_unknown_target_or_a_duplicate(
     lines = run.out.splitlines()
     assert lines[0].startswith(f"{path}:5:12: ")  # the tag
     assert lines[1].startswith(f"{path}:6:15: unknown target 'mm'")
-    assert lines[2].startswith(f"{path}:10:15: ")  # the schedule
-    assert lines[3].startswith(f"{path}:12:12: duplicate output mirror.example:5000/app:1.0")
-    assert len(lines) == 4, lines
+    assert lines[2].startswith(f"{path}:8:12: ")  # the clash, at the first source
+    assert "mirror.example:5000/app:1.0" in lines[2]
+    assert lines[3].startswith(f"{path}:10:15: ")  # the schedule
+    assert lines[4].startswith(f"{path}:13:12: ")  # the clash, at the second source
+    assert "mirror.example:5000/app:1.0" in lines[4]
+    assert len(lines) == 5, lines
 
 
 def test_an_unset_password_env_is_a_warning_and_with_check_secrets_an_error(
