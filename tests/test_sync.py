@@ -603,3 +603,60 @@ def test_one_tag_to_two_destinations_on_one_target_copies_both(
         assert images.get_manifest_raw(dst, repo, "v1") == image.manifest, repo
     again = hangard("sync", "--once", "--no-progress", str(config))
     assert summary(again) == (0, 2, 0, 0)
+
+
+def sync_events(run: Run) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in run.err.splitlines() if line.startswith("{")]
+
+
+def test_a_drift_repair_is_logged_as_repaired_with_both_digests(
+    tmp_path: Path, hangard: Hangard, plain_registry: Registry, plain_registry2: Registry
+) -> None:
+    """Issue 9 item 12: a target that drifted is copied again, and the event
+    says so with the digest it had and the one it has now."""
+    src, dst = plain_registry, plain_registry2
+    wanted = images.push_oci_image(src, "drift/app", "v1", seed=61)
+    stale = images.push_oci_image(dst, "drift/app", "v1", seed=62)
+    config = write_config(
+        tmp_path / "hangard.yaml",
+        plain(src, dst),
+        {"m": dst},
+        [{"source": f"{src.host}/drift/app", "tags": ["v1"]}],
+    )
+
+    run = hangard("sync", "--once", "--no-progress", str(config))
+
+    assert run.code == 0, run.err
+    assert summary(run) == (1, 0, 0, 0)
+    (repaired,) = [e for e in sync_events(run) if e["event"] == "repaired"]
+    assert (repaired["previous_digest"], repaired["target_digest"]) == (
+        stale.digest,
+        wanted.digest,
+    )
+    assert repaired["tag"] == "v1" and repaired["target"] == "m"
+    assert images.get_manifest_raw(dst, "drift/app", "v1") == wanted.manifest
+
+
+def test_no_matching_platform_is_a_skip_logged_as_a_warning(
+    tmp_path: Path, hangard: Hangard, plain_registry: Registry, plain_registry2: Registry
+) -> None:
+    """Issue 9 item 11: "no matching platform" stays a skip (exit 0), and it
+    is one warning event naming the item, with a hint."""
+    src, dst = plain_registry, plain_registry2
+    images.push_oci_image(src, "plat/app", "v1", seed=63, architecture="amd64")
+    config = write_config(
+        tmp_path / "hangard.yaml",
+        plain(src, dst),
+        {"m": dst},
+        [{"source": f"{src.host}/plat/app", "tags": ["v1"], "platforms": ["linux/s390x"]}],
+    )
+
+    run = hangard("sync", "--once", "--no-progress", str(config))
+
+    assert run.code == 0, run.err
+    assert summary(run) == (0, 0, 0, 1)
+    (skipped,) = [e for e in sync_events(run) if e["event"] == "item skipped"]
+    assert skipped["level"] == "warning"
+    assert (skipped["tag"], skipped["target"]) == ("v1", "m")
+    assert "platform" in skipped["reason"] and "platforms" in skipped["hint"]
+    assert not images.manifest_exists(dst, "plat/app", "v1")
