@@ -46,6 +46,7 @@ import trustme
 from hangard.registry.client import RegistryClient
 from tests.harness.authfile import AuthFiles
 from tests.harness.faults import FaultProxy
+from tests.harness.hostile import HostileRegistry
 from tests.harness.registry import (
     Registry,
     make_basic_registry,
@@ -149,6 +150,13 @@ def fault_proxy() -> Iterator[FaultProxyFactory]:
     yield make
     for proxy in started:
         proxy.stop()
+
+
+@pytest.fixture
+def hostile() -> Iterator[HostileRegistry]:
+    """A hostile fake registry (:mod:`tests.harness.hostile`): routes set per test."""
+    with HostileRegistry() as server:
+        yield server
 
 
 @pytest.fixture

@@ -10,10 +10,7 @@ Deliberate fakes: no real registry streams an endless body, so the
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,25 +19,14 @@ from hangard.core import mediatypes as mt
 from hangard.core.reference import Repository
 from hangard.errors import BodyTooLargeError
 from hangard.registry.client import RegistryClient
-from hangard.registry.credentials import CredentialStore
-from hangard.registry.options import ClientOptions, RegistryOptions
-from tests.harness.hostile import HostileRegistry, endless, json_reply
-from tests.test_rss import LAUNCHER
+from tests.harness.hostile import HostileRegistry, client_for, endless, json_reply
+from tests.helpers_rss import RSS_LIMIT_KIB, peak_rss
 
 MANIFEST = {"Content-Type": mt.OCI_MANIFEST}
 
 
-@pytest.fixture
-def hostile() -> Iterator[HostileRegistry]:
-    with HostileRegistry() as server:
-        yield server
-
-
 def _client(server: HostileRegistry) -> RegistryClient:
-    options = ClientOptions(
-        registries={server.host: RegistryOptions(http=True)}, backoff_base=0.01, max_attempts=2
-    )
-    return RegistryClient(options, CredentialStore(environ={}))
+    return client_for(server, attempts=2)
 
 
 def _bearer(server: HostileRegistry) -> None:
@@ -124,17 +110,8 @@ def test_endless_bodies_keep_peak_rss_bounded(tmp_path: Path) -> None:
         manifests.route(r"/manifests/fail$", endless(500, limit=limit))
         _bearer(tokens)
         tokens.route(r"^/token$", endless(200, limit=limit))
-        report = tmp_path / "rusage.json"
         command = [sys.executable, "-c", SCRIPT, manifests.host, tokens.host]
-        launcher = subprocess.run(
-            [sys.executable, "-c", LAUNCHER, str(report), *command],
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
-    assert launcher.returncode == 0, launcher.stderr.decode()
-    measured = json.loads(report.read_text())
-    assert measured["exit_code"] == 0, launcher.stderr.decode()
-    out = launcher.stdout.decode()
-    assert out.count("larger than") == 4, out
-    assert measured["maxrss_kib"] < 100 * 1024, f"peak RSS {measured['maxrss_kib']} KiB"
+        measured = peak_rss(command, tmp_path)
+    assert measured.exit_code == 0, measured.stderr
+    assert measured.stdout.count("larger than") == 4, measured.stdout
+    assert measured.maxrss_kib < RSS_LIMIT_KIB, f"peak RSS {measured.maxrss_kib} KiB"

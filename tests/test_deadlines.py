@@ -13,7 +13,6 @@ a second of real time; nothing waits by sleeping.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -40,12 +39,6 @@ class SteppingClock(FakeClock):
     def monotonic(self) -> float:
         self.now += self.step
         return self.now
-
-
-@pytest.fixture
-def hostile() -> Iterator[HostileRegistry]:
-    with HostileRegistry() as server:
-        yield server
 
 
 def _client(server: HostileRegistry, clock: FakeClock | None = None, **kw: float) -> RegistryClient:

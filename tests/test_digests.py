@@ -10,7 +10,6 @@ descriptor whose digest is ``sha256:../../etc/passwd``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,9 +19,7 @@ from hangard.core.manifest import digest_of, parse_manifest
 from hangard.core.reference import Repository, parse_digest
 from hangard.errors import InvalidManifestError, InvalidReferenceError, RegistryError
 from hangard.registry.client import RegistryClient
-from hangard.registry.credentials import CredentialStore
-from hangard.registry.options import ClientOptions, RegistryOptions
-from tests.harness.hostile import HostileRegistry, json_reply
+from tests.harness.hostile import HostileRegistry, client_for, json_reply
 from tests.helpers_cli import Hangard
 
 GOOD = digest_of(b"good")
@@ -103,17 +100,8 @@ def test_no_path_is_built_outside_the_repository(where: str) -> None:
         RegistryClient._where(Repository("example.com", "app"), where)
 
 
-@pytest.fixture
-def hostile() -> Iterator[HostileRegistry]:
-    with HostileRegistry() as server:
-        yield server
-
-
 def _client(server: HostileRegistry) -> RegistryClient:
-    options = ClientOptions(
-        registries={server.host: RegistryOptions(http=True)}, backoff_base=0.01, max_attempts=1
-    )
-    return RegistryClient(options, CredentialStore(environ={}))
+    return client_for(server, attempts=1)
 
 
 async def test_index_child_with_a_path_digest_never_leaves_the_repository(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -30,12 +30,6 @@ from tests.helpers_copy import make_client
 
 Page = Callable[[dict[str, list[str]]], tuple[list[str], str | None]]
 """query -> (tags, Link target or None)"""
-
-
-@pytest.fixture
-def hostile() -> Iterator[HostileRegistry]:
-    with HostileRegistry() as server:
-        yield server
 
 
 def _serve(server: HostileRegistry, page: Page) -> None:

@@ -36,6 +36,9 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from hangard.registry.client import RegistryClient
+from hangard.registry.credentials import CredentialStore
+from hangard.registry.options import ClientOptions, RegistryOptions
 from tests.harness.faults import SeenRequest
 from tests.harness.threaded import BackgroundServer
 
@@ -251,3 +254,11 @@ class HostileRegistry:
         return json_reply(
             404, {"errors": [{"code": "NAME_UNKNOWN", "message": "nothing here"}]}
         ), fallback
+
+
+def client_for(server: HostileRegistry, *, attempts: int = 1, **options: Any) -> RegistryClient:
+    """A client that talks plain HTTP to ``server``, anonymously, with fast
+    retries (``attempts`` in all) and any other :class:`ClientOptions`."""
+    settings = {"backoff_base": 0.01, "max_attempts": attempts, **options}
+    opts = ClientOptions(registries={server.host: RegistryOptions(http=True)}, **settings)
+    return RegistryClient(opts, CredentialStore(environ={}))
