@@ -117,7 +117,8 @@ CASES = [
         HEAD + "registries:\n  quay.io:\n    colour: blue\n",
         [
             "c.yaml:7:5: unknown key 'colour' (expected one of: credentials, tls_verify, "
-            "ca_file, http, max_concurrency, requests_per_second, ratelimit_floor)"
+            "ca_file, http, max_concurrency, requests_per_second, ratelimit_floor, timeout, "
+            "retry_times, retry_delay)"
         ],
         id="unknown-key-no-suggestion",
     ),
@@ -271,6 +272,16 @@ CASES = [
         HEAD + "registries:\n  reg.example.com: {ca_file: certs/ca.pem}\n",
         ["c.yaml:6:30: cannot read ca_file {dir}/certs/ca.pem: No such file or directory"],
         id="missing-ca-file",
+    ),
+    pytest.param(
+        HEAD + "registries:\n  reg.example.com: {timeout: 0}\n",
+        ["c.yaml:6:30: input should be greater than 0 (got the number 0)"],
+        id="zero-timeout",
+    ),
+    pytest.param(
+        HEAD + "registries:\n  reg.example.com: {retry_times: -1}\n",
+        ["c.yaml:6:34: input should be greater than or equal to 0 (got the number -1)"],
+        id="negative-retry-times",
     ),
     pytest.param(
         HEAD + "images:\n  - list: missing.txt\n",
@@ -570,6 +581,10 @@ registries:
     credentials: {docker_config: true}
   private.example.com:
     ca_file: ca.pem
+  slow.example.com:
+    timeout: 2.5
+    retry_times: 0
+    retry_delay: 0.1
 images:
   - source: quay.io/org/app
     tags: ['1']
@@ -607,7 +622,31 @@ def test_client_options(registries_config: Path) -> None:
         "private.example.com",
         "quay.io",
         "reg.example.com",
+        "slow.example.com",
     ]
+
+
+def test_timeout_and_retries_per_registry(registries_config: Path) -> None:
+    """``timeout``, ``retry_times`` and ``retry_delay`` of ``registries: HOST:``
+    reach the client options; other hosts keep the client's defaults."""
+    options = client_options(load_config(registries_config))
+    assert options.for_registry("slow.example.com") == RegistryOptions(
+        timeout=2.5, retry_times=0, retry_delay=0.1
+    )
+    slow = (
+        options.request_timeout_for("slow.example.com"),
+        options.read_timeout_for("slow.example.com"),
+        options.attempts_for("slow.example.com"),
+        options.backoff_base_for("slow.example.com"),
+    )
+    assert slow == (2.5, 2.5, 1, 0.1)
+    default = (options.request_timeout, options.read_timeout, options.max_attempts)
+    assert default == (60.0, 120.0, 5)
+    for host in ("quay.io", "elsewhere.io"):
+        assert options.request_timeout_for(host) == options.request_timeout
+        assert options.read_timeout_for(host) == options.read_timeout
+        assert options.attempts_for(host) == options.max_attempts
+        assert options.backoff_base_for(host) == options.backoff_base
 
 
 def test_credential_store_reads_env_and_password_file(

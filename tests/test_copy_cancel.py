@@ -107,6 +107,39 @@ def test_ctrl_c_during_copy_is_one_line_and_exit_130(
     assert not images.manifest_exists(plain_registry2, "two/app", "v1")
 
 
+def test_ctrl_c_during_sync_is_one_line_and_exit_130(
+    plain_registry: Registry,
+    plain_registry2: Registry,
+    fault_proxy: FaultProxyFactory,
+    hangard: Hangard,
+    tmp_path: Path,
+) -> None:
+    """The same for ``hangard sync --once``: a SIGINT while the plan's copy
+    streams a blob exits 130 with the one stderr line, no traceback and no
+    report, leaving no upload session open on the target."""
+    image = push_two_layer_image(plain_registry, "two/app")
+    big = image.layers[0]
+    source = fault_proxy(plain_registry)
+    source.hold(rf"/blobs/{big.digest}$", until_in_flight=99, timeout=HOLD)
+    config = one_image_config(tmp_path, source, plain_registry2, "two/app", "v1")
+    proc = hangard.start("sync", "--once", "--no-progress", str(config))
+    try:
+        wait_until(lambda: source.count("GET", rf"/blobs/{big.digest}$"), message="mid-transfer")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=HOLD)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+    assert proc.returncode == 130, err.decode()
+    assert err.decode() == "interrupted\n"
+    assert out == b""
+    opened, committed, deleted = uploads(plain_registry2)
+    assert opened == committed + deleted, (opened, committed, deleted)
+    assert not images.manifest_exists(plain_registry2, "two/app", "v1")
+
+
 def test_sigterm_with_no_grace_mid_cycle_stops_without_a_traceback(
     plain_registry: Registry,
     plain_registry2: Registry,

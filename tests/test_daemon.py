@@ -750,7 +750,80 @@ FAULTS: list[tuple[str, str, str, Callable[[FaultProxy, str], object]]] = [
         "copy",
         lambda p, r: p.tamper(f"/v2/{r}/blobs/", body=_corrupt),
     ),
+    (
+        "plan-corrupt/app",
+        "digest_mismatch",
+        "plan",
+        lambda p, r: p.tamper(f"/v2/{r}/manifests/", body=_corrupt),
+    ),
+    (
+        "plan-slow/app",
+        "timeout",
+        "plan",
+        lambda p, r: p.stall(f"/v2/{r}/manifests/", STALL, method="HEAD"),
+    ),
+    (
+        "copy-slow/app",
+        "timeout",
+        "copy",
+        lambda p, r: p.stall(f"/v2/{r}/blobs/", STALL, method="GET"),
+    ),
+    (
+        "copy-401/app",
+        "unauthorized",
+        "copy",
+        lambda p, r: p.fail(
+            f"/v2/{r}/blobs/",
+            401,
+            times=None,
+            method="GET",
+            headers={"WWW-Authenticate": 'Basic realm="registry"'},
+            body={"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]},
+        ),
+    ),
+    (
+        "copy-403/app",
+        "unauthorized",
+        "copy",
+        lambda p, r: p.fail(
+            f"/v2/{r}/manifests/",
+            403,
+            times=None,
+            method="GET",
+            body={"errors": [{"code": "DENIED", "message": "requested access is denied"}]},
+        ),
+    ),
+    # the two below are stored without ``mediaType`` (see _untyped), so the
+    # Content-Type the proxy rewrites is the only statement of their type
+    (
+        "plan-type/app",
+        "unsupported_media_type",
+        "plan",
+        lambda p, r: p.tamper(f"/v2/{r}/manifests/", headers={"Content-Type": UNKNOWN_TYPE}),
+    ),
+    (
+        "copy-type/app",
+        "unsupported_media_type",
+        "copy",
+        lambda p, r: p.tamper(f"/v2/{r}/manifests/", headers={"Content-Type": UNKNOWN_TYPE}),
+    ),
 ]
+#: longer than the source's ``timeout`` (SOURCE_SETTINGS), short enough for one cycle
+STALL = 3.0
+SOURCE_SETTINGS = {"http": True, "timeout": 1.0, "retry_times": 0, "retry_delay": 0.01}
+UNKNOWN_TYPE = "application/vnd.example.unknown.v1+json"
+#: planned with a platform filter, so planning GETs the manifest (by digest)
+FILTERED = {"plan-type/app": ["linux/amd64"], "plan-corrupt/app": ["linux/amd64"]}
+
+
+def _untyped(registry: Registry, repo: str, seed: int) -> None:
+    """Push an OCI image whose manifest omits ``mediaType`` (optional in OCI,
+    accepted by distribution 2.8, which refuses unknown ``mediaType`` values)."""
+    image = images.build_image(seed)
+    doc = json.loads(image.manifest)
+    del doc["mediaType"]
+    image.manifest = json.dumps(doc).encode()
+    images.push_image(registry, repo, image, "1")
 
 
 def test_each_reason_is_counted_while_planning_and_while_copying(
@@ -765,30 +838,43 @@ def test_each_reason_is_counted_while_planning_and_while_copying(
     registry, and each reaching the counter, ``/status``, one ``item
     failed`` event with its stage and the failed list.
 
-    Not here, and why: ``digest_mismatch`` and ``unsupported_media_type``
-    cannot happen while planning (planning only HEADs: no body to verify,
-    and the media type is read when the manifest is fetched to copy it);
-    ``timeout`` needs the client's read timeout (120 s, not configurable
-    from the config or the environment yet) to pass, too slow for this
-    suite; ``unsupported_media_type`` while copying is not produced by the
-    fault proxy rewriting the manifest's ``Content-Type`` (hangard copies it
-    by the body's own ``mediaType``, so it succeeds: a manifest with an
-    unknown ``mediaType`` pushed to the registry is still to be tried);
-    ``unauthorized`` while copying needs a registry that lets HEADs
-    through and refuses GETs (covered above while planning, and by
-    test_reasons.py). ``not_found``/``unauthorized`` while planning and
-    ``server_error`` while copying are the test above."""
+    ``timeout``: the source's ``registries:`` ``timeout`` is 1 s with
+    ``retry_times: 0``, and the proxy stalls the manifest HEAD (planning)
+    or the blob GETs (copying) for longer. ``unauthorized`` while copying: the
+    proxy lets HEADs through and refuses the blob GETs (401 with a
+    challenge) or the manifest GET (403 ``DENIED``). ``unsupported_media_type``:
+    distribution 2.8 refuses to store an unknown ``mediaType``, so the image
+    is stored without one and the proxy rewrites the ``Content-Type`` of its
+    manifest GETs (the body, hence the digest, is untouched: a rewritten body
+    would be a ``digest_mismatch``, rightly, since manifests are fetched by
+    digest). Planning GETs a manifest (by the digest its HEAD saw) only to
+    read the platforms of a platform-filtered item, hence ``platforms`` on
+    ``plan-type/app`` and ``plan-corrupt/app`` (whose manifest body the proxy
+    corrupts: ``digest_mismatch`` while planning).
+
+    ``not_found``/``unauthorized`` while planning and ``server_error``
+    while copying are the test above."""
     plain_source, target = plain_registry, plain_registry2
     source = fault_proxy(plain_source)
     for n, (repo, _, _, fault) in enumerate(FAULTS):
-        images.push_oci_image(plain_source, repo, "1", seed=60 + n)
+        if repo.endswith("-type/app"):
+            _untyped(plain_source, repo, seed=60 + n)
+        else:
+            images.push_oci_image(plain_source, repo, "1", seed=60 + n)
         fault(source, repo)
-    config = write_config(
-        tmp_path / "hangard.yaml",
-        desired_state(
-            target, [entry(source, repo, "1") for repo, *_ in FAULTS], sources={source: None}
-        ),
+    doc = desired_state(
+        target,
+        [
+            {
+                **entry(source, repo, "1"),
+                **({"platforms": FILTERED[repo]} if repo in FILTERED else {}),
+            }
+            for repo, *_ in FAULTS
+        ],
+        sources={source: None},
     )
+    doc["registries"][source.host] = SOURCE_SETTINGS
+    config = write_config(tmp_path / "hangard.yaml", doc)
     daemon = make_daemon(config).start()
     wait_until(daemon.ready, 60, message="first cycle")
     m = daemon.metrics()

@@ -84,3 +84,23 @@ async def test_a_blob_that_keeps_moving_is_not_aborted(hostile: HostileRegistry)
     clock = SteppingClock(step=1.0)
     async with _client(hostile, clock, blob_rate_window=1.0, blob_min_rate=1.0) as client:
         assert await client.get_blob(Repository(hostile.host, "app"), digest_of(BLOB)) == BLOB
+
+
+async def test_a_registrys_timeout_is_the_deadline_of_its_calls(hostile: HostileRegistry) -> None:
+    """``registries: HOST: {timeout, retry_times}`` (carried in
+    :class:`RegistryOptions`) replace the client's ``request_timeout`` and
+    ``max_attempts`` for that host's calls only."""
+    hostile.route(r"/manifests/", trickle(b"{}" * 100, interval=0.05))
+    options = ClientOptions(
+        registries={hostile.host: RegistryOptions(http=True, timeout=0.3, retry_times=1)},
+        request_timeout=60.0,
+        backoff_base=0.01,
+    )
+    began = time.monotonic()
+    async with RegistryClient(options, CredentialStore(environ={})) as client:
+        with pytest.raises(TransportTimeoutError) as info:
+            await client.get_manifest(Repository(hostile.host, "app").tag("v1"))
+    assert time.monotonic() - began < 5
+    assert info.value.reason == "timeout"
+    assert "within 0.3 s (the request deadline)" in str(info.value)
+    assert [p for p in hostile.paths() if "/manifests/" in p] == ["/v2/app/manifests/v1"] * 2

@@ -69,6 +69,9 @@ def client_options(
             max_concurrency=min(settings.max_concurrency, cap),
             requests_per_second=settings.requests_per_second,
             ratelimit_floor=settings.ratelimit_floor,
+            timeout=settings.timeout,
+            retry_times=settings.retry_times,
+            retry_delay=settings.retry_delay,
         )
     for target in loaded.state.targets.values():
         registries.setdefault(target.registry, default)

@@ -176,7 +176,7 @@ class TransferSession:
                 if attempt >= self.max_attempts:
                     raise
                 # the transport's one backoff formula, on its clock
-                delay = self.client.transport.backoff(attempt)
+                delay = self.client.transport.backoff(attempt, registry=source.registry)
                 log.warning(
                     "blob transfer failed, restarting",
                     digest=blob.digest,

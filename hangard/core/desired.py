@@ -164,6 +164,12 @@ class RegistrySettings(_Model):
     requests_per_second: float | None = Field(default=None, gt=0)
     ratelimit_floor: int | None = Field(default=None, ge=0)
     """Pause pulls while Docker Hub's ``ratelimit-remaining`` is below this."""
+    timeout: float | None = Field(default=None, gt=0)
+    """Seconds one request to this host may take (each attempt's deadline)."""
+    retry_times: int | None = Field(default=None, ge=0, le=100)
+    """Retries after a failed attempt (0: none)."""
+    retry_delay: float | None = Field(default=None, gt=0, le=600)
+    """Backoff base in seconds: the first retry waits up to this."""
 
 
 class Target(_Model):

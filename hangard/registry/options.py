@@ -33,6 +33,15 @@ class RegistryOptions:
     chunk_size: int | None = None
     """Force chunked uploads with this chunk size (bytes); ``None`` uploads
     monolithically and falls back to chunks only when the registry refuses."""
+    timeout: float | None = None
+    """Seconds one request to this registry may take: each attempt's deadline
+    and its read timeout; ``None``: the client's ``request_timeout`` and
+    ``read_timeout``."""
+    retry_times: int | None = None
+    """Retries after a failed attempt; ``None``: ``max_attempts - 1``."""
+    retry_delay: float | None = None
+    """The backoff base in seconds (the first retry waits up to this, each
+    next one up to twice as long); ``None``: the client's ``backoff_base``."""
 
 
 @dataclass(frozen=True)
@@ -64,3 +73,22 @@ class ClientOptions:
 
     def for_registry(self, registry: str) -> RegistryOptions:
         return self.registries.get(registry, self.default)
+
+    def attempts_for(self, registry: str) -> int:
+        """How many times a request to ``registry`` may be sent."""
+        retries = self.for_registry(registry).retry_times
+        return self.max_attempts if retries is None else retries + 1
+
+    def backoff_base_for(self, registry: str) -> float:
+        delay = self.for_registry(registry).retry_delay
+        return self.backoff_base if delay is None else delay
+
+    def request_timeout_for(self, registry: str) -> float:
+        """The deadline of one attempt of a non-blob request to ``registry``."""
+        timeout = self.for_registry(registry).timeout
+        return self.request_timeout if timeout is None else timeout
+
+    def read_timeout_for(self, registry: str) -> float:
+        """The longest wait for the next bytes from ``registry``."""
+        timeout = self.for_registry(registry).timeout
+        return self.read_timeout if timeout is None else timeout

@@ -64,10 +64,11 @@ class Call:
     A body read whole is capped *while it streams*: ``max_body`` bytes for
     an answer in ``ok`` (``what`` names it in the error), :data:`ERROR_BODY_MAX`
     for any other; past the cap a :class:`~hangard.errors.BodyTooLargeError`
-    is raised and the rest is never read. Each attempt has a deadline
-    (``request_timeout``) unless it moves a ``blob``: a blob upload has none,
-    a blob stream (``stream``) has one until its answer starts, and is then
-    watched for progress by :class:`~hangard.registry.blobreader.BlobReader`.
+    is raised and the rest is never read. Each attempt has a deadline (the
+    registry's ``timeout``, else ``request_timeout``) unless it moves a
+    ``blob``: a blob upload has none, a blob stream (``stream``) has one until
+    its answer starts, and is then watched for progress by
+    :class:`~hangard.registry.blobreader.BlobReader`.
     """
 
     registry: str
@@ -151,13 +152,16 @@ class Transport:
         """Hold while streaming a blob between ``registries`` (see limits.py)."""
         return self._limiter.transfer(*registries)
 
-    def backoff(self, attempt: int, response: httpx.Response | None = None) -> float:
+    def backoff(
+        self, attempt: int, response: httpx.Response | None = None, *, registry: str = ""
+    ) -> float:
         """The delay before retry number ``attempt`` (1-based), honouring the
-        ``Retry-After`` of ``response``: the one formula of hangard."""
+        ``Retry-After`` of ``response``: the one formula of hangard (with
+        ``registry``'s ``retry_delay`` as its base)."""
         return retry_delay(
             attempt,
             response,
-            base=self.options.backoff_base,
+            base=self.options.backoff_base_for(registry),
             cap=self.options.backoff_cap,
             now=self.clock.time(),
             rng=self._rng,
@@ -169,8 +173,8 @@ class Transport:
         Returns an answer whose status is in ``call.ok``; otherwise raises
         the :mod:`hangard.errors` class the answer or failure maps to.
         Connection failures and :data:`~hangard.registry.retry.RETRY_STATUSES`
-        are retried (replayable calls only) up to ``max_attempts`` with
-        :meth:`backoff`; failures whose error carries a remedy (TLS, plain
+        are retried (replayable calls only) up to ``max_attempts`` (the
+        registry's ``retry_times`` + 1) with :meth:`backoff`; failures whose error carries a remedy (TLS, plain
         HTTP, proxy misconfiguration) are not, as retrying cannot cure them.
         """
         attempt = 0
@@ -203,9 +207,9 @@ class Transport:
 
     async def _pause(self, call: Call, attempt: int, response: httpx.Response | None) -> bool:
         """Wait before another attempt, or return False when none is due."""
-        if not call.replayable or attempt >= self.options.max_attempts:
+        if not call.replayable or attempt >= self.options.attempts_for(call.registry):
             return False
-        delay = self.backoff(attempt, response)
+        delay = self.backoff(attempt, response, registry=call.registry)
         if call.deadline is not None and self.clock.monotonic() + delay > call.deadline:
             return False
         log.debug(
@@ -250,7 +254,7 @@ class Transport:
         """:meth:`_follow` within the request deadline (see :class:`Call`)."""
         if call.blob and not call.stream:
             return await self._follow(call, headers)
-        limit = self.options.request_timeout
+        limit = self.options.request_timeout_for(call.registry)
         try:
             async with asyncio.timeout(limit):
                 return await self._follow(call, headers)
@@ -265,7 +269,7 @@ class Transport:
         on another origin goes without ``Authorization``, whatever the hops
         before it were, and https→http is refused."""
         request = self._http.build_request(
-            call.method, call.url, headers=headers, content=call.content
+            call.method, call.url, headers=headers, content=call.content, timeout=self._io(call)
         )
         owner = _origin(request.url)
         for _ in range(MAX_REDIRECTS + 1):
@@ -310,7 +314,14 @@ class Transport:
         if _origin(target) != owner:
             for name in [n for n in hop_headers if n.lower() == "authorization"]:
                 del hop_headers[name]
-        return self._http.build_request(request.method, target, headers=hop_headers)
+        return self._http.build_request(
+            request.method, target, headers=hop_headers, timeout=self._io(call)
+        )
+
+    def _io(self, call: Call) -> httpx.Timeout:
+        """Connect, read, write and pool timeouts of ``call``'s requests."""
+        read, o = self.options.read_timeout_for(call.registry), self.options
+        return httpx.Timeout(o.connect_timeout, read=read, write=read, pool=o.pool_timeout)
 
     def _transport_error(self, exc: Exception, call: Call, attempts: int) -> TransportError:
         """:func:`transport_error`, with the proxy the request went through."""

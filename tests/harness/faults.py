@@ -26,6 +26,8 @@ ignores ``n``/``last`` on ``tags/list`` (it always returns every tag, without a
   - :meth:`FaultProxy.tamper` - forward matching requests, then answer with
     the real status, a rewritten body (a corrupted blob) and replaced headers
     (a manifest served with an unknown ``Content-Type``);
+  - :meth:`FaultProxy.stall` - hold matching requests ``seconds`` before
+    forwarding them: an answer slower than the client's deadline;
   - :meth:`FaultProxy.redirect` - answer with a 307 to a URL built from the
     path's regex match;
   - :meth:`FaultProxy.add_header` - add a header to forwarded responses;
@@ -109,6 +111,8 @@ class Fault:
     rewrite: Callable[[bytes], bytes] | None = None
     """Forward, then answer with the real status and this body (see
     :meth:`FaultProxy.tamper`); ``headers`` replace the real ones."""
+    delay: float = 0.0
+    """Forward after this many seconds (see :meth:`FaultProxy.stall`)."""
     hits: int = 0
     passed: int = 0
 
@@ -260,6 +264,16 @@ class FaultProxy(_Base):
         body passed through ``body`` (corrupt a blob) and ``headers``
         replacing the real ones (a manifest served as an unknown type)."""
         fault = Fault(re.compile(path_re), 0, method, times, dict(headers or {}), rewrite=body)
+        with self._cond:
+            self.faults.append(fault)
+        return fault
+
+    def stall(
+        self, path_re: str, seconds: float, *, times: int | None = None, method: str | None = None
+    ) -> Fault:
+        """Hold matching requests ``seconds`` (a registry too slow to answer),
+        then forward them; a client that gave up meanwhile gets nothing."""
+        fault = Fault(re.compile(path_re), 0, method, times, delay=seconds)
         with self._cond:
             self.faults.append(fault)
         return fault
@@ -416,7 +430,11 @@ class FaultProxy(_Base):
                     self.close_connection = True
                     return
                 cut = rule.cut if isinstance(rule, Fault) else None
-                self._send(method, status, resp_headers, data, cut=cut)
+                try:
+                    self._send(method, status, resp_headers, data, cut=cut)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (a stall)
+                    self.close_connection = True
+                    return
                 if cut is not None:
                     self.close_connection = True
 
@@ -428,6 +446,12 @@ class FaultProxy(_Base):
                 seen: SeenRequest,
                 body: bytes,
             ) -> tuple[int, list[tuple[str, str]], bytes]:
+                if isinstance(rule, Fault) and rule.delay:
+                    time.sleep(rule.delay)
+                    try:
+                        return proxy._forward(method, self.path, seen.headers, body)
+                    except OSError:  # the test is over and its registry gone
+                        return 0, [], b""
                 if isinstance(rule, Fault) and rule.cut is not None:
                     return proxy._forward(method, self.path, seen.headers, body)
                 if isinstance(rule, Fault) and rule.rewrite is not None:
