@@ -37,13 +37,16 @@ def push_two_layer_image(registry: Registry, repo: str) -> Image:
     )
 
 
-def uploads(registry: Registry) -> tuple[int, int, int]:
-    """Upload sessions opened, committed and DELETEd on ``registry``."""
+def uploads(registry: Registry) -> tuple[int, int]:
+    """Upload sessions opened on ``registry``, and those that were closed:
+    committed or DELETEd. A session counts once, even when a cancellation
+    that raced its commit also DELETEd it (cancelling is best effort)."""
     log = [e for e in registry.access_log() if "/blobs/uploads/" in e.path]
     opened = sum(1 for e in log if e.method == "POST" and e.status == 202)
-    committed = sum(1 for e in log if e.method == "PUT" and e.status == 201)
-    deleted = sum(1 for e in log if e.method == "DELETE" and e.status == 204)
-    return opened, committed, deleted
+    closed = {
+        e.path.split("?")[0] for e in log if (e.method, e.status) in {("PUT", 201), ("DELETE", 204)}
+    }
+    return opened, len(closed)
 
 
 async def test_a_failing_blob_cancels_its_siblings_and_their_uploads(
@@ -66,9 +69,9 @@ async def test_a_failing_blob_cancels_its_siblings_and_their_uploads(
 
     assert elapsed < HOLD - 2, "the copy waited for the held sibling"
     wait_until(lambda: source.count("GET", rf"/blobs/{big.digest}$"), message="big GET")
-    opened, committed, deleted = uploads(plain_registry2)
+    opened, closed = uploads(plain_registry2)
     assert opened >= 1
-    assert opened == committed + deleted, (opened, committed, deleted)
+    assert opened == closed, (opened, closed)
     assert not images.blob_exists(plain_registry2, "two/app", big.digest)
     assert not images.manifest_exists(plain_registry2, "two/app", "v1")
 
@@ -102,8 +105,8 @@ def test_ctrl_c_during_copy_is_one_line_and_exit_130(
     assert proc.returncode == 130, err.decode()
     assert err.decode() == "interrupted\n"
     assert out == b""
-    opened, committed, deleted = uploads(plain_registry2)
-    assert opened == committed + deleted, (opened, committed, deleted)
+    opened, closed = uploads(plain_registry2)
+    assert opened == closed, (opened, closed)
     assert not images.manifest_exists(plain_registry2, "two/app", "v1")
 
 
@@ -135,8 +138,8 @@ def test_ctrl_c_during_sync_is_one_line_and_exit_130(
     assert proc.returncode == 130, err.decode()
     assert err.decode() == "interrupted\n"
     assert out == b""
-    opened, committed, deleted = uploads(plain_registry2)
-    assert opened == committed + deleted, (opened, committed, deleted)
+    opened, closed = uploads(plain_registry2)
+    assert opened == closed, (opened, closed)
     assert not images.manifest_exists(plain_registry2, "two/app", "v1")
 
 
@@ -162,5 +165,5 @@ def test_sigterm_with_no_grace_mid_cycle_stops_without_a_traceback(
     assert "Traceback" not in log
     assert "CancelledError" not in log
     assert daemon.events("stopped"), log
-    opened, committed, deleted = uploads(plain_registry2)
-    assert opened == committed + deleted, (opened, committed, deleted)
+    opened, closed = uploads(plain_registry2)
+    assert opened == closed, (opened, closed)

@@ -223,16 +223,19 @@ class TransferSession:
                 mounted, location = await client.mount_blob(target, blob.digest, holder)
                 if mounted:
                     return _Done(BlobOutcome.MOUNTED, 0)
-        async with client.transfer_slot(source.registry, target.registry):
-            if location is None:
-                location = await client.start_upload(target)
-            upload = _Upload(location)
-            try:
+        # a refused mount may already have opened the upload: it is cancelled
+        # too when this transfer stops before it streams
+        upload = _Upload(location) if location is not None else None
+        try:
+            async with client.transfer_slot(source.registry, target.registry):
+                if upload is None:
+                    upload = _Upload(await client.start_upload(target))
                 nbytes = await self._stream(source, target, blob, upload, tap, chunked=chunked)
-            except BaseException:
+        except BaseException:
+            if upload is not None:
                 # the newest Location: a chunked upload's first one is stale
                 await asyncio.shield(client.cancel_upload(target, upload.location))
-                raise
+            raise
         return _Done(BlobOutcome.COPIED, nbytes)
 
     def _leader_running(self, registry: str, digest: str) -> bool:
