@@ -105,7 +105,7 @@ class OciLayoutStore:
 
     def _ensure_layout(self) -> None:
         """Make the directory a layout when it is missing or empty."""
-        if self.root.is_dir() and any(self.root.iterdir()):
+        if not self._fresh():
             self._index()
             return
         (self.root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
@@ -134,7 +134,13 @@ class OciLayoutStore:
     def _not_found(self, key: str) -> NotFoundError:
         return NotFoundError(f"{self.name} has no image {key!r}", ErrorContext(image=self.name))
 
+    def _fresh(self) -> bool:
+        """A destination not yet created: a missing or empty directory."""
+        return not self.root.is_dir() or not any(self.root.iterdir())
+
     async def head_manifest(self, key: str) -> Descriptor | None:
+        if self._fresh():
+            return None
         if key and ":" in key:
             self._index()
             path = self._blob_path(key)
@@ -142,8 +148,6 @@ class OciLayoutStore:
                 return None
             manifest = parse_manifest(path.read_bytes(), expected_digest=key, image=self.name)
             return Descriptor(manifest.media_type, manifest.digest, len(manifest.raw))
-        if not (self.root / "oci-layout").exists():
-            return None  # a destination not yet created
         entry = self._entry(key)
         if entry is None:
             return None
