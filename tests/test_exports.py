@@ -29,6 +29,7 @@ PACKAGES = (
     "hangard.daemon",
     "hangard.registry",
     "hangard.registry.credentials",
+    "hangard.stores",
     "hangard.sync",
 )
 

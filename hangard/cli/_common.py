@@ -18,6 +18,7 @@ import typer
 from hangard import __version__
 from hangard.core.platform import Platform, parse_platform
 from hangard.core.reference import ImageReference, parse_reference
+from hangard.core.transports import StoreReference, parse_store_reference
 from hangard.errors import ConfigError, HangardError, InputError
 from hangard.hints import CONFIG_HINTS, HintWriter
 
@@ -43,6 +44,7 @@ __all__ = [
     "parse_creds",
     "parse_image",
     "parse_platforms",
+    "parse_store_image",
     "run_async",
 ]
 
@@ -172,6 +174,14 @@ def run_async(coro: Coroutine[Any, Any, T], hints: HintWriter = CONFIG_HINTS) ->
 def parse_image(text: str) -> ImageReference:
     try:
         return parse_reference(text)
+    except InputError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def parse_store_image(text: str) -> StoreReference:
+    """``docker://…`` or ``oci:DIR[:TAG]`` (see :mod:`hangard.core.transports`)."""
+    try:
+        return parse_store_reference(text)
     except InputError as exc:
         raise typer.BadParameter(str(exc)) from None
 

@@ -20,10 +20,11 @@ from hangard.cli._common import (
     app,
     parse_bool,
     parse_creds,
-    parse_image,
     parse_platforms,
+    parse_store_image,
     run_async,
 )
+from hangard.core.reference import ImageReference
 from hangard.errors import InputError
 from hangard.hints import CliHints
 from hangard.registry.options import ClientOptions, RegistryOptions
@@ -31,9 +32,10 @@ from hangard.registry.options import ClientOptions, RegistryOptions
 if TYPE_CHECKING:
     from hangard.core.manifest import Manifest
     from hangard.core.platform import Platform
-    from hangard.core.reference import ImageReference
+    from hangard.core.transports import StoreReference
     from hangard.registry.client import RegistryClient
     from hangard.registry.credentials import Credentials
+    from hangard.stores.base import ImageStore
 
 __all__ = ["copy", "inspect"]
 
@@ -63,7 +65,9 @@ def _client(settings: RegistrySettings, authfile: Path | None) -> RegistryClient
 
 @app.command()
 def inspect(
-    image: Annotated[str, typer.Argument(metavar="docker://IMAGE", help="image reference")],
+    image: Annotated[
+        str, typer.Argument(metavar="IMAGE", help="docker://HOST/REPO:TAG or oci:DIR[:TAG]")
+    ],
     raw: Annotated[bool, typer.Option("--raw", help="print the exact manifest bytes")] = False,
     config: Annotated[bool, typer.Option("--config", help="print the image config blob")] = False,
     platform: Annotated[
@@ -81,26 +85,29 @@ def inspect(
     authfile: AuthFile = None,
 ) -> None:
     """Show an image's manifest: a summary, the raw bytes, or its config."""
-    ref = parse_image(image)
+    ref = parse_store_image(image)
     wanted = parse_platforms([platform] if platform else [])
-    settings: RegistrySettings = {
-        ref.registry: (
+    settings: RegistrySettings = {}
+    if isinstance(ref, ImageReference):
+        settings[ref.registry] = (
             _registry_options(tls_verify, ca_file, plain_http),
             parse_creds(creds, "--creds"),
         )
-    }
 
     async def work() -> None:
+        from hangard.stores import open_store
+
         async with _client(settings, authfile) as client:
+            store = open_store(ref, client)
             if raw and not config and not wanted:
                 # any media type: only `copy` refuses what it cannot copy
-                data, _ = await client.get_manifest_bytes(ref)
+                data, _ = await store.get_manifest_bytes(ref.reference)
                 sys.stdout.buffer.write(data)
                 sys.stdout.buffer.flush()
                 return
-            manifest, name = await _pick(client, ref, wanted, need_image=config)
+            manifest, name = await _pick(store, ref, wanted, need_image=config)
             if config:
-                await _print_config(client, ref, manifest, raw=raw)
+                await _print_config(store, ref, manifest, raw=raw)
             elif raw:
                 sys.stdout.buffer.write(manifest.raw)
                 sys.stdout.buffer.flush()
@@ -113,11 +120,11 @@ def inspect(
 
 
 async def _pick(
-    client: RegistryClient, ref: ImageReference, wanted: list[Platform], *, need_image: bool
+    store: ImageStore, ref: StoreReference, wanted: list[Platform], *, need_image: bool
 ) -> tuple[Manifest, str]:
     """The manifest to show, and its name: on an index, ``--platform`` (or
     ``--config``, which needs one image) picks a child."""
-    manifest = await client.get_manifest(ref)
+    manifest = await store.get_manifest(ref.reference)
     if not manifest.is_index or not (wanted or need_image):
         return manifest, str(ref)
     matches = [
@@ -129,16 +136,16 @@ async def _pick(
     ]
     if not matches:
         raise InputError(f"{ref} is an index with no entry for the platform")
-    child = await client.get_manifest(ref.with_digest(matches[0].digest))
+    child = await store.get_manifest(matches[0].digest)
     return child, f"{ref} ({matches[0].platform})"
 
 
 async def _print_config(
-    client: RegistryClient, ref: ImageReference, manifest: Manifest, *, raw: bool
+    store: ImageStore, ref: StoreReference, manifest: Manifest, *, raw: bool
 ) -> None:
     if manifest.config is None:
         raise InputError(f"{ref} ({manifest.media_type}) has no config blob")
-    data = await client.get_blob(ref.repository, manifest.config.digest)
+    data = await store.get_blob(manifest.config.digest)
     if raw:
         sys.stdout.buffer.write(data)
     else:
@@ -148,13 +155,14 @@ async def _print_config(
 @app.command()
 def copy(
     source: Annotated[
-        str, typer.Argument(metavar="SRC", help="docker://registry/repo[:tag|@digest]")
+        str,
+        typer.Argument(metavar="SRC", help="docker://registry/repo[:tag|@digest] or oci:DIR[:TAG]"),
     ],
     destination: Annotated[
         str,
         typer.Argument(
             metavar="DST",
-            help="docker://registry/repo[:tag]; without a tag, the source's tag is used",
+            help="docker://registry/repo[:tag] or oci:DIR[:TAG]; without a tag, the source's tag is used",
         ),
     ],
     all_platforms: Annotated[
@@ -195,22 +203,23 @@ def copy(
     ] = None,
 ) -> None:
     """Copy an image, or a whole multi-arch index, keeping its digest."""
-    src = parse_image(source)
-    dst = parse_image(destination)
+    src = parse_store_image(source)
+    dst = parse_store_image(destination)
     if all_platforms and platform:
         raise typer.BadParameter("--all and --platform exclude each other", param_hint="--all")
     wanted = parse_platforms(platform or [])
-    src_opts = _registry_options(src_tls_verify, src_ca_file, src_plain_http)
-    dst_opts = _registry_options(dest_tls_verify, dest_ca_file, dest_plain_http)
-    if src.registry == dst.registry and src_opts != dst_opts:
-        dst_opts = src_opts  # one host, one set of settings
-    settings: RegistrySettings = {src.registry: (src_opts, parse_creds(src_creds, "--src-creds"))}
-    dst_creds_value = parse_creds(dest_creds, "--dest-creds")
-    if dst.registry in settings:
-        opts, creds = settings[dst.registry]
-        settings[dst.registry] = (opts, dst_creds_value or creds)
-    else:
-        settings[dst.registry] = (dst_opts, dst_creds_value)
+    settings = _copy_settings(
+        src if isinstance(src, ImageReference) else None,
+        dst if isinstance(dst, ImageReference) else None,
+        (
+            _registry_options(src_tls_verify, src_ca_file, src_plain_http),
+            parse_creds(src_creds, "--src-creds"),
+        ),
+        (
+            _registry_options(dest_tls_verify, dest_ca_file, dest_plain_http),
+            parse_creds(dest_creds, "--dest-creds"),
+        ),
+    )
     show_progress = sys.stderr.isatty() if progress is None else progress
 
     async def work() -> int:
@@ -236,5 +245,30 @@ def copy(
             typer.echo(render_copy_result(result))
         return ExitCode.OK
 
-    sides = {dst.registry: "--dest-", src.registry: "--src-"}  # one host: the --src- settings
+    sides = {
+        ref.registry: flag  # one host: the --src- settings
+        for ref, flag in ((dst, "--dest-"), (src, "--src-"))
+        if isinstance(ref, ImageReference)
+    }
     raise typer.Exit(run_async(work(), CliHints(sides)))
+
+
+def _copy_settings(
+    src: ImageReference | None,
+    dst: ImageReference | None,
+    src_side: tuple[RegistryOptions, Credentials | None],
+    dst_side: tuple[RegistryOptions, Credentials | None],
+) -> RegistrySettings:
+    """Each registry side's options and credentials; one host (both sides
+    on it) takes the source's options and the destination's credentials
+    when given."""
+    settings: RegistrySettings = {}
+    if src is not None:
+        settings[src.registry] = src_side
+    if dst is not None:
+        if dst.registry in settings:
+            opts, creds = settings[dst.registry]
+            settings[dst.registry] = (opts, dst_side[1] or creds)
+        else:
+            settings[dst.registry] = dst_side
+    return settings

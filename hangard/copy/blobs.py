@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -34,6 +35,7 @@ from hangard.errors import (
 )
 from hangard.registry.chunks import Upload as _Upload
 from hangard.registry.client import RegistryClient
+from hangard.stores.base import BlobSource, BlobStream
 
 __all__ = ["BlobOutcome", "BlobStats", "TransferSession"]
 
@@ -102,7 +104,7 @@ class TransferSession:
 
     async def ensure_blob(
         self,
-        source: Repository,
+        source: Repository | BlobSource,
         target: Repository,
         blob: Descriptor,
         stats: BlobStats,
@@ -112,7 +114,9 @@ class TransferSession:
         """Make ``blob`` exist in ``target``; count the outcome in ``stats``.
 
         ``tap`` sees the bytes when they are streamed (not when the blob is
-        present, mounted, or being handled by another copy).
+        present, mounted, or being handled by another copy). ``source`` is a
+        repository (of any registry: mounts work within one) or any other
+        store's blobs.
         """
         key = (target, blob.digest)
         task = self._work.get(key)
@@ -155,7 +159,7 @@ class TransferSession:
 
     async def _transfer(
         self,
-        source: Repository,
+        source: Repository | BlobSource,
         target: Repository,
         blob: Descriptor,
         tap: Callable[[bytes], None] | None,
@@ -176,7 +180,9 @@ class TransferSession:
                 if attempt >= self.max_attempts:
                     raise
                 # the transport's one backoff formula, on its clock
-                delay = self.client.transport.backoff(attempt, registry=source.registry)
+                # (the source's retry_delay when it is a registry)
+                registry = source.registry if isinstance(source, Repository) else ""
+                delay = self.client.transport.backoff(attempt, registry=registry)
                 log.warning(
                     "blob transfer failed, restarting",
                     digest=blob.digest,
@@ -192,7 +198,7 @@ class TransferSession:
 
     async def _transfer_once(
         self,
-        source: Repository,
+        source: Repository | BlobSource,
         target: Repository,
         blob: Descriptor,
         tap: Callable[[bytes], None] | None,
@@ -201,7 +207,8 @@ class TransferSession:
     ) -> _Done:
         client = self.client
         location: str | None = None
-        holder = source if source.registry == target.registry else None
+        origin = source if isinstance(source, Repository) else None
+        holder = origin if origin is not None and origin.registry == target.registry else None
         holder = holder or self.known_holder(target.registry, blob.digest)
         probe = holder is None and not self._leader_running(target.registry, blob.digest)
         if probe and 0 <= blob.size <= PROBE_BY_MOUNT_MAX:
@@ -226,8 +233,9 @@ class TransferSession:
         # a refused mount may already have opened the upload: it is cancelled
         # too when this transfer stops before it streams
         upload = _Upload(location) if location is not None else None
+        sides = (target.registry,) if origin is None else (origin.registry, target.registry)
         try:
-            async with client.transfer_slot(source.registry, target.registry):
+            async with client.transfer_slot(*sides):
                 if upload is None:
                     upload = _Upload(await client.start_upload(target))
                 nbytes = await self._stream(source, target, blob, upload, tap, chunked=chunked)
@@ -259,9 +267,16 @@ class TransferSession:
         except Exception:
             pass  # reported by the copy that owns it
 
+    def _open(
+        self, source: Repository | BlobSource, digest: str
+    ) -> AbstractAsyncContextManager[BlobStream]:
+        if isinstance(source, Repository):
+            return self.client.open_blob(source, digest)
+        return source.open_blob(digest)
+
     async def _stream(
         self,
-        source: Repository,
+        source: Repository | BlobSource,
         target: Repository,
         blob: Descriptor,
         upload: _Upload,
@@ -270,7 +285,7 @@ class TransferSession:
         chunked: bool,
     ) -> int:
         client = self.client
-        async with client.open_blob(source, blob.digest) as reader:
+        async with self._open(source, blob.digest) as reader:
             size = blob.size if blob.size >= 0 else reader.size
             self.progress.blob_started(blob.digest, size)
             moved = 0

@@ -1,8 +1,12 @@
-"""Copy one image (or a whole index) between registries, bottom-up.
+"""Copy one image (or a whole index) between any two image stores, bottom-up.
 
 Order is what keeps a target consistent at every instant: blobs first, then
 child manifests by digest, then the index or tag. A tag therefore never
 points at content that is missing, even if the process dies mid-copy.
+
+Everything here works for every pair of stores (:mod:`hangard.stores`);
+a registry target's extras (mounts, chunked uploads, transfer slots,
+restarts) are the :class:`TransferSession`'s.
 """
 
 from __future__ import annotations
@@ -10,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import structlog
 
 from hangard.copy.blobs import BlobOutcome, BlobStats, TransferSession
+from hangard.copy.direct import DirectTransfers
 from hangard.copy.stream import DiffIdTap, verified
 from hangard.copy.tasks import all_or_none
 from hangard.core import mediatypes as mt
@@ -23,8 +28,12 @@ from hangard.core.manifest import Descriptor, Manifest, parse_manifest, select_p
 from hangard.core.platform import Platform
 from hangard.core.reference import ImageReference, Repository
 from hangard.core.schema1 import LayerInfo, convert_schema1, schema1_layers
+from hangard.core.transports import StoreReference
 from hangard.errors import AuthError, InputError, InvalidManifestError, OperationError
 from hangard.registry.client import RegistryClient
+from hangard.stores.base import ImageStore
+from hangard.stores.open import open_store
+from hangard.stores.registry import RegistryStore
 
 __all__ = [
     "MAX_INDEX_CHILDREN",
@@ -33,6 +42,7 @@ __all__ = [
     "Copier",
     "CopyResult",
     "image_platform",
+    "store_platform",
 ]
 
 log = structlog.get_logger("hangard.copy")
@@ -101,11 +111,12 @@ class Copier:
     def __init__(self, client: RegistryClient, session: TransferSession | None = None) -> None:
         self.client = client
         self.session = session or TransferSession(client)
+        self.direct = DirectTransfers(self.session.progress)
 
     async def copy(
         self,
-        src: ImageReference,
-        dst: ImageReference,
+        src: StoreReference,
+        dst: StoreReference,
         *,
         platforms: Sequence[Platform] | None = None,
         target_digest: str | _Unknown | None = UNKNOWN,
@@ -121,9 +132,11 @@ class Copier:
             result = await self._copy(src, dst, platforms or (), target_digest)
         except OperationError as exc:
             error = exc.with_context(image=str(src))
+            dst_registry = dst.registry if isinstance(dst, ImageReference) else None
+            src_registry = src.registry if isinstance(src, ImageReference) else None
             if (
                 isinstance(error, AuthError)
-                and error.context.registry == dst.registry != src.registry
+                and error.context.registry == dst_registry != src_registry
             ):
                 # even a HEAD refused there is about pushing, not reading
                 if error is exc:
@@ -134,12 +147,13 @@ class Copier:
 
     async def _copy(
         self,
-        src: ImageReference,
-        dst: ImageReference,
+        src: StoreReference,
+        dst: StoreReference,
         platforms: Sequence[Platform],
         known_target: str | _Unknown | None,
     ) -> CopyResult:
-        source = await self.client.get_manifest(src)
+        src_store, dst_store = open_store(src, self.client), open_store(dst, self.client)
+        source = await src_store.get_manifest(src.reference)
         if source.is_index:
             _check_fanout(source, 1, str(src))
         base = CopyResult(
@@ -149,14 +163,14 @@ class Copier:
             target_digest=None,
             media_type=source.media_type,
         )
-        picked = await self._pick(src, source, platforms)
+        picked = await self._pick(src, src_store, source, platforms)
         if picked is None:
             return _replace(base, skipped=NO_PLATFORM_MATCH)
         top, chosen = picked
         tally = _Tally()
         target_ref = _target_ref(src, dst, top)
         if top is None:
-            pushed = await self._convert_schema1(src.repository, dst.repository, source, tally)
+            pushed = await self._convert_schema1(src_store, dst_store, source, tally)
             log.warning(
                 "schema1 image converted to Docker schema2; the target digest differs",
                 image=str(src),
@@ -165,13 +179,13 @@ class Copier:
             )
         else:
             if isinstance(known_target, _Unknown):
-                existing = await self.client.head_manifest(target_ref)
+                existing = await dst_store.head_manifest(target_ref.reference)
                 known_target = existing.digest if existing is not None else None
             if known_target == top.digest:
                 return _replace(base, target_digest=top.digest, up_to_date=True, platforms=chosen)
-            await self._copy_content(src.repository, dst.repository, top, tally)
+            await self._copy_content(src_store, dst_store, top, tally)
             pushed = top
-        await self.client.put_manifest(target_ref, pushed)
+        await dst_store.put_manifest(target_ref.reference, pushed)
         tally.manifests += 1
         return _replace(
             base,
@@ -186,7 +200,11 @@ class Copier:
         )
 
     async def _pick(
-        self, src: ImageReference, source: Manifest, platforms: Sequence[Platform]
+        self,
+        src: StoreReference,
+        store: ImageStore,
+        source: Manifest,
+        platforms: Sequence[Platform],
     ) -> tuple[Manifest | None, tuple[str, ...]] | None:
         """What to push (``None``: a schema1 image, converted on the way)
         and the platforms it holds; ``None`` when no platform matched."""
@@ -202,14 +220,14 @@ class Copier:
             return None, ()
         if not platforms:
             return source, ()
-        found = await image_platform(self.client, src.repository, source)
+        found = await store_platform(store, source)
         if found is None or not any(p.matches(found) for p in platforms):
             log.warning(NO_PLATFORM_MATCH, image=str(src), found=str(found))
             return None
         return source, (str(found),)
 
     async def _copy_content(
-        self, src: Repository, dst: Repository, top: Manifest, tally: _Tally
+        self, src: ImageStore, dst: ImageStore, top: Manifest, tally: _Tally
     ) -> None:
         """Everything ``top`` refers to, before ``top`` itself goes up."""
         if top.is_index:
@@ -218,7 +236,7 @@ class Copier:
             await self._copy_blobs(src, dst, top, tally)
 
     async def _copy_children(
-        self, src: Repository, dst: Repository, index: Manifest, depth: int, tally: _Tally
+        self, src: ImageStore, dst: ImageStore, index: Manifest, depth: int, tally: _Tally
     ) -> None:
         """The children of ``index`` (at ``depth``, the top index being 1),
         each distinct digest once per copy; one failing cancels the others."""
@@ -228,7 +246,7 @@ class Copier:
         new = [d for digest, d in distinct.items() if digest not in tally.children]
         if len(tally.children) + len(new) > MAX_INDEX_CHILDREN:
             raise InvalidManifestError(
-                f"index {src} refers to more than {MAX_INDEX_CHILDREN} manifests in all"
+                f"index {src.name} refers to more than {MAX_INDEX_CHILDREN} manifests in all"
             )
         for desc in new:
             child = self._copy_child(src, dst, desc, depth + 1, tally)
@@ -236,38 +254,53 @@ class Copier:
         await all_or_none(tally.children[digest] for digest in distinct)
 
     async def _copy_child(
-        self, src: Repository, dst: Repository, desc: Descriptor, depth: int, tally: _Tally
+        self, src: ImageStore, dst: ImageStore, desc: Descriptor, depth: int, tally: _Tally
     ) -> None:
         """Copy one manifest an index points at, by digest, with its content."""
-        target = dst.digest(desc.digest)
-        if await self.client.head_manifest(target) is not None:
+        if await dst.head_manifest(desc.digest) is not None:
             return
-        child = await self.client.get_manifest(src.digest(desc.digest))
+        child = await src.get_manifest(desc.digest)
         if child.is_index:
-            _check_fanout(child, depth, f"{src}@{desc.digest}")
+            _check_fanout(child, depth, f"{src.name}@{desc.digest}")
             await self._copy_children(src, dst, child, depth, tally)
         else:
             await self._copy_blobs(src, dst, child, tally)
-        await self.client.put_manifest(target, child)
+        await dst.put_manifest(desc.digest, child)
         tally.manifests += 1
 
     async def _copy_blobs(
-        self, src: Repository, dst: Repository, manifest: Manifest, tally: _Tally
+        self, src: ImageStore, dst: ImageStore, manifest: Manifest, tally: _Tally
     ) -> None:
-        await all_or_none(
-            self.session.ensure_blob(src, dst, blob, tally.blobs) for blob in manifest.blobs
-        )
+        await all_or_none(self._blob(src, dst, blob, tally.blobs) for blob in manifest.blobs)
+
+    async def _blob(
+        self,
+        src: ImageStore,
+        dst: ImageStore,
+        blob: Descriptor,
+        stats: BlobStats,
+        tap: Callable[[bytes], None] | None = None,
+    ) -> BlobOutcome:
+        """A registry target goes through the session (mounts, chunks, slots,
+        restarts); any other target through the one generic transfer."""
+        if isinstance(dst, RegistryStore):
+            origin: Repository | ImageStore = (
+                src.repository if isinstance(src, RegistryStore) else src
+            )
+            return await self.session.ensure_blob(origin, dst.repository, blob, stats, tap=tap)
+        self.direct.progress = self.session.progress  # the caller may swap it
+        return await self.direct.ensure_blob(src, dst, blob, stats, tap=tap)
 
     async def _convert_schema1(
-        self, src: Repository, dst: Repository, source: Manifest, tally: _Tally
+        self, src: ImageStore, dst: ImageStore, source: Manifest, tally: _Tally
     ) -> Manifest:
         """Copy the layers while learning their diff_ids, then push the schema2
         config built from the schema1 history."""
 
         async def layer(digest: str) -> tuple[str, LayerInfo]:
-            tap = DiffIdTap(what=f"schema1 layer {src}@{digest}")
+            tap = DiffIdTap(what=f"schema1 layer {src.name}@{digest}")
             blob = Descriptor(mt.DOCKER_LAYER_GZIP, digest, -1)
-            await self.session.ensure_blob(src, dst, blob, tally.blobs, tap=tap)
+            await self._blob(src, dst, blob, tally.blobs, tap=tap)
             if not tap.seen:  # present or mounted at the target: read the source
                 await self._read_through(src, blob, tap)
             return digest, LayerInfo(diff_id=tap.diff_id(), size=tap.size)
@@ -275,16 +308,13 @@ class Copier:
         infos = dict(await all_or_none(layer(d) for d in schema1_layers(source)))
         converted = convert_schema1(source, infos)
         config_blob = Descriptor(mt.DOCKER_CONFIG, converted.config_digest, len(converted.config))
-        if not await self.client.blob_exists(dst, config_blob.digest):
-            location = await self.client.start_upload(dst)
-            await self.client.put_blob(
-                dst, location, config_blob.digest, len(converted.config), converted.config
-            )
+        if not await dst.blob_exists(config_blob.digest):
+            await dst.put_blob(config_blob.digest, len(converted.config), converted.config)
             tally.blobs.add(BlobOutcome.COPIED, len(converted.config))
         return parse_manifest(converted.manifest, media_type=mt.DOCKER_MANIFEST)
 
-    async def _read_through(self, repo: Repository, blob: Descriptor, tap: DiffIdTap) -> None:
-        async with self.client.open_blob(repo, blob.digest) as reader:
+    async def _read_through(self, store: ImageStore, blob: Descriptor, tap: DiffIdTap) -> None:
+        async with store.open_blob(blob.digest) as reader:
             async for _ in verified(reader.chunks(), blob.digest, reader.size, on_chunk=tap):
                 pass
 
@@ -303,7 +333,7 @@ def _check_fanout(index: Manifest, depth: int, image: str) -> None:
         )
 
 
-def _target_ref(src: ImageReference, dst: ImageReference, top: Manifest | None) -> ImageReference:
+def _target_ref(src: StoreReference, dst: StoreReference, top: Manifest | None) -> StoreReference:
     """Where to push: the destination's tag or digest; without either, the
     source's tag (or its digest, for a digest-only source)."""
     if dst.digest and top is not None and dst.digest != top.digest:
@@ -330,7 +360,12 @@ async def image_platform(
     client: RegistryClient, repo: Repository, manifest: Manifest
 ) -> Platform | None:
     """The platform an image manifest's config declares (one small GET)."""
+    return await store_platform(RegistryStore(client, repo), manifest)
+
+
+async def store_platform(store: ImageStore, manifest: Manifest) -> Platform | None:
+    """The platform an image manifest's config declares (one small read)."""
     config = manifest.config
     if config is None:
         return None
-    return Platform.from_config(await client.get_blob(repo, config.digest))
+    return Platform.from_config(await store.get_blob(config.digest))

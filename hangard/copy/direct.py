@@ -1,0 +1,84 @@
+"""Blob transfer into a store that is not a registry (an OCI layout, later
+an archive): present, else mounted where the store can, else streamed from
+the source through the verifying stream. Each digest once per target."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hangard.copy.blobs import BlobOutcome, BlobStats
+from hangard.copy.progress import NullProgress, Progress
+from hangard.copy.stream import verified
+from hangard.core.manifest import Descriptor
+from hangard.stores.base import ImageStore
+
+__all__ = ["DirectTransfers"]
+
+
+@dataclass
+class DirectTransfers:
+    """The blob work of one run into non-registry stores."""
+
+    progress: Progress = field(default_factory=NullProgress)
+    _work: dict[tuple[str, str], asyncio.Task[tuple[BlobOutcome, int]]] = field(
+        default_factory=dict
+    )
+
+    async def ensure_blob(
+        self,
+        source: ImageStore,
+        target: ImageStore,
+        blob: Descriptor,
+        stats: BlobStats,
+        *,
+        tap: Callable[[bytes], None] | None = None,
+    ) -> BlobOutcome:
+        """Make ``blob`` exist in ``target``; count the outcome in ``stats``.
+        ``tap`` sees the bytes when they are streamed."""
+        key = (target.name, blob.digest)
+        task = self._work.get(key)
+        first = task is None
+        if task is None:
+            task = asyncio.ensure_future(self._transfer(source, target, blob, tap))
+            self._work[key] = task
+        try:
+            outcome, nbytes = await task
+        except BaseException:
+            if self._work.get(key) is task:
+                self._work.pop(key)  # let a later copy try again
+            raise
+        if not first:
+            outcome, nbytes = BlobOutcome.PRESENT, 0
+        stats.add(outcome, nbytes)
+        return outcome
+
+    async def _transfer(
+        self,
+        source: ImageStore,
+        target: ImageStore,
+        blob: Descriptor,
+        tap: Callable[[bytes], None] | None,
+    ) -> tuple[BlobOutcome, int]:
+        if await target.blob_exists(blob.digest):
+            return BlobOutcome.PRESENT, 0
+        if await target.mount_blob(blob.digest, source):
+            return BlobOutcome.MOUNTED, 0
+        async with source.open_blob(blob.digest) as reader:
+            size = blob.size if blob.size >= 0 else reader.size
+            self.progress.blob_started(blob.digest, size)
+            moved = 0
+
+            def count(chunk: bytes) -> None:
+                nonlocal moved
+                moved += len(chunk)
+                self.progress.blob_advanced(blob.digest, len(chunk))
+                if tap is not None:
+                    tap(chunk)
+
+            what = f"blob {source.name}@{blob.digest}"
+            stream = verified(reader.chunks(), blob.digest, size, on_chunk=count, what=what)
+            await target.put_blob(blob.digest, size, stream)
+        self.progress.blob_finished(blob.digest, BlobOutcome.COPIED.value)
+        return BlobOutcome.COPIED, moved

@@ -1,0 +1,16 @@
+"""Image stores: the places images live, behind one interface
+(:class:`ImageStore`): a registry repository and an OCI image layout."""
+
+from hangard.stores.base import BlobSource, BlobStream, ImageStore
+from hangard.stores.oci import OciLayoutStore
+from hangard.stores.open import open_store
+from hangard.stores.registry import RegistryStore
+
+__all__ = [
+    "BlobSource",
+    "BlobStream",
+    "ImageStore",
+    "OciLayoutStore",
+    "RegistryStore",
+    "open_store",
+]
