@@ -22,12 +22,11 @@ from enum import StrEnum
 
 import structlog
 
-from hangard.copy.progress import NullProgress, Progress
-from hangard.copy.stream import pipelined, verified
+from hangard.copy.progress import Meter, NullProgress, Progress
+from hangard.copy.stream import capped, pipelined, verified
 from hangard.core.manifest import Descriptor
 from hangard.core.reference import Repository
 from hangard.errors import (
-    BlobTooLargeError,
     RateLimitedError,
     ResponseError,
     ServerError,
@@ -288,25 +287,17 @@ class TransferSession:
         async with self._open(source, blob.digest) as reader:
             size = blob.size if blob.size >= 0 else reader.size
             self.progress.blob_started(blob.digest, size)
-            moved = 0
-
-            def count(chunk: bytes) -> None:
-                nonlocal moved
-                moved += len(chunk)
-                self.progress.blob_advanced(blob.digest, len(chunk))
-                if tap is not None:
-                    tap(chunk)
-
+            meter = Meter(self.progress, blob.digest, tap)
             small = size is not None and size <= SMALL_BLOB_MAX and not chunked
             source_chunks = reader.chunks()
             if size is None:
                 cap = client.options.max_unknown_blob_size
-                source_chunks = _capped(source_chunks, cap, f"blob {source}@{blob.digest}")
+                source_chunks = capped(source_chunks, cap, f"blob {source}@{blob.digest}")
             stream = verified(
                 source_chunks if small else pipelined(source_chunks),
                 blob.digest,
                 size,
-                on_chunk=count,
+                on_chunk=meter,
                 what=f"blob {source}@{blob.digest}",
             )
             body: AsyncIterator[bytes] | bytes = stream
@@ -332,15 +323,4 @@ class TransferSession:
                 if refused and not chunked and size is not None:
                     raise _MonolithicRefused(exc) from exc
                 raise
-            return moved
-
-
-async def _capped(chunks: AsyncIterator[bytes], cap: int, what: str) -> AsyncIterator[bytes]:
-    """``chunks`` until more than ``cap`` bytes have passed: then the upload
-    fed from them fails (and is cancelled) instead of filling the target."""
-    total = 0
-    async for chunk in chunks:
-        total += len(chunk)
-        if total > cap:
-            raise BlobTooLargeError(f"{what} sent more than {cap} bytes without declaring its size")
-        yield chunk
+            return meter.moved

@@ -9,9 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hangard.copy.blobs import BlobOutcome, BlobStats
-from hangard.copy.progress import NullProgress, Progress
-from hangard.copy.stream import verified
+from hangard.copy.progress import Meter, NullProgress, Progress
+from hangard.copy.stream import capped, verified
 from hangard.core.manifest import Descriptor
+from hangard.registry.options import ClientOptions
 from hangard.stores.base import ImageStore
 
 __all__ = ["DirectTransfers"]
@@ -22,6 +23,8 @@ class DirectTransfers:
     """The blob work of one run into non-registry stores."""
 
     progress: Progress = field(default_factory=NullProgress)
+    max_unknown_size: int = ClientOptions.max_unknown_blob_size
+    """A blob of unknown size (schema1 layers) past this many bytes fails."""
     _work: dict[tuple[str, str], asyncio.Task[tuple[BlobOutcome, int]]] = field(
         default_factory=dict
     )
@@ -68,17 +71,12 @@ class DirectTransfers:
         async with source.open_blob(blob.digest) as reader:
             size = blob.size if blob.size >= 0 else reader.size
             self.progress.blob_started(blob.digest, size)
-            moved = 0
-
-            def count(chunk: bytes) -> None:
-                nonlocal moved
-                moved += len(chunk)
-                self.progress.blob_advanced(blob.digest, len(chunk))
-                if tap is not None:
-                    tap(chunk)
-
+            meter = Meter(self.progress, blob.digest, tap)
             what = f"blob {source.name}@{blob.digest}"
-            stream = verified(reader.chunks(), blob.digest, size, on_chunk=count, what=what)
+            chunks = reader.chunks()
+            if size is None:
+                chunks = capped(chunks, self.max_unknown_size, what)
+            stream = verified(chunks, blob.digest, size, on_chunk=meter, what=what)
             await target.put_blob(blob.digest, size, stream)
         self.progress.blob_finished(blob.digest, BlobOutcome.COPIED.value)
-        return BlobOutcome.COPIED, moved
+        return BlobOutcome.COPIED, meter.moved

@@ -111,7 +111,7 @@ class Copier:
     def __init__(self, client: RegistryClient, session: TransferSession | None = None) -> None:
         self.client = client
         self.session = session or TransferSession(client)
-        self.direct = DirectTransfers(self.session.progress)
+        self.direct = DirectTransfers(self.session.progress, client.options.max_unknown_blob_size)
 
     async def copy(
         self,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["NullProgress", "Progress"]
+__all__ = ["Meter", "NullProgress", "Progress"]
 
 
 class Progress(Protocol):
@@ -22,3 +23,22 @@ class NullProgress:
 
     def blob_finished(self, digest: str, outcome: str) -> None:
         pass
+
+
+class Meter:
+    """Counts one blob's bytes as they stream, reports them to ``progress``
+    and hands them to ``tap``: the ``on_chunk`` of a verified stream."""
+
+    def __init__(
+        self, progress: Progress, digest: str, tap: Callable[[bytes], None] | None = None
+    ) -> None:
+        self.progress = progress
+        self.digest = digest
+        self.tap = tap
+        self.moved = 0
+
+    def __call__(self, chunk: bytes) -> None:
+        self.moved += len(chunk)
+        self.progress.blob_advanced(self.digest, len(chunk))
+        if self.tap is not None:
+            self.tap(chunk)

@@ -10,9 +10,9 @@ import hashlib
 import zlib
 from collections.abc import AsyncIterator, Callable
 
-from hangard.errors import DigestMismatchError, Schema1ConversionError
+from hangard.errors import BlobTooLargeError, DigestMismatchError, Schema1ConversionError
 
-__all__ = ["DiffIdTap", "pipelined", "verified"]
+__all__ = ["DiffIdTap", "capped", "pipelined", "verified"]
 
 #: Bytes buffered between the source reader and the target writer.
 PIPELINE_BUFFER = 8 << 20
@@ -137,3 +137,14 @@ async def pipelined(
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
+
+
+async def capped(chunks: AsyncIterator[bytes], cap: int, what: str) -> AsyncIterator[bytes]:
+    """``chunks`` until more than ``cap`` bytes have passed: then whatever
+    is fed from them (an upload, a file) fails instead of filling the target."""
+    total = 0
+    async for chunk in chunks:
+        total += len(chunk)
+        if total > cap:
+            raise BlobTooLargeError(f"{what} sent more than {cap} bytes without declaring its size")
+        yield chunk
