@@ -6,6 +6,7 @@ Ctrl-C is one line, "interrupted", and exit code 130."""
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from hangard.registry.options import RegistryOptions
 from tests.conftest import FaultProxyFactory
 from tests.harness import images
 from tests.harness.daemon import daemons, wait_until
+from tests.harness.faults import FaultProxy
 from tests.harness.images import Image, build_manifest, make_config, make_layer
 from tests.harness.registry import Registry
 from tests.helpers_cli import Hangard
@@ -76,6 +78,29 @@ async def test_a_failing_blob_cancels_its_siblings_and_their_uploads(
     assert not images.manifest_exists(plain_registry2, "two/app", "v1")
 
 
+def interrupt_mid_transfer(
+    proc: subprocess.Popen[bytes], source: FaultProxy, digest: str, target: Registry
+) -> None:
+    """SIGINT to ``proc`` while it streams ``digest``; then it has exited
+    130 with the one line "interrupted", printed nothing else, and left no
+    upload session open and no manifest on ``target``."""
+    try:
+        wait_until(lambda: source.count("GET", rf"/blobs/{digest}$"), message="mid-transfer")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=HOLD)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+    assert proc.returncode == 130, err.decode()
+    assert err.decode() == "interrupted\n"
+    assert out == b""
+    opened, closed = uploads(target)
+    assert opened == closed, (opened, closed)
+    assert not images.manifest_exists(target, "two/app", "v1")
+
+
 def test_ctrl_c_during_copy_is_one_line_and_exit_130(
     plain_registry: Registry,
     plain_registry2: Registry,
@@ -93,21 +118,7 @@ def test_ctrl_c_during_copy_is_one_line_and_exit_130(
         f"docker://{source.host}/two/app:v1",
         f"docker://{plain_registry2.host}/two/app:v1",
     )
-    try:
-        wait_until(lambda: source.count("GET", rf"/blobs/{big.digest}$"), message="mid-transfer")
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=HOLD)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-
-    assert proc.returncode == 130, err.decode()
-    assert err.decode() == "interrupted\n"
-    assert out == b""
-    opened, closed = uploads(plain_registry2)
-    assert opened == closed, (opened, closed)
-    assert not images.manifest_exists(plain_registry2, "two/app", "v1")
+    interrupt_mid_transfer(proc, source, big.digest, plain_registry2)
 
 
 def test_ctrl_c_during_sync_is_one_line_and_exit_130(
@@ -126,21 +137,7 @@ def test_ctrl_c_during_sync_is_one_line_and_exit_130(
     source.hold(rf"/blobs/{big.digest}$", until_in_flight=99, timeout=HOLD)
     config = one_image_config(tmp_path, source, plain_registry2, "two/app", "v1")
     proc = hangard.start("sync", "--once", "--no-progress", str(config))
-    try:
-        wait_until(lambda: source.count("GET", rf"/blobs/{big.digest}$"), message="mid-transfer")
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=HOLD)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-
-    assert proc.returncode == 130, err.decode()
-    assert err.decode() == "interrupted\n"
-    assert out == b""
-    opened, closed = uploads(plain_registry2)
-    assert opened == closed, (opened, closed)
-    assert not images.manifest_exists(plain_registry2, "two/app", "v1")
+    interrupt_mid_transfer(proc, source, big.digest, plain_registry2)
 
 
 def test_sigterm_with_no_grace_mid_cycle_stops_without_a_traceback(
