@@ -8,7 +8,6 @@ import dataclasses
 import json
 import os
 import sys
-from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -23,11 +22,10 @@ from hangard.cli._common import (
     load_settings,
     run_async,
 )
-from hangard.errors import HangardError
 
 if TYPE_CHECKING:
     from hangard.config.loader import LoadedConfig
-    from hangard.core.plan import Action, Plan
+    from hangard.core.plan import Action
     from hangard.settings import Settings
     from hangard.sync import CycleResult, DigestCache, SaveFailure
 
@@ -116,26 +114,12 @@ def validate(
     if output is OutputFormat.text:
         typer.echo(f"{path}: valid ({loaded.summary()})")
     if online:
+        from hangard.core.plan import PlanStatus
+
         failures, pending = run_async(_online_checks(loaded, settings, targets=targets))
         if failures:
             raise typer.Exit(ExitCode.FAILED)
-        raise typer.Exit(PlanExit.PENDING if targets and pending else ExitCode.OK)
-
-
-class PlanExit(IntEnum):
-    """``plan --detailed-exitcode`` and ``validate --online --targets``, as terraform's."""
-
-    IN_SYNC = 0
-    ERRORS = 1
-    PENDING = 2
-    """Copies are pending: a target is missing or has drifted."""
-
-
-def _plan_exit(result: Plan) -> PlanExit:
-    summary = result.summary
-    if summary["error"]:
-        return PlanExit.ERRORS
-    return PlanExit.PENDING if summary["copy"] else PlanExit.IN_SYNC
+        raise typer.Exit(PlanStatus.PENDING if targets and pending else ExitCode.OK)
 
 
 def _fail_line(action: Action) -> str:
@@ -164,7 +148,7 @@ async def _online_checks(
     cancelled); with ``targets``, also list the items whose target does not
     hold the desired digest. Returns (failures, pending copies)."""
     from hangard.core.plan import ActionKind, SyncItem
-    from hangard.sync import observe_and_plan
+    from hangard.sync import check_pushes, observe_and_plan
 
     failures = 0
     async with config_client(loaded, settings) as client:
@@ -187,14 +171,12 @@ async def _online_checks(
                     f"{action.describe()}"
                 )
         repos = {i.destination.repository for i in planned.items}
-        for repo in sorted(repos):
-            try:
-                location = await client.start_upload(repo)
-                await client.cancel_upload(repo, location)
+        for repo, refused in await check_pushes(client, repos):
+            if refused is None:
                 typer.echo(f"ok   push to {repo}")
-            except HangardError as exc:
+            else:
                 failures += 1
-                typer.echo(f"FAIL push to {repo}: {exc}")
+                typer.echo(f"FAIL push to {repo}: {refused}")
     sources = len({i.source for i in planned.items})
     summary = f"online: {sources} sources, {len(repos)} target repositories, {failures} failures"
     if targets:
@@ -231,7 +213,7 @@ def plan(
         result = planned.plan
         typer.echo(result.to_json() if output is OutputFormat.json else result.render())
         if detailed_exitcode:
-            return _plan_exit(result)
+            return result.status
         return ExitCode.FAILED if result.summary["error"] else ExitCode.OK
 
     raise typer.Exit(run_async(work()))

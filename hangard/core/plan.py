@@ -21,7 +21,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 from hangard.core.desired import DesiredState, ImageEntry, ListEntry, TagRules, parse_tag_spec
 from hangard.core.platform import Platform
@@ -35,6 +35,7 @@ __all__ = [
     "ExpansionProblem",
     "Observation",
     "Plan",
+    "PlanStatus",
     "SyncItem",
     "expand",
     "make_plan",
@@ -206,6 +207,16 @@ class ActionKind(StrEnum):
     ERROR = "error"
 
 
+class PlanStatus(IntEnum):
+    """A whole plan in one word; the values are ``plan --detailed-exitcode``'s
+    exit codes, as terraform's."""
+
+    IN_SYNC = 0
+    ERRORS = 1
+    PENDING = 2
+    """Copies are pending: a target is missing or has drifted."""
+
+
 @dataclass(frozen=True)
 class Action:
     item: SyncItem | ExpansionProblem
@@ -304,6 +315,14 @@ class Plan:
     def summary(self) -> dict[str, int]:
         counts = Counter(a.kind.value for a in self.actions)
         return {kind.value: counts.get(kind.value, 0) for kind in ActionKind}
+
+    @property
+    def status(self) -> PlanStatus:
+        """Errors win over pending copies; skips count as in sync."""
+        summary = self.summary
+        if summary["error"]:
+            return PlanStatus.ERRORS
+        return PlanStatus.PENDING if summary["copy"] else PlanStatus.IN_SYNC
 
     def render(self) -> str:
         lines = []

@@ -20,6 +20,7 @@ from hangard.sync.digestcache import DigestCache
 from hangard.sync.execution import ItemOutcome, ItemResult, KeyLocks, SyncReport, execute
 from hangard.sync.failed import failed_lines, write_failed_list
 from hangard.sync.observation import observe
+from hangard.sync.pushcheck import check_pushes
 
 __all__ = [
     "CycleHooks",
@@ -32,6 +33,7 @@ __all__ = [
     "Save",
     "SaveFailure",
     "SyncReport",
+    "check_pushes",
     "execute",
     "failed_lines",
     "observe",
