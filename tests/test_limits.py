@@ -74,8 +74,8 @@ async def test_a_copy_never_exceeds_the_cap_on_either_host(
     assert source.max_in_flight <= cap and target.max_in_flight <= cap
 
 
-async def test_a_transfer_within_one_host_completes_with_one_slot() -> None:
-    limiter = HostLimiter(lambda _h: 1)
+async def test_a_transfer_within_one_host_takes_a_slot_per_end() -> None:
+    limiter = HostLimiter(lambda host: 2 if host == "a" else 1)
     done: list[str] = []
 
     async def transfer(name: str) -> None:
@@ -88,6 +88,17 @@ async def test_a_transfer_within_one_host_completes_with_one_slot() -> None:
 
     await asyncio.wait_for(asyncio.gather(transfer("t1"), request(), transfer("t2")), timeout=5)
     assert sorted(done) == ["request", "t1", "t2"]
+
+
+async def test_a_transfer_with_both_ends_on_a_one_slot_host_does_not_fit() -> None:
+    limiter = HostLimiter(lambda host: 1)
+    assert limiter.fits("a", "b")
+    assert not limiter.fits("a", "a")  # the copier spools instead (tests/test_spool.py)
+    with pytest.raises(ValueError, match="needs more slots"):
+        async with limiter.transfer("a", "a"):
+            pass
+    async with limiter.transfer("a"), limiter.transfer("a", "a"):
+        pass  # within a held transfer, its ends need no more slots
 
 
 async def test_requests_per_second_paces_blob_streams(

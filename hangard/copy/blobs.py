@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, nullcontext
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 import structlog
 
 from hangard.copy.progress import Meter, NullProgress, Progress
+from hangard.copy.spool import Spool
 from hangard.copy.stream import capped, pipelined, verified
 from hangard.core.manifest import Descriptor
 from hangard.core.reference import Repository
@@ -229,21 +230,62 @@ class TransferSession:
                 mounted, location = await client.mount_blob(target, blob.digest, holder)
                 if mounted:
                     return _Done(BlobOutcome.MOUNTED, 0)
+        nbytes = await self._upload(source, target, blob, location, tap, chunked=chunked)
+        return _Done(BlobOutcome.COPIED, nbytes)
+
+    async def _upload(
+        self,
+        source: Repository | BlobSource,
+        target: Repository,
+        blob: Descriptor,
+        location: str | None,
+        tap: Callable[[bytes], None] | None,
+        *,
+        chunked: bool,
+    ) -> int:
+        """Send the blob's bytes from ``source`` into an upload (the one at
+        ``location``, or a new one), streamed in the slots of both ends; or,
+        when they share a host with no room for both, spooled first, in one
+        slot that then serves the upload: the two are never open together."""
+        client = self.client
         # a refused mount may already have opened the upload: it is cancelled
         # too when this transfer stops before it streams
         upload = _Upload(location) if location is not None else None
+        origin = source if isinstance(source, Repository) else None
         sides = (target.registry,) if origin is None else (origin.registry, target.registry)
+        spooling = origin is not None and not client.transport.limiter.fits(*sides)
         try:
-            async with client.transfer_slot(*sides):
+            async with AsyncExitStack() as stack:
+                await stack.enter_async_context(
+                    client.transfer_slot(target.registry)
+                    if spooling
+                    else client.transfer_slot(*sides)
+                )
+                reader = await self._spool(origin, blob, stack) if origin and spooling else None
                 if upload is None:
                     upload = _Upload(await client.start_upload(target))
-                nbytes = await self._stream(source, target, blob, upload, tap, chunked=chunked)
+                async with self._open(source, blob.digest, reader) as stream:
+                    return await self._stream(
+                        stream, target, blob, upload, source=source, tap=tap, chunked=chunked
+                    )
         except BaseException:
             if upload is not None:
                 # the newest Location: a chunked upload's first one is stale
                 await asyncio.shield(client.cancel_upload(target, upload.location))
             raise
-        return _Done(BlobOutcome.COPIED, nbytes)
+
+    async def _spool(self, source: Repository, blob: Descriptor, stack: AsyncExitStack) -> Spool:
+        """Download the blob, verified, into a :class:`Spool` that lives as
+        long as ``stack``; the download is closed when this returns."""
+        what = f"blob {source}@{blob.digest}"
+        spool = await stack.enter_async_context(Spool(what))
+        async with self.client.open_blob(source, blob.digest) as reader:
+            size = blob.size if blob.size >= 0 else reader.size
+            chunks = reader.chunks()
+            if size is None:
+                chunks = capped(chunks, self.client.options.max_unknown_blob_size, what)
+            await spool.fill(verified(chunks, blob.digest, size, what=what), size)
+        return spool
 
     def _leader_running(self, registry: str, digest: str) -> bool:
         leader = self._leaders.get((registry, digest))
@@ -267,60 +309,63 @@ class TransferSession:
             pass  # reported by the copy that owns it
 
     def _open(
-        self, source: Repository | BlobSource, digest: str
+        self, source: Repository | BlobSource, digest: str, spooled: BlobStream | None
     ) -> AbstractAsyncContextManager[BlobStream]:
+        if spooled is not None:
+            return nullcontext(spooled)
         if isinstance(source, Repository):
             return self.client.open_blob(source, digest)
         return source.open_blob(digest)
 
     async def _stream(
         self,
-        source: Repository | BlobSource,
+        reader: BlobStream,
         target: Repository,
         blob: Descriptor,
         upload: _Upload,
-        tap: Callable[[bytes], None] | None,
         *,
+        source: Repository | BlobSource,
+        tap: Callable[[bytes], None] | None,
         chunked: bool,
     ) -> int:
+        """Pour ``reader`` (of ``source``) into ``upload``, verified."""
         client = self.client
-        async with self._open(source, blob.digest) as reader:
-            size = blob.size if blob.size >= 0 else reader.size
-            self.progress.blob_started(blob.digest, size)
-            meter = Meter(self.progress, blob.digest, tap)
-            small = size is not None and size <= SMALL_BLOB_MAX and not chunked
-            source_chunks = reader.chunks()
-            if size is None:
-                cap = client.options.max_unknown_blob_size
-                source_chunks = capped(source_chunks, cap, f"blob {source}@{blob.digest}")
-            stream = verified(
-                source_chunks if small else pipelined(source_chunks),
-                blob.digest,
-                size,
-                on_chunk=meter,
-                what=f"blob {source}@{blob.digest}",
-            )
-            body: AsyncIterator[bytes] | bytes = stream
-            if small:
-                # whole and verified before the upload starts: cheaper than a
-                # stream, and the PUT becomes replayable
-                body = b"".join([chunk async for chunk in stream])
-            chunk_size = (
-                client.options.for_registry(target.registry).chunk_size
-                or client.options.upload_chunk_size
-            )
-            try:
-                if isinstance(body, bytes):
-                    await client.put_blob(target, upload.location, blob.digest, len(body), body)
-                elif chunked or size is None:
-                    await client.put_blob_chunked(
-                        target, upload.location, blob.digest, body, chunk_size, session=upload
-                    )
-                else:
-                    await client.put_blob(target, upload.location, blob.digest, size, body)
-            except ResponseError as exc:
-                refused = exc.status in _MONOLITHIC_REFUSED or exc.code in _REFUSAL_CODES
-                if refused and not chunked and size is not None:
-                    raise _MonolithicRefused(exc) from exc
-                raise
-            return meter.moved
+        size = blob.size if blob.size >= 0 else reader.size
+        self.progress.blob_started(blob.digest, size)
+        meter = Meter(self.progress, blob.digest, tap)
+        small = size is not None and size <= SMALL_BLOB_MAX and not chunked
+        source_chunks = reader.chunks()
+        if size is None:
+            cap = client.options.max_unknown_blob_size
+            source_chunks = capped(source_chunks, cap, f"blob {source}@{blob.digest}")
+        stream = verified(
+            source_chunks if small else pipelined(source_chunks),
+            blob.digest,
+            size,
+            on_chunk=meter,
+            what=f"blob {source}@{blob.digest}",
+        )
+        body: AsyncIterator[bytes] | bytes = stream
+        if small:
+            # whole and verified before the upload starts: cheaper than a
+            # stream, and the PUT becomes replayable
+            body = b"".join([chunk async for chunk in stream])
+        chunk_size = (
+            client.options.for_registry(target.registry).chunk_size
+            or client.options.upload_chunk_size
+        )
+        try:
+            if isinstance(body, bytes):
+                await client.put_blob(target, upload.location, blob.digest, len(body), body)
+            elif chunked or size is None:
+                await client.put_blob_chunked(
+                    target, upload.location, blob.digest, body, chunk_size, session=upload
+                )
+            else:
+                await client.put_blob(target, upload.location, blob.digest, size, body)
+        except ResponseError as exc:
+            refused = exc.status in _MONOLITHIC_REFUSED or exc.code in _REFUSAL_CODES
+            if refused and not chunked and size is not None:
+                raise _MonolithicRefused(exc) from exc
+            raise
+        return meter.moved

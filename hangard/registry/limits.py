@@ -3,12 +3,18 @@
 ``max_concurrency: N`` means at most N requests in flight to the host, all
 kinds together: every request, blob streams and uploads included, holds one
 of the host's N slots. A blob *transfer* (a source GET and a target upload
-open together) takes its slots up front: one on each host it touches (two,
-if N allows, when source and target are the same host), the hosts in sorted
-order and each host's share at once, so two transfers can never deadlock.
-The requests a transfer then makes on those hosts use its slots instead of
-taking more (a context variable says which hosts the running task holds).
-A request slot is never held while waiting for anything else.
+open together) takes its slots up front: one for each end (two when source
+and target are the same host), the hosts in sorted order and each host's
+share at once, so two transfers can never deadlock. The requests a transfer
+then makes on those hosts use its slots instead of taking more (a context
+variable says which hosts the running task holds). A request slot is never
+held while waiting for anything else.
+
+A transfer whose ends need more slots of one host than it has (both ends on
+a host with ``max_concurrency: 1``) does not :meth:`~HostLimiter.fits`: the
+copier then never opens both ends at once: in one slot of the host, it
+spools the blob to a temporary file, closes the download, and uploads from
+the file (:mod:`hangard.copy.spool`).
 
 ``requests_per_second`` paces the start of every request to the host,
 inside a transfer too.
@@ -157,11 +163,24 @@ class HostLimiter:
         finally:
             release()
 
+    @staticmethod
+    def _wanted(hosts: tuple[str, ...]) -> collections.Counter[str]:
+        held = _HELD.get()
+        return collections.Counter(h for h in hosts if h not in held)
+
+    def fits(self, *hosts: str) -> bool:
+        """Whether a transfer between ``hosts`` (one per end) gets a slot for
+        every end: not when two ends share a host that has fewer slots."""
+        return all(n <= self._host(h).capacity for h, n in self._wanted(hosts).items())
+
     @asynccontextmanager
     async def transfer(self, *hosts: str) -> AsyncIterator[None]:
-        """Hold the slots of a blob transfer between ``hosts`` (see the module)."""
+        """Hold the slots of a blob transfer between ``hosts`` (see the
+        module); a transfer that does not :meth:`fits` is a programming error."""
+        if not self.fits(*hosts):
+            raise ValueError(f"a transfer between {hosts} needs more slots than the host has")
         held = _HELD.get()
-        wanted = collections.Counter(h for h in hosts if h not in held)
+        wanted = self._wanted(hosts)
         async with AsyncExitStack() as stack:
             for host in sorted(wanted):
                 slots = self._host(host)

@@ -139,7 +139,7 @@ class Transport:
         self.clock = clock
         self._rng = rng
         self._http = build_http_client(options, self.proxies)
-        self._limiter = HostLimiter(
+        self.limiter = HostLimiter(
             lambda host: options.for_registry(host).max_concurrency,
             lambda host: options.for_registry(host).requests_per_second,
             clock=clock,
@@ -150,7 +150,7 @@ class Transport:
 
     def transfer_slot(self, *registries: str) -> AbstractAsyncContextManager[None]:
         """Hold while streaming a blob between ``registries`` (see limits.py)."""
-        return self._limiter.transfer(*registries)
+        return self.limiter.transfer(*registries)
 
     def backoff(
         self, attempt: int, response: httpx.Response | None = None, *, registry: str = ""
@@ -239,9 +239,9 @@ class Transport:
         if not call.limited:
             return await self._timed(call, headers)
         if not call.stream:
-            async with self._limiter.request(call.registry):
+            async with self.limiter.request(call.registry):
                 return await self._timed(call, headers)
-        release = await self._limiter.acquire(call.registry)
+        release = await self.limiter.acquire(call.registry)
         try:
             response = await self._timed(call, headers)
         except BaseException:

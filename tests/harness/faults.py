@@ -36,12 +36,20 @@ ignores ``n``/``last`` on ``tags/list`` (it always returns every tag, without a
     ``Link: </v2/...>; rel="next"``; ``page_size`` serves pages shorter than
     ``n`` to prove clients do not stop at a short page;
   - :meth:`FaultProxy.hold` - park matching requests until ``until_in_flight``
-    requests are in flight at once, or ``timeout`` passes (one hold window).
+    requests are in flight at once, or ``timeout`` passes (one hold window);
+  - :meth:`FaultProxy.refuse_mounts` - forward a cross-repository mount
+    (``POST .../blobs/uploads/?mount=D&from=R``) without its ``mount`` and
+    ``from`` parameters, so the registry opens a plain upload (202) instead,
+    as a registry that refuses mounts does.
 
   Every request is recorded (:meth:`FaultProxy.requests`, :meth:`count`), as
   are ``in_flight`` and ``max_in_flight``.  A request counts as in flight from
-  its arrival until the proxy starts sending the answer, so a client that
-  waits for answers before sending more can never appear to exceed its cap.
+  the arrival of its headers, through the reading of its body, until the proxy
+  is about to write the last piece of its answer (answer bodies are written in
+  pieces of :data:`SEND_PIECE` bytes).  So an answer body the client is still
+  reading (a blob stream) keeps its request in flight, while a client that
+  waits for whole answers before sending more can never appear to exceed its
+  cap: it cannot have the last byte before the count dropped.
 
 * :class:`BlobStore` - a fake object store: ``GET /blobs/<digest>`` serves
   ``objects[digest]`` and records every request's headers.
@@ -59,7 +67,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from tests.harness.threaded import BackgroundServer
 
@@ -76,6 +84,9 @@ _HOP_BY_HOP = frozenset(
     }
 )
 _TAGS_PATH = re.compile(r"^/v2/(?P<name>.+)/tags/list$")
+_UPLOADS_PATH = re.compile(r"^/v2/.+/blobs/uploads/$")
+#: Answer bodies are written in pieces of this size (see the module docstring).
+SEND_PIECE = 64 << 10
 
 
 @dataclass(frozen=True)
@@ -198,6 +209,8 @@ class FaultProxy(_Base):
         self.tags_page_size: int | None = None
         self.in_flight = 0
         self.max_in_flight = 0
+        self.mounts_refused = 0
+        self._refuse_mounts = False
         self._hold: tuple[re.Pattern[str], int, float] | None = None
 
     # ------------------------------------------------------------ lifecycle
@@ -309,6 +322,26 @@ class FaultProxy(_Base):
         with self._cond:
             self._hold = (re.compile(path_re), until_in_flight, timeout)
 
+    def refuse_mounts(self) -> None:
+        """Turn every cross-repository mount into a plain upload start (the
+        registry answers 202 with an upload Location); counted in
+        ``mounts_refused``."""
+        with self._cond:
+            self._refuse_mounts = True
+
+    def _target(self, method: str, path: str, raw: str) -> str:
+        """The path and query to forward: a mount loses ``mount`` and
+        ``from`` while mounts are refused."""
+        query = parse_qs(urlsplit(raw).query, keep_blank_values=True)
+        if method != "POST" or "mount" not in query or not _UPLOADS_PATH.match(path):
+            return raw
+        with self._cond:
+            if not self._refuse_mounts:
+                return raw
+            self.mounts_refused += 1
+        kept = [(k, v) for k, values in query.items() if k not in ("mount", "from") for v in values]
+        return f"{path}?{urlencode(kept)}" if kept else path
+
     # ------------------------------------------------------------ recording
     def requests(self) -> list[SeenRequest]:
         """Snapshot of the requests received so far."""
@@ -410,7 +443,6 @@ class FaultProxy(_Base):
                 parts = urlsplit(self.path)
                 method, path = self.command, parts.path
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                body = _read_body(self)
                 seen = SeenRequest(
                     method,
                     path,
@@ -420,21 +452,33 @@ class FaultProxy(_Base):
                 )
                 with proxy._cond:
                     proxy._seen.append(seen)
+                left = False
+
+                def leave() -> None:
+                    nonlocal left
+                    if not left:
+                        left = True
+                        proxy._leave()
+
                 proxy._enter(method, path)
                 try:
-                    rule = proxy._pick(method, path, len(body))
-                    status, resp_headers, data = self._answer(rule, method, path, seen, body)
+                    self._exchange(method, path, seen, leave)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (a stall)
+                    self.close_connection = True
                 finally:
-                    proxy._leave()
+                    leave()
+
+            def _exchange(
+                self, method: str, path: str, seen: SeenRequest, leave: Callable[[], None]
+            ) -> None:
+                body = _read_body(self)
+                rule = proxy._pick(method, path, len(body))
+                status, resp_headers, data = self._answer(rule, method, path, seen, body)
                 if status == 0:  # a dropped connection
                     self.close_connection = True
                     return
                 cut = rule.cut if isinstance(rule, Fault) else None
-                try:
-                    self._send(method, status, resp_headers, data, cut=cut)
-                except (BrokenPipeError, ConnectionResetError):  # the client gave up (a stall)
-                    self.close_connection = True
-                    return
+                self._send(method, status, resp_headers, data, cut=cut, last=leave)
                 if cut is not None:
                     self.close_connection = True
 
@@ -446,22 +490,23 @@ class FaultProxy(_Base):
                 seen: SeenRequest,
                 body: bytes,
             ) -> tuple[int, list[tuple[str, str]], bytes]:
+                target = proxy._target(method, path, self.path)
                 if isinstance(rule, Fault) and rule.delay:
                     time.sleep(rule.delay)
                     try:
-                        return proxy._forward(method, self.path, seen.headers, body)
+                        return proxy._forward(method, target, seen.headers, body)
                     except OSError:  # the test is over and its registry gone
                         return 0, [], b""
                 if isinstance(rule, Fault) and rule.cut is not None:
-                    return proxy._forward(method, self.path, seen.headers, body)
+                    return proxy._forward(method, target, seen.headers, body)
                 if isinstance(rule, Fault) and rule.rewrite is not None:
-                    status, hdrs, data = proxy._forward(method, self.path, seen.headers, body)
+                    status, hdrs, data = proxy._forward(method, target, seen.headers, body)
                     replaced = {k.lower() for k in rule.headers}
                     kept = [(k, v) for k, v in hdrs if k.lower() not in replaced]
                     return status, [*kept, *rule.headers.items()], rule.rewrite(data)
                 if isinstance(rule, Fault):
                     if rule.forward:
-                        proxy._forward(method, self.path, seen.headers, body)
+                        proxy._forward(method, target, seen.headers, body)
                     if rule.drop:
                         return 0, [], b""
                     return rule.status, list(rule.headers.items()), rule.body
@@ -473,7 +518,7 @@ class FaultProxy(_Base):
                 if proxy.tags_pagination and method == "GET" and m:
                     status, hdrs, data = proxy._tags_page(m["name"], seen.query, seen.headers)
                 else:
-                    status, hdrs, data = proxy._forward(method, self.path, seen.headers, body)
+                    status, hdrs, data = proxy._forward(method, target, seen.headers, body)
                 with proxy._cond:
                     extra = [(n, v) for rx, n, v in proxy.extra_headers if rx.search(path)]
                 return status, [*hdrs, *extra], data
@@ -486,7 +531,9 @@ class FaultProxy(_Base):
                 data: bytes,
                 *,
                 cut: int | None = None,
+                last: Callable[[], None] = lambda: None,
             ) -> None:
+                """Send the answer; ``last`` runs just before its last write."""
                 self.send_response(status)
                 has_length = False
                 for k, v in headers:
@@ -500,9 +547,16 @@ class FaultProxy(_Base):
                     self.send_header(k, v)
                 if method != "HEAD" or not has_length:
                     self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
+                payload = b""
                 if method != "HEAD" and status not in (204, 304):
-                    self.wfile.write(data if cut is None else data[:cut])
+                    payload = data if cut is None else data[:cut]
+                if not payload:
+                    last()
+                self.end_headers()
+                for start in range(0, len(payload), SEND_PIECE):
+                    if start + SEND_PIECE >= len(payload):
+                        last()
+                    self.wfile.write(payload[start : start + SEND_PIECE])
 
             do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
