@@ -17,13 +17,14 @@ import asyncio
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
 from hangard.copy import Copier
-from hangard.errors import DigestMismatchError
+from hangard.copy.spool import Spool
+from hangard.errors import DigestMismatchError, OperationError
 from hangard.registry.options import RegistryOptions
 from tests.conftest import FaultProxyFactory
 from tests.harness import images
@@ -164,3 +165,17 @@ async def test_a_copy_cancelled_while_spooling_leaves_no_spool_and_no_upload(
     assert opened >= 1
     assert opened == closed, "the refused mount's upload was not DELETEd"
     assert not images.manifest_exists(plain_registry, "same/dst", "v1")
+
+
+async def test_a_spool_refuses_a_declared_size_its_directory_has_no_room_for(
+    spool_dir: Path,
+) -> None:
+    async def nothing() -> AsyncIterator[bytes]:
+        yield b"never read"
+
+    async with Spool("blob r/x@sha256:1") as spool:
+        with pytest.raises(OperationError) as caught:
+            await spool.fill(nothing(), 1 << 60)
+    assert f"could not spool blob r/x@sha256:1 to {spool_dir}" in caught.value.message
+    assert caught.value.remedy is not None and "max_concurrency: 2" in caught.value.remedy
+    assert spool_left(spool_dir) == []
