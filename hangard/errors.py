@@ -21,6 +21,7 @@ no" as separate branches; the middle column is each class's :class:`Reason`::
         ├── CredentialHelperError         other                   a docker-credential-* helper failed
         ├── DigestMismatchError           digest_mismatch         content does not hash to its digest
         ├── BlobTooLargeError             other                   a blob of unknown size passed the cap
+        ├── CycleTimeoutError             timeout                 a copy cut short by its sync cycle's deadline
         ├── InvalidManifestError          other                   a manifest document that is not well formed
         ├── Schema1ConversionError        other                   a schema1 manifest that cannot become schema2
         └── UnsupportedMediaTypeError     unsupported_media_type  a manifest type hangard cannot copy
@@ -57,6 +58,7 @@ __all__ = [
     "BodyTooLargeError",
     "ConfigError",
     "CredentialHelperError",
+    "CycleTimeoutError",
     "DigestMismatchError",
     "ErrorContext",
     "HangardError",
@@ -358,6 +360,13 @@ class BlobTooLargeError(OperationError):
     """A blob whose size nothing declared grew past the configured cap."""
 
     reason = Reason.OTHER
+
+
+class CycleTimeoutError(OperationError):
+    """A copy still running when its sync cycle's deadline
+    (``HANGARD_CYCLE_TIMEOUT``) passed, and was cancelled."""
+
+    reason = Reason.TIMEOUT
 
 
 class InvalidManifestError(OperationError):

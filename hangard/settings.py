@@ -22,7 +22,9 @@ shutdown_grace     30                          seconds to let copies finish on
                                                SIGTERM
 cycle_timeout      21600                       seconds one daemon cycle may take
                                                before it is cancelled (and
-                                               counted as failed)
+                                               counted as failed; the copies
+                                               it cuts short fail with reason
+                                               timeout)
 =================  ==========================  ==================================
 """
 

@@ -3,6 +3,7 @@ into the item history (``state.json``) and the Prometheus metrics, as they happe
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -56,6 +57,11 @@ class Recorder(CycleHooks):
         self.failed_path = failed_path
         self.targets = targets or {}
         self.started = time.monotonic()
+        self.deadline: asyncio.Timeout | None = None
+        """The cycle's deadline (``HANGARD_CYCLE_TIMEOUT``), once set."""
+
+    def deadline_passed(self) -> bool:
+        return self.deadline is not None and self.deadline.expired()
 
     def planned(self, planned: Planned) -> None:
         if self.complete:

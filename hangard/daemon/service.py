@@ -230,7 +230,7 @@ class Daemon:
                 targets={name: t.registry for name, t in desired.targets.items()},
             )
             timeout = self.settings.cycle_timeout
-            deadline = asyncio.timeout(timeout)
+            deadline = recorder.deadline = asyncio.timeout(timeout)
             try:
                 async with deadline:
                     done = await run_cycle(
@@ -247,7 +247,8 @@ class Daemon:
                 if not deadline.expired():
                     raise
                 # cancelled like a shutdown: what finished is recorded and
-                # saved, the rest is retried by the next cycle
+                # saved, the copies it cut short are failures (reason
+                # timeout), and the rest is for the next cycle
                 for schedule in recorder.schedules:
                     self.metrics.cycle_timeouts.labels(schedule=schedule).inc()
                 log.error(

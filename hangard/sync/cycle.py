@@ -103,6 +103,12 @@ class CycleHooks:
         """Files of the caller's to write with the cycle's own."""
         return ()
 
+    def deadline_passed(self) -> bool:
+        """Whether the caller's deadline for this cycle has passed: the
+        copies a cancellation then cuts short are reported as failed (reason
+        ``timeout``) through :meth:`item_finished`, not dropped."""
+        return False
+
 
 async def list_pattern_tags(
     client: RegistryClient, repos: Iterable[Repository]
@@ -187,6 +193,7 @@ async def run_cycle(
             locks=locks,
             on_result=hooks.item_finished,
             cache=cache,
+            deadline_passed=hooks.deadline_passed,
         )
         log.info(
             "cycle finished",

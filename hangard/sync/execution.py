@@ -7,7 +7,6 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager, nullcontext
 from copy import copy as _clone
 from dataclasses import dataclass
 from enum import StrEnum
@@ -17,7 +16,7 @@ import structlog
 from hangard.copy import Copier, CopyResult, TransferSession
 from hangard.copy.engine import NO_PLATFORM_MATCH, UNKNOWN
 from hangard.core.plan import Action, ActionKind, ItemKey, Plan, SyncItem
-from hangard.errors import HangardError, OperationError, Reason
+from hangard.errors import CycleTimeoutError, HangardError, OperationError, Reason
 from hangard.registry.client import RegistryClient
 from hangard.sync.digestcache import DigestCache
 
@@ -208,13 +207,17 @@ async def execute(
     session: TransferSession | None = None,
     locks: KeyLocks | None = None,
     on_result: ResultHook | None = None,
-    progress: AbstractAsyncContextManager[object] | None = None,
     cache: DigestCache | None = None,
+    deadline_passed: Callable[[], bool] | None = None,
 ) -> SyncReport:
     """Copy every ``copy`` action; report every action's outcome.
 
     With ``cache``, schema1 conversions are remembered so the next plan can
-    tell the converted target is in sync.
+    tell the converted target is in sync. When execution is cancelled
+    because the cycle's deadline passed (``deadline_passed()`` says so),
+    each copy it cuts short is reported as failed, with reason ``timeout``,
+    before the cancellation goes on; copies not yet started are left for
+    the next cycle.
     """
     started = time.monotonic()
     session = session or TransferSession(client)
@@ -226,17 +229,25 @@ async def execute(
         if action.kind is not ActionKind.COPY or not isinstance(action.item, SyncItem):
             result = _passive(action)
         else:
-            result = await _copy(copier, gate, locks, action)
+            running: list[float] = []  # when the copy started, once it has
+            try:
+                result = await _copy(copier, gate, locks, action, running)
+            except asyncio.CancelledError:
+                if running and deadline_passed is not None and deadline_passed():
+                    finish(_cut_short(action, running[0]))
+                raise
+        finish(result)
+        return result
+
+    def finish(result: ItemResult) -> None:
         log_outcome(result)
         copied = result.copy
         if cache is not None and copied and copied.converted_from and copied.target_digest:
             cache.record_conversion(copied.source_digest, copied.target_digest)
         if on_result is not None:
             on_result(result)
-        return result
 
-    async with progress or nullcontext():
-        results = await asyncio.gather(*(run(a) for a in plan.actions))
+    results = await asyncio.gather(*(run(a) for a in plan.actions))
     return SyncReport(
         results=tuple(results),
         duration=round(time.monotonic() - started, 3),
@@ -244,9 +255,26 @@ async def execute(
     )
 
 
+def _cut_short(action: Action, started: float) -> ItemResult:
+    """The failure of a copy the cycle's deadline cancelled."""
+    duration = time.monotonic() - started
+    error = CycleTimeoutError(
+        f"the cycle's deadline passed after {duration:.1f} s of copying; the copy was cancelled",
+        remedy="raise HANGARD_CYCLE_TIMEOUT, or split the entries over schedules",
+    )
+    return ItemResult(
+        action,
+        ItemOutcome.FAILED,
+        duration=duration,
+        failure=error.with_context(item=item_name(action)),
+    )
+
+
 async def _copy(
-    copier: Copier, gate: asyncio.Semaphore, locks: KeyLocks, action: Action
+    copier: Copier, gate: asyncio.Semaphore, locks: KeyLocks, action: Action, running: list[float]
 ) -> ItemResult:
+    """Copy one item; ``running`` gets the time it starts (past its lock
+    and the concurrency gate)."""
     item = action.item
     assert isinstance(item, SyncItem)
     started = time.monotonic()
@@ -254,6 +282,7 @@ async def _copy(
     lock = locks(item.key)
     contended = lock.locked()
     async with lock, gate:
+        running.append(time.monotonic())
         # copy exactly what was observed, even if the tag moves meanwhile
         source = item.source
         if not source.digest and action.source_digest:
