@@ -25,6 +25,7 @@ import structlog
 from hangard.copy.progress import Meter, NullProgress, Progress
 from hangard.copy.spool import Spool
 from hangard.copy.stream import capped, pipelined, verified
+from hangard.copy.tasks import SharedWork
 from hangard.core.manifest import Descriptor
 from hangard.core.reference import Repository
 from hangard.errors import (
@@ -94,10 +95,9 @@ class TransferSession:
     progress: Progress = field(default_factory=NullProgress)
     max_attempts: int = 3
     totals: BlobStats = field(default_factory=BlobStats)
-    _work: dict[tuple[Repository, str], asyncio.Task[_Done]] = field(default_factory=dict)
+    _work: SharedWork[tuple[Repository, str], _Done] = field(default_factory=SharedWork)
     _holders: dict[tuple[str, str], Repository] = field(default_factory=dict)
-    _leaders: dict[tuple[str, str], asyncio.Task[_Done]] = field(default_factory=dict)
-    _waiters: dict[tuple[Repository, str], int] = field(default_factory=dict)
+    _leaders: dict[tuple[str, str], asyncio.Future[_Done]] = field(default_factory=dict)
 
     def known_holder(self, registry: str, digest: str) -> Repository | None:
         return self._holders.get((registry, digest))
@@ -118,44 +118,22 @@ class TransferSession:
         repository (of any registry: mounts work within one) or any other
         store's blobs.
         """
-        key = (target, blob.digest)
-        task = self._work.get(key)
-        first = task is None
-        if task is None:
+
+        def start() -> asyncio.Future[_Done]:
             task = asyncio.ensure_future(self._transfer(source, target, blob, tap))
-            self._work[key] = task
             leader = self._leaders.get((target.registry, blob.digest))
             if leader is None or leader.done():
                 self._leaders[(target.registry, blob.digest)] = task
-        self._waiters[key] = self._waiters.get(key, 0) + 1
-        try:
-            done = await asyncio.shield(task)
-        except BaseException:
-            failed = task.done() and (task.cancelled() or task.exception() is not None)
-            if failed and self._work.get(key) is task:
-                self._work.pop(key)  # let a later copy try again
-            raise
-        finally:
-            await self._drop_waiter(key, task)
+            return task
+
+        # copies needing the blob at once share one transfer; the last one
+        # to stop waiting cancels it, and waits until its upload is cancelled
+        done, first = await self._work.run((target, blob.digest), start)
         outcome = done.outcome if first else BlobOutcome.PRESENT
         stats.add(outcome, done.nbytes if first else 0)
         if first:
             self.totals.add(outcome, done.nbytes)
         return outcome
-
-    async def _drop_waiter(self, key: tuple[Repository, str], task: asyncio.Task[_Done]) -> None:
-        """The last copy to stop waiting for a transfer cancels it, and waits
-        until it has cancelled its upload session."""
-        left = self._waiters.pop(key) - 1
-        if left:
-            self._waiters[key] = left
-            return
-        if task.done():
-            return
-        task.cancel()
-        if self._work.get(key) is task:
-            self._work.pop(key)
-        await asyncio.wait([task])
 
     async def _transfer(
         self,

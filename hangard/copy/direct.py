@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from hangard.copy.blobs import BlobOutcome, BlobStats
 from hangard.copy.progress import Meter, NullProgress, Progress
 from hangard.copy.stream import capped, verified
+from hangard.copy.tasks import SharedWork
 from hangard.core.manifest import Descriptor
 from hangard.registry.options import ClientOptions
 from hangard.stores.base import ImageStore
@@ -25,9 +26,7 @@ class DirectTransfers:
     progress: Progress = field(default_factory=NullProgress)
     max_unknown_size: int = ClientOptions.max_unknown_blob_size
     """A blob of unknown size (schema1 layers) past this many bytes fails."""
-    _work: dict[tuple[str, str], asyncio.Task[tuple[BlobOutcome, int]]] = field(
-        default_factory=dict
-    )
+    _work: SharedWork[tuple[str, str], tuple[BlobOutcome, int]] = field(default_factory=SharedWork)
 
     async def ensure_blob(
         self,
@@ -39,19 +38,12 @@ class DirectTransfers:
         tap: Callable[[bytes], None] | None = None,
     ) -> BlobOutcome:
         """Make ``blob`` exist in ``target``; count the outcome in ``stats``.
-        ``tap`` sees the bytes when they are streamed."""
-        key = (target.name, blob.digest)
-        task = self._work.get(key)
-        first = task is None
-        if task is None:
-            task = asyncio.ensure_future(self._transfer(source, target, blob, tap))
-            self._work[key] = task
-        try:
-            outcome, nbytes = await task
-        except BaseException:
-            if self._work.get(key) is task:
-                self._work.pop(key)  # let a later copy try again
-            raise
+        ``tap`` sees the bytes when they are streamed. Copies needing one
+        blob at once share its transfer (see :class:`SharedWork`)."""
+        (outcome, nbytes), first = await self._work.run(
+            (target.name, blob.digest),
+            lambda: asyncio.ensure_future(self._transfer(source, target, blob, tap)),
+        )
         if not first:
             outcome, nbytes = BlobOutcome.PRESENT, 0
         stats.add(outcome, nbytes)

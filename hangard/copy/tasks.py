@@ -1,16 +1,66 @@
-"""Structured concurrency for one copy: the parts of an image succeed
-together or not at all, and a failed (or cancelled) copy leaves no transfer
-running behind it."""
+"""Structured concurrency for copies: the parts of an image succeed
+together or not at all, a failed (or cancelled) copy leaves no transfer
+running behind it, and work shared by several copies (one blob for two
+images) survives any one of them being cancelled."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from typing import Any, Generic, TypeVar
 
-__all__ = ["all_or_none"]
+__all__ = ["SharedWork", "all_or_none"]
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+
+
+class SharedWork(Generic[K, T]):
+    """One task per key, shared by every caller that needs it at once.
+
+    A caller's cancellation is its own: the task is shielded from it and goes
+    on for the others. The last caller to stop waiting for an unfinished task
+    cancels it and waits until it has cleaned up. A task that failed or was
+    cancelled is forgotten, so a later call starts it again; one that
+    succeeded is kept, and later calls get its result at once.
+    """
+
+    def __init__(self) -> None:
+        self._tasks: dict[K, asyncio.Future[T]] = {}
+        self._waiters: dict[K, int] = {}
+
+    async def run(self, key: K, start: Callable[[], asyncio.Future[T]]) -> tuple[T, bool]:
+        """The result of ``key``'s task, started with ``start()`` when there
+        is none; and whether this call started it."""
+        task = self._tasks.get(key)
+        first = task is None
+        if task is None:
+            task = self._tasks[key] = start()
+        self._waiters[key] = self._waiters.get(key, 0) + 1
+        try:
+            return await asyncio.shield(task), first
+        except BaseException:
+            failed = task.done() and (task.cancelled() or task.exception() is not None)
+            if failed:
+                self._forget(key, task)
+            raise
+        finally:
+            await self._leave(key, task)
+
+    def _forget(self, key: K, task: asyncio.Future[T]) -> None:
+        if self._tasks.get(key) is task:
+            self._tasks.pop(key)
+
+    async def _leave(self, key: K, task: asyncio.Future[T]) -> None:
+        left = self._waiters.pop(key) - 1
+        if left:
+            self._waiters[key] = left
+            return
+        if task.done():
+            return
+        task.cancel()
+        self._forget(key, task)
+        await asyncio.wait([task])
 
 
 async def all_or_none(awaitables: Iterable[Awaitable[T]]) -> list[T]:

@@ -36,7 +36,8 @@ ignores ``n``/``last`` on ``tags/list`` (it always returns every tag, without a
     ``Link: </v2/...>; rel="next"``; ``page_size`` serves pages shorter than
     ``n`` to prove clients do not stop at a short page;
   - :meth:`FaultProxy.hold` - park matching requests until ``until_in_flight``
-    requests are in flight at once, or ``timeout`` passes (one hold window);
+    requests are in flight at once, ``timeout`` passes, or the test calls
+    :meth:`FaultProxy.release_hold` (one hold window);
   - :meth:`FaultProxy.refuse_mounts` - forward a cross-repository mount
     (``POST .../blobs/uploads/?mount=D&from=R``) without its ``mount`` and
     ``from`` parameters, so the registry opens a plain upload (202) instead,
@@ -321,6 +322,12 @@ class FaultProxy(_Base):
         once, or ``timeout`` seconds pass; then the window closes for good."""
         with self._cond:
             self._hold = (re.compile(path_re), until_in_flight, timeout)
+
+    def release_hold(self) -> None:
+        """Close the hold window now: the parked requests go on."""
+        with self._cond:
+            self._hold = None
+            self._cond.notify_all()
 
     def refuse_mounts(self) -> None:
         """Turn every cross-repository mount into a plain upload start (the
