@@ -1,6 +1,8 @@
 """Atomic file writes: the one way hangard replaces a file it owns (state,
 digest cache, failed list). A reader sees the old content or the new, never
-half of it, and a failed write leaves no temporary file behind."""
+half of it, and a failed write leaves no temporary file behind. Once written,
+the new content survives a crash: the file is fsynced before the rename, and
+its directory (which holds the rename) after it."""
 
 from __future__ import annotations
 
@@ -8,12 +10,13 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["write_atomic"]
+__all__ = ["fsync_dir", "write_atomic"]
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync it, and
-    rename it over ``path``. Creates the parent directory when missing.
+    """Write ``data`` to a temporary file beside ``path``, fsync it, rename
+    it over ``path``, and fsync the directory. Creates the parent directory
+    when missing.
 
     Raises :class:`OSError` when the directory or the disk refuses; the
     temporary file is removed in that case.
@@ -30,3 +33,14 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(directory: Path) -> None:
+    """fsync ``directory``, so that a rename or a new name in it survives a
+    crash (POSIX keeps a file's name in its directory, not in the file)."""
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

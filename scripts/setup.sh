@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what hangard's demo and tests need on a Debian machine, idempotently:
-# Debian packages (the registry, skopeo, promtool, systemd-analyze, htpasswd)
-# and a virtualenv in .venv with hangard and its test extras.
+# Debian packages (the registry, skopeo, promtool, systemd-analyze, htpasswd,
+# strace) and a virtualenv in .venv with hangard and its test extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

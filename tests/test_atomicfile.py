@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from hangard.atomicfile import write_atomic
+from tests.helpers_strace import fsynced_after_rename, syscalls
 
 
 def test_writes_text_and_bytes_creating_the_directory(tmp_path: Path) -> None:
@@ -42,3 +43,15 @@ def test_an_unwritable_directory_raises_oserror(tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(FileExistsError):
         write_atomic(blocker / "x.json", "{}")  # parent is a regular file
+
+
+def test_the_directory_is_fsynced_after_the_rename(tmp_path: Path) -> None:
+    target = tmp_path / "state" / "state.json"
+    code = (
+        "from pathlib import Path\n"
+        "from hangard.atomicfile import write_atomic\n"
+        f"write_atomic(Path({str(target)!r}), 'x')\n"
+    )
+    calls = syscalls(code, tmp_path / "strace.log")
+    assert target.read_text() == "x"
+    assert fsynced_after_rename(calls, target), calls

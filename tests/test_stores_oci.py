@@ -22,6 +22,7 @@ from tests.harness import images, skopeo
 from tests.harness.registry import Registry
 from tests.helpers_cli import Hangard
 from tests.helpers_copy import ref, sha256
+from tests.helpers_strace import fsynced_after_rename, syscalls
 
 pytestmark = pytest.mark.usefixtures("tmp_authfile")
 
@@ -134,6 +135,23 @@ async def test_an_interrupted_or_bad_write_leaves_no_blob(tmp_path: Path) -> Non
     assert layout_blobs(tmp_path / "layout") == []
     await store.put_blob(digest, len(data), data)
     assert [p.name for p in layout_blobs(tmp_path / "layout")] == [digest[7:]]
+
+
+def test_a_blob_write_fsyncs_its_directory_after_the_rename(tmp_path: Path) -> None:
+    layout, data = tmp_path / "layout", b"durable"
+    digest = sha256(data)
+    code = (
+        "import asyncio\n"
+        "from pathlib import Path\n"
+        "from hangard.stores import OciLayoutStore\n"
+        f"store = OciLayoutStore(Path({str(layout)!r}))\n"
+        f"asyncio.run(store.put_blob({digest!r}, {len(data)}, {data!r}))\n"
+    )
+    calls = syscalls(code, tmp_path / "strace.log")
+    blob = layout / "blobs" / "sha256" / digest[7:]
+    assert blob.read_bytes() == data
+    assert fsynced_after_rename(calls, blob), calls
+    assert fsynced_after_rename(calls, layout / "index.json"), calls
 
 
 def test_cli_copy_and_inspect_raw_oci(

@@ -8,7 +8,8 @@
 
 Writes are atomic: a blob goes to a temporary file in its own directory
 (``.<hex>.*.partial``), is fsynced and renamed only once its bytes hash to
-its digest, so an interrupted write leaves no partial blob under its name;
+its digest, so an interrupted write leaves no partial blob under its name,
+and the directory is fsynced after the rename, so the name survives a crash;
 ``index.json`` is rewritten with :func:`~hangard.atomicfile.write_atomic`.
 A manifest stored by digest (a child of an index) is only a blob; one
 stored by tag is also listed in ``index.json``.
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hangard.atomicfile import write_atomic
+from hangard.atomicfile import fsync_dir, write_atomic
 from hangard.core import mediatypes as mt
 from hangard.core.manifest import Descriptor, Manifest, check_digest, parse_manifest
 from hangard.core.reference import parse_digest
@@ -245,6 +246,7 @@ class OciLayoutStore:
         except BaseException:
             os.unlink(tmp)
             raise
+        await asyncio.to_thread(fsync_dir, path.parent)
 
     async def mount_blob(self, digest: str, source: ImageStore) -> bool:
         return False
