@@ -1,7 +1,8 @@
 """OCI image layout directories as a store: registry → ``oci:DIR:TAG`` →
 registry with the digest kept, cross-checked with skopeo (the independent
-reader and writer of OCI layouts), the platform filter into a layout,
-atomic writes, and one-line errors for a broken layout."""
+reader and writer of OCI layouts), the platform filter into a layout and
+``--platform`` out of one, a schema1 image converted on its way in, the tag
+list, atomic and durable writes, and one-line errors for a broken layout."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from hangard.errors import DigestMismatchError
 from hangard.registry.client import RegistryClient
 from hangard.stores import OciLayoutStore
 from tests.harness import images, skopeo
+from tests.harness.images import DOCKER_SCHEMA2
 from tests.harness.registry import Registry
 from tests.helpers_cli import Hangard
 from tests.helpers_copy import ref, sha256
@@ -114,8 +116,9 @@ async def test_platform_filter_into_a_layout(
     assert not {b.digest[7:] for b in other.layers} & names
 
 
-async def _trickle(data: bytes, stop: asyncio.Event) -> AsyncIterator[bytes]:
+async def _trickle(data: bytes, stop: asyncio.Event, half: asyncio.Event) -> AsyncIterator[bytes]:
     yield data[: len(data) // 2]
+    half.set()  # the writer has taken the first half and asks for more
     await stop.wait()
     yield data[len(data) // 2 :]
 
@@ -124,8 +127,11 @@ async def test_an_interrupted_or_bad_write_leaves_no_blob(tmp_path: Path) -> Non
     store = OciLayoutStore(tmp_path / "layout")
     data = b"x" * 4096
     digest = sha256(data)
-    task = asyncio.ensure_future(store.put_blob(digest, len(data), _trickle(data, asyncio.Event())))
-    await asyncio.sleep(0.1)
+    half = asyncio.Event()
+    body = _trickle(data, asyncio.Event(), half)
+    task = asyncio.ensure_future(store.put_blob(digest, len(data), body))
+    await asyncio.wait_for(half.wait(), 10)
+    assert [p.name.endswith(".partial") for p in layout_blobs(tmp_path / "layout")] == [True]
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -192,3 +198,72 @@ def test_a_bad_layout_is_one_line(
     assert why in proc.err
     assert "Traceback" not in proc.err
     assert len(proc.err.strip().splitlines()) <= 2
+
+
+def test_cli_copy_of_a_schema1_image_into_a_layout_converts_it(
+    hangard: Hangard, schema1_registry: Registry, tmp_path: Path
+) -> None:
+    legacy = images.push_schema1_image(schema1_registry, "legacy/app", seed=71, layer_count=2)
+    layout = tmp_path / "legacy"
+    src = f"docker://{schema1_registry.host}/legacy/app:{legacy.tag}"
+
+    copied = hangard("copy", "--src-plain-http", src, f"oci:{layout}:v1")
+    assert copied.code == 0, copied.err
+    assert "schema1" in copied.err  # the conversion is said, as a warning
+
+    shown = hangard("inspect", "--raw", f"oci:{layout}:v1")
+    assert shown.code == 0, shown.err
+    doc = json.loads(shown.stdout)
+    assert doc["schemaVersion"] == 2 and doc["mediaType"] == DOCKER_SCHEMA2
+    assert [layer["digest"] for layer in doc["layers"]] == [
+        layer.digest for layer in legacy.source.layers
+    ]
+    config = json.loads((layout / "blobs" / "sha256" / doc["config"]["digest"][7:]).read_bytes())
+    assert config["rootfs"]["diff_ids"] == legacy.diff_ids
+    entry = json.loads((layout / "index.json").read_text())["manifests"][0]
+    assert entry["digest"] == sha256(shown.stdout)
+    # and back out of the layout, byte for byte (skopeo would not see it: it
+    # skips index.json entries of Docker media types)
+    back = f"docker://{schema1_registry.host}/back/app:v1"
+    assert hangard("copy", "--dest-plain-http", f"oci:{layout}:v1", back).code == 0
+    assert skopeo.inspect_raw(schema1_registry, "back/app", "v1") == shown.stdout
+
+
+async def test_list_tags_of_a_layout_is_every_tag_of_index_json(
+    plain_registry: Registry, client: RegistryClient, tmp_path: Path
+) -> None:
+    images.push_oci_image(plain_registry, "app/tags", "v1", seed=72)
+    layout = tmp_path / "tags"
+    theirs = tmp_path / "theirs"
+    for tag in ("v2", "latest", "v10"):
+        await Copier(client).copy(
+            ref(plain_registry, "app/tags", "v1"), LayoutReference(str(layout), tag)
+        )
+    assert await OciLayoutStore(layout).list_tags() == ["latest", "v10", "v2"]
+    src = skopeo.image_ref(plain_registry, "app/tags", "v1")
+    for tag in ("b", "a"):
+        skopeo.run_skopeo(["copy", "--src-tls-verify=false", src, f"oci:{theirs}:{tag}"])
+    assert await OciLayoutStore(theirs).list_tags() == ["a", "b"]
+
+
+def test_cli_platform_on_an_oci_source(
+    hangard: Hangard, plain_registry: Registry, plain_registry2: Registry, tmp_path: Path
+) -> None:
+    index = images.push_oci_index(plain_registry, "multi/app", "v1", seed=73)
+    layout = tmp_path / "multi"
+    src = f"docker://{plain_registry.host}/multi/app:v1"
+    assert hangard("copy", "--src-plain-http", src, f"oci:{layout}:v1").code == 0
+    wanted = index.children[1]
+    assert wanted.platform is not None
+    platform = f"{wanted.platform['os']}/{wanted.platform['architecture']}"
+
+    shown = hangard("inspect", "--raw", "--platform", platform, f"oci:{layout}:v1")
+    assert shown.code == 0, shown.err
+    assert shown.stdout == wanted.manifest
+
+    dest = f"docker://{plain_registry2.host}/one/app:v1"
+    copied = hangard("copy", "--dest-plain-http", "--platform", platform, f"oci:{layout}:v1", dest)
+    assert copied.code == 0, copied.err
+    pushed = json.loads(skopeo.inspect_raw(plain_registry2, "one/app", "v1"))
+    assert [c["digest"] for c in pushed["manifests"]] == [wanted.digest]
+    assert skopeo.inspect_raw(plain_registry2, "one/app", wanted.digest) == wanted.manifest
