@@ -34,6 +34,7 @@ from hangard.errors import (
     DigestMismatchError,
     ErrorContext,
     HangardError,
+    HarborProjectError,
     InputError,
     InvalidManifestError,
     InvalidReferenceError,
@@ -71,6 +72,7 @@ LABELS = [
     "server_error",
     "digest_mismatch",
     "unsupported_media_type",
+    "harbor_project",
     "other",
 ]
 
@@ -113,6 +115,7 @@ CLASS_REASONS: list[tuple[type[HangardError], Reason]] = [
     (AuthError, Reason.UNAUTHORIZED),
     (RateLimitedError, Reason.RATE_LIMITED),
     (ServerError, Reason.SERVER_ERROR),
+    (HarborProjectError, Reason.HARBOR_PROJECT),
     (CredentialHelperError, Reason.OTHER),
     (DigestMismatchError, Reason.DIGEST_MISMATCH),
     (BlobTooLargeError, Reason.OTHER),
