@@ -388,3 +388,32 @@ def test_a_daemon_cycle_creates_the_project_and_counts_a_refusal(
     assert "mirror" in harbor.projects
     assert images.get_manifest_raw(plain_registry2, "mirror/lib/one", "1") == image.manifest
     assert json.loads(json.dumps(harbor.projects))["mirror"]["public"] == "false"
+
+
+# ------------------------------------------------------------------ validate --online
+def test_validate_online_creates_nothing_and_says_the_project_will_be_created(
+    tmp_path: Path, hangard: Hangard, plain_registry: Registry, harbor: FakeHarbor
+) -> None:
+    images.push_oci_image(plain_registry, "lib/one", "1", seed=1)
+    images.push_oci_image(plain_registry, "lib/two", "1", seed=2)
+    harbor.add_project("there")
+    doc = sync_state(plain_registry, harbor, "lib/one", "lib/two")
+    doc["targets"] = {"h": {"registry": harbor.host, "prefix": "mirror"}}
+    doc["images"] = [
+        {"source": f"{plain_registry.host}/lib/one", "tags": ["1"]},
+        {"source": f"{plain_registry.host}/lib/two", "tags": ["1"], "destination": "there/two"},
+    ]
+    config = tmp_path / "hangard.yaml"
+    config.write_text(yaml.safe_dump(doc))
+
+    run = hangard.with_env(HARBOR_PASSWORD=PASSWORD)("validate", "--online", str(config))
+
+    assert run.code == 0, run.out + run.err
+    lines = run.out.splitlines()
+    assert (
+        f"ok   push to {harbor.host}/mirror/lib/one: Harbor project mirror does not exist yet; "
+        "hangard creates it before the first push (whether the account may create projects "
+        "is not checked)"
+    ) in lines
+    assert f"ok   push to {harbor.host}/there/two" in lines  # probed: its project exists
+    assert harbor.count("POST", PROJECTS) == 0 and "mirror" not in harbor.projects

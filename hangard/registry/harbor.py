@@ -147,7 +147,7 @@ class HarborProjects:
         try:
             return await self._access.request(call, scopes=scopes)
         except AuthError as exc:
-            if exc.status != 401 or not await self._missing(repo):
+            if exc.status != 401 or not await self.project_missing(repo):
                 raise
             error = exc
         if 404 in call.ok:
@@ -238,7 +238,7 @@ class HarborProjects:
                 )
                 raise
 
-    async def _missing(self, repo: Repository) -> bool:
+    async def project_missing(self, repo: Repository) -> bool:
         """Whether ``repo``'s project is known, or found, not to exist on a Harbor."""
         project = project_of(repo)
         if project is None or self._options(repo.registry).create_projects is False:
