@@ -10,6 +10,7 @@ project API and project rules in front of a real ``docker-registry``
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import signal
@@ -98,6 +99,34 @@ async def test_a_copy_creates_the_missing_project_once_then_pushes(
     behind = plain_registry2
     assert images.get_manifest_raw(behind, "team/one", "1") == one.manifest
     assert images.get_manifest_raw(behind, "team/two", "1") == two.manifest
+
+
+async def test_concurrent_copies_into_one_new_project_create_it_once(
+    plain_registry: Registry, plain_registry2: Registry, harbor: FakeHarbor, client: RegistryClient
+) -> None:
+    pushed = [images.push_oci_image(plain_registry, f"lib/app{n}", "1", seed=n) for n in range(4)]
+    copier = Copier(client)
+    await asyncio.gather(
+        *(
+            copier.copy(ref(plain_registry, f"lib/app{n}", "1"), ref(harbor, f"team/app{n}", "1"))
+            for n in range(4)
+        )
+    )
+    assert harbor.count("GET", PING) == 1
+    assert harbor.count("HEAD", PROJECTS) == 1 and harbor.count("POST", PROJECTS) == 1
+    for n, image in enumerate(pushed):
+        assert images.get_manifest_raw(plain_registry2, f"team/app{n}", "1") == image.manifest
+
+
+async def test_a_name_harbor_does_not_allow_says_how_to_name_it(
+    plain_registry: Registry, harbor: FakeHarbor, client: RegistryClient
+) -> None:
+    images.push_oci_image(plain_registry, "lib/one", "1", seed=1)
+    with pytest.raises(HarborProjectError) as caught:  # a__b is a valid path component
+        await Copier(client).copy(ref(plain_registry, "lib/one", "1"), ref(harbor, "a__b/one", "1"))
+    assert caught.value.context.status == 400
+    assert "project a__b" in caught.value.message
+    assert caught.value.remedy is not None and "lower-case" in caught.value.remedy
 
 
 async def test_the_body_asks_for_a_private_project_unless_public(
@@ -310,7 +339,12 @@ def test_sync_once_creates_the_project(
     config = tmp_path / "hangard.yaml"
     config.write_text(yaml.safe_dump(sync_state(plain_registry, harbor, "lib/one")))
 
-    run = hangard.with_env(HARBOR_PASSWORD=PASSWORD)("sync", "--once", "--no-progress", str(config))
+    with_password = hangard.with_env(HARBOR_PASSWORD=PASSWORD)
+    planned = with_password("plan", str(config))
+    assert planned.code == 0, planned.err  # a project not created yet: the image is missing
+    assert "copy (missing)" in planned.out and "error" not in planned.out.split("\n")[0]
+
+    run = with_password("sync", "--once", "--no-progress", str(config))
 
     assert run.code == 0, run.err
     assert harbor.count("POST", PROJECTS) == 1 and "mirror" in harbor.projects

@@ -78,6 +78,10 @@ _CREDENTIALS_REMEDY = (
     "hangard sends the registry's own credentials to Harbor's API as Basic auth: give the "
     "registry credentials of a Harbor user or robot account"
 )
+_NAME_REMEDY = (
+    "Harbor project names are lower-case letters and digits, separated by single '.', '_' "
+    "or '-': map the target into another project (its prefix or destination)"
+)
 _PROXY_REMEDY = (
     "Harbor refuses pushes into a proxy-cache project: push into an ordinary project "
     "(another target prefix or destination)"
@@ -308,7 +312,8 @@ def _refusal(call: Call, project: str, exc: ResponseError) -> HarborProjectError
         detail=exc.context.detail,
     )
     why = f": {exc.context.detail}" if exc.context.detail else ""
-    remedy = _CREDENTIALS_REMEDY if exc.status == 401 else CREATE_REMEDY
+    remedies = {401: _CREDENTIALS_REMEDY, 400: _NAME_REMEDY}
+    remedy = remedies.get(exc.status or 0, CREATE_REMEDY)
     return HarborProjectError(
         f"Harbor would not {doing} project {project}{why}", context, remedy=remedy
     )

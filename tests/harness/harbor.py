@@ -17,7 +17,8 @@ and ``repoproxy``, read for this):
 * ``HEAD /api/v2.0/projects?project_name=P`` (Basic auth): 200 or 404;
 * ``POST /api/v2.0/projects`` (Basic auth, JSON ``project_name`` and
   ``metadata.public``): 201 with a ``Location``, 409 when it exists, 403
-  when ``refuse_creation`` is set (a robot account without the right).
+  when ``refuse_creation`` is set (a robot account without the right), 400
+  for a name Harbor does not allow (``a__b``, valid in a registry path).
 
 Knobs: :meth:`add_project` (``proxy_cache=True`` marks one as a proxy
 cache), ``refuse_creation``, ``race_on_create`` (the POST creates the project
@@ -45,6 +46,8 @@ __all__ = ["FakeHarbor"]
 
 _PUSH_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _REPO_PATH = re.compile(r"^/v2/(?P<project>[^/]+)/")
+#: Harbor's rule for project names (stricter than a path component's).
+_NAME = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
 Answer = tuple[int, list[tuple[str, str]], bytes]
 
 
@@ -131,6 +134,9 @@ class FakeHarbor(_Base):
             public = str(doc.get("metadata", {}).get("public", "false"))
         except (ValueError, KeyError, TypeError, AttributeError):
             return _error(400, "BAD_REQUEST", "invalid project request")
+        if not _NAME.fullmatch(name):
+            message = "project name is not in lower case or contains illegal characters"
+            return _error(400, "BAD_REQUEST", message)
         if self.refuse_creation:
             return _error(403, "FORBIDDEN", "forbidden")
         with self._lock:
@@ -168,8 +174,17 @@ class FakeHarbor(_Base):
             conn.request(method, target, body=body or None, headers=out)
             resp = conn.getresponse()
             return resp.status, resp.getheaders(), resp.read()
+        except OSError as exc:  # the registry behind is gone (the test is over)
+            return _error(502, "BAD_GATEWAY", str(exc))
         finally:
             conn.close()
+
+    def _route(self, method: str, target: str, seen: SeenRequest, body: bytes) -> Answer:
+        if seen.path.startswith("/api/"):
+            return self._api(method, target, seen, body)
+        if seen.path.startswith("/v2/"):
+            return self._registry(method, target, seen, body)
+        return _error(404, "NOT_FOUND", "not found")
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         harbor = self
@@ -189,13 +204,11 @@ class FakeHarbor(_Base):
                 seen = SeenRequest(self.command, parts.path, query, headers, time.time())
                 with harbor._lock:
                     harbor._seen.append(seen)
-                if parts.path.startswith("/api/"):
-                    answer = harbor._api(self.command, self.path, seen, body)
-                elif parts.path.startswith("/v2/"):
-                    answer = harbor._registry(self.command, self.path, seen, body)
-                else:
-                    answer = _error(404, "NOT_FOUND", "not found")
-                self._send(*answer)
+                answer = harbor._route(self.command, self.path, seen, body)
+                try:
+                    self._send(*answer)
+                except (BrokenPipeError, ConnectionResetError):  # the client went away
+                    self.close_connection = True
 
             def _send(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
                 self.send_response(status)
