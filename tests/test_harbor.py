@@ -23,11 +23,13 @@ from structlog.testing import capture_logs
 
 from hangard.copy import Copier
 from hangard.core.desired import DesiredState
+from hangard.core.transports import parse_store_reference
 from hangard.errors import AuthError, HarborProjectError, Reason
 from hangard.registry.client import RegistryClient
 from hangard.registry.credentials import Credentials
 from hangard.registry.harbor import CREATE_REMEDY, project_of
 from hangard.registry.options import CreateProjects, HarborOptions, RegistryOptions
+from hangard.stores import RegistryStore
 from hangard.sync import run_cycle
 from hangard.sync.digestcache import DigestCache
 from hangard.sync.execution import ItemOutcome
@@ -37,7 +39,7 @@ from tests.harness.daemon import daemons, wait_until
 from tests.harness.harbor import FakeHarbor
 from tests.harness.registry import Registry
 from tests.helpers_cli import Hangard
-from tests.helpers_copy import make_client, ref
+from tests.helpers_copy import make_client, ref, sha256
 
 USER, PASSWORD = "robot$mirror", "robot-secret"
 BASIC = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
@@ -266,6 +268,28 @@ async def test_credentials_never_follow_a_redirect_to_another_origin(
     assert followed.authorization is None and followed.query == {"project_name": ["team"]}
     assert all(r.authorization is None for r in elsewhere.requests())
     assert images.get_manifest_raw(plain_registry2, "team/one", "1") == image.manifest
+
+
+async def test_pushes_from_any_store_and_through_registry_store_create_the_project(
+    plain_registry: Registry,
+    plain_registry2: Registry,
+    harbor: FakeHarbor,
+    client: RegistryClient,
+    tmp_path: Path,
+) -> None:
+    """An OCI layout as the source (as an archive's ``load`` is), and a bare
+    :class:`RegistryStore` blob push: both go through the one push path."""
+    image = images.push_oci_image(plain_registry, "lib/one", "1", seed=1)
+    layout = parse_store_reference(f"oci:{tmp_path / 'layout'}:1")
+    await Copier(client).copy(ref(plain_registry, "lib/one", "1"), layout)
+    await Copier(client).copy(layout, ref(harbor, "fromdisk/one", "1"))
+    assert images.get_manifest_raw(plain_registry2, "fromdisk/one", "1") == image.manifest
+
+    blob = b"a blob pushed by a store"
+    store = RegistryStore(client, ref(harbor, "bystore/app", "1").repository)
+    await store.put_blob(sha256(blob), len(blob), blob)
+    assert {"fromdisk", "bystore"} <= set(harbor.projects)
+    assert images.blob_exists(plain_registry2, "bystore/app", sha256(blob))
 
 
 # ------------------------------------------------------------------ reads
