@@ -183,15 +183,20 @@ async def test_false_never_touches_the_api_and_the_push_is_refused(
     assert api_calls(harbor) == []
 
 
+@pytest.mark.parametrize("answer", [None, 400, 401], ids=["its-own-404", "400", "401"])
 async def test_a_registry_that_is_not_harbor_gets_one_ping_and_no_post(
     plain_registry: Registry,
     plain_registry2: Registry,
     fault_proxy: FaultProxyFactory,
+    answer: int | None,
 ) -> None:
-    """A real docker-registry answers the ping with 404: no project is
-    checked or created, and the copies go through."""
+    """A real docker-registry answers the ping with 404 (other servers with
+    anything but 200): no project is checked or created, and the copies go
+    through."""
     image = images.push_oci_image(plain_registry, "lib/one", "1", seed=1)
     target = fault_proxy(plain_registry2)
+    if answer is not None:
+        target.fail(PING, answer, times=None)
     async with make_client(plain_registry, hosts={target.host: RegistryOptions(http=True)}) as c:
         copier = Copier(c)
         await copier.copy(ref(plain_registry, "lib/one", "1"), ref(target, "team/one", "1"))

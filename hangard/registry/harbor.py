@@ -86,7 +86,9 @@ _PROXY_REMEDY = (
     "Harbor refuses pushes into a proxy-cache project: push into an ordinary project "
     "(another target prefix or destination)"
 )
-_PINGED = (200, 404, 401, 403, 405, 500, 501, 502, 503)
+#: Every answer to the ping is an answer (only 200 means Harbor): a registry
+#: that is not Harbor may say anything about a path it does not serve.
+_PINGED = range(100, 600)
 _Key = tuple[str, str]
 
 
