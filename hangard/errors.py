@@ -17,7 +17,8 @@ no" as separate branches; the middle column is each class's :class:`Reason`::
         │       ├── NotFoundError         not_found               404, MANIFEST_UNKNOWN, BLOB_UNKNOWN, NAME_UNKNOWN
         │       ├── AuthError             unauthorized            401, 403, DENIED, UNAUTHORIZED
         │       ├── RateLimitedError      rate_limited            429, TOOMANYREQUESTS
-        │       └── ServerError           server_error            5xx
+        │       ├── ServerError           server_error            5xx
+        │       └── HarborProjectError    harbor_project          Harbor would not create a project, or refuses pushes into it
         ├── CredentialHelperError         other                   a docker-credential-* helper failed
         ├── DigestMismatchError           digest_mismatch         content does not hash to its digest
         ├── BlobTooLargeError             other                   a blob of unknown size passed the cap
@@ -62,6 +63,7 @@ __all__ = [
     "DigestMismatchError",
     "ErrorContext",
     "HangardError",
+    "HarborProjectError",
     "Hint",
     "InputError",
     "InvalidManifestError",
@@ -97,6 +99,7 @@ class Reason(StrEnum):
     SERVER_ERROR = "server_error"
     DIGEST_MISMATCH = "digest_mismatch"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    HARBOR_PROJECT = "harbor_project"
     OTHER = "other"
 
     @classmethod
@@ -337,6 +340,14 @@ class ServerError(ResponseError):
     """The registry failed (5xx)."""
 
     reason = Reason.SERVER_ERROR
+
+
+class HarborProjectError(ResponseError):
+    """Harbor's API would not check or create the project a push needs
+    (credentials refused, no right to create projects), or the project is a
+    proxy cache, into which Harbor refuses pushes (403)."""
+
+    reason = Reason.HARBOR_PROJECT
 
 
 class CredentialHelperError(OperationError):

@@ -118,9 +118,23 @@ CASES = [
         [
             "c.yaml:7:5: unknown key 'colour' (expected one of: credentials, tls_verify, "
             "ca_file, http, max_concurrency, requests_per_second, ratelimit_floor, timeout, "
-            "retry_times, retry_delay)"
+            "retry_times, retry_delay, harbor)"
         ],
         id="unknown-key-no-suggestion",
+    ),
+    pytest.param(
+        HEAD + "registries:\n  quay.io:\n    harbor: {create_projects: maybe}\n",
+        ["c.yaml:7:31: expected auto, true or false, got 'maybe'"],
+        id="harbor-create-projects",
+    ),
+    pytest.param(
+        HEAD
+        + "registries:\n  quay.io:\n    harbor:\n      public: 3\n      creat_projects: true\n",
+        [
+            "c.yaml:8:15: expected true or false, got the number 3",
+            "c.yaml:9:7: unknown key 'creat_projects'; did you mean 'create_projects'?",
+        ],
+        id="harbor-public-and-typo",
     ),
     pytest.param(
         HEAD + "registries:\n  quay.io:\n    max_concurrency: many\n",

@@ -35,6 +35,7 @@ from hangard.errors import (
     DigestMismatchError,
     ErrorContext,
     HangardError,
+    HarborProjectError,
     InputError,
     InvalidManifestError,
     InvalidReferenceError,
@@ -72,6 +73,7 @@ LABELS = [
     "server_error",
     "digest_mismatch",
     "unsupported_media_type",
+    "harbor_project",
     "other",
 ]
 
@@ -114,6 +116,7 @@ CLASS_REASONS: list[tuple[type[HangardError], Reason]] = [
     (AuthError, Reason.UNAUTHORIZED),
     (RateLimitedError, Reason.RATE_LIMITED),
     (ServerError, Reason.SERVER_ERROR),
+    (HarborProjectError, Reason.HARBOR_PROJECT),
     (CredentialHelperError, Reason.OTHER),
     (DigestMismatchError, Reason.DIGEST_MISMATCH),
     (BlobTooLargeError, Reason.OTHER),

@@ -171,9 +171,9 @@ async def _online_checks(
                     f"{action.describe()}"
                 )
         repos = {i.destination.repository for i in planned.items}
-        for repo, refused in await check_pushes(client, repos):
+        for repo, refused, note in await check_pushes(client, repos):
             if refused is None:
-                typer.echo(f"ok   push to {repo}")
+                typer.echo(f"ok   push to {repo}" + (f": {note}" if note else ""))
             else:
                 failures += 1
                 typer.echo(f"FAIL push to {repo}: {refused}")

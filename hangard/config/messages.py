@@ -16,6 +16,7 @@ from hangard.core.desired import (
     Credentials,
     Defaults,
     DesiredState,
+    HarborSettings,
     ImageEntry,
     ListEntry,
     RegistrySettings,
@@ -52,6 +53,8 @@ def _model_at(raw: tuple[Hashable, ...]) -> type[BaseModel] | None:
             return RegistrySettings
         case ("registries", _, "credentials"):
             return Credentials
+        case ("registries", _, "harbor"):
+            return HarborSettings
         case ("targets", _):
             return Target
         case ("images", int(), "image"):

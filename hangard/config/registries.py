@@ -30,7 +30,7 @@ from hangard.core.desired import ImageEntry, registry_host
 from hangard.core.reference import parse_reference
 from hangard.errors import ConfigError
 from hangard.registry.credentials import Credentials, CredentialStore
-from hangard.registry.options import ClientOptions, RegistryOptions
+from hangard.registry.options import ClientOptions, HarborOptions, RegistryOptions
 
 __all__ = ["client_options", "credential_store", "ratelimit_floors", "registry_hosts"]
 
@@ -72,6 +72,7 @@ def client_options(
             timeout=settings.timeout,
             retry_times=settings.retry_times,
             retry_delay=settings.retry_delay,
+            harbor=HarborOptions(settings.harbor.create_projects, settings.harbor.public),
         )
     for target in loaded.state.targets.values():
         registries.setdefault(target.registry, default)

@@ -68,6 +68,7 @@ __all__ = [
     "Defaults",
     "DesiredState",
     "Entry",
+    "HarborSettings",
     "ImageEntry",
     "ListEntry",
     "ListLine",
@@ -155,6 +156,23 @@ class Credentials(_Model):
         return self
 
 
+class HarborSettings(_Model):
+    """Harbor projects for pushes into this registry: ``create_projects:
+    auto`` (create them when ``/api/v2.0/ping`` says Harbor), ``true``
+    (it is Harbor) or ``false`` (never); new projects are private unless
+    ``public: true``."""
+
+    create_projects: Literal["auto"] | bool = "auto"
+    public: bool = False
+
+    @field_validator("create_projects", mode="before")
+    @classmethod
+    def _check_mode(cls, value: object) -> object:
+        if value == "auto" or isinstance(value, bool):
+            return value
+        raise ValueError(f"expected auto, true or false, got {value!r}")
+
+
 class RegistrySettings(_Model):
     credentials: Credentials | None = None
     tls_verify: bool = True
@@ -170,6 +188,7 @@ class RegistrySettings(_Model):
     """Retries after a failed attempt (0: none)."""
     retry_delay: float | None = Field(default=None, gt=0, le=600)
     """Backoff base in seconds: the first retry waits up to this."""
+    harbor: HarborSettings = Field(default_factory=HarborSettings)
 
 
 class Target(_Model):

@@ -101,6 +101,7 @@ class RegistryAccess:
     ) -> None:
         self.transport = transport
         self.options = transport.options
+        self.credentials = credentials
         self.auth = Authenticator(credentials, transport.send, clock=transport.clock)
         self.on_response = on_response
         self.ratelimit_remaining: dict[str, int] = {}

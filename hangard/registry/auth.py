@@ -27,7 +27,7 @@ from hangard.registry.clock import SYSTEM_CLOCK, Clock
 from hangard.registry.credentials import Credentials, CredentialStore
 from hangard.registry.transport import Call
 
-__all__ = ["Authenticator", "merge_scopes", "pull_scope", "push_scope"]
+__all__ = ["Authenticator", "basic_header", "merge_scopes", "pull_scope", "push_scope"]
 
 MIN_TOKEN_LIFETIME = 60.0
 REFRESH_MARGIN = 10.0

@@ -4,7 +4,8 @@ Each method builds one protocol request (URL, scopes, headers, accepted
 statuses) and hands it on. The client *has* a
 :class:`~hangard.registry.access.RegistryAccess` (ping, auth, rate-limit
 floor, observer) over a :class:`~hangard.registry.transport.Transport`
-(pools, TLS, proxies, redirects, retries, limits, error translation).
+(pools, TLS, proxies, redirects, retries, limits, error translation), with
+Harbor projects (:mod:`hangard.registry.harbor`) made to exist before pushes.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from hangard.registry.chunks import Upload, UploadSession, chunks_of, upload_off
 from hangard.registry.clock import SYSTEM_CLOCK, Clock
 from hangard.registry.credentials import CredentialStore
 from hangard.registry.errormap import response_error
+from hangard.registry.harbor import HarborProjects
 from hangard.registry.options import ClientOptions
 from hangard.registry.proxy import ProxySettings
 from hangard.registry.tagpages import read_tag_pages
@@ -56,12 +58,9 @@ TAG_PAGE_SIZE = 1000
 
 
 class RegistryClient:
-    """Async client for OCI / Docker registries. Use as an async context manager:
-    ``async with RegistryClient(options, credentials) as client: ...``.
-
-    ``on_response(registry, method, status)`` sees every registry answer;
-    ``clock`` is the time source of retries, pacing and token expiry.
-    """
+    """Async client for OCI / Docker registries: ``async with RegistryClient(options,
+    credentials) as client: ...``. ``on_response(registry, method, status)`` sees every
+    registry answer; ``clock`` is the time source of retries, pacing and token expiry."""
 
     def __init__(
         self,
@@ -76,6 +75,7 @@ class RegistryClient:
         self.access = RegistryAccess(
             self.transport, credentials or CredentialStore(), on_response=on_response
         )
+        self.harbor = HarborProjects(self.access)
 
     async def __aenter__(self) -> RegistryClient:
         return self
@@ -93,8 +93,7 @@ class RegistryClient:
 
     @property
     def ratelimit_remaining(self) -> dict[str, int]:
-        """The last ``ratelimit-remaining`` each registry sent."""
-        return self.access.ratelimit_remaining
+        return self.access.ratelimit_remaining  # the last each registry sent
 
     def transfer_slot(self, *registries: str) -> AbstractAsyncContextManager[None]:
         """Hold while streaming a blob between ``registries`` (see limits.py)."""
@@ -105,15 +104,15 @@ class RegistryClient:
         ``/v2/<repo>/`` or an absolute URL the registry gave us."""
         kw.setdefault("image", str(repo))
         call = Call(repo.registry, method, self._where(repo, where), **kw)
-        return await self.access.request(call, scopes=[pull_scope(repo.path)])
+        return await self.harbor.read(repo, call, [pull_scope(repo.path)])
 
     async def _push(
         self, repo: Repository, method: str, where: str, *, also: Sequence[str] = (), **kw: Any
     ) -> httpx.Response:
-        """A call needing ``push,pull`` on ``repo`` (plus ``also`` scopes)."""
+        """A call needing ``push,pull`` on ``repo`` (plus ``also`` scopes): every push."""
         kw.setdefault("image", str(repo))
         call = Call(repo.registry, method, self._where(repo, where), **kw)
-        return await self.access.request(call, scopes=[push_scope(repo.path), *also])
+        return await self.harbor.write(repo, call, [push_scope(repo.path), *also])
 
     @staticmethod
     def _where(repo: Repository, where: str) -> str:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from hangard.core.reference import DEFAULT_REGISTRY
 
-__all__ = ["ClientOptions", "RegistryOptions", "endpoint_host"]
+__all__ = ["ClientOptions", "CreateProjects", "HarborOptions", "RegistryOptions", "endpoint_host"]
+
+#: ``auto``: create projects when ``GET /api/v2.0/ping`` says the registry is
+#: Harbor; ``True``: it is Harbor, always; ``False``: never touch projects.
+CreateProjects = Literal["auto"] | bool
 
 _DOCKER_HUB_ENDPOINT = "registry-1.docker.io"
 
@@ -15,6 +20,15 @@ _DOCKER_HUB_ENDPOINT = "registry-1.docker.io"
 def endpoint_host(registry: str) -> str:
     """The host the API is served on (Docker Hub's differs from its name)."""
     return _DOCKER_HUB_ENDPOINT if registry == DEFAULT_REGISTRY else registry
+
+
+@dataclass(frozen=True)
+class HarborOptions:
+    """Harbor projects (:mod:`hangard.registry.harbor`): created before the
+    first push into them, private unless ``public``."""
+
+    create_projects: CreateProjects = "auto"
+    public: bool = False
 
 
 @dataclass(frozen=True)
@@ -42,6 +56,7 @@ class RegistryOptions:
     retry_delay: float | None = None
     """The backoff base in seconds (the first retry waits up to this, each
     next one up to twice as long); ``None``: the client's ``backoff_base``."""
+    harbor: HarborOptions = field(default_factory=HarborOptions)
 
 
 @dataclass(frozen=True)

@@ -180,6 +180,7 @@ async def run_cycle(
     cancelled or fails half way, so what was learnt is kept.
     """
     hooks = hooks or CycleHooks()
+    client.harbor.new_run()  # each cycle checks each Harbor project again, once
     planned: Planned | None = None
     report: SyncReport | None = None
     try:
