@@ -47,10 +47,10 @@ import copy
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Self, TypeVar
 
 from hangard.hints import Hint
+from hangard.reasons import Reason
 
 __all__ = [
     "AuthError",
@@ -80,36 +80,6 @@ __all__ = [
     "TransportTimeoutError",
     "UnsupportedMediaTypeError",
 ]
-
-
-class Reason(StrEnum):
-    """Why an item failed: the one list of failure labels.
-
-    The values are part of hangard's interface: the ``reason`` label of
-    ``hangard_copy_failures_total``, the ``reason`` field of log events,
-    ``last_error_reason`` in ``/status`` and the state file, the README's
-    table, the alert rules and the dashboard all use exactly these.
-    """
-
-    NOT_FOUND = "not_found"
-    UNAUTHORIZED = "unauthorized"
-    RATE_LIMITED = "rate_limited"
-    TIMEOUT = "timeout"
-    NETWORK = "network"
-    SERVER_ERROR = "server_error"
-    DIGEST_MISMATCH = "digest_mismatch"
-    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
-    HARBOR_PROJECT = "harbor_project"
-    OTHER = "other"
-
-    @classmethod
-    def parse(cls, value: object) -> Reason:
-        """``value`` as a reason; anything unknown (an older or newer
-        hangard's label, a damaged file) reads as :attr:`OTHER`."""
-        try:
-            return cls(value) if isinstance(value, str) else cls.OTHER
-        except ValueError:
-            return cls.OTHER
 
 
 @dataclass(frozen=True)
