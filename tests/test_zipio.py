@@ -5,8 +5,10 @@ archives are refused with an :class:`ArchiveError` naming file and entry."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import struct
+import sys
 import warnings
 import zipfile
 from pathlib import Path
@@ -15,6 +17,7 @@ import pytest
 
 from hangard.errors import ArchiveError, InputError
 from hangard.stores.archive import ZipReader, ZipWriter, zipformat
+from tests.helpers_rss import RSS_LIMIT_KIB, peak_rss
 from tests.helpers_zip import assert_valid, write_archive, write_entries
 
 ENTRIES = [
@@ -254,3 +257,40 @@ def flip(path: Path, at: int) -> None:
     data = bytearray(path.read_bytes())
     data[at] ^= 0xFF
     path.write_bytes(data)
+
+
+BIG = """
+import hashlib, sys
+from pathlib import Path
+from hangard.stores.archive import ZipReader, ZipWriter
+path, size, part = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+chunk = bytes(range(256)) * 4096  # 1 MiB
+writer = ZipWriter.open(path, part_size=part)
+entry = writer.begin("share/sha256/big", None)
+for _ in range(size // len(chunk)):
+    entry.write(chunk)
+entry.finish()
+writer.commit()
+with ZipReader.open(path) as reader:
+    digest = hashlib.sha256()
+    for data in reader.stream("share/sha256/big"):
+        digest.update(data)
+print(digest.hexdigest())
+"""
+
+
+@pytest.mark.slow
+def test_a_1_gib_entry_is_written_and_read_in_bounded_memory(tmp_path: Path) -> None:
+    size, part = 1 << 30, 300 << 20
+    measured = peak_rss(
+        [sys.executable, "-c", BIG, str(tmp_path / "big.zip"), str(size), str(part)], tmp_path
+    )
+    assert measured.exit_code == 0, measured.stderr
+    assert measured.maxrss_kib < RSS_LIMIT_KIB, f"peak RSS {measured.maxrss_kib} KiB"
+    chunk = bytes(range(256)) * 4096
+    expected = hashlib.sha256()
+    for _ in range(size // len(chunk)):
+        expected.update(chunk)
+    assert measured.stdout.strip() == expected.hexdigest()
+    found = sorted(tmp_path.glob("big.zip.0*"))
+    assert [p.stat().st_size for p in found][:3] == [part] * 3 and len(found) == 4
