@@ -11,6 +11,7 @@ import struct
 import sys
 import warnings
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,21 @@ def test_entries_read_back_while_another_is_written(tmp_path: Path) -> None:
     assert list(writer.entries) == ["index.json", ENTRIES[1][0], "later"]
     writer.commit()
     assert_valid(tmp_path / "a.zip", [*ENTRIES[:2], ("later", b"x" * 100)])
+
+
+def test_threads_stream_entries_at_once(tmp_path: Path) -> None:
+    """Reads are positional: no file position is shared between streams."""
+    blobs = [(f"share/sha256/{n:02d}", os.urandom(20_000 + n)) for n in range(8)]
+    path = tmp_path / "a.zip"
+    write_archive(path, blobs)
+    with ZipReader.open(path) as reader:
+
+        def whole(name: str) -> bytes:
+            return b"".join(reader.stream(name, chunk=997))
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            got = list(pool.map(whole, [name for name, _ in blobs] * 4))
+    assert got == [data for _, data in blobs] * 4
 
 
 def test_small_archives_carry_no_zip64_records(tmp_path: Path) -> None:
@@ -238,6 +254,7 @@ def test_writer_misuse_is_a_programming_error(tmp_path: Path) -> None:
     entry.write(b"ab")
     with pytest.raises(ValueError, match="entry a: 2 bytes, declared 3"):
         entry.finish()
+    entry.abort()  # already aborted by finish: nothing more happens
     assert (tmp_path / "a.zip.partial").stat().st_size == 0, "the short entry was cut away"
     write_entries(writer, [("a", b"abc")])
     with pytest.raises(ValueError, match="entry a is already in the archive"):
@@ -249,8 +266,12 @@ def test_writer_misuse_is_a_programming_error(tmp_path: Path) -> None:
     aborted.abort()
     with pytest.raises(ValueError, match="entry b is not being written"):
         aborted.write(b"x")
+    done = writer.begin("c", 1)
+    done.write(b"c")
+    done.finish()
+    done.abort()  # a finished entry stays
     writer.commit()
-    assert_valid(tmp_path / "a.zip", [("a", b"abc")])
+    assert_valid(tmp_path / "a.zip", [("a", b"abc"), ("c", b"c")])
 
 
 def flip(path: Path, at: int) -> None:

@@ -84,10 +84,12 @@ class EntryWriter:
         return entry
 
     def abort(self) -> None:
-        """Drop this entry: the stream is cut back to where it started."""
-        self._owner._check_open(self)
-        self._owner._stream.truncate(self.offset)
-        self._owner._open = None
+        """Drop this entry: the stream is cut back to where it started.
+        Nothing happens once it is finished or aborted (so a cleanup
+        handler can call it whatever happened)."""
+        if self._owner._open is self:
+            self._owner._stream.truncate(self.offset)
+            self._owner._open = None
 
 
 class ZipWriter:
