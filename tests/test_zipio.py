@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from hangard.errors import ArchiveError, InputError
-from hangard.stores.archive import ZipReader, ZipWriter, zipformat
+from hangard.stores.archive import ZipReader, ZipWriter, zipformat, zipread
 from tests.helpers_rss import RSS_LIMIT_KIB, peak_rss
 from tests.helpers_zip import assert_valid, write_archive, write_entries
 
@@ -204,6 +204,27 @@ def test_a_huge_declared_size_is_refused_at_open(tmp_path: Path) -> None:
     with pytest.raises(
         ArchiveError, match=r"entry index.json declares 2147483647 bytes at offset 0, past the end"
     ):
+        ZipReader.open(path)
+
+
+@pytest.mark.parametrize("zip64", [False, True], ids=["zip32", "zip64"])
+def test_a_central_directory_past_its_cap_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, zip64: bool
+) -> None:
+    """zipfile would hold it in memory whole; a hostile end record can
+    declare any size (here 2 GiB, and the real one with the cap lowered)."""
+    if zip64:
+        monkeypatch.setattr(zipformat, "ZIP64_COUNT_LIMIT", 1)
+    path = tmp_path / "big.zip"
+    write_archive(path, ENTRIES)
+    assert (b"PK\x06\x06" in path.read_bytes()) is zip64
+    data = bytearray(path.read_bytes())
+    data[-10:-6] = struct.pack("<I", 0x7FFF_FFFF)
+    (tmp_path / "lying.zip").write_bytes(data)
+    with pytest.raises(ArchiveError, match="a central directory of 2147483647 bytes, more than"):
+        ZipReader.open(tmp_path / "lying.zip")
+    monkeypatch.setattr(zipread, "MAX_DIRECTORY", 100)
+    with pytest.raises(ArchiveError, match=r"a central directory of \d+ bytes, more than the 100"):
         ZipReader.open(path)
 
 

@@ -121,7 +121,9 @@ class PartedFile:
             index, inner = self._locate(pos)
             if index >= len(self._fds):
                 break
-            room = count if self.part_size is None else min(count, self.part_size - inner)
+            room = min(count, self._sizes[index] - inner)  # never a buffer past the end
+            if room <= 0:
+                break
             data = os.pread(self._fds[index], room, inner)
             if not data:
                 break
