@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +58,7 @@ class Archive:
         self._writer: ZipWriter | None = None
         self._index: ArchiveIndex | None = None
         self._lock = asyncio.Lock()
+        self._state = threading.RLock()  # opening and switching run in threads
         self._changed = False
 
     @property
@@ -65,6 +67,11 @@ class Archive:
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def exists(self) -> bool:
+        """There is a file: a finished archive, or a partial one."""
+        return _exists(self.path) or _partial_exists(self.path)
 
     @property
     def writing(self) -> bool:
@@ -76,6 +83,10 @@ class Archive:
         """The index, opening the file on first use: a finished archive
         through a reader, an interrupted one (only its partial left) resumed
         at once, so what it already holds counts as present."""
+        with self._state:
+            return self._open_read_locked()
+
+    def _open_read_locked(self) -> ArchiveIndex:
         if self._index is not None:
             return self._index
         if not _exists(self.path):
@@ -112,7 +123,11 @@ class Archive:
         return index
 
     def _open_write(self) -> ZipWriter:
-        self._open_read()
+        with self._state:
+            return self._open_write_locked()
+
+    def _open_write_locked(self) -> ZipWriter:
+        self._open_read_locked()
         if self._writer is None:
             if self._reader is not None:
                 self._reader.close()

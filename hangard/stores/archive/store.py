@@ -119,7 +119,10 @@ class ArchiveStore:
 
     def _not_found(self, key: str) -> NotFoundError:
         what = f"{self.image}:{key}" if self.image and ":" not in key else key or "an image"
-        return NotFoundError(f"{self.archive.path} has no {what}", ErrorContext(image=str(self)))
+        text = f"{self.archive.path} has no {what}"
+        if not self.archive.exists:
+            text = f"{self.archive.path} has no {what}: there is no such archive"
+        return NotFoundError(text, ErrorContext(image=str(self)))
 
     # ------------------------------------------------------------ entries
     async def entries(self) -> list[ListEntry]:
@@ -132,6 +135,8 @@ class ArchiveStore:
         found = await self.entries()
         if key:
             return next((e for e in found if e.tag == key), None)
+        if not found and not self.archive.exists:
+            raise self._not_found(key)
         if len(found) != 1:
             of = f" of {self.image}" if self.image else ""
             names = ", ".join(e.name for e in found[:5]) or "none"
