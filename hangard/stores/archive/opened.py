@@ -17,10 +17,18 @@ import asyncio
 import hashlib
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hangard.core.archive import INDEX_NAME, ArchiveIndex, ListEntry, parse_index, serialize_index
+from hangard.core.archive import (
+    INDEX_NAME,
+    ArchiveIndex,
+    BaseRef,
+    ListEntry,
+    parse_index,
+    serialize_index,
+)
 from hangard.errors import ArchiveError, DigestMismatchError
 from hangard.stores.archive.zipio import ZipEntry, ZipReader, ZipWriter
 
@@ -205,6 +213,14 @@ class Archive:
             await asyncio.to_thread(self._open_write)
             index = self._index or ArchiveIndex()
             self._index = index.with_entry(entry)
+            self._changed = True
+
+    async def set_base(self, base: BaseRef | None) -> None:
+        """Record (or, with ``None``, clear) the archive a delta archive
+        needs (``hangardBase``); it reaches the file at :meth:`commit`."""
+        async with self._lock:
+            await asyncio.to_thread(self._open_write)
+            self._index = replace(self._index or ArchiveIndex(), base=base)
             self._changed = True
 
     async def commit(self, *, moment: datetime | None = None) -> bool:
