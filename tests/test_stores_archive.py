@@ -324,6 +324,15 @@ async def test_oci_layout_to_archive_and_back(
         index.manifest
     )
 
+    other = tmp_path / "other.zip"
+    between = Copier(client)
+    moved = await between.copy(ArchiveReference(str(archive)), ArchiveReference(str(other)))
+    await between.commit()
+    await between.close()
+    assert moved.target_digest == index.digest
+    assert top_index(other)["list"] == top_index(archive)["list"]
+    check_layout(other, index)
+
 
 async def test_an_uncommitted_run_leaves_a_partial_that_the_next_run_completes(
     plain_registry: Registry, client: RegistryClient, tmp_path: Path

@@ -1,4 +1,4 @@
-"""Blob transfer into a store that is not a registry (an OCI layout, later
+"""Blob transfer into a store that is not a registry (an OCI layout or
 an archive): present, else mounted where the store can, else streamed from
 the source through the verifying stream. Each digest once per target."""
 

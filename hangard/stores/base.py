@@ -1,5 +1,5 @@
 """The one interface for "a place images live": a registry repository, an
-OCI image layout directory, later a Hangar zip archive.
+OCI image layout directory, an image in a Hangar zip archive.
 
 Modelled on regclient's ``scheme.API`` and containers/image's
 ``ImageSource``/``ImageDestination``. A store is bound to one repository (or
