@@ -6,17 +6,26 @@ the old entries."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import zipfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from hangard.copy.blobs import BlobStats
+from hangard.copy.direct import DirectTransfers
 from hangard.core.archive import BaseRef, ImageSpec, ListEntry, share_name
+from hangard.core.manifest import parse_manifest
 from hangard.errors import DigestMismatchError
 from hangard.stores.archive.opened import Archive, ArchiveSet, rfc3339
+from hangard.stores.archive.store import ArchiveStore
+from hangard.stores.oci import FileBlob, OciLayoutStore
+from tests.harness import images
 
 
 def digest(data: bytes) -> str:
@@ -85,3 +94,46 @@ async def test_an_append_keeps_entries_and_blobs(tmp_path: Path) -> None:
         tags = [e["tag"] for e in json.loads(z.read("index.json"))["list"]]
         assert z.namelist().count("index.json") == 1
     assert tags == ["1", "2"]
+
+
+class CountingLayout(OciLayoutStore):
+    """A real OCI layout that records how many of its blobs are open at once."""
+
+    open_now = 0
+    most = 0
+
+    @asynccontextmanager
+    async def open_blob(self, digest: str) -> AsyncIterator[FileBlob]:
+        type(self).open_now += 1
+        type(self).most = max(type(self).most, type(self).open_now)
+        try:
+            async with super().open_blob(digest) as blob:
+                await asyncio.sleep(0)  # let the other transfers run meanwhile
+                yield blob
+        finally:
+            type(self).open_now -= 1
+
+
+async def test_blobs_go_into_an_archive_one_at_a_time(tmp_path: Path) -> None:
+    """A transfer waiting for the archive holds no open source blob."""
+    image = images.build_image(31, layer_count=6)
+    layout = CountingLayout(tmp_path / "layout")
+    for blob in image.blobs:
+        await layout.put_blob(blob.digest, blob.size, blob.data)
+    manifest = parse_manifest(image.manifest)
+    archive = Archive(tmp_path / "one.zip")
+    store = ArchiveStore(archive, "h.io/team/app")
+    transfers = DirectTransfers()
+    stats = BlobStats()
+    await asyncio.gather(
+        *(transfers.ensure_blob(layout, store, blob, stats) for blob in manifest.blobs)
+    )
+    assert stats.copied == len(manifest.blobs) == 7
+    assert CountingLayout.most == 1
+    await store.put_manifest("1", manifest)
+    assert await archive.commit()
+    await archive.close()
+    with zipfile.ZipFile(tmp_path / "one.zip") as z:
+        assert z.testzip() is None
+        for blob in image.blobs:
+            assert z.read(share_name(blob.digest)) == blob.data

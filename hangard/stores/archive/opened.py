@@ -66,6 +66,10 @@ class Archive:
         self._writer: ZipWriter | None = None
         self._index: ArchiveIndex | None = None
         self._lock = asyncio.Lock()
+        self.slot = asyncio.Lock()
+        """One blob transfer at a time into this archive (see
+        :class:`~hangard.stores.base.SerialWrites`); not :attr:`_lock`,
+        which each entry write takes inside it."""
         self._state = threading.RLock()  # opening and switching run in threads
         self._changed = False
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
 import structlog
@@ -273,6 +273,11 @@ class ArchiveStore:
 
     async def mount_blob(self, digest: str, source: ImageStore) -> bool:
         return False
+
+    def write_slot(self) -> AbstractAsyncContextManager[None]:
+        """One blob transfer at a time into the archive: the source blob is
+        opened only once it can be written."""
+        return self.archive.slot
 
     async def list_tags(self) -> list[str]:
         return sorted({e.tag for e in await self.entries()})
