@@ -30,6 +30,7 @@ PACKAGES = (
     "hangard.registry",
     "hangard.registry.credentials",
     "hangard.stores",
+    "hangard.stores.archive",
     "hangard.sync",
 )
 
