@@ -267,3 +267,22 @@ def test_cli_platform_on_an_oci_source(
     pushed = json.loads(skopeo.inspect_raw(plain_registry2, "one/app", "v1"))
     assert [c["digest"] for c in pushed["manifests"]] == [wanted.digest]
     assert skopeo.inspect_raw(plain_registry2, "one/app", wanted.digest) == wanted.manifest
+
+
+async def test_concurrent_copies_into_one_layout_keep_every_tag(
+    plain_registry: Registry, client: RegistryClient, tmp_path: Path
+) -> None:
+    """Each copy opens its own store on the directory; they share one lock,
+    so no copy's ``index.json`` update (or first layout write) is lost."""
+    tags = [f"t{n}" for n in range(6)]
+    for n, tag in enumerate(tags):
+        images.push_image(plain_registry, f"many/app{n}", images.build_image(seed=40 + n), tag)
+    layout = tmp_path / "layout"
+    copier = Copier(client)
+    await asyncio.gather(
+        *(
+            copier.copy(ref(plain_registry, f"many/app{n}", tag), LayoutReference(str(layout), tag))
+            for n, tag in enumerate(tags)
+        )
+    )
+    assert await OciLayoutStore(layout).list_tags() == tags

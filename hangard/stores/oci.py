@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import tempfile
+import weakref
 from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -61,7 +62,10 @@ class OciLayoutStore:
     layout on the first write; anything else must already be one."""
 
     root: Path
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    _lock: asyncio.Lock = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._lock = _layout_lock(self.root)
 
     @property
     def name(self) -> str:
@@ -140,6 +144,10 @@ class OciLayoutStore:
         return not self.root.is_dir() or not any(self.root.iterdir())
 
     async def head_manifest(self, key: str) -> Descriptor | None:
+        async with self._lock:  # not while a first write makes the layout
+            return self._head(key)
+
+    def _head(self, key: str) -> Descriptor | None:
         if self._fresh():
             return None
         if key and ":" in key:
@@ -254,6 +262,23 @@ class OciLayoutStore:
     async def list_tags(self) -> list[str]:
         tags = [(e.get("annotations") or {}).get(REF_NAME) for e in self._index()["manifests"]]
         return sorted({t for t in tags if isinstance(t, str)})
+
+
+_LOCKS: weakref.WeakValueDictionary[tuple[int, Path], asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+def _layout_lock(root: Path) -> asyncio.Lock:
+    """One lock per layout directory (and event loop), shared by every store
+    open on it: copies into one layout update its ``index.json`` in turn."""
+    try:
+        loop = id(asyncio.get_running_loop())
+    except RuntimeError:
+        loop = 0
+    key = (loop, root.absolute())
+    lock = _LOCKS.get(key)
+    if lock is None:
+        lock = _LOCKS[key] = asyncio.Lock()
+    return lock
 
 
 def _sync(fd: int) -> None:
