@@ -27,6 +27,7 @@ from hangard.core.desired import DesiredState, ImageEntry, ListEntry, TagRules, 
 from hangard.core.platform import Platform
 from hangard.core.reference import ImageReference, Repository, parse_reference
 from hangard.core.tags import select_tags
+from hangard.core.transports import StoreReference
 from hangard.errors import ErrorContext, HangardError, NotFoundError, OperationError, Reason
 
 __all__ = [
@@ -68,7 +69,8 @@ class SyncItem:
     tag: str
     target: str
     source: ImageReference
-    destination: ImageReference
+    destination: StoreReference
+    """A registry repository, or for an archive target the image's name in it."""
     platforms: tuple[Platform, ...] = ()
     schedule: str = ""
     explicit: bool = True
