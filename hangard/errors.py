@@ -6,6 +6,7 @@ no" as separate branches; the middle column is each class's :class:`Reason`::
     HangardError                          other
     ├── InputError                        other                   bad input from the user (exit code 2)
     │   ├── InvalidReferenceError         other                   an image reference that does not parse
+    │   ├── ArchiveError                  other                   a zip archive that is damaged, hostile or missing a part
     │   └── ConfigError                   other                   a desired-state or settings problem
     │       └── AuthFileError             other                   an auth file (config.json) that cannot be used
     └── OperationError                    other                   a copy or lookup failed (exit code 1)
@@ -51,6 +52,7 @@ from typing import Any, Self, TypeVar
 from hangard.hints import Hint
 
 __all__ = [
+    "ArchiveError",
     "AuthError",
     "AuthFileError",
     "BlobTooLargeError",
@@ -229,6 +231,14 @@ class InputError(HangardError):
 
 class InvalidReferenceError(InputError):
     """An image reference that does not parse."""
+
+    reason = Reason.OTHER
+
+
+class ArchiveError(InputError):
+    """A zip archive hangard cannot use: damaged, truncated, hostile (a
+    duplicate or unsafe entry name, an entry past its limit) or missing a
+    part. The message names the file and, where known, the entry."""
 
     reason = Reason.OTHER
 

@@ -31,6 +31,7 @@ PACKAGES = (
     "hangard.registry",
     "hangard.registry.credentials",
     "hangard.stores",
+    "hangard.stores.archive",
     "hangard.sync",
 )
 

@@ -25,6 +25,7 @@ from hangard.core.reference import parse_reference
 from hangard.daemon.history import History
 from hangard.daemon.metrics import Metrics
 from hangard.errors import (
+    ArchiveError,
     AuthError,
     AuthFileError,
     BlobTooLargeError,
@@ -101,6 +102,7 @@ CLASS_REASONS: list[tuple[type[HangardError], Reason]] = [
     (HangardError, Reason.OTHER),
     (InputError, Reason.OTHER),
     (InvalidReferenceError, Reason.OTHER),
+    (ArchiveError, Reason.OTHER),
     (ConfigError, Reason.OTHER),
     (AuthFileError, Reason.OTHER),
     (OperationError, Reason.OTHER),
