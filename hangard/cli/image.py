@@ -66,7 +66,11 @@ def _client(settings: RegistrySettings, authfile: Path | None) -> RegistryClient
 @app.command()
 def inspect(
     image: Annotated[
-        str, typer.Argument(metavar="IMAGE", help="docker://HOST/REPO:TAG or oci:DIR[:TAG]")
+        str,
+        typer.Argument(
+            metavar="IMAGE",
+            help="docker://HOST/REPO:TAG, oci:DIR[:TAG] or hangar-archive:FILE.zip[:IMAGE]",
+        ),
     ],
     raw: Annotated[bool, typer.Option("--raw", help="print the exact manifest bytes")] = False,
     config: Annotated[bool, typer.Option("--config", help="print the image config blob")] = False,
@@ -96,25 +100,32 @@ def inspect(
 
     async def work() -> None:
         from hangard.stores import open_store
+        from hangard.stores.archive.opened import ArchiveSet
 
+        archives = ArchiveSet()
         async with _client(settings, authfile) as client:
-            store = open_store(ref, client)
-            if raw and not config and not wanted:
-                # any media type: only `copy` refuses what it cannot copy
-                data, _ = await store.get_manifest_bytes(ref.reference)
-                sys.stdout.buffer.write(data)
-                sys.stdout.buffer.flush()
-                return
-            manifest, name = await _pick(store, ref, wanted, need_image=config)
-            if config:
-                await _print_config(store, ref, manifest, raw=raw)
-            elif raw:
-                sys.stdout.buffer.write(manifest.raw)
-                sys.stdout.buffer.flush()
-            else:
-                from hangard.render import render_manifest
+            try:
+                await _show(open_store(ref, client, archives))
+            finally:
+                await archives.close()
 
-                typer.echo(render_manifest(name, manifest))
+    async def _show(store: ImageStore) -> None:
+        if raw and not config and not wanted:
+            # any media type: only `copy` refuses what it cannot copy
+            data, _ = await store.get_manifest_bytes(ref.reference)
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+            return
+        manifest, name = await _pick(store, ref, wanted, need_image=config)
+        if config:
+            await _print_config(store, ref, manifest, raw=raw)
+        elif raw:
+            sys.stdout.buffer.write(manifest.raw)
+            sys.stdout.buffer.flush()
+        else:
+            from hangard.render import render_manifest
+
+            typer.echo(render_manifest(name, manifest))
 
     run_async(work(), CliHints(default="--"))
 
@@ -156,13 +167,18 @@ async def _print_config(
 def copy(
     source: Annotated[
         str,
-        typer.Argument(metavar="SRC", help="docker://registry/repo[:tag|@digest] or oci:DIR[:TAG]"),
+        typer.Argument(
+            metavar="SRC",
+            help="docker://registry/repo[:tag|@digest], oci:DIR[:TAG] "
+            "or hangar-archive:FILE.zip[:IMAGE]",
+        ),
     ],
     destination: Annotated[
         str,
         typer.Argument(
             metavar="DST",
-            help="docker://registry/repo[:tag] or oci:DIR[:TAG]; without a tag, the source's tag is used",
+            help="docker://registry/repo[:tag], oci:DIR[:TAG] or hangar-archive:FILE.zip[:IMAGE]; "
+            "without a tag (or IMAGE), the source's is used",
         ),
     ],
     all_platforms: Annotated[
@@ -236,8 +252,13 @@ def copy(
 
                 reporter = RichProgress()
                 session.progress = reporter
-            with reporter:
-                result = await Copier(client, session).copy(src, dst, platforms=wanted)
+            copier = Copier(client, session)
+            try:
+                with reporter:
+                    result = await copier.copy(src, dst, platforms=wanted)
+                await copier.commit()
+            finally:
+                await copier.close()
         structlog.get_logger("hangard.cli").info("copy finished", **result.as_dict())
         if output is OutputFormat.json:
             typer.echo(result_json(result))

@@ -22,15 +22,21 @@ import structlog
 from hangard.copy.blobs import BlobOutcome, BlobStats, TransferSession
 from hangard.copy.direct import DirectTransfers
 from hangard.copy.stream import DiffIdTap, verified
+from hangard.copy.targets import pin_archive_source, target_ref_for
 from hangard.copy.tasks import all_or_none
 from hangard.core import mediatypes as mt
 from hangard.core.manifest import Descriptor, Manifest, parse_manifest, select_platforms
 from hangard.core.platform import Platform
 from hangard.core.reference import ImageReference, Repository
 from hangard.core.schema1 import LayerInfo, convert_schema1, schema1_layers
-from hangard.core.transports import StoreReference
-from hangard.errors import AuthError, InputError, InvalidManifestError, OperationError
+from hangard.core.transports import ArchiveReference, StoreReference
+from hangard.errors import (
+    AuthError,
+    InvalidManifestError,
+    OperationError,
+)
 from hangard.registry.client import RegistryClient
+from hangard.stores.archive.opened import ArchiveSet
 from hangard.stores.base import ImageStore
 from hangard.stores.open import open_store
 from hangard.stores.registry import RegistryStore
@@ -106,12 +112,30 @@ class _Tally:
 
 class Copier:
     """Copies images with a shared :class:`TransferSession` (so a run uploads
-    each digest once per target repository)."""
+    each digest once per target repository) and a shared :class:`ArchiveSet`
+    (one open file per archive). A run that wrote to archives ends with
+    :meth:`commit` (they become final) and :meth:`close`; without a commit
+    each stays a partial file that the next run resumes."""
 
-    def __init__(self, client: RegistryClient, session: TransferSession | None = None) -> None:
+    def __init__(
+        self,
+        client: RegistryClient,
+        session: TransferSession | None = None,
+        archives: ArchiveSet | None = None,
+    ) -> None:
         self.client = client
         self.session = session or TransferSession(client)
         self.direct = DirectTransfers(self.session.progress, client.options.max_unknown_blob_size)
+        self.archives = archives or ArchiveSet()
+
+    async def commit(self) -> None:
+        """Make every archive written to in this run final (its index.json
+        and central directory written, the partial renamed)."""
+        await self.archives.commit()
+
+    async def close(self) -> None:
+        """Let go of the run's archives (uncommitted ones stay partial)."""
+        await self.archives.close()
 
     async def copy(
         self,
@@ -152,7 +176,10 @@ class Copier:
         platforms: Sequence[Platform],
         known_target: str | _Unknown | None,
     ) -> CopyResult:
-        src_store, dst_store = open_store(src, self.client), open_store(dst, self.client)
+        src_store = open_store(src, self.client, self.archives)
+        dst_store = open_store(dst, self.client, self.archives)
+        if isinstance(src, ArchiveReference) and not (src.image and src.reference):
+            src = await pin_archive_source(src, src_store)
         source = await src_store.get_manifest(src.reference)
         if source.is_index:
             _check_fanout(source, 1, str(src))
@@ -168,7 +195,9 @@ class Copier:
             return _replace(base, skipped=NO_PLATFORM_MATCH)
         top, chosen = picked
         tally = _Tally()
-        target_ref = _target_ref(src, dst, top)
+        target_ref = target_ref_for(src, dst, top)
+        if isinstance(target_ref, ArchiveReference):  # the image name is known now
+            dst_store = open_store(target_ref, self.client, self.archives)
         if top is None:
             pushed = await self._convert_schema1(src_store, dst_store, source, tally)
             log.warning(
@@ -331,21 +360,6 @@ def _check_fanout(index: Manifest, depth: int, image: str) -> None:
             f"index {image} lists {len(index.children)} manifests, "
             f"more than the {MAX_INDEX_CHILDREN} a copy follows"
         )
-
-
-def _target_ref(src: StoreReference, dst: StoreReference, top: Manifest | None) -> StoreReference:
-    """Where to push: the destination's tag or digest; without either, the
-    source's tag (or its digest, for a digest-only source)."""
-    if dst.digest and top is not None and dst.digest != top.digest:
-        raise InputError(
-            f"destination {dst} is pinned to a digest that differs from the content "
-            f"to push ({top.digest}); give a tag instead"
-        )
-    if dst.tag or dst.digest:
-        return dst
-    if src.digest and not src.tag and top is not None:
-        return dst.with_digest(top.digest)
-    return dst.with_tag(src.tag or "latest")
 
 
 def _replace(result: CopyResult, **changes: object) -> CopyResult:

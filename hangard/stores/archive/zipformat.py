@@ -2,9 +2,10 @@
 directory entries and the end records (ZIP64 included), packed and parsed
 with :mod:`struct`, and the rule for a safe entry name.
 
-Entries are *stored* (method 0), names are UTF-8 (flag bit 11) and every
-timestamp is the DOS epoch, 1980-01-01 00:00: the same entries always give
-the same bytes, so a split archive's parts concatenate to the unsplit one.
+Entries are *stored* (method 0), names are UTF-8 (flag bit 11 when not
+ASCII) and every timestamp is the DOS epoch, 1980-01-01 00:00: the same
+entries always give the same bytes, so a split archive's parts
+concatenate to the unsplit one.
 """
 
 from __future__ import annotations
@@ -87,6 +88,12 @@ def name_problem(name: str) -> str | None:
     return None
 
 
+def _flags(name: bytes) -> int:
+    """The UTF-8 flag for a name that is not plain ASCII (as Go and Python
+    set it; an ASCII name reads the same either way)."""
+    return 0 if name.isascii() else _UTF8
+
+
 def local_header(name: bytes, size: int | None, crc: int = 0) -> bytes:
     """The local header of a stored entry of ``size`` bytes (``None``:
     not known yet). A ZIP64 extra carries the sizes when the size is
@@ -94,13 +101,22 @@ def local_header(name: bytes, size: int | None, crc: int = 0) -> bytes:
     until the entry is finished."""
     if size is not None and size < ZIP64_LIMIT:
         head = LOCAL_HEADER.pack(
-            LOCAL_SIG, _VERSION, _UTF8, 0, 0, _DOS_DATE, crc, size, size, len(name), 0
+            LOCAL_SIG, _VERSION, _flags(name), 0, 0, _DOS_DATE, crc, size, size, len(name), 0
         )
         return head + name
     wide = UNPATCHED if size is None else size
     extra = struct.pack("<HHQQ", _ZIP64_TAG, 16, wide, wide)
     head = LOCAL_HEADER.pack(
-        LOCAL_SIG, _VERSION64, _UTF8, 0, 0, _DOS_DATE, crc, *(0xFFFF_FFFF,) * 2, len(name), 20
+        LOCAL_SIG,
+        _VERSION64,
+        _flags(name),
+        0,
+        0,
+        _DOS_DATE,
+        crc,
+        *(0xFFFF_FFFF,) * 2,
+        len(name),
+        20,
     )
     return head + name + extra
 
@@ -170,7 +186,7 @@ def central_entry(entry: ZipEntry) -> bytes:
     version = _VERSION64 if wide else _VERSION
     name = entry.name.encode()
     head = _CENTRAL.pack(
-        CENTRAL_SIG, _MADE_BY_UNIX | version, version, _UTF8, 0, 0, _DOS_DATE, entry.crc,
+        CENTRAL_SIG, _MADE_BY_UNIX | version, version, _flags(name), 0, 0, _DOS_DATE, entry.crc,
         size32, size32, len(name), len(extra), 0, 0, 0, _REGULAR_FILE, offset32,
     )  # fmt: skip
     return head + name + extra

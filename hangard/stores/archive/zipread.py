@@ -19,6 +19,7 @@ from hangard.stores.archive.zipparts import PartedFile, StreamView, find_parts, 
 __all__ = ["ZipReader", "read_directory", "read_entry", "stream_entry"]
 
 _ENCRYPTED = 0x1
+_UTF8 = 0x800
 
 
 def stream_entry(
@@ -92,6 +93,8 @@ def _checked(info: zipfile.ZipInfo, where: str, start: int) -> ZipEntry:
             f"{where}: entry {name} is compressed (method {info.compress_type}); "
             "archives hold stored entries only"
         )
+    if not (info.flag_bits & _UTF8 or name.isascii()):
+        raise ArchiveError(f"{where}: entry {name!r} is refused: a name that is not UTF-8")
     if info.flag_bits & _ENCRYPTED:
         raise ArchiveError(f"{where}: entry {name} is encrypted")
     end = info.header_offset + LOCAL_HEADER.size + len(name.encode()) + info.file_size

@@ -97,7 +97,10 @@ class ZipWriter:
         self.final = final
         self._stream = stream
         self._end = end
-        self._entries = {entry.name: entry for entry in entries}  # the last of a name wins
+        self._entries: dict[str, ZipEntry] = {}
+        for entry in entries:  # the last of a name wins, in its place
+            self._entries.pop(entry.name, None)
+            self._entries[entry.name] = entry
         self._open: EntryWriter | None = None
         self.recovered: list[ZipEntry] = list(entries)
         """The complete entries found at open, in file order, a name
