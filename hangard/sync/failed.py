@@ -9,6 +9,7 @@ from pathlib import Path
 from hangard.atomicfile import write_atomic
 from hangard.core.plan import SyncItem
 from hangard.core.reference import ImageReference
+from hangard.core.transports import ARCHIVE_PREFIX, OCI_PREFIX, ArchiveReference
 from hangard.sync.execution import ItemOutcome, ItemResult
 
 __all__ = [
@@ -43,12 +44,14 @@ def failed_entries(results: Iterable[ItemResult]) -> list[FailedEntry]:
 
 
 def _place(item: SyncItem) -> tuple[str, str]:
-    """The target's registry and the destination path; for a target that is
-    not a registry, the store (``oci:DIR``) and the source's path."""
+    """The target's registry and the destination path; for an archive, the
+    archive (``hangar-archive:FILE``) and the source's path (its name there)."""
     dest = item.destination
     if isinstance(dest, ImageReference):
         return dest.registry, dest.path
-    return f"oci:{dest.directory}", item.source.path
+    if isinstance(dest, ArchiveReference):
+        return f"{ARCHIVE_PREFIX}{dest.path}", item.source.path
+    return f"{OCI_PREFIX}{dest.directory}", item.source.path
 
 
 def failed_lines(results: Iterable[ItemResult]) -> list[str]:
