@@ -5,16 +5,20 @@ archives are refused with an :class:`ArchiveError` naming file and entry."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import struct
+import sys
 import warnings
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from hangard.errors import ArchiveError, InputError
 from hangard.stores.archive import ZipReader, ZipWriter, zipformat
+from tests.helpers_rss import RSS_LIMIT_KIB, peak_rss
 from tests.helpers_zip import assert_valid, write_archive, write_entries
 
 ENTRIES = [
@@ -74,6 +78,21 @@ def test_entries_read_back_while_another_is_written(tmp_path: Path) -> None:
     assert list(writer.entries) == ["index.json", ENTRIES[1][0], "later"]
     writer.commit()
     assert_valid(tmp_path / "a.zip", [*ENTRIES[:2], ("later", b"x" * 100)])
+
+
+def test_threads_stream_entries_at_once(tmp_path: Path) -> None:
+    """Reads are positional: no file position is shared between streams."""
+    blobs = [(f"share/sha256/{n:02d}", os.urandom(20_000 + n)) for n in range(8)]
+    path = tmp_path / "a.zip"
+    write_archive(path, blobs)
+    with ZipReader.open(path) as reader:
+
+        def whole(name: str) -> bytes:
+            return b"".join(reader.stream(name, chunk=997))
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            got = list(pool.map(whole, [name for name, _ in blobs] * 4))
+    assert got == [data for _, data in blobs] * 4
 
 
 def test_small_archives_carry_no_zip64_records(tmp_path: Path) -> None:
@@ -235,6 +254,7 @@ def test_writer_misuse_is_a_programming_error(tmp_path: Path) -> None:
     entry.write(b"ab")
     with pytest.raises(ValueError, match="entry a: 2 bytes, declared 3"):
         entry.finish()
+    entry.abort()  # already aborted by finish: nothing more happens
     assert (tmp_path / "a.zip.partial").stat().st_size == 0, "the short entry was cut away"
     write_entries(writer, [("a", b"abc")])
     with pytest.raises(ValueError, match="entry a is already in the archive"):
@@ -246,11 +266,52 @@ def test_writer_misuse_is_a_programming_error(tmp_path: Path) -> None:
     aborted.abort()
     with pytest.raises(ValueError, match="entry b is not being written"):
         aborted.write(b"x")
+    done = writer.begin("c", 1)
+    done.write(b"c")
+    done.finish()
+    done.abort()  # a finished entry stays
     writer.commit()
-    assert_valid(tmp_path / "a.zip", [("a", b"abc")])
+    assert_valid(tmp_path / "a.zip", [("a", b"abc"), ("c", b"c")])
 
 
 def flip(path: Path, at: int) -> None:
     data = bytearray(path.read_bytes())
     data[at] ^= 0xFF
     path.write_bytes(data)
+
+
+BIG = """
+import hashlib, sys
+from pathlib import Path
+from hangard.stores.archive import ZipReader, ZipWriter
+path, size, part = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+chunk = bytes(range(256)) * 4096  # 1 MiB
+writer = ZipWriter.open(path, part_size=part)
+entry = writer.begin("share/sha256/big", None)
+for _ in range(size // len(chunk)):
+    entry.write(chunk)
+entry.finish()
+writer.commit()
+with ZipReader.open(path) as reader:
+    digest = hashlib.sha256()
+    for data in reader.stream("share/sha256/big"):
+        digest.update(data)
+print(digest.hexdigest())
+"""
+
+
+@pytest.mark.slow
+def test_a_1_gib_entry_is_written_and_read_in_bounded_memory(tmp_path: Path) -> None:
+    size, part = 1 << 30, 300 << 20
+    measured = peak_rss(
+        [sys.executable, "-c", BIG, str(tmp_path / "big.zip"), str(size), str(part)], tmp_path
+    )
+    assert measured.exit_code == 0, measured.stderr
+    assert measured.maxrss_kib < RSS_LIMIT_KIB, f"peak RSS {measured.maxrss_kib} KiB"
+    chunk = bytes(range(256)) * 4096
+    expected = hashlib.sha256()
+    for _ in range(size // len(chunk)):
+        expected.update(chunk)
+    assert measured.stdout.strip() == expected.hexdigest()
+    found = sorted(tmp_path.glob("big.zip.0*"))
+    assert [p.stat().st_size for p in found][:3] == [part] * 3 and len(found) == 4

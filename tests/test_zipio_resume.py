@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from hangard.errors import ArchiveError
-from hangard.stores.archive import ZipReader, ZipWriter
+from hangard.stores.archive import ZipReader, ZipWriter, zipformat
 from tests.helpers_zip import assert_valid, write_archive, write_entries
 
 ENTRIES = [
@@ -39,14 +40,20 @@ def partial_bytes(tmp_path: Path, *, known: bool) -> tuple[bytes, list[int]]:
     return (tmp_path / "src.zip.partial").read_bytes(), ends
 
 
+@pytest.mark.parametrize("zip64", [False, True], ids=["zip32", "zip64"])
 @pytest.mark.parametrize("known", [True, False], ids=["size-known", "size-unknown"])
 def test_resume_after_truncation_at_every_offset(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, known: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, known: bool, zip64: bool
 ) -> None:
+    """``zip64``: with the limit lowered to 100 bytes, cc (512 bytes) and
+    every offset past 100 need ZIP64, in the local headers and the directory."""
+    if zip64:
+        monkeypatch.setattr(zipformat, "ZIP64_LIMIT", 100)
     data, ends = partial_bytes(tmp_path, known=known)
     monkeypatch.setattr(os, "fsync", lambda fd: None)  # recovery is tested here, not durability
     for cut in range(len(data) + 1):
-        work = tmp_path / f"cut{cut}"
+        work = tmp_path / "work"
+        shutil.rmtree(work, ignore_errors=True)
         work.mkdir()
         (work / "a.zip.partial").write_bytes(data[:cut])
         writer = ZipWriter.open(work / "a.zip")
@@ -263,3 +270,28 @@ def test_a_commit_cut_short_before_its_rename_resumes_with_its_directory(tmp_pat
         assert resumed.read("index.json", limit=10) == b"new"
         resumed.commit()
     assert_valid(path, [("blob", b"b"), ("index.json", b"new")])
+
+
+def test_append_to_an_archive_with_data_before_its_entries_is_refused(tmp_path: Path) -> None:
+    """A self-extracting zip: readable, but a resume could not scan it."""
+    path = tmp_path / "sfx.zip"
+    write_archive(tmp_path / "plain.zip", ENTRIES)
+    path.write_bytes(b"#!/bin/sh\nexit 0\n" + (tmp_path / "plain.zip").read_bytes())
+    with ZipReader.open(path) as reader:
+        assert reader.read("index.json", limit=100) == ENTRIES[-1][1]
+    before = path.read_bytes()
+    with pytest.raises(
+        ArchiveError,
+        match=r"sfx\.zip: cannot append: the entries do not follow one another \(at offset 0\)",
+    ):
+        ZipWriter.open(path, append=True)
+    assert path.read_bytes() == before and not (tmp_path / "sfx.zip.partial").exists()
+
+
+def test_a_committed_or_closed_writer_refuses_more(tmp_path: Path) -> None:
+    writer = ZipWriter.open(tmp_path / "a.zip")
+    write_entries(writer, ENTRIES[:1])
+    writer.commit()
+    with pytest.raises(ValueError, match="is closed"):
+        writer.begin("more", None)
+    assert sorted(os.listdir(tmp_path)) == ["a.zip"]

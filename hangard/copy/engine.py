@@ -180,6 +180,7 @@ class Copier:
         dst_store = open_store(dst, self.client, self.archives)
         if isinstance(src, ArchiveReference) and not (src.image and src.reference):
             src = await pin_archive_source(src, src_store)
+            src_store = open_store(src, self.client, self.archives)  # names the image
         source = await src_store.get_manifest(src.reference)
         if source.is_index:
             _check_fanout(source, 1, str(src))

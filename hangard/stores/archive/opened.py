@@ -41,6 +41,11 @@ def _exists(path: Path) -> bool:
     return path.is_file() or path.with_name(path.name + ".001").is_file()
 
 
+def _partial_exists(path: Path) -> bool:
+    """An interrupted write: ``FILE.zip.partial`` or ``FILE.zip.001.partial``."""
+    return any(path.with_name(path.name + s).is_file() for s in (".partial", ".001.partial"))
+
+
 class Archive:
     """A Hangar zip archive for one run. Blocking zip work runs in threads;
     one entry is written at a time (an asyncio lock)."""
@@ -68,9 +73,14 @@ class Archive:
 
     # ------------------------------------------------------------- opening
     def _open_read(self) -> ArchiveIndex:
+        """The index, opening the file on first use: a finished archive
+        through a reader, an interrupted one (only its partial left) resumed
+        at once, so what it already holds counts as present."""
         if self._index is not None:
             return self._index
         if not _exists(self.path):
+            if _partial_exists(self.path):
+                return self._resume(finished=False)
             self._index = ArchiveIndex()
             return self._index
         reader = ZipReader.open(self.path)
@@ -85,26 +95,31 @@ class Archive:
         self._reader = reader
         return self._index
 
-    def _open_write(self) -> ZipWriter:
-        if self._writer is not None:
-            return self._writer
-        finished = _exists(self.path)
-        index = self._open_read()
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+    def _resume(self, *, finished: bool) -> ArchiveIndex:
+        """Open the writer: append to a finished archive, or resume the
+        partial one (whose last index.json, left by an interrupted append,
+        is the index to keep)."""
         writer = ZipWriter.open(self.path, append=finished, part_size=self.part_size)
-        if not finished:  # a resumed partial: an interrupted append left its old index
-            olds = [e for e in writer.recovered if e.name == INDEX_NAME]
-            if olds and not index.entries:
-                try:
-                    raw = writer.read(INDEX_NAME, limit=INDEX_LIMIT)
-                    index = parse_index(raw, where=writer.where)
-                except BaseException:
-                    writer.close()
-                    raise
+        index = self._index or ArchiveIndex()
+        if not finished and INDEX_NAME in writer.entries:
+            try:
+                raw = writer.read(INDEX_NAME, limit=INDEX_LIMIT)
+                index = parse_index(raw, where=writer.where)
+            except BaseException:
+                writer.close()
+                raise
         self._index, self._writer = index, writer
-        return writer
+        return index
+
+    def _open_write(self) -> ZipWriter:
+        self._open_read()
+        if self._writer is None:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+            self._resume(finished=True)
+        assert self._writer is not None
+        return self._writer
 
     def _backend(self) -> ZipReader | ZipWriter | None:
         self._open_read()

@@ -78,15 +78,27 @@ class ArchiveBlob:
 
     async def chunks(self) -> AsyncIterator[bytes]:
         hasher, seen = hashlib.sha256(), 0
-        async for chunk in self.archive.chunks(share_name(self.digest)):
-            hasher.update(chunk)
-            seen += len(chunk)
-            yield chunk
-            if seen == self.size:
-                actual = f"sha256:{hasher.hexdigest()}"
-                if actual != self.digest:
-                    what = f"blob {self.digest} of {self.image} in {self.archive.path}"
-                    raise DigestMismatchError(self.digest, actual, what=what)
+        what = f"blob {self.digest} of image {self.image} in {self.archive.path}"
+        try:
+            async for chunk in self.archive.chunks(share_name(self.digest)):
+                hasher.update(chunk)
+                seen += len(chunk)
+                yield chunk
+                if seen == self.size:
+                    actual = f"sha256:{hasher.hexdigest()}"
+                    if actual != self.digest:
+                        raise DigestMismatchError(self.digest, actual, what=what)
+        except ArchiveError as exc:
+            raise _damaged(exc, what) from None
+
+
+def _damaged(exc: ArchiveError, what: str) -> ArchiveError:
+    """The zip layer's error (a CRC mismatch, a truncated entry) naming the
+    blob and the image too."""
+    return ArchiveError(
+        f"{exc.message} ({what})",
+        remedy="the archive is damaged: copy or save it again (hangard refuses damaged blobs)",
+    )
 
 
 class ArchiveStore:
@@ -164,8 +176,12 @@ class ArchiveStore:
         name = share_name(digest)
         if await self.archive.entry(name) is None:
             raise self._not_found(digest)
-        raw = await self.archive.read(name, limit=limit)
-        check_digest(raw, digest, what=f"{what} {digest} of {self} in {self.archive.path}")
+        what = f"{what} {digest} of image {self.image or '(unnamed)'} in {self.archive.path}"
+        try:
+            raw = await self.archive.read(name, limit=limit)
+        except ArchiveError as exc:
+            raise _damaged(exc, what) from None
+        check_digest(raw, digest, what=what)
         return raw
 
     # ---------------------------------------------------------- manifests
@@ -240,7 +256,7 @@ class ArchiveStore:
         found = await self.archive.entry(share_name(digest))
         if found is None:
             raise self._not_found(digest)
-        yield ArchiveBlob(self.archive, digest, found.size, str(self))
+        yield ArchiveBlob(self.archive, digest, found.size, self.image or "(unnamed)")
 
     async def get_blob(self, digest: str) -> bytes:
         return await self._blob_bytes(digest, CONFIG_LIMIT, "blob")

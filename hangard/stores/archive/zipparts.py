@@ -80,6 +80,7 @@ class PartedFile:
         self.paths: list[Path] = []
         self._fds: list[int] = []
         self._sizes: list[int] = []
+        self._closed = False
         flags = os.O_RDWR | os.O_CREAT if next_path else os.O_RDONLY
         try:
             for path in paths:
@@ -114,6 +115,7 @@ class PartedFile:
 
     def pread(self, count: int, pos: int) -> bytes:
         """Up to ``count`` bytes from ``pos``; fewer only at the end."""
+        self._check_open()
         chunks: list[bytes] = []
         while count > 0:
             index, inner = self._locate(pos)
@@ -130,6 +132,7 @@ class PartedFile:
 
     def pwrite(self, data: bytes | bytearray | memoryview, pos: int) -> None:
         """Write ``data`` at ``pos`` (at most the current end)."""
+        self._check_open()
         view = memoryview(data)
         while view:
             index, inner = self._locate(pos)
@@ -165,7 +168,12 @@ class PartedFile:
         for fd in self._fds:
             os.fsync(fd)
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError(f"{self.paths[0] if self.paths else 'archive'} is closed")
+
     def close(self) -> None:
+        self._closed = True
         while self._fds:
             os.close(self._fds.pop())
 

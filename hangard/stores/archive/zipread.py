@@ -70,7 +70,14 @@ def read_directory(stream: PartedFile, where: str) -> tuple[dict[str, ZipEntry],
     try:
         with zipfile.ZipFile(StreamView(stream)) as archive:
             infos, start = archive.infolist(), archive.start_dir
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, struct.error) as exc:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        NotImplementedError,
+        ValueError,
+        EOFError,
+        struct.error,
+    ) as exc:
         raise ArchiveError(f"{where}: not a readable zip archive: {exc}") from exc
     entries: dict[str, ZipEntry] = {}
     for info in infos:
@@ -134,14 +141,17 @@ class ZipReader:
         parts = find_parts(final)
         if not parts:
             raise _missing(path)
-        part_size = parts[0].stat().st_size if len(parts) > 1 else None
+        part_size = parts[0].stat().st_size or None
         stream = PartedFile(parts, part_size)
         try:
             return cls(stream, str(parts[0]))
         except ArchiveError as exc:
             if part_size is not None and stream.size % part_size == 0:
                 nxt = part_path(final, len(parts) + 1)
-                raise ArchiveError(f"{nxt}: part {len(parts) + 1} of {final} is missing") from exc
+                raise ArchiveError(
+                    f"{nxt}: part {len(parts) + 1} of {final} is missing, "
+                    f"or the parts before it are damaged ({exc})"
+                ) from exc
             raise
 
     def read(self, name: str, *, limit: int) -> bytes:

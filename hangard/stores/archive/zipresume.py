@@ -22,7 +22,7 @@ from hangard.stores.archive.zipformat import (
 )
 from hangard.stores.archive.zipparts import PartedFile
 
-__all__ = ["prepare_append", "scan_entries"]
+__all__ = ["Patch", "append_patches", "patch_headers", "scan_entries"]
 
 _UTF8 = 0x0800
 _DESCRIPTOR = 0x0008
@@ -94,46 +94,55 @@ def _crc(stream: PartedFile, pos: int, size: int) -> int:
     return crc
 
 
-def prepare_append(
-    stream: PartedFile, entries: Mapping[str, ZipEntry], cd_start: int, where: str
-) -> None:
-    """Make the local entries of a finished archive recoverable by
-    :func:`scan_entries`: walk them from the start to its central directory
-    at ``cd_start`` and write the CRC and sizes into the local headers that
-    left them to a data descriptor (as Go's ``archive/zip`` does).
+Patch = tuple[int, int, ZipEntry]
+"""A local header to complete: its offset, its new flags and its entry."""
 
-    Refuses, before changing anything, an archive whose entries do not
-    follow one another up to the directory (as :func:`scan_entries` needs).
+
+def append_patches(
+    stream: PartedFile, entries: Mapping[str, ZipEntry], cd_start: int, where: str
+) -> list[Patch]:
+    """What makes the entries of a finished archive recoverable by
+    :func:`scan_entries`: its local headers walked from the start to its
+    central directory at ``cd_start``, and the ones that left their CRC and
+    sizes to a data descriptor (as Go's ``archive/zip`` does).
+
+    Refuses an archive whose entries do not follow one another up to the
+    directory (which a scan needs), and one with a data descriptor for an
+    entry past 4 GiB (whose header has no room for its size).
     """
     by_offset = {entry.offset: entry for entry in entries.values()}
     pos, patches = 0, []
     while pos < cd_start:
         head = stream.pread(LOCAL_HEADER.size, pos)
-        fields = LOCAL_HEADER.unpack(head) if len(head) == LOCAL_HEADER.size else None
-        if fields is None or head[:4] != LOCAL_SIG:
+        if len(head) < LOCAL_HEADER.size or head[:4] != LOCAL_SIG:
             raise _not_contiguous(where, pos)
-        flags, size, length = fields[2], fields[8], LOCAL_HEADER.size + fields[9] + fields[10]
+        fields = LOCAL_HEADER.unpack(head)
+        flags, length = fields[2], LOCAL_HEADER.size + fields[9] + fields[10]
         if flags & _DESCRIPTOR:
             entry = by_offset.get(pos)
             if entry is None or entry.size >= 0xFFFF_FFFF:
                 raise _not_contiguous(where, pos)
             patches.append((pos, flags & ~_DESCRIPTOR, entry))
-            size = entry.size
-            pos += length + size
-            pos += _descriptor_length(stream, pos, size, entry.crc)
+            pos += length + entry.size
+            pos += _descriptor_length(stream, pos, entry.size, entry.crc)
         else:
-            header = parse_local_header(
-                head, stream.pread(length - LOCAL_HEADER.size, pos + LOCAL_HEADER.size)
-            )
+            tail = stream.pread(length - LOCAL_HEADER.size, pos + LOCAL_HEADER.size)
+            header = parse_local_header(head, tail)
             if header is None:
                 raise _not_contiguous(where, pos)
             pos += header.length + header.size
     if pos != cd_start:
         raise _not_contiguous(where, pos)
+    return patches
+
+
+def patch_headers(stream: PartedFile, patches: list[Patch]) -> None:
+    """Write each patch's CRC and sizes into its local header, durably."""
     for offset, flags, entry in patches:
         stream.pwrite(struct.pack("<H", flags), offset + 6)
         stream.pwrite(struct.pack("<III", entry.crc, entry.size, entry.size), offset + 14)
-    stream.fsync()
+    if patches:
+        stream.fsync()
 
 
 def _not_contiguous(where: str, pos: int) -> ArchiveError:

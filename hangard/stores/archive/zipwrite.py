@@ -34,7 +34,7 @@ from hangard.stores.archive.zipparts import (
     part_path,
 )
 from hangard.stores.archive.zipread import read_directory, read_entry, stream_entry
-from hangard.stores.archive.zipresume import prepare_append, scan_entries
+from hangard.stores.archive.zipresume import append_patches, patch_headers, scan_entries
 
 __all__ = ["EntryWriter", "ZipWriter"]
 
@@ -84,10 +84,12 @@ class EntryWriter:
         return entry
 
     def abort(self) -> None:
-        """Drop this entry: the stream is cut back to where it started."""
-        self._owner._check_open(self)
-        self._owner._stream.truncate(self.offset)
-        self._owner._open = None
+        """Drop this entry: the stream is cut back to where it started.
+        Nothing happens once it is finished or aborted (so a cleanup
+        handler can call it whatever happened)."""
+        if self._owner._open is self:
+            self._owner._stream.truncate(self.offset)
+            self._owner._open = None
 
 
 class ZipWriter:
@@ -219,9 +221,10 @@ def _recover(stream: PartedFile, where: str) -> tuple[list[ZipEntry], int]:
     """
     try:
         entries, cd_start = read_directory(stream, where)
+        patches = append_patches(stream, entries, cd_start, where)
     except ArchiveError:
         return scan_entries(stream)
-    prepare_append(stream, entries, cd_start, where)
+    patch_headers(stream, patches)
     return sorted(entries.values(), key=lambda e: e.offset), cd_start
 
 
@@ -252,11 +255,12 @@ def _finals(final: Path, part_size: int | None) -> list[Path]:
 
 
 def _rename_to_partials(final: Path, part_size: int | None) -> list[Path]:
-    """Take a finished archive out from under its final name, checked first."""
+    """Take a finished archive out from under its final name, once it is
+    known that it can be appended to (or it stays as it is)."""
     finals = _finals(final, part_size)
     probe = PartedFile(finals, part_size)
     try:
-        read_directory(probe, str(finals[0]))
+        append_patches(probe, *read_directory(probe, str(finals[0])), str(finals[0]))
     finally:
         probe.close()
     partials = [path.with_name(path.name + _PARTIAL) for path in finals]
