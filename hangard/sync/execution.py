@@ -7,9 +7,8 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager, nullcontext
 from copy import copy as _clone
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import structlog
@@ -17,8 +16,10 @@ import structlog
 from hangard.copy import Copier, CopyResult, TransferSession
 from hangard.copy.engine import NO_PLATFORM_MATCH, UNKNOWN
 from hangard.core.plan import Action, ActionKind, ItemKey, Plan, SyncItem
+from hangard.core.transports import ArchiveReference
 from hangard.errors import HangardError, OperationError, Reason
 from hangard.registry.client import RegistryClient
+from hangard.stores.archive.opened import ArchiveSet
 from hangard.sync.digestcache import DigestCache
 
 __all__ = ["ItemOutcome", "ItemResult", "KeyLocks", "SyncReport", "execute"]
@@ -208,17 +209,19 @@ async def execute(
     session: TransferSession | None = None,
     locks: KeyLocks | None = None,
     on_result: ResultHook | None = None,
-    progress: AbstractAsyncContextManager[object] | None = None,
     cache: DigestCache | None = None,
+    archives: ArchiveSet | None = None,
 ) -> SyncReport:
     """Copy every ``copy`` action; report every action's outcome.
 
     With ``cache``, schema1 conversions are remembered so the next plan can
-    tell the converted target is in sync.
+    tell the converted target is in sync. Archive targets written to are
+    committed once, at the end (what was copied there, even if other items
+    failed); a commit that fails fails their copied items.
     """
     started = time.monotonic()
     session = session or TransferSession(client)
-    copier = Copier(client, session)
+    copier = Copier(client, session, archives)
     gate = asyncio.Semaphore(max(1, concurrency))
     locks = locks or KeyLocks()
 
@@ -235,13 +238,35 @@ async def execute(
             on_result(result)
         return result
 
-    async with progress or nullcontext():
-        results = await asyncio.gather(*(run(a) for a in plan.actions))
+    results = await asyncio.gather(*(run(a) for a in plan.actions))
+    results = await _commit_archives(copier, results)
     return SyncReport(
         results=tuple(results),
         duration=round(time.monotonic() - started, 3),
         bytes_moved=sum(r.copy.bytes_moved for r in results if r.copy is not None),
     )
+
+
+async def _commit_archives(copier: Copier, results: list[ItemResult]) -> list[ItemResult]:
+    """Commit the archives written to; on failure, their copied items fail."""
+    try:
+        await copier.commit()
+    except (HangardError, OSError) as exc:
+        error = exc if isinstance(exc, HangardError) else OperationError(f"archive: {exc}")
+        log.error("archive not committed", error=str(error))
+        return [
+            replace(
+                r, outcome=ItemOutcome.FAILED, failure=error.with_context(item=item_name(r.action))
+            )
+            if r.outcome is ItemOutcome.COPIED
+            and isinstance(r.action.item, SyncItem)
+            and isinstance(r.action.item.destination, ArchiveReference)
+            else r
+            for r in results
+        ]
+    finally:
+        await copier.close()
+    return results
 
 
 async def _copy(
