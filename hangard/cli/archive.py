@@ -141,7 +141,7 @@ def archive_sync(
     authfile: AuthFile = None,
     progress: Progress = None,
 ) -> None:
-    """Add images to an archive (Hangar's ``sync``; ``save --append``)."""
+    """Add images to an archive (Hangar's sync; the same as save --append)."""
     _save_command(
         images or [], file, list_file, config, platform or [], jobs, True, None,
         (tls_verify, ca_file, plain_http, creds, authfile), progress,
