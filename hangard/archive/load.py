@@ -19,6 +19,7 @@ from pathlib import Path
 
 import structlog
 
+from hangard.archive.basefill import fill_from_base
 from hangard.archive.destinations import LoadItem
 from hangard.copy import Copier, CopyResult, Progress, TransferSession
 from hangard.core.manifest import select_platforms
@@ -134,8 +135,11 @@ async def load(
     overwrite: bool = False,
     jobs: int = 4,
     progress: Progress | None = None,
+    base: Path | None = None,
 ) -> LoadReport:
-    """Load ``items`` from ``archive``; one failing never stops the others."""
+    """Load ``items`` from ``archive``; one failing never stops the others.
+    A delta archive's left-out layers must be at the target or in ``base``:
+    checked (and pushed from ``base``) before anything else is pushed."""
     started = time.monotonic()
     session = (
         TransferSession(client) if progress is None else TransferSession(client, progress=progress)
@@ -148,6 +152,7 @@ async def load(
             return await _one(copier, archive, item, platforms, overwrite)
 
     try:
+        await fill_from_base(copier, archive, items, base)
         results = await asyncio.gather(*(guarded(i) for i in items))
     finally:
         await copier.close()

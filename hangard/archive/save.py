@@ -6,7 +6,8 @@ same command run again resumes, keeping its complete entries).
 * without ``--append``, an existing ``FILE.zip`` is refused (never
   overwritten); with it, the images are added (blobs already there are not
   written again) and the archive is renamed back at the end;
-* ``--part-size`` writes ``FILE.zip.001``, ``.002``, … for removable media.
+* ``--part-size`` writes ``FILE.zip.001``, ``.002``, … for removable media;
+* ``--since OLD.zip`` writes a delta (:mod:`hangard.archive.delta`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import structlog
 
+from hangard.archive.delta import read_base
 from hangard.archive.sources import SaveItem
 from hangard.copy import Copier, CopyResult, Progress, TransferSession
 from hangard.core.transports import ArchiveReference
@@ -37,6 +39,8 @@ class SaveOptions:
     jobs: int = 4
     append: bool = False
     part_size: int | None = None
+    since: Path | None = None
+    """Write a delta: leave out the layers this archive holds."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,12 @@ def start_state(options: SaveOptions) -> tuple[bool, bool]:
             f"{options.output} exists and so does a partial save of it",
             remedy=f"remove {partial_paths(options.output)[0]} or {options.output}",
         )
+    if options.since is not None and (options.append or finished):
+        raise InputError(
+            f"--since writes a new delta archive; {options.output} exists"
+            if finished
+            else "--since writes a new delta archive: it cannot --append"
+        )
     if finished and not options.append:
         raise InputError(
             f"{options.output} exists",
@@ -110,6 +120,10 @@ async def save(
         TransferSession(client) if progress is None else TransferSession(client, progress=progress)
     )
     archives = ArchiveSet(part_size=options.part_size)
+    if options.since is not None:
+        base = await asyncio.to_thread(read_base, options.since)
+        output = archives.get(options.output)
+        output.base, output.base_layers = base.ref, base.layers
     copier = Copier(client, session, archives)
     gate = asyncio.Semaphore(max(1, options.jobs))
 

@@ -111,6 +111,16 @@ def save(
     part_size: Annotated[
         str | None, typer.Option(metavar="SIZE", help="write parts of SIZE (4GiB, 700MB)")
     ] = None,
+    since: Annotated[
+        Path | None,
+        typer.Option(
+            "--since",
+            metavar="OLD.zip",
+            exists=True,
+            dir_okay=False,
+            help="write a delta: leave out the layers OLD.zip holds",
+        ),
+    ] = None,
     tls_verify: TlsVerify = "true",
     ca_file: CaFile = None,
     plain_http: PlainHttp = False,
@@ -121,8 +131,8 @@ def save(
     """Save images (named, from --list, or all a --config selects) into a
     Hangar zip archive. Rerun the same command to resume an interrupted save."""
     _save_command(
-        images or [], output, list_file, config, platform or [], jobs, append, part_size,
-        (tls_verify, ca_file, plain_http, creds, authfile), progress,
+        images or [], output, list_file, config, platform or [], jobs, append,
+        (part_size, since), (tls_verify, ca_file, plain_http, creds, authfile), progress,
     )  # fmt: skip
 
 
@@ -143,7 +153,7 @@ def archive_sync(
 ) -> None:
     """Add images to an archive (Hangar's sync; the same as save --append)."""
     _save_command(
-        images or [], file, list_file, config, platform or [], jobs, True, None,
+        images or [], file, list_file, config, platform or [], jobs, True, (None, None),
         (tls_verify, ca_file, plain_http, creds, authfile), progress,
     )  # fmt: skip
 
@@ -174,7 +184,7 @@ def _save_command(
     platform: list[str],
     jobs: int,
     append: bool,
-    part_size: str | None,
+    layout: tuple[str | None, Path | None],
     access: Access,
     progress: bool | None,
 ) -> None:
@@ -186,6 +196,7 @@ def _save_command(
     if not (images or list_file or config):
         raise typer.BadParameter("name images, or give --list FILE or --config FILE")
     wanted = parse_platforms(platform)
+    part_size, since = layout
     try:
         size = parse_size(part_size) if part_size else None
     except InputError as exc:
@@ -194,7 +205,7 @@ def _save_command(
     if list_file is not None:
         items += from_lines(_list_lines(list_file), wanted)
     loaded = load_config(config) if config is not None else None
-    options = SaveOptions(output, jobs=jobs, append=append, part_size=size)
+    options = SaveOptions(output, jobs=jobs, append=append, part_size=size, since=since)
     hosts = sorted({i.source.registry for i in items})
     show = sys.stderr.isatty() if progress is None else progress
 

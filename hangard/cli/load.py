@@ -88,6 +88,16 @@ def load(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="replace a tag that has another digest")
     ] = False,
+    base: Annotated[
+        Path | None,
+        typer.Option(
+            "--base",
+            metavar="OLD.zip",
+            exists=True,
+            dir_okay=False,
+            help="for a delta: the archive it was made against",
+        ),
+    ] = None,
     jobs: Jobs = 4,
     tls_verify: TlsVerify = "true",
     ca_file: CaFile = None,
@@ -127,7 +137,7 @@ def load(
             with reporter or contextlib.nullcontext():
                 report = await run_load(
                     client, file, items, platforms=wanted, overwrite=overwrite, jobs=jobs,
-                    progress=reporter,
+                    progress=reporter, base=base,
                 )  # fmt: skip
         _print_load(report)
         return ExitCode.OK if report.ok and not missing else ExitCode.FAILED

@@ -16,10 +16,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hangard.core.archive import INDEX_NAME, ArchiveIndex, ListEntry, parse_index, serialize_index
+from hangard.core.archive import (
+    INDEX_NAME,
+    ArchiveIndex,
+    BaseRef,
+    ListEntry,
+    parse_index,
+    serialize_index,
+)
 from hangard.errors import ArchiveError, DigestMismatchError
 from hangard.stores.archive.zipio import ZipEntry, ZipReader, ZipWriter
 
@@ -58,6 +66,11 @@ class Archive:
         self._index: ArchiveIndex | None = None
         self._lock = asyncio.Lock()
         self._changed = False
+        self.base: BaseRef | None = None
+        """Set for a delta archive (``save --since``): recorded as its
+        ``hangardBase`` at commit."""
+        self.base_layers: frozenset[str] = frozenset()
+        """A delta's base layers: counted as present, so not written."""
 
     @property
     def name(self) -> str:
@@ -199,6 +212,8 @@ class Archive:
             writer, index = self._writer, self._index
             if writer is None or index is None or not self._changed:
                 return False
+            if self.base is not None:
+                index = replace(index, base=self.base)
             raw = serialize_index(index, time=rfc3339(moment))
 
             def finish() -> None:
