@@ -112,6 +112,8 @@ async def save(
     progress: Progress | None = None,
 ) -> SaveReport:
     """Copy every item into the archive; commit it when all are in."""
+    if not items:
+        raise InputError("nothing to save: no image was named or selected")
     started = time.monotonic()
     resuming, appending = start_state(options)
     if resuming:
