@@ -145,6 +145,8 @@ def test_a_hangar_index_parses_and_unknown_keys_are_ignored() -> None:
     assert entry.name == "docker.io/library/x:1" and entry.index is None
     assert index.find("docker.io/library/x", "1") is entry
     assert index.find("docker.io/library/x", "2") is None
+    untagged = hangar_doc(list=[{"source": "h.io/a"}])
+    assert ca.parse_index(json.dumps(untagged).encode(), where="a.zip").entries[0].tag == "latest"
 
 
 @pytest.mark.parametrize(
@@ -156,6 +158,18 @@ def test_a_hangar_index_parses_and_unknown_keys_are_ignored() -> None:
         (json.dumps(hangar_doc(version=None)).encode(), "is not a version"),
         (json.dumps(hangar_doc(list={})).encode(), "'list' is not a list"),
         (json.dumps(hangar_doc(list=[{"tag": "x"}])).encode(), r"list\[0\] has no source"),
+        (
+            json.dumps(hangar_doc(list=[{"source": "h.io/a", "tag": "../../x"}])).encode(),
+            "invalid tag",
+        ),
+        (
+            json.dumps(hangar_doc(list=[{"source": "h.io/A B", "tag": "1"}])).encode(),
+            r"list\[0\]: invalid image reference",
+        ),
+        (
+            json.dumps(hangar_doc(list=[{"source": "h.io/a:1", "tag": "1"}])).encode(),
+            "without tag or digest",
+        ),
     ],
 )
 def test_bad_indexes_are_refused_clearly(doc: bytes, message: str) -> None:

@@ -324,6 +324,15 @@ async def test_oci_layout_to_archive_and_back(
         index.manifest
     )
 
+    other = tmp_path / "other.zip"
+    between = Copier(client)
+    moved = await between.copy(ArchiveReference(str(archive)), ArchiveReference(str(other)))
+    await between.commit()
+    await between.close()
+    assert moved.target_digest == index.digest
+    assert top_index(other)["list"] == top_index(archive)["list"]
+    check_layout(other, index)
+
 
 async def test_an_uncommitted_run_leaves_a_partial_that_the_next_run_completes(
     plain_registry: Registry, client: RegistryClient, tmp_path: Path
@@ -364,3 +373,15 @@ async def test_appending_keeps_the_images_already_there(
     ]
     check_layout(archive, one)
     check_layout(archive, two)
+
+
+def test_a_missing_or_foreign_archive_is_one_line(hangard: Hangard, tmp_path: Path) -> None:
+    missing = hangard("inspect", f"hangar-archive:{tmp_path / 'nope.zip'}")
+    assert missing.code == 1 and "there is no such archive" in missing.err
+    not_hangar = tmp_path / "other.zip"
+    with zipfile.ZipFile(not_hangar, "w") as z:
+        z.writestr("readme.txt", "hello")
+    foreign = hangard("inspect", f"hangar-archive:{not_hangar}:h.io/a:1")
+    assert foreign.code == 2 and "no index.json: not a Hangar archive" in foreign.err
+    for run in (missing, foreign):
+        assert "Traceback" not in run.err and len(run.err.strip().splitlines()) <= 2

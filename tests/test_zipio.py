@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from hangard.errors import ArchiveError, InputError
-from hangard.stores.archive import ZipReader, ZipWriter, zipformat
+from hangard.stores.archive import ZipReader, ZipWriter, zipformat, zipread
+from tests.helpers_cli import Hangard
 from tests.helpers_rss import RSS_LIMIT_KIB, peak_rss
 from tests.helpers_zip import assert_valid, write_archive, write_entries
 
@@ -207,6 +208,27 @@ def test_a_huge_declared_size_is_refused_at_open(tmp_path: Path) -> None:
         ZipReader.open(path)
 
 
+@pytest.mark.parametrize("zip64", [False, True], ids=["zip32", "zip64"])
+def test_a_central_directory_past_its_cap_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, zip64: bool
+) -> None:
+    """zipfile would hold it in memory whole; a hostile end record can
+    declare any size (here 2 GiB, and the real one with the cap lowered)."""
+    if zip64:
+        monkeypatch.setattr(zipformat, "ZIP64_COUNT_LIMIT", 1)
+    path = tmp_path / "big.zip"
+    write_archive(path, ENTRIES)
+    assert (b"PK\x06\x06" in path.read_bytes()) is zip64
+    data = bytearray(path.read_bytes())
+    data[-10:-6] = struct.pack("<I", 0x7FFF_FFFF)
+    (tmp_path / "lying.zip").write_bytes(data)
+    with pytest.raises(ArchiveError, match="a central directory of 2147483647 bytes, more than"):
+        ZipReader.open(tmp_path / "lying.zip")
+    monkeypatch.setattr(zipread, "MAX_DIRECTORY", 100)
+    with pytest.raises(ArchiveError, match=r"a central directory of \d+ bytes, more than the 100"):
+        ZipReader.open(path)
+
+
 @pytest.mark.parametrize("cut", [1, 22, 60, 200])
 def test_a_truncated_central_directory_is_refused(tmp_path: Path, cut: int) -> None:
     path = tmp_path / "t.zip"
@@ -215,6 +237,34 @@ def test_a_truncated_central_directory_is_refused(tmp_path: Path, cut: int) -> N
     path.write_bytes(data[:-cut])
     with pytest.raises(ArchiveError, match=f"^{path}: not a readable zip archive"):
         ZipReader.open(path)
+
+
+def test_the_cli_says_what_is_wrong_with_a_hostile_archive_in_one_line(
+    tmp_path: Path, hangard: Hangard
+) -> None:
+    """Through ``hangard inspect``: exit code 2, one line on stderr, no traceback."""
+    made = {}
+    for case, names in (("twice", ["index.json", "index.json"]), ("dotdot", ["../x"])):
+        made[case] = tmp_path / f"{case}.zip"
+        hostile(made[case], names)
+    made["huge"], made["cut"] = tmp_path / "huge.zip", tmp_path / "cut.zip"
+    write_archive(made["huge"], ENTRIES)
+    data = bytearray(made["huge"].read_bytes())
+    made["cut"].write_bytes(data[:-30])
+    central = data.index(b"PK\x01\x02")
+    data[central + 20 : central + 28] = struct.pack("<II", 0x7FFF_FFFF, 0x7FFF_FFFF)
+    made["huge"].write_bytes(data)
+    runs = hangard.many(*(["inspect", f"hangar-archive:{path}"] for path in made.values()))
+    expected = {
+        "twice": "entry index.json appears twice in the directory",
+        "dotdot": "entry '../x' is refused: an empty, '.' or '..' path component",
+        "huge": "entry index.json declares 2147483647 bytes at offset 0, past the end",
+        "cut": "not a readable zip archive",
+    }
+    for (case, path), run in zip(made.items(), runs, strict=True):
+        assert run.code == 2, (case, run.err)
+        assert run.err.startswith(f"error: {path}: {expected[case]}"), (case, run.err)
+        assert run.err.count("\n") == 1 and "Traceback" not in run.err, run.err
 
 
 def test_compressed_entries_and_non_zips_are_refused(tmp_path: Path) -> None:

@@ -154,3 +154,19 @@ def test_a_partial_resumes_only_split_the_same_way(tmp_path: Path) -> None:
         ZipWriter.open(tmp_path / "a.zip", part_size=999)
     with ZipWriter.open(tmp_path / "a.zip", part_size=PART) as resumed:
         assert len(resumed.entries) == len(ENTRIES)
+
+
+def test_append_refuses_an_archive_split_the_other_way(tmp_path: Path) -> None:
+    """Its commit would replace the archive with only the new entries."""
+    write_archive(tmp_path / "whole.zip", ENTRIES)
+    write_archive(tmp_path / "split.zip", ENTRIES, part_size=PART)
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(
+        ArchiveError, match=r"whole\.zip is not split into parts: append to it without a part size"
+    ):
+        ZipWriter.open(tmp_path / "whole.zip", append=True, part_size=PART)
+    with pytest.raises(
+        ArchiveError, match=r"split\.zip is split into parts: append to it with a part size"
+    ):
+        ZipWriter.open(tmp_path / "split.zip", append=True)
+    assert sorted(os.listdir(tmp_path)) == before

@@ -295,3 +295,27 @@ def test_a_committed_or_closed_writer_refuses_more(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="is closed"):
         writer.begin("more", None)
     assert sorted(os.listdir(tmp_path)) == ["a.zip"]
+
+
+def test_a_second_writer_of_the_same_archive_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "a.zip"
+    first = ZipWriter.open(path)
+    write_entries(first, ENTRIES[:1])
+    other = subprocess.run(
+        [sys.executable, "-c", SECOND, str(path)], capture_output=True, text=True, check=False
+    )
+    assert other.stdout == f"{path}.partial: another process is writing this archive\n"
+    first.commit()
+    assert_valid(path, ENTRIES[:1])
+
+
+SECOND = """
+import sys
+from pathlib import Path
+from hangard.errors import ArchiveError
+from hangard.stores.archive import ZipWriter
+try:
+    ZipWriter.open(Path(sys.argv[1]))
+except ArchiveError as exc:
+    print(exc)
+"""

@@ -1,11 +1,13 @@
-"""Blob transfer into a store that is not a registry (an OCI layout, later
+"""Blob transfer into a store that is not a registry (an OCI layout or
 an archive): present, else mounted where the store can, else streamed from
 the source through the verifying stream. Each digest once per target."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
 from hangard.copy.blobs import BlobOutcome, BlobStats
@@ -13,7 +15,7 @@ from hangard.copy.progress import Meter, NullProgress, Progress
 from hangard.copy.stream import capped, verified
 from hangard.core.manifest import Descriptor
 from hangard.registry.options import ClientOptions
-from hangard.stores.base import ImageStore
+from hangard.stores.base import ImageStore, SerialWrites
 
 __all__ = ["DirectTransfers"]
 
@@ -64,6 +66,16 @@ class DirectTransfers:
         blob: Descriptor,
         tap: Callable[[bytes], None] | None,
     ) -> tuple[BlobOutcome, int]:
+        async with _write_slot(target):
+            return await self._transfer_now(source, target, blob, tap)
+
+    async def _transfer_now(
+        self,
+        source: ImageStore,
+        target: ImageStore,
+        blob: Descriptor,
+        tap: Callable[[bytes], None] | None,
+    ) -> tuple[BlobOutcome, int]:
         if await target.blob_exists(blob.digest):
             return BlobOutcome.PRESENT, 0
         if await target.mount_blob(blob.digest, source):
@@ -80,3 +92,10 @@ class DirectTransfers:
             await target.put_blob(blob.digest, size, stream)
         self.progress.blob_finished(blob.digest, BlobOutcome.COPIED.value)
         return BlobOutcome.COPIED, meter.moved
+
+
+def _write_slot(target: ImageStore) -> AbstractAsyncContextManager[None]:
+    """The target's one write slot when it writes serially, else nothing."""
+    if isinstance(target, SerialWrites):
+        return target.write_slot()
+    return contextlib.nullcontext()

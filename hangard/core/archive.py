@@ -30,8 +30,8 @@ from typing import Any
 from hangard.core import mediatypes as mt
 from hangard.core.manifest import ATTESTATION_REF_DIGEST, ATTESTATION_REF_TYPE, Manifest
 from hangard.core.platform import Platform
-from hangard.core.reference import parse_digest
-from hangard.errors import ArchiveError
+from hangard.core.reference import DEFAULT_TAG, parse_digest, parse_reference, parse_tag
+from hangard.errors import ArchiveError, InvalidReferenceError
 
 __all__ = [
     "INDEX_NAME",
@@ -293,6 +293,8 @@ def _entry(doc: object, where: str) -> ListEntry:
     source, tag = doc.get("source"), doc.get("tag", "")
     if not isinstance(source, str) or not source or not isinstance(tag, str):
         raise ArchiveError(f"{where} has no source (and tag) string")
+    tag = tag or DEFAULT_TAG  # as Hangar defaults it
+    _check_name(source, tag, where)
     where = f"{where} ({source}:{tag})"
     specs = doc.get("images")
     specs = [] if specs is None else specs
@@ -310,6 +312,18 @@ def _entry(doc: object, where: str) -> ListEntry:
             size=ext["size"],
         )
     return ListEntry(source=source, tag=tag, images=images, index=index)
+
+
+def _check_name(source: str, tag: str, where: str) -> None:
+    """The source is an image name and the tag a tag: both reach registry
+    paths when the image is loaded, so nothing else may pass."""
+    try:
+        parse_tag(tag)
+        ref = parse_reference(source)
+    except InvalidReferenceError as exc:
+        raise ArchiveError(f"{where}: {exc}") from None
+    if ref.tag or ref.digest:
+        raise ArchiveError(f"{where}: source {source!r} must be a name without tag or digest")
 
 
 def _spec(doc: object, where: str) -> ImageSpec:

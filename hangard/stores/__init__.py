@@ -1,5 +1,6 @@
 """Image stores: the places images live, behind one interface
-(:class:`ImageStore`): a registry repository and an OCI image layout."""
+(:class:`ImageStore`): a registry repository, an OCI image layout and an
+image in a Hangar zip archive (:mod:`hangard.stores.archive`)."""
 
 from hangard.stores.base import BlobSource, BlobStream, ImageStore
 from hangard.stores.oci import OciLayoutStore

@@ -1,5 +1,5 @@
 """The one interface for "a place images live": a registry repository, an
-OCI image layout directory, later a Hangar zip archive.
+OCI image layout directory, an image in a Hangar zip archive.
 
 Modelled on regclient's ``scheme.API`` and containers/image's
 ``ImageSource``/``ImageDestination``. A store is bound to one repository (or
@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from hangard.core.manifest import Descriptor, Manifest
 
-__all__ = ["BlobSource", "BlobStream", "ImageStore"]
+__all__ = ["BlobSource", "BlobStream", "ImageStore", "SerialWrites"]
 
 
 class BlobStream(Protocol):
@@ -80,3 +80,13 @@ class ImageStore(BlobSource, Protocol):
         ...
 
     async def list_tags(self) -> list[str]: ...
+
+
+@runtime_checkable
+class SerialWrites(Protocol):
+    """A store that writes one blob at a time (a zip archive is one stream):
+    the copier holds :meth:`write_slot` from before it opens the source
+    blob until the blob is stored, so waiting transfers hold no open
+    source stream (a registry connection would idle and time out)."""
+
+    def write_slot(self) -> AbstractAsyncContextManager[None]: ...

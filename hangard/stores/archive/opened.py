@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -65,6 +66,11 @@ class Archive:
         self._writer: ZipWriter | None = None
         self._index: ArchiveIndex | None = None
         self._lock = asyncio.Lock()
+        self.slot = asyncio.Lock()
+        """One blob transfer at a time into this archive (see
+        :class:`~hangard.stores.base.SerialWrites`); not :attr:`_lock`,
+        which each entry write takes inside it."""
+        self._state = threading.RLock()  # opening and switching run in threads
         self._changed = False
         self.base: BaseRef | None = None
         """Set for a delta archive (``save --since``): recorded as its
@@ -80,6 +86,11 @@ class Archive:
         return self.name
 
     @property
+    def exists(self) -> bool:
+        """There is a file: a finished archive, or a partial one."""
+        return _exists(self.path) or _partial_exists(self.path)
+
+    @property
     def writing(self) -> bool:
         """Written to in this run (a partial file is open)."""
         return self._writer is not None
@@ -89,6 +100,10 @@ class Archive:
         """The index, opening the file on first use: a finished archive
         through a reader, an interrupted one (only its partial left) resumed
         at once, so what it already holds counts as present."""
+        with self._state:
+            return self._open_read_locked()
+
+    def _open_read_locked(self) -> ArchiveIndex:
         if self._index is not None:
             return self._index
         if not _exists(self.path):
@@ -125,7 +140,11 @@ class Archive:
         return index
 
     def _open_write(self) -> ZipWriter:
-        self._open_read()
+        with self._state:
+            return self._open_write_locked()
+
+    def _open_write_locked(self) -> ZipWriter:
+        self._open_read_locked()
         if self._writer is None:
             if self._reader is not None:
                 self._reader.close()
@@ -203,6 +222,14 @@ class Archive:
             await asyncio.to_thread(self._open_write)
             index = self._index or ArchiveIndex()
             self._index = index.with_entry(entry)
+            self._changed = True
+
+    async def set_base(self, base: BaseRef | None) -> None:
+        """Record (or, with ``None``, clear) the archive a delta archive
+        needs (``hangardBase``); it reaches the file at :meth:`commit`."""
+        async with self._lock:
+            await asyncio.to_thread(self._open_write)
+            self._index = replace(self._index or ArchiveIndex(), base=base)
             self._changed = True
 
     async def commit(self, *, moment: datetime | None = None) -> bool:

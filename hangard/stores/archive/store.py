@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
 import structlog
@@ -119,7 +119,10 @@ class ArchiveStore:
 
     def _not_found(self, key: str) -> NotFoundError:
         what = f"{self.image}:{key}" if self.image and ":" not in key else key or "an image"
-        return NotFoundError(f"{self.archive.path} has no {what}", ErrorContext(image=str(self)))
+        text = f"{self.archive.path} has no {what}"
+        if not self.archive.exists:
+            text = f"{self.archive.path} has no {what}: there is no such archive"
+        return NotFoundError(text, ErrorContext(image=str(self)))
 
     # ------------------------------------------------------------ entries
     async def entries(self) -> list[ListEntry]:
@@ -132,6 +135,8 @@ class ArchiveStore:
         found = await self.entries()
         if key:
             return next((e for e in found if e.tag == key), None)
+        if not found and not self.archive.exists:
+            raise self._not_found(key)
         if len(found) != 1:
             of = f" of {self.image}" if self.image else ""
             names = ", ".join(e.name for e in found[:5]) or "none"
@@ -270,6 +275,11 @@ class ArchiveStore:
 
     async def mount_blob(self, digest: str, source: ImageStore) -> bool:
         return False
+
+    def write_slot(self) -> AbstractAsyncContextManager[None]:
+        """One blob transfer at a time into the archive: the source blob is
+        opened only once it can be written."""
+        return self.archive.slot
 
     async def list_tags(self) -> list[str]:
         return sorted({e.tag for e in await self.entries()})

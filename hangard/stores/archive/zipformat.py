@@ -15,8 +15,14 @@ from dataclasses import dataclass
 
 __all__ = [
     "CENTRAL_SIG",
+    "END",
+    "END64",
+    "END64_SIG",
+    "END_SIG",
     "LOCAL_HEADER",
     "LOCAL_SIG",
+    "LOCATOR",
+    "LOCATOR_SIG",
     "UNPATCHED",
     "ZIP64_COUNT_LIMIT",
     "ZIP64_LIMIT",
@@ -40,15 +46,18 @@ larger than any file, so a resume never takes it for a complete entry."""
 
 LOCAL_SIG = b"PK\x03\x04"
 CENTRAL_SIG = b"PK\x01\x02"
-_END_SIG = b"PK\x05\x06"
-_END64_SIG = b"PK\x06\x06"
-_LOCATOR_SIG = b"PK\x06\x07"
+END_SIG = b"PK\x05\x06"
+END64_SIG = b"PK\x06\x06"
+LOCATOR_SIG = b"PK\x06\x07"
 
 LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 _CENTRAL = struct.Struct("<4sHHHHHHIIIHHHHHII")
-_END = struct.Struct("<4sHHHHIIH")
-_END64 = struct.Struct("<4sQHHIIQQQQ")
-_LOCATOR = struct.Struct("<4sIQI")
+END = struct.Struct("<4sHHHHIIH")
+"""The end of central directory record (its size: field 5)."""
+END64 = struct.Struct("<4sQHHIIQQQQ")
+"""The ZIP64 end of central directory record (its size: field 8)."""
+LOCATOR = struct.Struct("<4sIQI")
+"""The ZIP64 end record's locator (its offset: field 2)."""
 _ZIP64_TAG = 0x0001
 _UTF8 = 0x0800
 _DOS_DATE = (0 << 9) | (1 << 5) | 1  # 1980-01-01
@@ -200,12 +209,12 @@ def end_records(count: int, cd_offset: int, cd_size: int) -> bytes:
     records = b""
     if wide:
         end64_offset = cd_offset + cd_size
-        records += _END64.pack(
-            _END64_SIG, _END64.size - 12, _MADE_BY_UNIX | _VERSION64, _VERSION64,
+        records += END64.pack(
+            END64_SIG, END64.size - 12, _MADE_BY_UNIX | _VERSION64, _VERSION64,
             0, 0, count, count, cd_size, cd_offset,
         )  # fmt: skip
-        records += _LOCATOR.pack(_LOCATOR_SIG, 0, end64_offset, 1)
+        records += LOCATOR.pack(LOCATOR_SIG, 0, end64_offset, 1)
     count16 = count if count < ZIP64_COUNT_LIMIT else 0xFFFF
     size32 = cd_size if cd_size < ZIP64_LIMIT else 0xFFFF_FFFF
     offset32 = cd_offset if cd_offset < ZIP64_LIMIT else 0xFFFF_FFFF
-    return records + _END.pack(_END_SIG, 0, 0, count16, count16, size32, offset32, 0)
+    return records + END.pack(END_SIG, 0, 0, count16, count16, size32, offset32, 0)

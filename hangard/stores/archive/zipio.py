@@ -9,11 +9,14 @@ are a byte split of the one zip stream (``cat FILE.zip.0* > FILE.zip``
 gives the whole archive). Errors are :class:`hangard.errors.ArchiveError`,
 naming the file and the entry.
 
-The API is blocking; callers run it in threads.
+The API is blocking; callers run it in threads. The thresholds live in
+:mod:`~hangard.stores.archive.zipformat` (``ZIP64_LIMIT``,
+``ZIP64_COUNT_LIMIT``), read at call time: a test lowers them there
+to exercise ZIP64 without writing 4 GiB.
 """
 
-from hangard.stores.archive.zipformat import ZIP64_LIMIT, ZipEntry
+from hangard.stores.archive.zipformat import ZipEntry
 from hangard.stores.archive.zipread import ZipReader
 from hangard.stores.archive.zipwrite import EntryWriter, ZipWriter
 
-__all__ = ["ZIP64_LIMIT", "EntryWriter", "ZipEntry", "ZipReader", "ZipWriter"]
+__all__ = ["EntryWriter", "ZipEntry", "ZipReader", "ZipWriter"]

@@ -9,6 +9,7 @@ position, so several threads can stream entries while one writes.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 from collections.abc import Callable
@@ -60,12 +61,22 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _lock(fd: int, path: Path) -> None:
+    """One writer per archive: a second one (another save, or the daemon)
+    is refused. The lock goes with the process, however it ends."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise ArchiveError(f"{path}: another process is writing this archive") from None
+
+
 class PartedFile:
     """A byte stream over ``paths`` (one file, or parts of ``part_size``).
 
     Writable streams create further parts through ``next_path`` as writes
     pass the end of the last one; every part but the last holds exactly
-    ``part_size`` bytes.
+    ``part_size`` bytes. A writable stream holds an exclusive lock on its
+    first part while it is open.
     """
 
     def __init__(
@@ -87,10 +98,15 @@ class PartedFile:
                 self._fds.append(os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o644))
                 self.paths.append(path)
                 self._sizes.append(os.fstat(self._fds[-1]).st_size)
+            if next_path and self._fds:
+                _lock(self._fds[0], self.paths[0])
+            self._check_sizes()
         except OSError as exc:
             self.close()
             raise ArchiveError(f"{exc.filename}: cannot open: {exc.strerror}") from exc
-        self._check_sizes()
+        except BaseException:
+            self.close()
+            raise
 
     def _check_sizes(self) -> None:
         if self.part_size is None:
@@ -121,7 +137,9 @@ class PartedFile:
             index, inner = self._locate(pos)
             if index >= len(self._fds):
                 break
-            room = count if self.part_size is None else min(count, self.part_size - inner)
+            room = min(count, self._sizes[index] - inner)  # never a buffer past the end
+            if room <= 0:
+                break
             data = os.pread(self._fds[index], room, inner)
             if not data:
                 break

@@ -13,12 +13,26 @@ from pathlib import Path
 from types import MappingProxyType, TracebackType
 
 from hangard.errors import ArchiveError
-from hangard.stores.archive.zipformat import LOCAL_HEADER, LOCAL_SIG, ZipEntry, name_problem
+from hangard.stores.archive.zipformat import (
+    END,
+    END64,
+    END64_SIG,
+    END_SIG,
+    LOCAL_HEADER,
+    LOCAL_SIG,
+    LOCATOR,
+    LOCATOR_SIG,
+    ZipEntry,
+    name_problem,
+)
 from hangard.stores.archive.zipparts import PartedFile, StreamView, find_parts, part_path
 
-__all__ = ["ZipReader", "read_directory", "read_entry", "stream_entry"]
+__all__ = ["MAX_DIRECTORY", "ZipReader", "read_directory", "read_entry", "stream_entry"]
 
 _ENCRYPTED = 0x1
+MAX_DIRECTORY = 16 << 20
+"""The largest central directory read (16 MiB, some 160,000 entries): what
+:mod:`zipfile` makes of it is held in memory."""
 _UTF8 = 0x800
 
 
@@ -67,6 +81,12 @@ def read_directory(stream: PartedFile, where: str) -> tuple[dict[str, ZipEntry],
     """The entries of the central directory at the end of ``stream``, by
     name, and where the directory starts. Refuses what is not a plain
     stored archive with safe, unique names and entries inside the file."""
+    declared = _directory_size(stream)
+    if declared > MAX_DIRECTORY:
+        raise ArchiveError(
+            f"{where}: a central directory of {declared} bytes, more than the "
+            f"{MAX_DIRECTORY} hangard reads (some {MAX_DIRECTORY // 100} entries)"
+        )
     try:
         with zipfile.ZipFile(StreamView(stream)) as archive:
             infos, start = archive.infolist(), archive.start_dir
@@ -88,6 +108,24 @@ def read_directory(stream: PartedFile, where: str) -> tuple[dict[str, ZipEntry],
             raise ArchiveError(f"{where}: entry {entry.name} appears twice in the directory")
         entries[entry.name] = entry
     return entries, int(start)
+
+
+def _directory_size(stream: PartedFile) -> int:
+    """The central directory's size as the end records declare it (0 when
+    they cannot be found: :mod:`zipfile` then says what is wrong)."""
+    size = stream.size
+    tail_len = min(size, END.size + 0xFFFF)
+    tail = stream.pread(tail_len, size - tail_len)
+    at = tail.rfind(END_SIG)
+    if at < 0 or at + END.size > len(tail):
+        return 0
+    declared: int = END.unpack_from(tail, at)[5]
+    locator = tail[max(0, at - LOCATOR.size) : at]
+    if len(locator) == LOCATOR.size and locator[:4] == LOCATOR_SIG:
+        end64 = stream.pread(END64.size, LOCATOR.unpack(locator)[2])
+        if len(end64) == END64.size and end64[:4] == END64_SIG:
+            declared = max(declared, END64.unpack(end64)[8])
+    return declared
 
 
 def _checked(info: zipfile.ZipInfo, where: str, start: int) -> ZipEntry:

@@ -247,11 +247,16 @@ def _partials(final: Path, part_size: int | None) -> list[Path]:
 
 
 def _finals(final: Path, part_size: int | None) -> list[Path]:
+    """The finished archive to append to: its file, or its parts. One
+    split the other way is refused (the commit would replace it)."""
+    parts = find_parts(final)
     if part_size is None:
-        if not final.exists() and find_parts(final):
+        if not final.exists() and parts:
             raise ArchiveError(f"{final} is split into parts: append to it with a part size")
         return [final] if final.exists() else []
-    return find_parts(final)
+    if not parts and final.exists():
+        raise ArchiveError(f"{final} is not split into parts: append to it without a part size")
+    return parts
 
 
 def _rename_to_partials(final: Path, part_size: int | None) -> list[Path]:
