@@ -145,3 +145,24 @@ def test_a_damaged_blob_is_refused_by_verify_and_load(
     assert layer.digest.removeprefix("sha256:") in failed[0] and "damaged" in failed[0]
     assert not images.manifest_exists(dst, "app", "1")
     assert not images.blob_exists(dst, "app", layer.digest)
+
+
+def test_load_a_platform_subset_under_another_project(
+    hangard: Hangard, plain_registry: Registry, plain_registry2: Registry, tmp_path: Path
+) -> None:
+    src, dst = plain_registry, plain_registry2
+    index = images.push_oci_index(src, "team/app", "1", seed=91)
+    wanted = index.children[0]
+    assert wanted.platform is not None
+    platform = f"{wanted.platform['os']}/{wanted.platform['architecture']}"
+    archive = tmp_path / "a.zip"
+    assert hangard("save", name(src, "team/app", "1"), "-o", str(archive), "--plain-http").code == 0
+
+    loaded = hangard(
+        "load", str(archive), "--to", dst.host, "--plain-http", "--project", "edge",
+        "--platform", platform,
+    )  # fmt: skip
+    assert loaded.code == 0, loaded.err
+    assert not images.manifest_exists(dst, "team/app", "1")
+    pushed = json.loads(skopeo.inspect_raw(dst, "edge/app", "1"))
+    assert [m["digest"] for m in pushed["manifests"]] == [wanted.digest]
