@@ -125,7 +125,8 @@ async def save(
     if options.since is not None:
         base = await asyncio.to_thread(read_base, options.since)
         output = archives.get(options.output)
-        output.base, output.base_layers = base.ref, base.layers
+        await output.set_base(base.ref)
+        output.base_layers = base.layers
     copier = Copier(client, session, archives)
     gate = asyncio.Semaphore(max(1, options.jobs))
 

@@ -72,9 +72,6 @@ class Archive:
         which each entry write takes inside it."""
         self._state = threading.RLock()  # opening and switching run in threads
         self._changed = False
-        self.base: BaseRef | None = None
-        """Set for a delta archive (``save --since``): recorded as its
-        ``hangardBase`` at commit."""
         self.base_layers: frozenset[str] = frozenset()
         """A delta's base layers: counted as present, so not written."""
 
@@ -239,8 +236,6 @@ class Archive:
             writer, index = self._writer, self._index
             if writer is None or index is None or not self._changed:
                 return False
-            if self.base is not None:
-                index = replace(index, base=self.base)
             raw = serialize_index(index, time=rfc3339(moment))
 
             def finish() -> None:
