@@ -709,3 +709,29 @@ def test_empty_password_is_an_error(registries_config: Path) -> None:
     assert info.value.problems == [
         "registry index.docker.io: environment variable HUB_TOKEN is empty"
     ]
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("{archive: m.zip, registry: r.example.com}", "2:3: a target needs either registry or "),
+        ("{}", "2:3: a target needs either registry or archive (not both)"),
+        ("{archive: m.zip, prefix: x}", "2:3: an archive target keeps source names: prefix and "),
+        ("{archive: m.zip, mapping: keep}", "2:3: an archive target keeps source names"),
+        ("{archive: 'c:/m.zip'}", "2:16: archive path 'c:/m.zip' cannot contain ':'"),
+        ("{archive: ''}", "2:16: archive needs a file path"),
+    ],
+)
+def test_bad_archive_targets(tmp_path: Path, target: str, expected: str) -> None:
+    path = write(tmp_path / "c.yaml", f"targets:\n  a: {target}\n")
+    found = problems(path)
+    assert len(found) == 1 and found[0].startswith(f"c.yaml:{expected}"), found
+
+
+def test_an_archive_target_is_a_path_relative_to_the_config(tmp_path: Path) -> None:
+    text = "targets:\n  airgap: {archive: out/m.zip}\nimages:\n  - {source: nginx, tags: ['1']}\n"
+    path = write(tmp_path / "c.yaml", text.replace("]}", "], targets: [airgap]}"))
+    target = load_config(path).state.targets["airgap"]
+    assert target.is_archive and target.archive == str(tmp_path / "out" / "m.zip")
+    assert target.registry is None
+    assert registry_hosts(load_config(path)) == ["docker.io"]

@@ -22,6 +22,7 @@ import hangard
 #: Packages that must define ``__all__`` (even an empty one).
 PACKAGES = (
     "hangard",
+    "hangard.archive",
     "hangard.cli",
     "hangard.config",
     "hangard.copy",

@@ -16,7 +16,7 @@ from urllib.parse import unquote
 import yaml
 
 from hangard.config import load_config
-from hangard.copy import TransferSession
+from hangard.copy import Copier, TransferSession
 from hangard.core.plan import ActionKind
 from hangard.registry.client import RegistryClient
 from hangard.registry.credentials import CredentialStore
@@ -458,8 +458,8 @@ async def test_concurrent_executes_with_shared_locks_push_each_manifest_once(
     seen = len(dst.access_log())
 
     reports = await asyncio.gather(
-        execute(client, plan, locks=locks, session=session),
-        execute(client, plan, locks=locks, session=session),
+        execute(client, plan, locks=locks, copier=Copier(client, session)),
+        execute(client, plan, locks=locks, copier=Copier(client, session)),
     )
 
     assert all(r.ok and r.count(ItemOutcome.FAILED) == 0 for r in reports)

@@ -45,6 +45,7 @@ __all__ = [
     "parse_image",
     "parse_platforms",
     "parse_store_image",
+    "registry_client",
     "run_async",
 ]
 
@@ -274,3 +275,28 @@ def config_client(loaded: LoadedConfig, settings: Settings) -> RegistryClient:
         raise typer.Exit(ExitCode.USAGE) from None
     options = client_options(loaded, global_concurrency=settings.concurrency)
     return RegistryClient(options, store)
+
+
+def registry_client(
+    hosts: list[str],
+    *,
+    tls_verify: bool = True,
+    ca_file: Path | None = None,
+    plain_http: bool = False,
+    creds: Credentials | None = None,
+    authfile: Path | None = None,
+) -> RegistryClient:
+    """A client with one set of TLS options and credentials for every host
+    named on the command line (``save``, ``load --to``)."""
+    from hangard.registry.client import RegistryClient
+    from hangard.registry.credentials import CredentialStore
+    from hangard.registry.options import ClientOptions, RegistryOptions
+
+    options = RegistryOptions(
+        tls_verify=tls_verify, ca_file=str(ca_file) if ca_file else None, http=plain_http
+    )
+    client_options = ClientOptions(
+        registries=dict.fromkeys(hosts, options), user_agent=f"hangard/{__version__}"
+    )
+    overrides = dict.fromkeys(hosts, creds) if creds is not None else {}
+    return RegistryClient(client_options, CredentialStore(authfile=authfile, overrides=overrides))

@@ -126,12 +126,14 @@ def _fail_line(action: Action) -> str:
     """A failure under the target it concerns, or under the source tag when
     the source failed (then it shows once, whatever the number of targets)."""
     from hangard.core.plan import SyncItem
+    from hangard.core.reference import ImageReference
 
     item = action.item
     error = action.error
     on_target = (
         isinstance(item, SyncItem)
         and error is not None
+        and isinstance(item.destination, ImageReference)
         and error.context.registry == item.destination.registry != item.source.registry
     )
     where = f"{item.image}:{action.key[1]}"
@@ -148,6 +150,7 @@ async def _online_checks(
     cancelled); with ``targets``, also list the items whose target does not
     hold the desired digest. Returns (failures, pending copies)."""
     from hangard.core.plan import ActionKind, SyncItem
+    from hangard.core.reference import ImageReference
     from hangard.sync import check_pushes, observe_and_plan
 
     failures = 0
@@ -170,7 +173,11 @@ async def _online_checks(
                     f"PENDING {item.image}:{action.key[1]} -> {where} [{item.target}]: "
                     f"{action.describe()}"
                 )
-        repos = {i.destination.repository for i in planned.items}
+        repos = {
+            i.destination.repository
+            for i in planned.items
+            if isinstance(i.destination, ImageReference)
+        }
         for repo, refused, note in await check_pushes(client, repos):
             if refused is None:
                 typer.echo(f"ok   push to {repo}" + (f": {note}" if note else ""))

@@ -8,8 +8,8 @@ I/O around it, and :mod:`hangard.config.report` places each problem found:
 2. reject secrets written into the file (``password:``, ``token:``, …);
 3. read every ``list:`` file (relative to the config file) and parse its
    lines (:mod:`hangard.config.hangarlist`);
-4. resolve ``ca_file``, ``password_file`` and ``list`` paths against the
-   config file's directory, and check that each ``ca_file`` is readable;
+4. resolve ``ca_file``, ``password_file``, ``list`` and ``archive`` paths
+   against the config file's directory; check each ``ca_file`` is readable;
 5. check cron schedules with APScheduler (the core only counts fields);
 6. validate with :meth:`DesiredState.model_validate`, then
    :func:`~hangard.core.crosscheck.check_references`.
@@ -47,11 +47,7 @@ from hangard.config.hangarlist import parse_hangar_list
 from hangard.config.messages import strip_union_tags
 from hangard.config.positions import Problem, load_yaml
 from hangard.config.report import Report
-from hangard.core.desired import (
-    DesiredState,
-    ListEntry,
-    Location,
-)
+from hangard.core.desired import DesiredState, ListEntry, Location
 from hangard.core.schedule import parse_interval
 from hangard.errors import ConfigError
 
@@ -234,6 +230,9 @@ class _Loader:
         images = data.get("images")
         if isinstance(images, list):
             data["images"] = [self._list_entry(i, e) for i, e in enumerate(images)]
+        targets = data.get("targets")
+        if isinstance(targets, dict):
+            data["targets"] = {name: self._target(t) for name, t in targets.items()}
         registries = data.get("registries")
         if isinstance(registries, dict):
             data["registries"] = {
@@ -278,6 +277,12 @@ class _Loader:
         parsed = parse_hangar_list(text, display)
         self.report.problems.extend(parsed.problems)
         return {**entry, "list": str(resolved), "lines": tuple(parsed.lines)}
+
+    def _target(self, target: Any) -> Any:
+        archive = target.get("archive") if isinstance(target, dict) else None
+        if isinstance(archive, str) and archive.strip() and ":" not in archive:
+            return {**target, "archive": str(self._resolve(archive))}
+        return target
 
     def _registry(self, host: Any, settings: Any) -> Any:
         if not isinstance(settings, dict):

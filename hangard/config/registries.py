@@ -40,7 +40,7 @@ def registry_hosts(loaded: LoadedConfig) -> list[str]:
     image sources (sorted, canonical)."""
     state = loaded.state
     hosts = {registry_host(h) for h in state.registries}
-    hosts |= {t.registry for t in state.targets.values()}
+    hosts |= {t.registry for t in state.targets.values() if t.registry is not None}
     for entry in state.images:
         if isinstance(entry, ImageEntry):
             hosts.add(entry.repository.registry)
@@ -75,7 +75,8 @@ def client_options(
             harbor=HarborOptions(settings.harbor.create_projects, settings.harbor.public),
         )
     for target in loaded.state.targets.values():
-        registries.setdefault(target.registry, default)
+        if target.registry is not None:
+            registries.setdefault(target.registry, default)
     return ClientOptions(registries=registries, default=default, user_agent=user_agent)
 
 

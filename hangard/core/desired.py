@@ -17,8 +17,6 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Discriminator,
     Field,
     Tag,
@@ -37,6 +35,12 @@ from hangard.core.reference import (
     parse_tag,
 )
 from hangard.core.reference import parse_reference as _parse_reference
+from hangard.core.registry_settings import (
+    Credentials,
+    HarborSettings,
+    RegistrySettings,
+    StrictModel,
+)
 from hangard.core.schedule import DEFAULT_SCHEDULE, check_schedule
 from hangard.core.tags import parse_semver_range
 from hangard.errors import InputError
@@ -86,10 +90,6 @@ Location = tuple[Hashable, ...]
 "tags", 0)``. The config loader maps it to FILE:LINE:COL."""
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
 ScheduleText = Annotated[str, Field(min_length=1)]
 
 
@@ -133,66 +133,9 @@ PlatformText = Annotated[str, AfterValidator(_check_platform)]
 TagSpecText = Annotated[str, AfterValidator(_check_tag_spec)]
 
 
-class Credentials(_Model):
-    """Credentials by reference only: a secret never appears in the file."""
-
-    username: str | None = None
-    password_env: str | None = None
-    password_file: str | None = None
-    docker_config: bool = False
-    """Use the docker config / containers auth file / credential helper."""
-
-    @model_validator(mode="after")
-    def _one_source(self) -> Credentials:
-        sources = [self.password_env is not None, self.password_file is not None]
-        if self.docker_config and any(sources):
-            raise ValueError("docker_config: true excludes password_env and password_file")
-        if sum(sources) > 1:
-            raise ValueError("give password_env or password_file, not both")
-        if any(sources) and not self.username:
-            raise ValueError("password_env/password_file need a username")
-        if self.username and not any(sources) and not self.docker_config:
-            raise ValueError("username needs password_env or password_file")
-        return self
-
-
-class HarborSettings(_Model):
-    """Harbor projects for pushes into this registry: ``create_projects:
-    auto`` (create them when ``/api/v2.0/ping`` says Harbor), ``true``
-    (it is Harbor) or ``false`` (never); new projects are private unless
-    ``public: true``."""
-
-    create_projects: Literal["auto"] | bool = "auto"
-    public: bool = False
-
-    @field_validator("create_projects", mode="before")
-    @classmethod
-    def _check_mode(cls, value: object) -> object:
-        if value == "auto" or isinstance(value, bool):
-            return value
-        raise ValueError(f"expected auto, true or false, got {value!r}")
-
-
-class RegistrySettings(_Model):
-    credentials: Credentials | None = None
-    tls_verify: bool = True
-    ca_file: str | None = None
-    http: bool = False
-    max_concurrency: int = Field(default=4, ge=1, le=64)
-    requests_per_second: float | None = Field(default=None, gt=0)
-    ratelimit_floor: int | None = Field(default=None, ge=0)
-    """Pause pulls while Docker Hub's ``ratelimit-remaining`` is below this."""
-    timeout: float | None = Field(default=None, gt=0)
-    """Seconds one request to this host may take (each attempt's deadline)."""
-    retry_times: int | None = Field(default=None, ge=0, le=100)
-    """Retries after a failed attempt (0: none)."""
-    retry_delay: float | None = Field(default=None, gt=0, le=600)
-    """Backoff base in seconds: the first retry waits up to this."""
-    harbor: HarborSettings = Field(default_factory=HarborSettings)
-
-
-class Target(_Model):
-    """A named destination: a registry plus a repository mapping rule.
+class Target(StrictModel):
+    """A named destination: a registry plus a repository mapping rule, or a
+    Hangar zip archive.
 
     * ``mapping: keep`` (default): the source path under ``prefix``:
       ``docker.io/library/nginx`` → ``REGISTRY/PREFIX/library/nginx``;
@@ -200,9 +143,15 @@ class Target(_Model):
       ``→ REGISTRY/PREFIX/nginx``.
 
     An image entry's ``destination`` overrides the rule for that image.
+
+    ``archive: PATH`` (instead of ``registry``) keeps the images in a zip
+    archive under their source names, as ``hangard save`` writes them: no
+    ``prefix``, ``mapping`` or ``destination`` applies there.
     """
 
-    registry: str = Field(min_length=1)
+    registry: str | None = None
+    archive: str | None = None
+    """A Hangar zip archive (relative paths: to the config file)."""
     prefix: str = ""
     mapping: Literal["keep", "flatten"] = "keep"
 
@@ -216,10 +165,38 @@ class Target(_Model):
 
     @field_validator("registry")
     @classmethod
-    def _check_registry(cls, value: str) -> str:
-        return registry_host(value)
+    def _check_registry(cls, value: str | None) -> str | None:
+        return None if value is None else registry_host(value)
+
+    @field_validator("archive")
+    @classmethod
+    def _check_archive(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.strip():
+            raise ValueError("archive needs a file path")
+        if ":" in value:
+            raise ValueError(f"archive path {value!r} cannot contain ':'")
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Target:
+        if (self.registry is None) == (self.archive is None):
+            raise ValueError("a target needs either registry or archive (not both)")
+        if self.archive is not None and self.model_fields_set & {"prefix", "mapping"}:
+            raise ValueError(
+                "an archive target keeps source names: prefix and mapping do not apply"
+            )
+        return self
+
+    @property
+    def is_archive(self) -> bool:
+        return self.archive is not None
 
     def repository_for(self, source: Repository, destination: str | None = None) -> Repository:
+        """Where ``source`` goes; in an archive, its own name."""
+        if self.registry is None:
+            return source
         if destination:
             path = destination.strip("/")
         elif self.mapping == "flatten":
@@ -231,7 +208,7 @@ class Target(_Model):
         return Repository(self.registry, path)
 
 
-class TagRules(_Model):
+class TagRules(StrictModel):
     """Tag selection by pattern. Every present rule must hold; ``latest``
     then keeps the N highest by semver order."""
 
@@ -267,7 +244,7 @@ def parse_tag_spec(text: str) -> tuple[str, str | None]:
     return _check(parse_tag, tag), _check(parse_digest, digest) if digest else None
 
 
-class _EntryBase(_Model):
+class _EntryBase(StrictModel):
     platforms: list[PlatformText] | None = None
     targets: list[str] | None = None
     schedule: ScheduleText | None = None
@@ -336,7 +313,7 @@ class ImageEntry(_EntryBase):
         return parse_reference(self.source).repository
 
 
-class ListLine(_Model):
+class ListLine(StrictModel):
     """One parsed line of a Hangar list: an image, or ``SOURCE DEST TAG``."""
 
     line: int
@@ -368,7 +345,7 @@ Entry = Annotated[
 ]
 
 
-class Defaults(_Model):
+class Defaults(StrictModel):
     platforms: list[PlatformText] = Field(default_factory=list)
     """Empty means every platform (the index digest is then preserved)."""
     targets: list[str] = Field(default_factory=list)
@@ -380,7 +357,7 @@ class Defaults(_Model):
         return check_schedule(value)
 
 
-class DesiredState(_Model):
+class DesiredState(StrictModel):
     version: Literal[1] = 1
     defaults: Defaults = Field(default_factory=Defaults)
     registries: dict[Annotated[str, AfterValidator(_check_host_key)], RegistrySettings] = Field(

@@ -23,10 +23,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 
-from hangard.core.desired import DesiredState, ImageEntry, ListEntry, TagRules, parse_tag_spec
+from hangard.core.desired import (
+    DesiredState,
+    ImageEntry,
+    ListEntry,
+    TagRules,
+    Target,
+    parse_tag_spec,
+)
 from hangard.core.platform import Platform
 from hangard.core.reference import ImageReference, Repository, parse_reference
 from hangard.core.tags import select_tags
+from hangard.core.transports import ArchiveReference, StoreReference
 from hangard.errors import ErrorContext, HangardError, NotFoundError, OperationError, Reason
 
 __all__ = [
@@ -68,7 +76,8 @@ class SyncItem:
     tag: str
     target: str
     source: ImageReference
-    destination: ImageReference
+    destination: StoreReference
+    """A registry repository, or for an archive target the image's name in it."""
     platforms: tuple[Platform, ...] = ()
     schedule: str = ""
     explicit: bool = True
@@ -164,7 +173,7 @@ def expand(
         for repo, tag, digest, destination in wanted:
             source = ImageReference(repo.registry, repo.path, tag=tag, digest=digest)
             for name, target in zip(names, targets, strict=True):
-                dest = target.repository_for(repo, destination).tag(tag)
+                dest = _destination(target, repo, destination, tag)
                 items.append(
                     SyncItem(str(repo), tag, name, source, dest, platforms, schedule, explicit)
                 )
@@ -174,6 +183,15 @@ def expand(
         if item.explicit and not kept.explicit:
             unique[item.key] = item
     return sorted(unique.values()), errors
+
+
+def _destination(
+    target: Target, repo: Repository, destination: str | None, tag: str
+) -> StoreReference:
+    """Where ``repo:tag`` goes on ``target``; in an archive, its own name."""
+    if target.archive is not None:
+        return ArchiveReference(target.archive, str(repo), tag)
+    return target.repository_for(repo, destination).tag(tag)
 
 
 @dataclass(frozen=True)

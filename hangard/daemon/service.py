@@ -227,7 +227,11 @@ class Daemon:
                 complete=schedules is None or schedules >= desired.schedules,
                 schedules=desired.schedules if schedules is None else schedules,
                 failed_path=self.settings.failed_path,
-                targets={name: t.registry for name, t in desired.targets.items()},
+                targets={  # an archive target's failures have no list line
+                    name: t.registry
+                    for name, t in desired.targets.items()
+                    if t.registry is not None
+                },
             )
             timeout = self.settings.cycle_timeout
             deadline = recorder.deadline = asyncio.timeout(timeout)

@@ -19,13 +19,15 @@ from pathlib import Path
 
 import structlog
 
-from hangard.copy import Progress, TransferSession
+from hangard.copy import Copier, Progress, TransferSession
 from hangard.core.desired import DesiredState
 from hangard.core.plan import ExpansionProblem, Plan, SyncItem, expand, make_plan
 from hangard.core.plan import pattern_repositories as _pattern_repositories
 from hangard.core.reference import Repository
 from hangard.errors import HangardError
 from hangard.registry.client import RegistryClient
+from hangard.stores.archive.opened import ArchiveSet
+from hangard.stores.open import open_store
 from hangard.sync.digestcache import DigestCache
 from hangard.sync.execution import ItemResult, KeyLocks, SyncReport, execute
 from hangard.sync.failed import write_failed_list
@@ -37,6 +39,7 @@ __all__ = [
     "Planned",
     "Save",
     "SaveFailure",
+    "list_pattern_tags",
     "observe_and_plan",
     "persist",
     "run_cycle",
@@ -130,19 +133,28 @@ async def observe_and_plan(
     *,
     cache: DigestCache | None = None,
     only: frozenset[str] | None = None,
+    archives: ArchiveSet | None = None,
 ) -> Planned:
     """List the tags patterns need, expand the desired state into items,
     observe their digests, and decide.
 
     ``only`` restricts the plan to items with these schedules (the daemon
-    runs one job per schedule).
+    runs one job per schedule). Archive targets are read through
+    ``archives`` (the cycle's; by default one opened and closed here).
     """
     tags = await list_pattern_tags(client, _pattern_repositories(state, only))
     items, problems = expand(state, tags)
     if only is not None:
         items = [i for i in items if i.schedule in only]
         problems = [e for e in problems if e.schedule in only]
-    observations = await observe(client, items, cache)
+    opened = archives or ArchiveSet()
+    try:
+        observations = await observe(
+            client, items, cache, stores=lambda ref: open_store(ref, client, opened)
+        )
+    finally:
+        if archives is None:
+            await opened.close()
     return Planned(make_plan(items, observations, problems), items, problems)
 
 
@@ -183,14 +195,15 @@ async def run_cycle(
     client.harbor.new_run()  # each cycle checks each Harbor project again, once
     planned: Planned | None = None
     report: SyncReport | None = None
+    archives = ArchiveSet()  # one reader or writer per archive target, per cycle
     try:
-        planned = await observe_and_plan(client, state, cache=cache, only=only)
+        planned = await observe_and_plan(client, state, cache=cache, only=only, archives=archives)
         hooks.planned(planned)
         report = await execute(
             client,
             planned.plan,
             concurrency=concurrency,
-            session=_session(client, hooks.progress()),
+            copier=Copier(client, _session(client, hooks.progress()), archives),
             locks=locks,
             on_result=hooks.item_finished,
             cache=cache,
@@ -202,6 +215,7 @@ async def run_cycle(
             schedules=sorted(only) if only is not None else None,
         )
     finally:
+        await archives.close()
         hooks.finished(report)
         saves = [cache_save(cache), *hooks.saves()]
         listed: list[int] = []

@@ -8,14 +8,15 @@ import dataclasses
 import time
 from collections.abc import Callable
 from copy import copy as _clone
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import structlog
 
-from hangard.copy import Copier, CopyResult, TransferSession
+from hangard.copy import Copier, CopyResult
 from hangard.copy.engine import NO_PLATFORM_MATCH, UNKNOWN
 from hangard.core.plan import Action, ActionKind, ItemKey, Plan, SyncItem
+from hangard.core.transports import ArchiveReference
 from hangard.errors import CycleTimeoutError, HangardError, OperationError, Reason
 from hangard.registry.client import RegistryClient
 from hangard.sync.digestcache import DigestCache
@@ -204,7 +205,7 @@ async def execute(
     plan: Plan,
     *,
     concurrency: int = 8,
-    session: TransferSession | None = None,
+    copier: Copier | None = None,
     locks: KeyLocks | None = None,
     on_result: ResultHook | None = None,
     cache: DigestCache | None = None,
@@ -217,11 +218,12 @@ async def execute(
     because the cycle's deadline passed (``deadline_passed()`` says so),
     each copy it cuts short is reported as failed, with reason ``timeout``,
     before the cancellation goes on; copies not yet started are left for
-    the next cycle.
+    the next cycle. Archive targets written to are committed once, at the
+    end (what was copied there, even if other items failed); a commit that
+    fails fails their copied items.
     """
     started = time.monotonic()
-    session = session or TransferSession(client)
-    copier = Copier(client, session)
+    copier = copier or Copier(client)
     gate = asyncio.Semaphore(max(1, concurrency))
     locks = locks or KeyLocks()
 
@@ -247,7 +249,11 @@ async def execute(
         if on_result is not None:
             on_result(result)
 
-    results = await asyncio.gather(*(run(a) for a in plan.actions))
+    try:
+        results = await asyncio.gather(*(run(a) for a in plan.actions))
+        results = await _commit_archives(copier, results)
+    finally:
+        await copier.close()
     return SyncReport(
         results=tuple(results),
         duration=round(time.monotonic() - started, 3),
@@ -268,6 +274,26 @@ def _cut_short(action: Action, started: float) -> ItemResult:
         duration=duration,
         failure=error.with_context(item=item_name(action)),
     )
+
+
+async def _commit_archives(copier: Copier, results: list[ItemResult]) -> list[ItemResult]:
+    """Commit the archives written to; on failure, their copied items fail."""
+    try:
+        await copier.commit()
+    except (HangardError, OSError) as exc:
+        error = exc if isinstance(exc, HangardError) else OperationError(f"archive: {exc}")
+        log.error("archive not committed", error=str(error))
+        return [
+            replace(
+                r, outcome=ItemOutcome.FAILED, failure=error.with_context(item=item_name(r.action))
+            )
+            if r.outcome is ItemOutcome.COPIED
+            and isinstance(r.action.item, SyncItem)
+            and isinstance(r.action.item.destination, ArchiveReference)
+            else r
+            for r in results
+        ]
+    return results
 
 
 async def _copy(

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from hangard.atomicfile import write_atomic
 from hangard.core.plan import SyncItem
+from hangard.core.reference import ImageReference
+from hangard.core.transports import ARCHIVE_PREFIX, OCI_PREFIX, ArchiveReference
 from hangard.sync.execution import ItemOutcome, ItemResult
 
 __all__ = [
@@ -36,16 +38,20 @@ def failed_entries(results: Iterable[ItemResult]) -> list[FailedEntry]:
             continue
         digest = item.source.digest or result.action.source_digest
         tag = f"{item.tag}@{digest}" if digest else item.tag
-        entries.append(
-            (
-                item.target,
-                item.destination.registry,
-                str(item.source.repository),
-                item.destination.path,
-                tag,
-            )
-        )
+        where, path = _place(item)
+        entries.append((item.target, where, str(item.source.repository), path, tag))
     return entries
+
+
+def _place(item: SyncItem) -> tuple[str, str]:
+    """The target's registry and the destination path; for an archive, the
+    archive (``hangar-archive:FILE``) and the source's path (its name there)."""
+    dest = item.destination
+    if isinstance(dest, ImageReference):
+        return dest.registry, dest.path
+    if isinstance(dest, ArchiveReference):
+        return f"{ARCHIVE_PREFIX}{dest.path}", item.source.path
+    return f"{OCI_PREFIX}{dest.directory}", item.source.path
 
 
 def failed_lines(results: Iterable[ItemResult]) -> list[str]:

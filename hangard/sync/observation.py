@@ -10,7 +10,7 @@ in the state dir between ``sync --once`` runs).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import cast
 
 import structlog
@@ -20,38 +20,54 @@ from hangard.core.manifest import Descriptor, Manifest, select_platforms
 from hangard.core.mediatypes import SCHEMA1_TYPES
 from hangard.core.plan import ItemKey, Observation, SyncItem
 from hangard.core.reference import ImageReference
+from hangard.core.transports import StoreReference
 from hangard.errors import HangardError, NotFoundError
 from hangard.once import Once
 from hangard.registry.client import RegistryClient
+from hangard.stores.base import ImageStore
+from hangard.stores.open import open_store
 from hangard.sync.digestcache import DigestCache
 
-__all__ = ["observe"]
+__all__ = ["StoreOpener", "observe"]
 
 log = structlog.get_logger("hangard.observe")
+
+
+StoreOpener = Callable[[StoreReference], ImageStore]
+"""The store behind a target that is not a registry (an archive)."""
 
 
 async def observe(
     client: RegistryClient,
     items: Iterable[SyncItem],
     cache: DigestCache | None = None,
+    stores: StoreOpener | None = None,
 ) -> dict[ItemKey, Observation]:
-    """What the registries say about each item (errors included, as values)."""
-    observer = _Observer(client, DigestCache() if cache is None else cache)
+    """What the registries (and other targets' stores) say about each item
+    (errors included, as values)."""
+    opener = stores or (lambda ref: open_store(ref, client))
+    observer = _Observer(client, DigestCache() if cache is None else cache, opener)
     return dict(await asyncio.gather(*(observer.one(item) for item in items)))
 
 
 class _Observer:
     """One observation round: each manifest ``HEAD`` and ``GET`` once."""
 
-    def __init__(self, client: RegistryClient, cache: DigestCache) -> None:
+    def __init__(self, client: RegistryClient, cache: DigestCache, stores: StoreOpener) -> None:
         self.client = client
         self.cache = cache
+        self.stores = stores
         self.heads: Once[Descriptor | None] = Once()
         self.manifests: Once[Manifest] = Once()
 
-    async def look(self, ref: ImageReference) -> tuple[Descriptor | None, HangardError | None]:
+    async def look(self, ref: StoreReference) -> tuple[Descriptor | None, HangardError | None]:
+        def head() -> Awaitable[Descriptor | None]:
+            if isinstance(ref, ImageReference):
+                return self.client.head_manifest(ref)
+            return self.stores(ref).head_manifest(ref.reference)
+
         try:
-            return await self.heads(str(ref), lambda: self.client.head_manifest(ref)), None
+            return await self.heads(str(ref), head), None
         except HangardError as exc:
             return None, exc
 
@@ -128,8 +144,12 @@ class _Observer:
         as in sync."""
         if not isinstance(children, dict) or not children:
             return None
+        where = item.destination.with_digest(target_digest)
         try:
-            current = await self.client.get_manifest(item.destination.with_digest(target_digest))
+            if isinstance(where, ImageReference):
+                current = await self.client.get_manifest(where)
+            else:
+                current = await self.stores(where).get_manifest(target_digest)
         except NotFoundError:
             return None
         if current.is_index:

@@ -72,6 +72,8 @@ class Archive:
         which each entry write takes inside it."""
         self._state = threading.RLock()  # opening and switching run in threads
         self._changed = False
+        self.base_layers: frozenset[str] = frozenset()
+        """A delta's base layers: counted as present, so not written."""
 
     @property
     def name(self) -> str:

@@ -1,0 +1,159 @@
+"""``hangard load``: push an archive's images to a registry, streamed zip
+entry → registry, each blob's sha256 checked on the way; blobs already at
+the target are skipped and shared ones mounted (the copier's work). The
+copier's order (blobs, child manifests, then the tag) means a killed load
+never leaves a tag pointing at missing blobs; a rerun completes it.
+
+Without ``overwrite``, a tag that exists at the target with another digest
+is reported (:attr:`LoadOutcome.CONFLICT`) and left as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import structlog
+
+from hangard.archive.basefill import fill_from_base
+from hangard.archive.destinations import LoadItem
+from hangard.copy import Copier, CopyResult, Progress, TransferSession
+from hangard.core.manifest import select_platforms
+from hangard.core.platform import Platform
+from hangard.core.transports import ArchiveReference
+from hangard.errors import HangardError
+from hangard.registry.client import RegistryClient
+from hangard.stores.archive.opened import ArchiveSet
+from hangard.stores.base import ImageStore
+from hangard.stores.open import open_store
+
+__all__ = ["LoadOutcome", "LoadReport", "LoadResult", "load"]
+
+log = structlog.get_logger("hangard.archive")
+
+
+class LoadOutcome(StrEnum):
+    LOADED = "loaded"
+    IN_SYNC = "in-sync"
+    CONFLICT = "conflict"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    item: LoadItem
+    outcome: LoadOutcome
+    copy: CopyResult | None = None
+    error: HangardError | None = None
+    existing: str | None = None
+    """For a conflict: the digest the target's tag has."""
+    wanted: str | None = None
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    archive: Path
+    results: tuple[LoadResult, ...]
+    duration: float
+
+    def count(self, outcome: LoadOutcome) -> int:
+        return sum(1 for r in self.results if r.outcome is outcome)
+
+    @property
+    def ok(self) -> bool:
+        return not any(
+            r.outcome in (LoadOutcome.FAILED, LoadOutcome.CONFLICT) for r in self.results
+        )
+
+    @property
+    def bytes_moved(self) -> int:
+        return sum(r.copy.bytes_moved for r in self.results if r.copy is not None)
+
+
+async def _wanted(store: ImageStore, tag: str, platforms: Sequence[Platform]) -> str | None:
+    """The digest the loaded tag would have (a platform subset's own)."""
+    head = await store.head_manifest(tag)
+    if head is None or not platforms:
+        return head.digest if head else None
+    manifest = await store.get_manifest(tag)
+    if not manifest.is_index:
+        return manifest.digest
+    chosen = select_platforms(manifest, platforms).manifest
+    return chosen.digest if chosen is not None else None
+
+
+async def _one(
+    copier: Copier,
+    archive: Path,
+    item: LoadItem,
+    platforms: Sequence[Platform],
+    overwrite: bool,
+) -> LoadResult:
+    src = ArchiveReference(str(archive), item.name.name, item.name.tag)
+    try:
+        store = open_store(src, copier.client, copier.archives)
+        wanted = await _wanted(store, item.name.tag or "latest", platforms)
+        head = await copier.client.head_manifest(item.destination)
+        existing = head.digest if head is not None else None
+        if existing is not None and wanted is not None and existing != wanted and not overwrite:
+            log.warning(
+                "tag exists with another digest: not replaced (--overwrite replaces it)",
+                image=str(item.name),
+                destination=str(item.destination),
+                existing=existing,
+                wanted=wanted,
+            )
+            return LoadResult(item, LoadOutcome.CONFLICT, existing=existing, wanted=wanted)
+        result = await copier.copy(
+            src, item.destination, platforms=platforms, target_digest=existing
+        )
+    except HangardError as exc:
+        log.error(
+            "image not loaded",
+            image=str(item.name),
+            destination=str(item.destination),
+            error=str(exc),
+        )
+        return LoadResult(item, LoadOutcome.FAILED, error=exc)
+    if result.skipped:
+        return LoadResult(item, LoadOutcome.SKIPPED, copy=result)
+    outcome = LoadOutcome.IN_SYNC if result.up_to_date else LoadOutcome.LOADED
+    return LoadResult(item, outcome, copy=result, wanted=result.target_digest)
+
+
+async def load(
+    client: RegistryClient,
+    archive: Path,
+    items: Sequence[LoadItem],
+    *,
+    platforms: Sequence[Platform] = (),
+    overwrite: bool = False,
+    jobs: int = 4,
+    progress: Progress | None = None,
+    base: Path | None = None,
+) -> LoadReport:
+    """Load ``items`` from ``archive``; one failing never stops the others.
+    A delta archive's left-out layers must be at the target or in ``base``:
+    checked (and pushed from ``base``) before anything else is pushed."""
+    started = time.monotonic()
+    session = (
+        TransferSession(client) if progress is None else TransferSession(client, progress=progress)
+    )
+    copier = Copier(client, session, ArchiveSet())
+    gate = asyncio.Semaphore(max(1, jobs))
+
+    async def guarded(item: LoadItem) -> LoadResult:
+        async with gate:
+            return await _one(copier, archive, item, platforms, overwrite)
+
+    try:
+        await fill_from_base(copier, archive, items, base)
+        results = await asyncio.gather(*(guarded(i) for i in items))
+    finally:
+        await copier.close()
+    return LoadReport(archive, tuple(results), round(time.monotonic() - started, 3))

@@ -1,0 +1,75 @@
+"""A registry's settings in the desired-state file (``registries: HOST:``):
+credentials by reference, TLS, concurrency, rate and retry limits; and the
+strict base every desired-state model uses. Pure."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = ["Credentials", "HarborSettings", "RegistrySettings", "StrictModel"]
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors; values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Credentials(StrictModel):
+    """Credentials by reference only: a secret never appears in the file."""
+
+    username: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
+    docker_config: bool = False
+    """Use the docker config / containers auth file / credential helper."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Credentials:
+        sources = [self.password_env is not None, self.password_file is not None]
+        if self.docker_config and any(sources):
+            raise ValueError("docker_config: true excludes password_env and password_file")
+        if sum(sources) > 1:
+            raise ValueError("give password_env or password_file, not both")
+        if any(sources) and not self.username:
+            raise ValueError("password_env/password_file need a username")
+        if self.username and not any(sources) and not self.docker_config:
+            raise ValueError("username needs password_env or password_file")
+        return self
+
+
+class HarborSettings(StrictModel):
+    """Harbor projects for pushes into this registry: ``create_projects:
+    auto`` (create them when ``/api/v2.0/ping`` says Harbor), ``true``
+    (it is Harbor) or ``false`` (never); new projects are private unless
+    ``public: true``."""
+
+    create_projects: Literal["auto"] | bool = "auto"
+    public: bool = False
+
+    @field_validator("create_projects", mode="before")
+    @classmethod
+    def _check_mode(cls, value: object) -> object:
+        if value == "auto" or isinstance(value, bool):
+            return value
+        raise ValueError(f"expected auto, true or false, got {value!r}")
+
+
+class RegistrySettings(StrictModel):
+    credentials: Credentials | None = None
+    tls_verify: bool = True
+    ca_file: str | None = None
+    http: bool = False
+    max_concurrency: int = Field(default=4, ge=1, le=64)
+    requests_per_second: float | None = Field(default=None, gt=0)
+    ratelimit_floor: int | None = Field(default=None, ge=0)
+    """Pause pulls while Docker Hub's ``ratelimit-remaining`` is below this."""
+    timeout: float | None = Field(default=None, gt=0)
+    """Seconds one request to this host may take (each attempt's deadline)."""
+    retry_times: int | None = Field(default=None, ge=0, le=100)
+    """Retries after a failed attempt (0: none)."""
+    retry_delay: float | None = Field(default=None, gt=0, le=600)
+    """Backoff base in seconds: the first retry waits up to this."""
+    harbor: HarborSettings = Field(default_factory=HarborSettings)

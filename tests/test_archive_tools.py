@@ -1,0 +1,87 @@
+"""``hangard archive merge|export|diff`` and split archives (``save
+--part-size``) through save, ls, verify and load, in subprocesses against
+real registries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.harness import images, skopeo
+from tests.harness.registry import Registry
+from tests.helpers_cli import Hangard
+
+pytestmark = pytest.mark.usefixtures("tmp_authfile")
+
+
+def names(hangard: Hangard, archive: Path) -> dict[str, str]:
+    run = hangard("archive", "ls", str(archive), "-o", "json")
+    assert run.code == 0, run.err
+    return {f"{r['source']}:{r['tag']}": r["digest"] for r in json.loads(run.out)["images"]}
+
+
+def test_merge_export_and_diff(
+    hangard: Hangard, plain_registry: Registry, plain_registry2: Registry, tmp_path: Path
+) -> None:
+    src, dst = plain_registry, plain_registry2
+    a = images.push_oci_index(src, "a", "1", seed=71)
+    b = images.push_oci_image(src, "b", "1", seed=72)
+    first, second, merged = tmp_path / "a.zip", tmp_path / "b.zip", tmp_path / "m.zip"
+    assert hangard("save", f"{src.host}/a:1", "-o", str(first), "--plain-http").code == 0
+    assert hangard("save", f"{src.host}/b:1", "-o", str(second), "--plain-http").code == 0
+
+    done = hangard("archive", "merge", str(first), str(second), "-o", str(merged))
+    assert done.code == 0, done.err
+    assert names(hangard, merged) == {f"{src.host}/a:1": a.digest, f"{src.host}/b:1": b.digest}
+    assert hangard("archive", "verify", str(merged)).code == 0
+    refused = hangard("archive", "merge", str(first), "-o", str(merged))
+    assert refused.code == 2 and "exists" in refused.err
+
+    listing = tmp_path / "l.txt"
+    listing.write_text(f"{src.host}/b:1\n")
+    sub = tmp_path / "sub.zip"
+    exported = hangard("archive", "export", str(merged), "--list", str(listing), "-o", str(sub))
+    assert exported.code == 0, exported.err
+    assert names(hangard, sub) == {f"{src.host}/b:1": b.digest}
+    listing.write_text(f"{src.host}/c:1\n")
+    lacking = hangard(
+        "archive", "export", str(merged), "--list", str(listing), "-o", str(tmp_path / "x.zip")
+    )
+    assert lacking.code == 1 and "is not in" in lacking.err
+
+    images.push_oci_image(dst, "m/b", "1", seed=73)  # another digest there
+    diffed = hangard("archive", "diff", str(merged), "--against", f"{dst.host}/m", "--plain-http")
+    assert diffed.code == 2, diffed.err
+    assert f"missing   {src.host}/a:1 -> {dst.host}/m/a:1" in diffed.out
+    assert f"different {src.host}/b:1 -> {dst.host}/m/b:1" in diffed.out
+    loaded = hangard("load", str(merged), "--to", f"{dst.host}/m", "--plain-http", "--overwrite")
+    assert loaded.code == 0, loaded.err
+    same = hangard("archive", "diff", str(merged), "--against", f"{dst.host}/m", "--plain-http")
+    assert same.code == 0 and same.out.count("present") == 2, same.out
+
+
+def test_split_parts_through_save_ls_verify_and_load(
+    hangard: Hangard, plain_registry: Registry, plain_registry2: Registry, tmp_path: Path
+) -> None:
+    src, dst = plain_registry, plain_registry2
+    index = images.push_oci_image(src, "big", "1", seed=74, file_size=100_000, layer_count=3)
+    archive = tmp_path / "parts.zip"
+    saved = hangard(
+        "save", f"{src.host}/big:1", "-o", str(archive), "--plain-http", "--part-size", "256KiB"
+    )
+    assert saved.code == 0, saved.err
+    parts = sorted(tmp_path.glob("parts.zip.*"))
+    assert len(parts) >= 2 and not archive.exists()
+    assert all(p.stat().st_size <= 256 << 10 for p in parts)
+    first = parts[0]
+    assert first.name == "parts.zip.001"
+    assert names(hangard, first) == {f"{src.host}/big:1": index.digest}
+    assert hangard("archive", "verify", str(first)).code == 0
+    loaded = hangard("load", str(first), "--to", dst.host, "--plain-http")
+    assert loaded.code == 0, loaded.err
+    assert skopeo.inspect_raw(dst, "big", "1") == index.manifest
+    whole = tmp_path / "whole.zip"
+    whole.write_bytes(b"".join(p.read_bytes() for p in parts))
+    assert names(hangard, whole) == {f"{src.host}/big:1": index.digest}
