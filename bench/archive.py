@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import shutil
+import subprocess
 from pathlib import Path
 
 from _common import (  # first: ROOT on sys.path
@@ -85,10 +86,21 @@ def _clean(work: Path, label: str) -> None:
 
 
 def _bench(
-    work: Path, src: Registry, dst: Registry, names: list[str], *, label: str, runs: int
+    work: Path,
+    src: Registry,
+    dst: Registry,
+    names: list[str],
+    *,
+    label: str,
+    runs: int,
+    profile: Path | None = None,
 ) -> None:
     env = bench_env(work, HANGARD_STATE_DIR=str(work / "state"))
     commands = _commands(work, src, dst, names, label)
+    if profile is not None:
+        _profile(profile / label, commands["hangard"], env, dst, work, label=label)
+    if runs < 1:
+        return
     saved: dict[str, list[Timing]] = {t: [] for t in TOOLS}
     loaded: dict[str, list[Timing]] = {t: [] for t in TOOLS}
     for run in range(runs):
@@ -115,19 +127,54 @@ def _bench(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repos", type=int, default=20)
+    parser.add_argument("--repos", type=int, default=20, help="0: no catalog")
     parser.add_argument("--layer-kib", type=int, default=256)
     parser.add_argument("--big-mib", type=int, default=1024, help="0: no big image")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="also profile one hangard save and load of each workload with pyinstrument "
+        "(text and HTML call trees under DIR)",
+    )
     args = parser.parse_args()
     with workspace("hangard-bench-archive-") as (work, src, dst):
-        print(f"seeding {args.repos} repositories × 3 platforms × 4 layers …", flush=True)
-        names = seed_catalog(src, args.repos, args.layer_kib)
-        _bench(work, src, dst, names, label="catalog", runs=args.runs)
+        if args.repos:
+            print(f"seeding {args.repos} repositories × 3 platforms × 4 layers …", flush=True)
+            names = seed_catalog(src, args.repos, args.layer_kib)
+            _bench(work, src, dst, names, label="catalog", runs=args.runs, profile=args.profile)
         if args.big_mib:
             print(f"seeding a {args.big_mib} MiB single-layer image …", flush=True)
             images.push_big_image(src, "bench/big", "v1", args.big_mib << 20, seed=7)
-            _bench(work, src, dst, ["bench/big"], label="big", runs=args.runs)
+            _bench(work, src, dst, ["bench/big"], label="big", runs=args.runs, profile=args.profile)
+
+
+def _profile(
+    out: Path,
+    hangard: tuple[list[str], list[str]],
+    env: dict[str, str],
+    dst: Registry,
+    work: Path,
+    *,
+    label: str,
+) -> None:
+    """One hangard save and load under pyinstrument, rendered as text (the
+    call tree) and HTML (to click through)."""
+    out.mkdir(parents=True, exist_ok=True)
+    _clean(work, label)
+    fresh_target(dst, work)
+    python = str(ROOT / ".venv" / "bin" / "python")
+    pyinstrument = [python, "-m", "pyinstrument"]
+    for step, command in zip(("save", "load"), hangard, strict=True):
+        session = out / f"{step}.pyisession"
+        run = [*pyinstrument, "-i", "0.0005", "-r", "pyisession", "-o", str(session)]
+        subprocess.run([*run, "-m", "hangard", *command[1:]], env=env, check=True)
+        for renderer, suffix in (("text", "txt"), ("html", "html")):
+            rendered = str(out / f"{step}.{suffix}")
+            load = [*pyinstrument, "--load", str(session), "-r", renderer, "-o", rendered]
+            subprocess.run(load, check=True)
+        print(f"profile of a {label} {step}: {out / step}.txt and .html", flush=True)
 
 
 def _line(t: Timing) -> str:

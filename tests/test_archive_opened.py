@@ -72,6 +72,32 @@ async def test_a_wrong_digest_leaves_no_entry(tmp_path: Path) -> None:
     await archive.close()
 
 
+async def test_a_streamed_body_with_a_wrong_digest_leaves_no_entry(tmp_path: Path) -> None:
+    """Streamed in small chunks (gathered into pieces and read ahead), the
+    body is hashed by the archive, and a mismatch is refused before the
+    entry is finished; the next entry starts where the refused one did."""
+    archive = Archive(tmp_path / "s.zip")
+    data = bytes(range(256)) * 12_000  # ~3 MiB: several pieces
+    wanted = digest(data)
+
+    async def body(payload: bytes) -> AsyncIterator[bytes]:
+        for at in range(0, len(payload), 60_000):
+            yield payload[at : at + 60_000]
+
+    other = data[:-1] + b"x"
+    with pytest.raises(DigestMismatchError, match=wanted) as info:
+        await archive.write(share_name(wanted), len(data), body(other), digest=wanted, what="W")
+    assert "W" in str(info.value)
+    assert await archive.entry(share_name(wanted)) is None
+    assert await archive.write(share_name(wanted), len(data), body(data), digest=wanted)
+    await archive.commit()
+    with zipfile.ZipFile(tmp_path / "s.zip") as z:
+        assert z.testzip() is None
+        assert z.read(share_name(wanted)) == data
+        assert z.getinfo(share_name(wanted)).header_offset == 0
+    await archive.close()
+
+
 async def test_an_append_keeps_entries_and_blobs(tmp_path: Path) -> None:
     path = tmp_path / "c.zip"
     archives = ArchiveSet()

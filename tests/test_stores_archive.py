@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 
 from hangard.copy import Copier
+from hangard.core.archive import share_name
 from hangard.core.transports import ArchiveReference, LayoutReference, parse_store_reference
-from hangard.errors import ArchiveError, InputError
+from hangard.errors import ArchiveError, DigestMismatchError, InputError
 from hangard.registry.client import RegistryClient
+from hangard.stores.archive.opened import Archive
 from tests.harness import images, skopeo
 from tests.harness.registry import Registry
 from tests.helpers_cli import Hangard
@@ -294,6 +296,26 @@ async def test_a_damaged_blob_is_refused_and_nothing_is_tagged(
             ArchiveReference(str(archive)), LayoutReference(str(tmp_path / "layout"), "v1")
         )
     await again.close()
+
+
+async def test_a_corrupted_source_blob_never_enters_the_archive(
+    plain_registry: Registry, client: RegistryClient, tmp_path: Path
+) -> None:
+    """The copier leaves hashing to the archive (each blob hashed once): the
+    archive's own check must still refuse a blob that is not what it says."""
+    image = images.push_oci_image(plain_registry, "bad/app", "v1", seed=26, file_size=3 << 20)
+    bad = image.layers[0].digest
+    images.corrupt_blob(plain_registry, "bad/app", bad)
+    archive = tmp_path / "bad.zip"
+    copier = Copier(client)
+    with pytest.raises(DigestMismatchError) as info:
+        await copier.copy(ref(plain_registry, "bad/app", "v1"), ArchiveReference(str(archive)))
+    assert info.value.expected == bad and info.value.actual != bad
+    assert "bad/app" in str(info.value)
+    await copier.close()
+    resumed = Archive(archive)  # what a rerun would keep of the partial
+    assert await resumed.entry(share_name(bad)) is None
+    await resumed.close()
 
 
 async def test_oci_layout_to_archive_and_back(

@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
-from hangard.copy.stream import DiffIdTap, pipelined, verified
+from hangard.copy.stream import DiffIdTap, pipelined, sized, verified
 from hangard.errors import DigestMismatchError
+from hangard.stores.feed import coalesced
 
 DATA = bytes(range(256)) * 40  # 10 KiB, not a multiple of the chunk sizes below
 
@@ -205,3 +206,22 @@ async def test_pipelined_passes_verification_errors_through() -> None:
     seen, exc = await drain_until_error(stream)
     assert isinstance(exc, DigestMismatchError)
     assert len(b"".join(seen)) < len(DATA)
+
+
+@pytest.mark.parametrize("piece", [1, 1000, 4096, len(DATA) + 1])
+async def test_coalesced_gathers_pieces_of_at_least_the_size(piece: int) -> None:
+    pieces = await drain(coalesced(aiter_of([b"", *split(DATA, 300)]), piece))
+    assert b"".join(pieces) == DATA
+    assert all(len(p) >= piece for p in pieces[:-1])
+    assert all(len(p) < piece + 300 for p in pieces)
+
+
+async def test_sized_counts_without_hashing_and_fails_on_a_wrong_size() -> None:
+    seen: list[bytes] = []
+    wanted = sha256(b"not checked here")
+    stream = sized(aiter_of(split(DATA, 1000)), wanted, len(DATA), on_chunk=seen.append)
+    assert b"".join(await drain(stream)) == DATA == b"".join(seen)
+    _, exc = await drain_until_error(sized(aiter_of(split(DATA, 1000)), wanted, len(DATA) - 1))
+    assert isinstance(exc, DigestMismatchError) and "more than" in str(exc)
+    _, exc = await drain_until_error(sized(aiter_of(split(DATA, 1000)), wanted, len(DATA) + 1))
+    assert isinstance(exc, DigestMismatchError) and "instead of" in str(exc)

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 from hangard.copy.blobs import BlobOutcome, BlobStats
 from hangard.copy.progress import Meter, NullProgress, Progress
-from hangard.copy.stream import capped, verified
+from hangard.copy.stream import capped, sized, verified
 from hangard.copy.tasks import SharedWork
 from hangard.core.manifest import Descriptor
 from hangard.registry.options import ClientOptions
-from hangard.stores.base import ImageStore, SerialWrites
+from hangard.stores.base import ImageStore, SerialWrites, VerifyingWrites
 
 __all__ = ["DirectTransfers"]
 
@@ -80,8 +80,12 @@ class DirectTransfers:
             chunks = reader.chunks()
             if size is None:
                 chunks = capped(chunks, self.max_unknown_size, what)
-            stream = verified(chunks, blob.digest, size, on_chunk=meter, what=what)
-            await target.put_blob(blob.digest, size, stream)
+            if isinstance(target, VerifyingWrites):  # it hashes: once is enough
+                body = sized(chunks, blob.digest, size, on_chunk=meter, what=what)
+                await target.put_verified_blob(blob.digest, size, body, what=what)
+            else:
+                stream = verified(chunks, blob.digest, size, on_chunk=meter, what=what)
+                await target.put_blob(blob.digest, size, stream)
         self.progress.blob_finished(blob.digest, BlobOutcome.COPIED.value)
         return BlobOutcome.COPIED, meter.moved
 

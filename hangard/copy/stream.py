@@ -4,18 +4,14 @@ from the stream is never committed."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import zlib
 from collections.abc import AsyncIterator, Callable
 
 from hangard.errors import BlobTooLargeError, DigestMismatchError, Schema1ConversionError
+from hangard.stores.feed import PIPELINE_BUFFER, pipelined
 
-__all__ = ["DiffIdTap", "capped", "pipelined", "verified"]
-
-#: Bytes buffered between the source reader and the target writer.
-PIPELINE_BUFFER = 8 << 20
+__all__ = ["PIPELINE_BUFFER", "DiffIdTap", "capped", "pipelined", "sized", "verified"]
 
 
 async def verified(
@@ -53,6 +49,33 @@ async def verified(
         raise DigestMismatchError(digest, f"{total} bytes instead of {size}", what=what)
     if held is not None:
         yield held
+
+
+async def sized(
+    chunks: AsyncIterator[bytes],
+    digest: str,
+    size: int | None,
+    *,
+    on_chunk: Callable[[bytes], None] | None = None,
+    what: str = "blob",
+) -> AsyncIterator[bytes]:
+    """``chunks`` for a target that hashes them itself and refuses a blob
+    that does not match its digest (see
+    :class:`~hangard.stores.base.VerifyingWrites`): only the size is checked
+    here, failing at the first byte too many and, when the body is short,
+    before the stream ends (so before the target can commit)."""
+    total = 0
+    async for chunk in chunks:
+        if not chunk:
+            continue
+        total += len(chunk)
+        if size is not None and total > size:
+            raise DigestMismatchError(digest, f"more than {size} bytes", what=what)
+        if on_chunk is not None:
+            on_chunk(chunk)
+        yield chunk
+    if size is not None and total != size:
+        raise DigestMismatchError(digest, f"{total} bytes instead of {size}", what=what)
 
 
 class DiffIdTap:
@@ -102,41 +125,6 @@ class DiffIdTap:
                 raise Schema1ConversionError(f"{self.what} is not gzip data ({exc})") from None
             self._result = "sha256:" + self._hasher.hexdigest()
         return self._result
-
-
-async def pipelined(
-    chunks: AsyncIterator[bytes], max_buffered: int = PIPELINE_BUFFER
-) -> AsyncIterator[bytes]:
-    """Read ``chunks`` in a separate task so the source download and the
-    target upload overlap (instead of alternating), buffering at most about
-    ``max_buffered`` bytes. Errors from the reader surface here."""
-    queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
-    room = asyncio.Semaphore(max(1, max_buffered // (1 << 20)))
-
-    async def pump() -> None:
-        try:
-            async for chunk in chunks:
-                await room.acquire()
-                queue.put_nowait(chunk)
-            queue.put_nowait(None)
-        except BaseException as exc:  # handed to the consumer
-            queue.put_nowait(exc)
-
-    reader = asyncio.ensure_future(pump())
-    try:
-        while True:
-            item = await queue.get()
-            if item is None:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            room.release()
-            yield item
-    finally:
-        if not reader.done():
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
 
 
 async def capped(chunks: AsyncIterator[bytes], cap: int, what: str) -> AsyncIterator[bytes]:

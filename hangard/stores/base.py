@@ -17,7 +17,7 @@ from typing import Protocol, runtime_checkable
 
 from hangard.core.manifest import Descriptor, Manifest
 
-__all__ = ["BlobSource", "BlobStream", "ImageStore", "SerialWrites"]
+__all__ = ["BlobSource", "BlobStream", "ImageStore", "SerialWrites", "VerifyingWrites"]
 
 
 class BlobStream(Protocol):
@@ -90,3 +90,19 @@ class SerialWrites(Protocol):
     source stream (a registry connection would idle and time out)."""
 
     def write_slot(self) -> AbstractAsyncContextManager[None]: ...
+
+
+@runtime_checkable
+class VerifyingWrites(Protocol):
+    """A store that hashes a blob's bytes as it writes them and never
+    commits one that does not hash to its digest: the copier streams into
+    it through :meth:`put_verified_blob` without hashing the bytes itself,
+    so each blob is hashed once."""
+
+    async def put_verified_blob(
+        self, digest: str, size: int | None, body: AsyncIterable[bytes], *, what: str
+    ) -> None:
+        """As ``put_blob``, raising
+        :class:`~hangard.errors.DigestMismatchError` naming ``what`` (and
+        storing nothing) when the bytes do not hash to ``digest``."""
+        ...

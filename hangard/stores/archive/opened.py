@@ -20,6 +20,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hangard.core.archive import (
     INDEX_NAME,
@@ -30,7 +31,11 @@ from hangard.core.archive import (
     serialize_index,
 )
 from hangard.errors import ArchiveError, DigestMismatchError
-from hangard.stores.archive.zipio import ZipEntry, ZipReader, ZipWriter
+from hangard.stores.archive.zipio import EntryWriter, ZipEntry, ZipReader, ZipWriter
+from hangard.stores.feed import coalesced, pipelined
+
+if TYPE_CHECKING:
+    from hashlib import _Hash as Hash
 
 __all__ = ["INDEX_LIMIT", "Archive", "ArchiveSet", "rfc3339"]
 
@@ -171,13 +176,14 @@ class Archive:
             raise ArchiveError(f"{self.path}: no entry {name} (the archive does not exist)")
         return await asyncio.to_thread(backend.read, name, limit=limit)
 
-    async def chunks(self, name: str) -> AsyncIterator[bytes]:
-        """An entry's bytes as they come (CRC-checked at the end)."""
+    async def chunks(self, name: str, *, hasher: Hash | None = None) -> AsyncIterator[bytes]:
+        """An entry's bytes as they come (CRC-checked at the end), each
+        chunk read, CRC-ed and (into ``hasher``) hashed in one thread call."""
         backend = await asyncio.to_thread(self._backend)
         if backend is None:
             raise ArchiveError(f"{self.path}: no entry {name} (the archive does not exist)")
         stream: Iterator[bytes] = await asyncio.to_thread(backend.stream, name, _CHUNK)
-        while (chunk := await asyncio.to_thread(next, stream, None)) is not None:
+        while (chunk := await asyncio.to_thread(_take, stream, hasher)) is not None:
             yield chunk
 
     # ------------------------------------------------------------- writing
@@ -188,23 +194,34 @@ class Archive:
         body: AsyncIterable[bytes] | bytes,
         *,
         digest: str | None = None,
+        what: str | None = None,
     ) -> bool:
         """Write the entry ``name`` from ``body``, refusing bytes that do not
-        hash to ``digest``; ``False`` when it was already there (``body``
-        is then not read). The lock is taken before the body is read."""
+        hash to ``digest`` (:class:`DigestMismatchError` naming ``what``);
+        ``False`` when it was already there (``body`` is then not read).
+        The lock is taken before the body is read.
+
+        A streamed body is gathered into pieces of about a MiB and read
+        ahead (a few MiB) while each piece is hashed, CRC-ed and written in
+        one thread call: hashlib and zlib let go of the GIL, so receiving
+        goes on meanwhile."""
         async with self._lock:
             writer = await asyncio.to_thread(self._open_write)
             if name in writer.entries:
                 return False
-            entry = writer.begin(name, size)
+            hasher = hashlib.new(digest.partition(":")[0]) if digest else None
+            if isinstance(body, bytes):
+                entry = await asyncio.to_thread(_write_whole, writer, name, size, body, hasher)
+            else:
+                entry = writer.begin(name, size)
+                try:
+                    async for piece in pipelined(coalesced(body)):
+                        await asyncio.to_thread(_put, entry, hasher, piece)
+                except BaseException:
+                    await asyncio.to_thread(entry.abort)
+                    raise
             try:
-                hasher = hashlib.sha256()
-                async for chunk in _chunks(body):
-                    hasher.update(chunk)
-                    await asyncio.to_thread(entry.write, chunk)
-                actual = f"sha256:{hasher.hexdigest()}"
-                if digest is not None and actual != digest:
-                    raise DigestMismatchError(digest, actual, what=f"{name} in {self.path}")
+                _check(hasher, digest, what or f"{name} in {self.path}")
                 await asyncio.to_thread(entry.finish)
             except BaseException:
                 await asyncio.to_thread(entry.abort)
@@ -286,9 +303,35 @@ class ArchiveSet:
             await archive.close()
 
 
-async def _chunks(body: AsyncIterable[bytes] | bytes) -> AsyncIterator[bytes]:
-    if isinstance(body, bytes):
-        yield body
+def _take(stream: Iterator[bytes], hasher: Hash | None) -> bytes | None:
+    chunk = next(stream, None)
+    if chunk is not None and hasher is not None:
+        hasher.update(chunk)
+    return chunk
+
+
+def _put(entry: EntryWriter, hasher: Hash | None, piece: bytes) -> None:
+    if hasher is not None:
+        hasher.update(piece)
+    entry.write(piece)
+
+
+def _write_whole(
+    writer: ZipWriter, name: str, size: int | None, body: bytes, hasher: Hash | None
+) -> EntryWriter:
+    """Begin ``name`` and write all of ``body`` (a small entry: one thread call)."""
+    entry = writer.begin(name, size)
+    try:
+        _put(entry, hasher, body)
+    except BaseException:
+        entry.abort()
+        raise
+    return entry
+
+
+def _check(hasher: Hash | None, digest: str | None, what: str) -> None:
+    if hasher is None or digest is None:
         return
-    async for chunk in body:
-        yield chunk
+    actual = f"{digest.partition(':')[0]}:{hasher.hexdigest()}"
+    if actual != digest:
+        raise DigestMismatchError(digest, actual, what=what)

@@ -80,8 +80,7 @@ class ArchiveBlob:
         hasher, seen = hashlib.sha256(), 0
         what = f"blob {self.digest} of image {self.image} in {self.archive.path}"
         try:
-            async for chunk in self.archive.chunks(share_name(self.digest)):
-                hasher.update(chunk)
+            async for chunk in self.archive.chunks(share_name(self.digest), hasher=hasher):
                 seen += len(chunk)
                 yield chunk
                 if seen == self.size:
@@ -272,6 +271,13 @@ class ArchiveStore:
         self, digest: str, size: int | None, body: AsyncIterable[bytes] | bytes
     ) -> None:
         await self.archive.write(share_name(digest), size, body, digest=digest)
+
+    async def put_verified_blob(
+        self, digest: str, size: int | None, body: AsyncIterable[bytes], *, what: str
+    ) -> None:
+        """The archive hashes what it writes: a blob that does not hash to
+        ``digest`` is never committed (see :meth:`Archive.write`)."""
+        await self.archive.write(share_name(digest), size, body, digest=digest, what=what)
 
     async def mount_blob(self, digest: str, source: ImageStore) -> bool:
         return False
