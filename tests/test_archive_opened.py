@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from hangard.copy import direct
 from hangard.copy.blobs import BlobStats
 from hangard.copy.direct import DirectTransfers
 from hangard.core.archive import BaseRef, ImageSpec, ListEntry, share_name
@@ -140,9 +141,17 @@ class CountingLayout(OciLayoutStore):
             type(self).open_now -= 1
 
 
-async def test_blobs_go_into_an_archive_one_at_a_time(tmp_path: Path) -> None:
-    """A transfer waiting for the archive holds no open source blob."""
-    image = images.build_image(31, layer_count=6)
+@pytest.mark.parametrize("small", [True, False], ids=["read-ahead", "streamed"])
+async def test_blobs_wait_for_the_archive_within_bounds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small: bool
+) -> None:
+    """Small blobs are read ahead while another is written, at most
+    PREFETCH_SLOTS at once; a blob too big for that is opened only once the
+    archive can take it, so a waiting transfer holds no open source blob."""
+    if not small:
+        monkeypatch.setattr(direct, "PREFETCH_MAX", -1)
+    CountingLayout.open_now = CountingLayout.most = 0
+    image = images.build_image(31, layer_count=direct.PREFETCH_SLOTS + 4)
     layout = CountingLayout(tmp_path / "layout")
     for blob in image.blobs:
         await layout.put_blob(blob.digest, blob.size, blob.data)
@@ -154,8 +163,11 @@ async def test_blobs_go_into_an_archive_one_at_a_time(tmp_path: Path) -> None:
     await asyncio.gather(
         *(transfers.ensure_blob(layout, store, blob, stats) for blob in manifest.blobs)
     )
-    assert stats.copied == len(manifest.blobs) == 7
-    assert CountingLayout.most == 1
+    assert stats.copied == len(manifest.blobs) == direct.PREFETCH_SLOTS + 5
+    if small:
+        assert 1 < CountingLayout.most <= direct.PREFETCH_SLOTS
+    else:
+        assert CountingLayout.most == 1
     await store.put_manifest("1", manifest)
     assert await archive.commit()
     await archive.close()

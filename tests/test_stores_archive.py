@@ -298,12 +298,14 @@ async def test_a_damaged_blob_is_refused_and_nothing_is_tagged(
     await again.close()
 
 
+@pytest.mark.parametrize("file_size", [64 << 10, 3 << 20], ids=["read-ahead", "streamed"])
 async def test_a_corrupted_source_blob_never_enters_the_archive(
-    plain_registry: Registry, client: RegistryClient, tmp_path: Path
+    plain_registry: Registry, client: RegistryClient, tmp_path: Path, file_size: int
 ) -> None:
-    """The copier leaves hashing to the archive (each blob hashed once): the
-    archive's own check must still refuse a blob that is not what it says."""
-    image = images.push_oci_image(plain_registry, "bad/app", "v1", seed=26, file_size=3 << 20)
+    """The copier leaves hashing to the archive (each blob hashed once), for
+    a small blob read ahead whole as for a big one streamed: the archive's
+    own check must still refuse a blob that is not what it says."""
+    image = images.push_oci_image(plain_registry, "bad/app", "v1", seed=26, file_size=file_size)
     bad = image.layers[0].digest
     images.corrupt_blob(plain_registry, "bad/app", bad)
     archive = tmp_path / "bad.zip"

@@ -100,7 +100,7 @@ class VerifyingWrites(Protocol):
     so each blob is hashed once."""
 
     async def put_verified_blob(
-        self, digest: str, size: int | None, body: AsyncIterable[bytes], *, what: str
+        self, digest: str, size: int | None, body: AsyncIterable[bytes] | bytes, *, what: str
     ) -> None:
         """As ``put_blob``, raising
         :class:`~hangard.errors.DigestMismatchError` naming ``what`` (and

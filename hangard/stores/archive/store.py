@@ -273,7 +273,7 @@ class ArchiveStore:
         await self.archive.write(share_name(digest), size, body, digest=digest)
 
     async def put_verified_blob(
-        self, digest: str, size: int | None, body: AsyncIterable[bytes], *, what: str
+        self, digest: str, size: int | None, body: AsyncIterable[bytes] | bytes, *, what: str
     ) -> None:
         """The archive hashes what it writes: a blob that does not hash to
         ``digest`` is never committed (see :meth:`Archive.write`)."""
