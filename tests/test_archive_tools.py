@@ -85,3 +85,39 @@ def test_split_parts_through_save_ls_verify_and_load(
     whole = tmp_path / "whole.zip"
     whole.write_bytes(b"".join(p.read_bytes() for p in parts))
     assert names(hangard, whole) == {f"{src.host}/big:1": index.digest}
+
+
+def test_merge_of_a_name_with_two_digests_is_a_clash_unless_prefer_says_which(
+    hangard: Hangard, plain_registry: Registry, tmp_path: Path
+) -> None:
+    """The same source and tag with different digests in two inputs: without
+    --prefer, a CLASH line naming the image and both digests, exit 1 and no
+    output; --prefer first|last keeps that input's image, with a warning.
+    A name held twice with one digest is no clash."""
+    src = plain_registry
+    shared = images.push_oci_image(src, "same", "1", seed=81)
+    old = images.push_oci_image(src, "app", "1", seed=82)
+    first, second = tmp_path / "a.zip", tmp_path / "b.zip"
+    both = [f"{src.host}/same:1", f"{src.host}/app:1"]
+    assert hangard("save", *both, "-o", str(first), "--plain-http").code == 0
+    new = images.push_oci_image(src, "app", "1", seed=83)  # the tag moved
+    assert hangard("save", *both, "-o", str(second), "--plain-http").code == 0
+    app = f"{src.host}/app:1"
+
+    clash = hangard("archive", "merge", str(first), str(second), "-o", str(tmp_path / "c.zip"))
+    assert clash.code == 1, clash.err
+    line = f"CLASH {app}: {first} has {old.digest}, {second} has {new.digest}"
+    assert line in clash.err.splitlines(), clash.err
+    assert "--prefer first|last" in clash.err and "same:1" not in clash.err
+    assert not (tmp_path / "c.zip").exists() and not (tmp_path / "c.zip.partial").exists()
+
+    for prefer, kept, path in (("first", old, first), ("last", new, second)):
+        out = tmp_path / f"{prefer}.zip"
+        run = hangard(
+            "archive", "merge", str(first), str(second), "-o", str(out), "--prefer", prefer
+        )
+        assert run.code == 0, run.err
+        assert f"warning {app}:" in run.err and f"taking {path}'s (--prefer {prefer})" in run.err
+        assert old.digest in run.err and new.digest in run.err
+        assert names(hangard, out) == {f"{src.host}/same:1": shared.digest, app: kept.digest}
+        assert hangard("archive", "verify", str(out)).code == 0
