@@ -121,3 +121,46 @@ def test_merge_of_a_name_with_two_digests_is_a_clash_unless_prefer_says_which(
         assert old.digest in run.err and new.digest in run.err
         assert names(hangard, out) == {f"{src.host}/same:1": shared.digest, app: kept.digest}
         assert hangard("archive", "verify", str(out)).code == 0
+
+
+def test_diff_of_a_hangar_made_multi_platform_entry_compares_each_platform(
+    hangard: Hangard, plain_registry: Registry, tmp_path: Path
+) -> None:
+    """Hangar keeps no index blob, so its multi-platform entry has no digest
+    to compare with the tag's: diff checks each platform manifest at the
+    target instead, and says the index digest is rebuilt at load."""
+    from tests.test_stores_archive import hangar_made
+
+    dst = plain_registry
+    index = images.build_index(25)
+    archive = tmp_path / "hangar.zip"
+    hangar_made(archive, [("docker.io/library/multi", "1.0", index)])
+    against = ["--against", f"{dst.host}/m", "--plain-http"]
+    dest = f"{dst.host}/m/library/multi:1.0"
+
+    before = hangard("archive", "diff", str(archive), *against)
+    assert before.code == 2 and f"missing   docker.io/library/multi:1.0 -> {dest}" in before.out
+
+    wanted = index.children[0]
+    assert wanted.platform is not None
+    platform = f"{wanted.platform['os']}/{wanted.platform['architecture']}"
+    subset = hangard(
+        "load", str(archive), "--to", f"{dst.host}/m", "--plain-http", "--platform", platform
+    )
+    assert subset.code == 0, subset.err
+    partly = hangard("archive", "diff", str(archive), *against)
+    assert partly.code == 2, partly.out
+    lacking = [c.digest for c in index.children[1:]]
+    line = (
+        f"different docker.io/library/multi:1.0 -> {dest}: lacks {len(lacking)} of "
+        f"{len(index.children)} platform manifests: {', '.join(lacking)}; "
+        "the index digest is rebuilt at load (a Hangar multi-platform entry)"
+    )
+    assert line in partly.out.splitlines(), partly.out
+
+    whole = hangard("load", str(archive), "--to", f"{dst.host}/m", "--plain-http", "--overwrite")
+    assert whole.code == 0, whole.err
+    after = hangard("archive", "diff", str(archive), *against)
+    assert after.code == 0, after.out
+    assert f"all {len(index.children)} platform manifests present; the index digest" in after.out
+    assert "unknown" not in after.out

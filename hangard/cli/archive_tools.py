@@ -220,7 +220,8 @@ def diff(
             )
         else:
             for r in rows:
-                extra = f" (has {r.found})" if r.presence is Presence.DIFFERENT else ""
+                extra = f" (has {r.found})" if r.presence is Presence.DIFFERENT and r.found else ""
+                extra += f": {r.note}" if r.note else ""
                 extra += f": {r.error}" if r.error else ""
                 typer.echo(f"{r.presence.value:<9} {r.name} -> {r.destination}{extra}")
         kinds = {r.presence for r in rows}
