@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.conftest import FaultProxyFactory
 from tests.harness import images
 from tests.harness.daemon import HangardDaemon, daemons, wait_until
+from tests.harness.faults import FaultProxy
 from tests.harness.registry import Registry
 from tests.helpers_cli import Hangard
 
@@ -23,7 +25,9 @@ pytestmark = pytest.mark.usefixtures("tmp_authfile")
 Make = Callable[..., HangardDaemon]
 
 
-def config(path: Path, source: Registry, archive: Path, entries: list[dict[str, Any]]) -> Path:
+def config(
+    path: Path, source: Registry | FaultProxy, archive: Path, entries: list[dict[str, Any]]
+) -> Path:
     doc = {
         "version": 1,
         "defaults": {"targets": ["airgap"], "schedule": "1h"},
@@ -124,3 +128,46 @@ def test_the_daemon_keeps_an_archive_target_current(
     assert archive.exists()
     assert daemon.stop() == 0
     assert archived(hangard, archive) == {f"{src.host}/team/app:1": image.digest}
+
+
+def test_a_failed_archive_commit_fails_the_daemons_items_everywhere(
+    plain_registry: Registry, fault_proxy: FaultProxyFactory, make_daemon: Make, tmp_path: Path
+) -> None:
+    """The archive is committed once, at the end of the cycle; when that
+    fails (here a directory took its final name while the cycle copied, so
+    the partial cannot be renamed), each item copied into it is reported
+    once, as failed with a reason: in the failure counter, ``/status`` and
+    the ``item failed`` event, never as copied first. (The failed list holds
+    registry targets only: its lines are ``SOURCE DEST TAG`` for a retry.)"""
+    src = fault_proxy(plain_registry)
+    images.push_oci_image(plain_registry, "one/app", "1", seed=67)
+    held = images.push_oci_image(plain_registry, "two/app", "1", seed=68)
+    src.hold(rf"/two/app/blobs/{held.layers[0].digest}$", until_in_flight=99, timeout=60)
+    archive = tmp_path / "mirror.zip"
+    entries = [{"source": f"{src.host}/{r}", "tags": ["1"]} for r in ("one/app", "two/app")]
+    path = config(tmp_path / "hangard.yaml", src, archive, entries)
+    daemon = make_daemon(path, watch=False).start()
+    partial = archive.with_name("mirror.zip.partial")
+    wait_until(lambda: partial.is_file() and src.in_flight >= 1, 30, message="copy under way")
+    archive.mkdir()
+    (archive / "in-the-way").write_text("x")
+    src.release_hold()
+
+    wait_until(daemon.ready, 30, message="first cycle")
+    metrics = daemon.metrics()
+    (summary,) = daemon.events("cycle finished")
+    assert (summary["copied"], summary["failed"]) == (0, 2)
+    events = daemon.events("item failed")
+    for repo in ("one/app", "two/app"):
+        labels = {"image": f"{src.host}/{repo}", "tag": "1", "target": "airgap"}
+        assert metrics.value("hangard_image_in_sync", **labels) == 0
+        counted = {"image": labels["image"], "target": "airgap"}  # no tag label
+        assert metrics.total("hangard_copy_failures_total", reason="other", **counted) == 1
+        assert metrics.total("hangard_copy_failures_total", **counted) == 1
+        (status,) = [i for i in daemon.status()["items"] if i["image"] == labels["image"]]
+        assert status["last_error_reason"] == "other"
+        assert "archive" in status["last_error"], status
+        (event,) = [e for e in events if e["image"] == labels["image"]]
+        assert event["reason"] == "other" and event["target"] == "airgap"
+    assert daemon.stop() == 0
+    assert partial.is_file() and not archive.is_file()

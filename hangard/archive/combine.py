@@ -9,8 +9,10 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from hangard.archive.listing import list_archive
+from hangard.archive.verify import read_index
 from hangard.copy import Copier, CopyResult
 from hangard.core.desired import ListLine
 from hangard.core.reference import parse_reference
@@ -18,8 +20,11 @@ from hangard.core.transports import ArchiveReference
 from hangard.errors import HangardError, InputError
 from hangard.registry.client import RegistryClient
 from hangard.stores.archive.opened import ArchiveSet
+from hangard.stores.archive.zipio import ZipReader
 
-__all__ = ["Carried", "carry", "merge_inputs", "pick"]
+Prefer = Literal["first", "last"]
+
+__all__ = ["Carried", "Clash", "Prefer", "carry", "merge_inputs", "pick"]
 
 
 @dataclass(frozen=True)
@@ -88,11 +93,46 @@ async def carry(
     return Carried(output, tuple(results), tuple(failures))
 
 
-async def merge_inputs(paths: Sequence[Path]) -> list[tuple[Path, str, str]]:
-    """Every image of every input; a name in two inputs is taken from the first."""
-    seen: dict[tuple[str, str], tuple[Path, str, str]] = {}
+@dataclass(frozen=True)
+class Clash:
+    """One name (source and tag) that two inputs hold with different content."""
+
+    name: str
+    kept: tuple[Path, str]
+    """The input whose image the merge takes, and its digest."""
+    dropped: tuple[Path, str]
+
+    def line(self) -> str:
+        (kept, kept_digest), (dropped, dropped_digest) = self.kept, self.dropped
+        return f"{self.name}: {kept} has {kept_digest}, {dropped} has {dropped_digest}"
+
+
+def _identities(path: Path) -> list[tuple[str, str, str]]:
+    """``(source, tag, digest)`` of each image: the digest a load gives it,
+    or for a Hangar multi-platform entry its platform manifests. Blocking."""
+    with ZipReader.open(path) as reader:
+        index = read_index(reader)
+    return [
+        (e.source, e.tag, e.index.digest if e.index else ",".join(s.digest for s in e.images))
+        for e in index.entries
+    ]
+
+
+async def merge_inputs(
+    paths: Sequence[Path], prefer: Prefer = "first"
+) -> tuple[list[tuple[Path, str, str]], list[Clash]]:
+    """Every image of every input, each name once: one held by several
+    inputs is taken from the first (``prefer="last"``: the last); and every
+    name two inputs hold with different digests."""
+    seen: dict[tuple[str, str], tuple[Path, str]] = {}
+    clashes: list[Clash] = []
     for path in paths:
-        chosen, _ = await asyncio.to_thread(pick, path, None)
-        for found in chosen:
-            seen.setdefault((found[1], found[2]), found)
-    return list(seen.values())
+        for source, tag, digest in await asyncio.to_thread(_identities, path):
+            held = seen.get((source, tag))
+            if held is not None and held[1] != digest:
+                now = (path, digest)
+                kept, dropped = (held, now) if prefer == "first" else (now, held)
+                clashes.append(Clash(f"{source}:{tag}", kept, dropped))
+            if held is None or prefer == "last":
+                seen[source, tag] = (path, digest)
+    return [(path, source, tag) for (source, tag), (path, _) in seen.items()], clashes

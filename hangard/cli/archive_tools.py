@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -99,14 +99,34 @@ def merge(
         list[Path], typer.Argument(metavar="A.zip B.zip...", help="archives to merge")
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="the new archive")],
+    prefer: Annotated[
+        Literal["first", "last"] | None,
+        typer.Option(
+            "--prefer",
+            help="a name two inputs hold with different digests: take the first input's "
+            "or the last's (without it, such a clash writes nothing and exits 1)",
+        ),
+    ] = None,
 ) -> None:
-    """Merge archives into a new one, each blob stored once (a name held by
-    two inputs is taken from the first)."""
+    """Merge archives into a new one, each blob stored once. A name held by
+    two inputs with the same digest is stored once; with different digests
+    it is a clash: reported, and nothing written unless --prefer says which
+    to keep."""
 
     async def work() -> int:
         from hangard.archive.combine import carry, merge_inputs
 
-        chosen = await merge_inputs(inputs)
+        chosen, clashes = await merge_inputs(inputs, prefer or "first")
+        for clash in clashes:
+            kept = f"; taking {clash.kept[0]}'s (--prefer {prefer})" if prefer else ""
+            typer.echo(f"{'warning' if prefer else 'CLASH'} {clash.line()}{kept}", err=True)
+        if clashes and prefer is None:
+            typer.echo(
+                f"merge: {len(clashes)} names with different digests in the inputs; "
+                f"nothing written (--prefer first|last says which to keep)",
+                err=True,
+            )
+            return ExitCode.FAILED
         async with registry_client([]) as client:
             return _carried(await carry(client, chosen, output))
 
@@ -200,7 +220,8 @@ def diff(
             )
         else:
             for r in rows:
-                extra = f" (has {r.found})" if r.presence is Presence.DIFFERENT else ""
+                extra = f" (has {r.found})" if r.presence is Presence.DIFFERENT and r.found else ""
+                extra += f": {r.note}" if r.note else ""
                 extra += f": {r.error}" if r.error else ""
                 typer.echo(f"{r.presence.value:<9} {r.name} -> {r.destination}{extra}")
         kinds = {r.presence for r in rows}

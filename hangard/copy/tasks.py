@@ -85,9 +85,6 @@ async def all_or_none(awaitables: Iterable[Awaitable[T]]) -> list[T]:
     failed = next((t for t in tasks if t.done() and not t.cancelled() and t.exception()), None)
     if failed is not None:
         await _cancel_and_wait(tasks)
-        for task in tasks:  # mark every other error as retrieved
-            if task is not failed and task.done() and not task.cancelled():
-                task.exception()
         error = failed.exception()
         assert error is not None
         raise error
@@ -100,3 +97,8 @@ async def _cancel_and_wait(tasks: Sequence[asyncio.Future[Any]]) -> None:
         task.cancel()
     if pending:
         await asyncio.wait(pending)
+    # mark every error as retrieved, also when the caller was cancelled
+    # while a part had already failed (asyncio would log it, traceback and all)
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()

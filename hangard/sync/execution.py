@@ -4,121 +4,25 @@ failure never stopping the others. Returns a :class:`SyncReport` value."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import Callable
-from copy import copy as _clone
-from dataclasses import dataclass, replace
-from enum import StrEnum
+from dataclasses import replace
 
 import structlog
 
-from hangard.copy import Copier, CopyResult
+from hangard.copy import Copier
 from hangard.copy.engine import NO_PLATFORM_MATCH, UNKNOWN
 from hangard.core.plan import Action, ActionKind, ItemKey, Plan, SyncItem
 from hangard.core.transports import ArchiveReference
 from hangard.errors import CycleTimeoutError, HangardError, OperationError, Reason
 from hangard.registry.client import RegistryClient
 from hangard.sync.digestcache import DigestCache
+from hangard.sync.results import ItemOutcome, ItemResult, SyncReport
 
 __all__ = ["ItemOutcome", "ItemResult", "KeyLocks", "SyncReport", "execute"]
 
+
 log = structlog.get_logger("hangard.sync")
-
-
-def _without_item(error: HangardError) -> HangardError:
-    if error.context.item is None:
-        return error
-    clone = _clone(error)
-    clone.context = dataclasses.replace(error.context, item=None)
-    return clone
-
-
-class ItemOutcome(StrEnum):
-    COPIED = "copied"
-    IN_SYNC = "in-sync"
-    SKIPPED = "skipped"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class ItemResult:
-    """One item's outcome. For failures everything comes from ``failure``:
-    the message (:attr:`error`) and the reason (:attr:`reason`)."""
-
-    action: Action
-    outcome: ItemOutcome
-    copy: CopyResult | None = None
-    duration: float = 0.0
-    failure: HangardError | None = None
-    """For failures: the error itself, its context naming the item."""
-
-    @property
-    def reason(self) -> Reason | None:
-        """For failures: the metrics, log and ``/status`` reason (``other``
-        for a failure without an error)."""
-        if self.outcome is not ItemOutcome.FAILED:
-            return None
-        return Reason.OTHER if self.failure is None else self.failure.reason
-
-    @property
-    def error(self) -> str | None:
-        """For failures: the message, for a reader who already knows the
-        item (the failure's text without the item in its context)."""
-        if self.outcome is not ItemOutcome.FAILED:
-            return None
-        if self.failure is None:
-            return self.action.cause or None
-        return str(_without_item(self.failure))
-
-    @property
-    def key(self) -> ItemKey:
-        return self.action.key
-
-    @property
-    def target_digest(self) -> str | None:
-        if self.copy is not None and self.copy.target_digest:
-            return self.copy.target_digest
-        return self.action.target_digest
-
-
-@dataclass(frozen=True)
-class SyncReport:
-    results: tuple[ItemResult, ...]
-    duration: float
-    bytes_moved: int
-
-    def count(self, outcome: ItemOutcome) -> int:
-        return sum(1 for r in self.results if r.outcome is outcome)
-
-    @property
-    def failed(self) -> list[ItemResult]:
-        return [r for r in self.results if r.outcome is ItemOutcome.FAILED]
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-    def summary_fields(self) -> dict[str, object]:
-        """The counts of the cycle summary event, one field each."""
-        return {
-            "copied": self.count(ItemOutcome.COPIED),
-            "in_sync": self.count(ItemOutcome.IN_SYNC),
-            "failed": self.count(ItemOutcome.FAILED),
-            "skipped": self.count(ItemOutcome.SKIPPED),
-            "bytes": self.bytes_moved,
-            "duration_seconds": self.duration,
-        }
-
-    def summary_line(self) -> str:
-        from hangard.render import human_size
-
-        return (
-            f"sync: {self.count(ItemOutcome.COPIED)} copied, "
-            f"{self.count(ItemOutcome.IN_SYNC)} in sync, {self.count(ItemOutcome.FAILED)} failed, "
-            f"{self.count(ItemOutcome.SKIPPED)} skipped; {human_size(self.bytes_moved)} "
-            f"in {self.duration:.1f}s"
-        )
 
 
 class KeyLocks:
@@ -220,12 +124,15 @@ async def execute(
     before the cancellation goes on; copies not yet started are left for
     the next cycle. Archive targets written to are committed once, at the
     end (what was copied there, even if other items failed); a commit that
-    fails fails their copied items.
+    fails fails their copied items. The outcome of an item copied into an
+    archive is logged and given to ``on_result`` only then, once the commit
+    is known, so the hook sees such an item once, failed if the commit failed.
     """
     started = time.monotonic()
     copier = copier or Copier(client)
     gate = asyncio.Semaphore(max(1, concurrency))
     locks = locks or KeyLocks()
+    outcomes = _Outcomes(cache, on_result)
 
     async def run(action: Action) -> ItemResult:
         if action.kind is not ActionKind.COPY or not isinstance(action.item, SyncItem):
@@ -236,24 +143,21 @@ async def execute(
                 result = await _copy(copier, gate, locks, action, running)
             except asyncio.CancelledError:
                 if running and deadline_passed is not None and deadline_passed():
-                    finish(_cut_short(action, running[0]))
+                    outcomes.finish(_cut_short(action, running[0]))
                 raise
-        finish(result)
+        outcomes.report(result)
         return result
-
-    def finish(result: ItemResult) -> None:
-        log_outcome(result)
-        copied = result.copy
-        if cache is not None and copied and copied.converted_from and copied.target_digest:
-            cache.record_conversion(copied.source_digest, copied.target_digest)
-        if on_result is not None:
-            on_result(result)
 
     try:
         results = await asyncio.gather(*(run(a) for a in plan.actions))
         results = await _commit_archives(copier, results)
+    except asyncio.CancelledError:
+        if deadline_passed is not None and deadline_passed():
+            outcomes.abandoned()
+        raise
     finally:
         await copier.close()
+    outcomes.committed(results)
     return SyncReport(
         results=tuple(results),
         duration=round(time.monotonic() - started, 3),
@@ -261,11 +165,65 @@ async def execute(
     )
 
 
-def _cut_short(action: Action, started: float) -> ItemResult:
+class _Outcomes:
+    """Each item's outcome, logged and given to the hook once: at once, or,
+    for a copy into an archive, once the archive's commit is known."""
+
+    def __init__(self, cache: DigestCache | None, on_result: ResultHook | None) -> None:
+        self._cache = cache
+        self._on_result = on_result
+        self._held: list[ItemResult] = []
+
+    def report(self, result: ItemResult) -> None:
+        if _awaits_commit(result):
+            self._held.append(result)
+        else:
+            self.finish(result)
+
+    def finish(self, result: ItemResult) -> None:
+        log_outcome(result)
+        copied = result.copy
+        if self._cache is not None and copied and copied.converted_from and copied.target_digest:
+            self._cache.record_conversion(copied.source_digest, copied.target_digest)
+        if self._on_result is not None:
+            self._on_result(result)
+
+    def committed(self, results: list[ItemResult]) -> None:
+        """The commit is known: the held items' final ``results``."""
+        waited = {id(h.action) for h in self._held}
+        for result in results:
+            if id(result.action) in waited:
+                self.finish(result)
+        self._held.clear()
+
+    def abandoned(self) -> None:
+        """The cycle's deadline cancelled the run before the commit."""
+        for result in self._held:
+            started = time.monotonic() - result.duration
+            self.finish(_cut_short(result.action, started, COMMIT_CUT))
+        self._held.clear()
+
+
+def _awaits_commit(result: ItemResult) -> bool:
+    """Whether ``result`` is final only once its target is committed: a
+    copy into an archive, which the run commits at its end."""
+    item = result.action.item
+    return (
+        result.outcome is ItemOutcome.COPIED
+        and isinstance(item, SyncItem)
+        and isinstance(item.destination, ArchiveReference)
+    )
+
+
+COPY_CUT = "of copying; the copy was cancelled"
+COMMIT_CUT = "of copying into the archive; it was cancelled before the archive was committed"
+
+
+def _cut_short(action: Action, started: float, what: str = COPY_CUT) -> ItemResult:
     """The failure of a copy the cycle's deadline cancelled."""
     duration = time.monotonic() - started
     error = CycleTimeoutError(
-        f"the cycle's deadline passed after {duration:.1f} s of copying; the copy was cancelled",
+        f"the cycle's deadline passed after {duration:.1f} s {what}",
         remedy="raise HANGARD_CYCLE_TIMEOUT, or split the entries over schedules",
     )
     return ItemResult(
@@ -287,9 +245,7 @@ async def _commit_archives(copier: Copier, results: list[ItemResult]) -> list[It
             replace(
                 r, outcome=ItemOutcome.FAILED, failure=error.with_context(item=item_name(r.action))
             )
-            if r.outcome is ItemOutcome.COPIED
-            and isinstance(r.action.item, SyncItem)
-            and isinstance(r.action.item.destination, ArchiveReference)
+            if _awaits_commit(r)
             else r
             for r in results
         ]
