@@ -22,7 +22,7 @@ from hangard.copy.blobs import BlobStats
 from hangard.copy.direct import DirectTransfers
 from hangard.core.archive import BaseRef, ImageSpec, ListEntry, share_name
 from hangard.core.manifest import parse_manifest
-from hangard.errors import DigestMismatchError
+from hangard.errors import ArchiveError, DigestMismatchError
 from hangard.stores.archive.opened import Archive, ArchiveSet, rfc3339
 from hangard.stores.archive.store import ArchiveStore
 from hangard.stores.oci import FileBlob, OciLayoutStore
@@ -175,3 +175,18 @@ async def test_blobs_wait_for_the_archive_within_bounds(
         assert z.testzip() is None
         for blob in image.blobs:
             assert z.read(share_name(blob.digest)) == blob.data
+
+
+async def test_an_archive_the_system_will_not_open_is_an_archive_error(tmp_path: Path) -> None:
+    """A directory at the archive's name (or its partial's) is one clear
+    error naming the path, for reading and for writing alike."""
+    for name in ("out.zip", "out.zip.partial"):
+        where = tmp_path / name
+        where.mkdir()
+        archive = Archive(tmp_path / "out.zip")
+        with pytest.raises(ArchiveError, match=r"out\.zip"):
+            await archive.index()
+        with pytest.raises(ArchiveError, match=r"out\.zip"):
+            await archive.write(share_name("sha256:" + "0" * 64), 1, b"x")
+        await archive.close()
+        where.rmdir()

@@ -14,6 +14,7 @@ for the next one to resume.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
@@ -51,13 +52,14 @@ def rfc3339(moment: datetime | None = None) -> str:
 
 
 def _exists(path: Path) -> bool:
-    """A finished archive: the file, or the first part of a split one."""
-    return path.is_file() or path.with_name(path.name + ".001").is_file()
+    """A finished archive: the file, or the first part of a split one
+    (anything else at the name, a directory, fails when opened)."""
+    return path.exists() or path.with_name(path.name + ".001").exists()
 
 
 def _partial_exists(path: Path) -> bool:
     """An interrupted write: ``FILE.zip.partial`` or ``FILE.zip.001.partial``."""
-    return any(path.with_name(path.name + s).is_file() for s in (".partial", ".001.partial"))
+    return any(path.with_name(path.name + s).exists() for s in (".partial", ".001.partial"))
 
 
 class Archive:
@@ -102,7 +104,7 @@ class Archive:
         """The index, opening the file on first use: a finished archive
         through a reader, an interrupted one (only its partial left) resumed
         at once, so what it already holds counts as present."""
-        with self._state:
+        with self._state, _os_errors(self.path):
             return self._open_read_locked()
 
     def _open_read_locked(self) -> ArchiveIndex:
@@ -142,7 +144,7 @@ class Archive:
         return index
 
     def _open_write(self) -> ZipWriter:
-        with self._state:
+        with self._state, _os_errors(self.path):
             return self._open_write_locked()
 
     def _open_write_locked(self) -> ZipWriter:
@@ -335,3 +337,13 @@ def _check(hasher: Hash | None, digest: str | None, what: str) -> None:
     actual = f"{digest.partition(':')[0]}:{hasher.hexdigest()}"
     if actual != digest:
         raise DigestMismatchError(digest, actual, what=what)
+
+
+@contextlib.contextmanager
+def _os_errors(path: Path) -> Iterator[None]:
+    """An archive the system will not open (a directory at its name, no
+    permission, a full disk) is an :class:`ArchiveError` naming it."""
+    try:
+        yield
+    except OSError as exc:
+        raise ArchiveError(f"{path}: cannot use the archive ({exc.strerror or exc})") from exc
