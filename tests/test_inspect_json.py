@@ -128,7 +128,7 @@ def test_overrides_pick_the_child_skopeo_picks(
 
     _same_fields(ours, theirs)
     child = next(c for c in multi.children if c.layers[0].digest == ours["Layers"][0])
-    assert ours["Architecture"] == child.platform["architecture"]
+    assert child.platform is not None and ours["Architecture"] == child.platform["architecture"]
 
 
 def test_an_override_no_entry_matches_is_a_clear_error(
