@@ -1,10 +1,9 @@
-"""Commands on one image: ``inspect`` and ``copy``. They parse and print;
+"""``hangard copy`` and the registry options the one-image commands share. They parse and print;
 :mod:`hangard.copy` and :mod:`hangard.registry` do the work."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -25,24 +24,19 @@ from hangard.cli._common import (
     run_async,
 )
 from hangard.core.reference import ImageReference
-from hangard.errors import InputError
 from hangard.hints import CliHints
 from hangard.registry.options import ClientOptions, RegistryOptions
 
 if TYPE_CHECKING:
-    from hangard.core.manifest import Manifest
-    from hangard.core.platform import Platform
-    from hangard.core.transports import StoreReference
     from hangard.registry.client import RegistryClient
     from hangard.registry.credentials import Credentials
-    from hangard.stores.base import ImageStore
 
-__all__ = ["copy", "inspect"]
+__all__ = ["client_for", "copy", "registry_options"]
 
 RegistrySettings = dict[str, tuple[RegistryOptions, "Credentials | None"]]
 
 
-def _registry_options(tls_verify: str, ca_file: Path | None, plain_http: bool) -> RegistryOptions:
+def registry_options(tls_verify: str, ca_file: Path | None, plain_http: bool) -> RegistryOptions:
     return RegistryOptions(
         tls_verify=parse_bool(tls_verify),
         ca_file=str(ca_file) if ca_file else None,
@@ -50,7 +44,7 @@ def _registry_options(tls_verify: str, ca_file: Path | None, plain_http: bool) -
     )
 
 
-def _client(settings: RegistrySettings, authfile: Path | None) -> RegistryClient:
+def client_for(settings: RegistrySettings, authfile: Path | None) -> RegistryClient:
     from hangard.registry.client import RegistryClient
     from hangard.registry.credentials import CredentialStore
 
@@ -61,106 +55,6 @@ def _client(settings: RegistrySettings, authfile: Path | None) -> RegistryClient
     )
     store = CredentialStore(authfile=authfile, overrides=overrides)
     return RegistryClient(options, store)
-
-
-@app.command()
-def inspect(
-    image: Annotated[
-        str,
-        typer.Argument(
-            metavar="IMAGE",
-            help="docker://HOST/REPO:TAG, oci:DIR[:TAG] or hangar-archive:FILE.zip[:IMAGE]",
-        ),
-    ],
-    raw: Annotated[bool, typer.Option("--raw", help="print the exact manifest bytes")] = False,
-    config: Annotated[bool, typer.Option("--config", help="print the image config blob")] = False,
-    platform: Annotated[
-        str | None, typer.Option(help="on an index: show this platform's manifest (or config)")
-    ] = None,
-    tls_verify: TlsVerify = "true",
-    ca_file: Annotated[
-        Path | None,
-        typer.Option(help="CA bundle to trust for this registry", exists=True, dir_okay=False),
-    ] = None,
-    plain_http: Annotated[bool, typer.Option("--plain-http", help="talk plain HTTP")] = False,
-    creds: Annotated[
-        str | None, typer.Option(metavar="USER:PASS", help="registry credentials")
-    ] = None,
-    authfile: AuthFile = None,
-) -> None:
-    """Show an image's manifest: a summary, the raw bytes, or its config."""
-    ref = parse_store_image(image)
-    wanted = parse_platforms([platform] if platform else [])
-    settings: RegistrySettings = {}
-    if isinstance(ref, ImageReference):
-        settings[ref.registry] = (
-            _registry_options(tls_verify, ca_file, plain_http),
-            parse_creds(creds, "--creds"),
-        )
-
-    async def work() -> None:
-        from hangard.stores import open_store
-        from hangard.stores.archive.opened import ArchiveSet
-
-        archives = ArchiveSet()
-        async with _client(settings, authfile) as client:
-            try:
-                await _show(open_store(ref, client, archives))
-            finally:
-                await archives.close()
-
-    async def _show(store: ImageStore) -> None:
-        if raw and not config and not wanted:
-            # any media type: only `copy` refuses what it cannot copy
-            data, _ = await store.get_manifest_bytes(ref.reference)
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
-            return
-        manifest, name = await _pick(store, ref, wanted, need_image=config)
-        if config:
-            await _print_config(store, ref, manifest, raw=raw)
-        elif raw:
-            sys.stdout.buffer.write(manifest.raw)
-            sys.stdout.buffer.flush()
-        else:
-            from hangard.render import render_manifest
-
-            typer.echo(render_manifest(name, manifest))
-
-    run_async(work(), CliHints(default="--"))
-
-
-async def _pick(
-    store: ImageStore, ref: StoreReference, wanted: list[Platform], *, need_image: bool
-) -> tuple[Manifest, str]:
-    """The manifest to show, and its name: on an index, ``--platform`` (or
-    ``--config``, which needs one image) picks a child."""
-    manifest = await store.get_manifest(ref.reference)
-    if not manifest.is_index or not (wanted or need_image):
-        return manifest, str(ref)
-    matches = [
-        d
-        for d in manifest.children
-        if d.platform
-        and not d.platform.is_unknown
-        and (not wanted or any(w.matches(d.platform) for w in wanted))
-    ]
-    if not matches:
-        raise InputError(f"{ref} is an index with no entry for the platform")
-    child = await store.get_manifest(matches[0].digest)
-    return child, f"{ref} ({matches[0].platform})"
-
-
-async def _print_config(
-    store: ImageStore, ref: StoreReference, manifest: Manifest, *, raw: bool
-) -> None:
-    if manifest.config is None:
-        raise InputError(f"{ref} ({manifest.media_type}) has no config blob")
-    data = await store.get_blob(manifest.config.digest)
-    if raw:
-        sys.stdout.buffer.write(data)
-    else:
-        typer.echo(json.dumps(json.loads(data), indent=2))
 
 
 @app.command()
@@ -228,11 +122,11 @@ def copy(
         src if isinstance(src, ImageReference) else None,
         dst if isinstance(dst, ImageReference) else None,
         (
-            _registry_options(src_tls_verify, src_ca_file, src_plain_http),
+            registry_options(src_tls_verify, src_ca_file, src_plain_http),
             parse_creds(src_creds, "--src-creds"),
         ),
         (
-            _registry_options(dest_tls_verify, dest_ca_file, dest_plain_http),
+            registry_options(dest_tls_verify, dest_ca_file, dest_plain_http),
             parse_creds(dest_creds, "--dest-creds"),
         ),
     )
@@ -244,7 +138,7 @@ def copy(
         from hangard.copy import Copier, TransferSession
         from hangard.render import render_copy_result, result_json
 
-        async with _client(settings, authfile) as client:
+        async with client_for(settings, authfile) as client:
             reporter: Any = contextlib.nullcontext()
             session = TransferSession(client)
             if show_progress:

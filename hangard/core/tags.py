@@ -22,7 +22,7 @@ import semantic_version
 
 from hangard.errors import InputError
 
-__all__ = ["Rules", "parse_semver_range", "parse_version", "select_tags"]
+__all__ = ["Rules", "parse_semver_range", "parse_version", "select_tags", "selected_tags"]
 
 
 class Rules(Protocol):
@@ -97,3 +97,8 @@ def select_tags(tags: Iterable[str], rules: Rules) -> list[str]:
         return sorted(chosen)
     ordered = sorted(chosen, key=lambda t: (parse_version(t), t), reverse=True)
     return ordered[: rules.latest] if rules.latest else ordered
+
+
+def selected_tags(tags: Iterable[str], rules: Rules | None) -> list[str]:
+    """:func:`select_tags`, or every tag sorted by name when there is no rule."""
+    return sorted(dict.fromkeys(tags)) if rules is None else select_tags(tags, rules)

@@ -149,11 +149,17 @@ def inspect_raw(
 
 
 def inspect(
-    registry: Registry, repo: str, ref: str, *, timeout: float = DEFAULT_TIMEOUT
+    registry: Registry,
+    repo: str,
+    ref: str,
+    *extra: str,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> dict[str, Any]:
-    """``skopeo inspect`` output as JSON (for a list: the host platform's image)."""
+    """``skopeo [EXTRA] inspect`` output as JSON (for a list: the host
+    platform's image, or the one ``--override-*`` in ``extra`` picks)."""
     out = _with_env(
         lambda d: [
+            *extra,
             "inspect",
             *_registry_flags(registry, "", d),
             image_ref(registry, repo, ref),
