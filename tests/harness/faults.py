@@ -67,7 +67,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from tests.harness.threaded import BackgroundServer
@@ -164,8 +164,21 @@ class _Base:
     """Start/stop plumbing shared by the proxy and the blob store."""
 
     _background: BackgroundServer | None = None
+    _ssl_context: ssl.SSLContext | None = None
     port: int = 0
     scheme: str = "http"
+
+    def start(self) -> Self:
+        """Bind 127.0.0.1:0 and serve in a daemon thread; returns self."""
+        if self._background is None:
+            self._start(self._ssl_context)
+        return self
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         raise NotImplementedError
@@ -215,17 +228,6 @@ class FaultProxy(_Base):
         self._hold: tuple[re.Pattern[str], int, float] | None = None
 
     # ------------------------------------------------------------ lifecycle
-    def start(self) -> FaultProxy:
-        """Bind 127.0.0.1:0 and serve in a daemon thread; returns self."""
-        if self._background is None:
-            self._start(self._ssl_context)
-        return self
-
-    def __enter__(self) -> FaultProxy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # ---------------------------------------------------------------- rules
     def fail(
@@ -577,18 +579,6 @@ class BlobStore(_Base):
         self.objects: dict[str, bytes] = {}
         self._lock = threading.Lock()
         self._seen: list[SeenRequest] = []
-
-    def start(self) -> BlobStore:
-        """Bind 127.0.0.1:0 and serve in a daemon thread; returns self."""
-        if self._background is None:
-            self._start()
-        return self
-
-    def __enter__(self) -> BlobStore:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def url_for(self, digest: str) -> str:
         """Where a blob lives, with a presigned-looking query."""

@@ -70,17 +70,6 @@ class FakeHarbor(_Base):
         self._lock = threading.Lock()
         self._seen: list[SeenRequest] = []
 
-    def start(self) -> FakeHarbor:
-        if self._background is None:
-            self._start()
-        return self
-
-    def __enter__(self) -> FakeHarbor:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     def add_project(self, name: str, *, proxy_cache: bool = False) -> None:
         with self._lock:
             self.projects[name] = {"public": "false", "proxy_cache": proxy_cache}
