@@ -26,6 +26,9 @@ no" as separate branches; the middle column is each class's :class:`Reason`::
         ├── CycleTimeoutError             timeout                 a copy cut short by its sync cycle's deadline
         ├── InvalidManifestError          other                   a manifest document that is not well formed
         ├── Schema1ConversionError        other                   a schema1 manifest that cannot become schema2
+        ├── SignatureMissingError         signature_missing       the policy wants a signature and the image has none
+        ├── SignatureInvalidError         signature_invalid       no signature on the image verifies with the policy's keys
+        ├── PruneRefusedError             prune_refused           a prune that would delete more than its cap
         └── UnsupportedMediaTypeError     unsupported_media_type  a manifest type hangard cannot copy
 
 Programmer mistakes (``TypeError``, ``ValueError`` from our own code) stay
@@ -45,11 +48,10 @@ reads it in the config's words unless a text remedy was given.
 from __future__ import annotations
 
 import copy
-import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
+from hangard.errorcontext import ErrorContext
 from hangard.hints import Hint
 from hangard.reasons import Reason
 
@@ -72,55 +74,19 @@ __all__ = [
     "InvalidReferenceError",
     "NotFoundError",
     "OperationError",
+    "PruneRefusedError",
     "RateLimitedError",
     "Reason",
     "RegistryError",
     "ResponseError",
     "Schema1ConversionError",
     "ServerError",
+    "SignatureInvalidError",
+    "SignatureMissingError",
     "TransportError",
     "TransportTimeoutError",
     "UnsupportedMediaTypeError",
 ]
-
-
-@dataclass(frozen=True)
-class ErrorContext:
-    """Where an error happened, filled in by each layer it passes through."""
-
-    item: str | None = None
-    """The desired-state item: ``IMAGE:TAG -> TARGET``."""
-    image: str | None = None
-    registry: str | None = None
-    method: str | None = None
-    url: str | None = None
-    status: int | None = None
-    code: str | None = None
-    detail: str | None = None
-
-    def merged(self, **fields: Any) -> ErrorContext:
-        """This context with the blanks among ``fields`` filled in.
-
-        Fields already set win: the layer closest to the failure knew best.
-        """
-        blanks = {k: v for k, v in fields.items() if getattr(self, k) is None}
-        return dataclasses.replace(self, **blanks)
-
-    def describe(self) -> str:
-        parts = []
-        if self.item:
-            parts.append(f"item {self.item}")
-        if self.image:
-            parts.append(f"image {self.image}")
-        if self.registry:
-            parts.append(f"registry {self.registry}")
-        if self.method and self.url:
-            parts.append(f"{self.method} {self.url}")
-        if self.status is not None:
-            parts.append(f"HTTP {self.status}")
-        if self.code:
-            parts.append(f"code {self.code}")
-        return ", ".join(parts)
 
 
 class HangardError(Exception):
@@ -370,6 +336,26 @@ class Schema1ConversionError(OperationError):
     """A schema1 manifest could not be converted to schema2."""
 
     reason = Reason.OTHER
+
+
+class SignatureMissingError(OperationError):
+    """The signature policy requires a signature and the image has none."""
+
+    reason = Reason.SIGNATURE_MISSING
+
+
+class SignatureInvalidError(OperationError):
+    """The image has signatures, but none verifies with the policy's keys
+    (or the policy rejects the image outright)."""
+
+    reason = Reason.SIGNATURE_INVALID
+
+
+class PruneRefusedError(OperationError):
+    """A prune that would delete more tags than its cap (``prune_max``):
+    nothing was deleted."""
+
+    reason = Reason.PRUNE_REFUSED
 
 
 class UnsupportedMediaTypeError(OperationError):

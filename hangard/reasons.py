@@ -26,6 +26,9 @@ class Reason(StrEnum):
     DIGEST_MISMATCH = "digest_mismatch"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     HARBOR_PROJECT = "harbor_project"
+    SIGNATURE_MISSING = "signature_missing"
+    SIGNATURE_INVALID = "signature_invalid"
+    PRUNE_REFUSED = "prune_refused"
     OTHER = "other"
 
     @classmethod

@@ -42,12 +42,15 @@ from hangard.errors import (
     InvalidReferenceError,
     NotFoundError,
     OperationError,
+    PruneRefusedError,
     RateLimitedError,
     Reason,
     RegistryError,
     ResponseError,
     Schema1ConversionError,
     ServerError,
+    SignatureInvalidError,
+    SignatureMissingError,
     TransportError,
     TransportTimeoutError,
     UnsupportedMediaTypeError,
@@ -75,6 +78,9 @@ LABELS = [
     "digest_mismatch",
     "unsupported_media_type",
     "harbor_project",
+    "signature_missing",
+    "signature_invalid",
+    "prune_refused",
     "other",
 ]
 
@@ -125,6 +131,9 @@ CLASS_REASONS: list[tuple[type[HangardError], Reason]] = [
     (CycleTimeoutError, Reason.TIMEOUT),
     (InvalidManifestError, Reason.OTHER),
     (Schema1ConversionError, Reason.OTHER),
+    (SignatureMissingError, Reason.SIGNATURE_MISSING),
+    (SignatureInvalidError, Reason.SIGNATURE_INVALID),
+    (PruneRefusedError, Reason.PRUNE_REFUSED),
     (UnsupportedMediaTypeError, Reason.UNSUPPORTED_MEDIA_TYPE),
 ]
 
