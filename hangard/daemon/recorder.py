@@ -71,7 +71,9 @@ class Recorder(CycleHooks):
             self.metrics.forget_items(i.labels for i in self.history.items.values())
         for action in planned.plan.actions:
             export_item(self.metrics, self.history, self.history.observed(action))
-        self.metrics.desired.set(len(self.history.items))
+        self.metrics.items_owned.set(len(self.history.items))
+        if self.complete:
+            self.metrics.desired.set(planned.total_items)
 
     def item_finished(self, result: ItemResult) -> None:
         export_item(self.metrics, self.history, self.history.finished(result))

