@@ -7,17 +7,32 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 from hangard.core.shard import owner
-from tests.harness import images
+from tests.harness import images, skopeo
+from tests.harness.daemon import HangardDaemon, MetricsSnapshot, daemons, wait_until
 from tests.harness.registry import Registry
 from tests.helpers_cli import Hangard
 
 pytestmark = pytest.mark.usefixtures("tmp_authfile")
+
+Make = Callable[..., HangardDaemon]
+
+
+@pytest.fixture
+def make_daemon(tmp_path: Path) -> Iterator[Make]:
+    with daemons(tmp_path) as make:
+        yield make
+
+
+def in_sync_images(metrics: MetricsSnapshot) -> set[str]:
+    return {labels["image"] for labels, _ in metrics.series("hangard_image_in_sync")}
+
 
 REPOS = 30
 TAGS = ("1", "2")  # 60 items on one target
@@ -132,3 +147,89 @@ def test_a_bad_shard_is_a_usage_error(hangard: Hangard, tmp_path: Path) -> None:
     run = statefulset("sync", "--once", str(config))
     assert run.code == 2
     assert "has no StatefulSet ordinal" in run.err and "HANGARD_SHARD=I/N" in run.err
+
+
+def small_catalog(src: Registry, dst: Registry, path: Path, repos: int) -> Path:
+    for i in range(repos):
+        images.push_oci_image(src, f"team/svc{i}", "1", seed=2000 + i)
+    doc = {
+        "version": 1,
+        "registries": {src.host: {"http": True}, dst.host: {"http": True}},
+        "defaults": {"targets": ["mirror"], "schedule": "1h"},
+        "targets": {"mirror": {"registry": dst.host}},
+        "images": [{"source": f"{src.host}/team/svc{i}", "tags": ["1"]} for i in range(repos)],
+    }
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def test_three_daemons_share_the_work_and_a_restart_moves_nothing(
+    plain_registry: Registry, plain_registry2: Registry, make_daemon: Make, tmp_path: Path
+) -> None:
+    src, dst = plain_registry, plain_registry2
+    repos = 9
+    config = small_catalog(src, dst, tmp_path / "hangard.yaml", repos)
+    names = [f"{src.host}/team/svc{i}" for i in range(repos)]
+    mine = {n: owner(n, "mirror", 3) for n in names}
+    daemons = [make_daemon(config, watch=False, args=["--shard", f"{i}/3"]) for i in range(3)]
+    for daemon in daemons:
+        daemon.start()
+    for daemon in daemons:
+        wait_until(daemon.ready, 60, message="first cycle")
+
+    for i, daemon in enumerate(daemons):
+        metrics = daemon.metrics()
+        own = {n for n, o in mine.items() if o == i}
+        assert in_sync_images(metrics) == own, i
+        assert all(v == 1 for _, v in metrics.series("hangard_image_in_sync"))
+        assert metrics.value("hangard_shard_info", shard=str(i), shards="3") == 1
+        assert metrics.value("hangard_items_owned") == len(own)
+        assert metrics.value("hangard_desired_images") == repos
+        shard = daemon.status()["shard"]
+        assert shard == {"shard": f"{i}/3", "index": i, "count": 3, "items_owned": len(own)}
+    for i in range(repos):
+        assert images.manifest_exists(dst, f"team/svc{i}", "1")
+
+    before = daemons[1].metrics()
+    assert daemons[1].stop() == 0
+    daemons[1].start()
+    wait_until(daemons[1].ready, 60, message="first cycle after the restart")
+    after = daemons[1].metrics()
+    assert in_sync_images(after) == in_sync_images(before)
+    summary = daemons[1].events("cycle finished")[-1]
+    assert summary["copied"] == 0 and summary["in_sync"] == len(in_sync_images(after))
+
+
+def test_two_instances_on_the_same_shard_push_the_same_tags_harmlessly(
+    hangard: Hangard, plain_registry: Registry, plain_registry2: Registry, tmp_path: Path
+) -> None:
+    """A mis-set ordinal: two instances own the same items and copy them at
+    the same time. Pushes are idempotent (content-addressed blobs, then the
+    same manifest bytes), so both succeed and every tag at the target is the
+    source's exact manifest with all its blobs."""
+    src, dst = plain_registry, plain_registry2
+    indexes = [images.push_oci_index(src, f"team/multi{i}", "1", seed=3000 + i) for i in range(4)]
+    doc = {
+        "version": 1,
+        "registries": {src.host: {"http": True}, dst.host: {"http": True}},
+        "defaults": {"targets": ["mirror"]},
+        "targets": {"mirror": {"registry": dst.host}},
+        "images": [{"source": f"{src.host}/team/multi{i}", "tags": ["1"]} for i in range(4)],
+    }
+    config = tmp_path / "hangard.yaml"
+    config.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+    twins = [
+        hangard.with_env(HANGARD_STATE_DIR=str(tmp_path / f"twin{i}")).start(
+            "sync", "--shard", "0/1", "--once", "--no-progress", str(config)
+        )
+        for i in range(2)
+    ]
+    for proc in twins:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()
+
+    for i, index in enumerate(indexes):
+        repo = f"team/multi{i}"
+        assert images.get_manifest_raw(dst, repo, "1") == index.manifest
+        skopeo.copy_to_dir(dst, repo, "1", tmp_path / f"check{i}")  # every blob is there
