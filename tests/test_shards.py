@@ -233,3 +233,34 @@ def test_two_instances_on_the_same_shard_push_the_same_tags_harmlessly(
         repo = f"team/multi{i}"
         assert images.get_manifest_raw(dst, repo, "1") == index.manifest
         skopeo.copy_to_dir(dst, repo, "1", tmp_path / f"check{i}")  # every blob is there
+
+
+def test_an_instance_with_another_shard_count_warns(
+    hangard: Hangard, plain_registry: Registry, plain_registry2: Registry, tmp_path: Path
+) -> None:
+    """Shard 0 records N in a marker at the first target
+    (``hangard/shards:count``); an instance started with another N reads
+    it and warns, one with the same N does not."""
+    src, dst = plain_registry, plain_registry2
+    config = small_catalog(src, dst, tmp_path / "hangard.yaml", 2)
+
+    def sync(shard: str) -> list[dict[str, object]]:
+        run = hangard("sync", "--once", "--no-progress", "--shard", shard, str(config))
+        assert run.code == 0, run.err
+        return [json.loads(line) for line in run.err.splitlines() if line.startswith("{")]
+
+    def warned(events: list[dict[str, object]]) -> list[dict[str, object]]:
+        return [e for e in events if e["event"] == "shard count differs from the peers'"]
+
+    assert not warned(sync("0/3"))
+    marker = json.loads(skopeo.inspect_raw(dst, "hangard/shards", "count"))
+    assert marker["annotations"] == {"io.hangard.shards": "3"}
+    assert not warned(sync("2/3"))
+    (warning,) = warned(sync("1/4"))
+    assert warning["marker_shards"] == 3 and warning["shard"] == "1/4"
+    assert "HANGARD_SHARDS=3" in str(warning["hint"])
+
+    assert not warned(sync("0/4"))  # shard 0 is the authority: it rewrites the marker
+    marker = json.loads(skopeo.inspect_raw(dst, "hangard/shards", "count"))
+    assert marker["annotations"] == {"io.hangard.shards": "4"}
+    assert warned(sync("2/3"))

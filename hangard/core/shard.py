@@ -20,6 +20,7 @@ processes, machines and Python versions (``hash()`` is salted per process).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -27,9 +28,14 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 __all__ = [
+    "MARKER_ANNOTATION",
+    "MARKER_REPOSITORY",
+    "MARKER_TAG",
     "Owned",
     "Shard",
     "ShardSpread",
+    "marker_count",
+    "marker_manifest",
     "mine",
     "owner",
     "parse_shard",
@@ -182,3 +188,44 @@ class ShardSpread:
             "largest_share": round(self.largest_share, 4),
             "problems": self.problems,
         }
+
+
+# --- the shard-count marker ---------------------------------------------------
+#
+# Shard 0 records N in a tiny OCI artifact in the first registry target
+# (by name): MARKER_REPOSITORY:MARKER_TAG, its count in an annotation. Every
+# sharded instance reads it once per cycle and warns when its own N differs,
+# so a peer started with another HANGARD_SHARDS is noticed (and
+# HangardShardCountMismatch alerts on hangard_shard_info across instances).
+
+MARKER_REPOSITORY = "hangard/shards"
+MARKER_TAG = "count"
+MARKER_ANNOTATION = "io.hangard.shards"
+EMPTY_JSON = b"{}"
+EMPTY_JSON_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"
+EMPTY_JSON_DIGEST = "sha256:" + hashlib.sha256(EMPTY_JSON).hexdigest()
+
+
+def marker_manifest(count: int) -> bytes:
+    """The marker's manifest bytes for ``count`` shards (its one blob is
+    ``{}``, :data:`EMPTY_JSON_DIGEST`)."""
+    empty = {"mediaType": EMPTY_JSON_MEDIA_TYPE, "digest": EMPTY_JSON_DIGEST, "size": 2}
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.hangard.shards.v1",
+        "config": empty,
+        "layers": [empty],
+        "annotations": {MARKER_ANNOTATION: str(count)},
+    }
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+
+
+def marker_count(raw: bytes) -> int | None:
+    """The shard count a marker records; ``None`` when it is not one."""
+    try:
+        value = json.loads(raw)["annotations"][MARKER_ANNOTATION]
+        count = int(value)
+    except (ValueError, TypeError, KeyError):
+        return None
+    return count if 1 <= count <= MAX_SHARDS else None

@@ -33,6 +33,7 @@ from hangard.sync.digestcache import DigestCache
 from hangard.sync.execution import ItemResult, KeyLocks, SyncReport, execute
 from hangard.sync.failed import write_failed_list
 from hangard.sync.observation import observe
+from hangard.sync.shardmarker import check_shard_marker
 
 __all__ = [
     "CycleHooks",
@@ -227,6 +228,8 @@ async def run_cycle(
     report: SyncReport | None = None
     archives = ArchiveSet()  # one reader or writer per archive target, per cycle
     try:
+        if scope.shard is not None:
+            await check_shard_marker(client, state, scope.shard)
         planned = await observe_and_plan(
             client, state, cache=cache, only=scope.schedules, archives=archives, shard=scope.shard
         )
