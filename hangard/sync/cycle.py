@@ -70,9 +70,15 @@ class Planned:
     """Every item of the desired state (of the selected schedules)."""
     problems: list[ExpansionProblem]
     """Entries whose tags could not be listed."""
-    total_items: int = 0
+    total_items: int | None = None
     """Items of the desired state (of the selected schedules) on every
-    shard: ``len(items)`` unless sharded."""
+    shard, when sharded (see :attr:`desired_items`)."""
+
+    @property
+    def desired_items(self) -> int:
+        """Items of the desired state (of the selected schedules), on every
+        shard: ``len(items)`` unless sharded."""
+        return len(self.items) if self.total_items is None else self.total_items
 
 
 @dataclass(frozen=True)
