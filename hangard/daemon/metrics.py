@@ -137,12 +137,12 @@ class Metrics:
         )
         self.desired = Gauge(
             "hangard_desired_images",
-            "items (image, tag, target, destination) in the desired state, on every shard",
+            "items (image, tag, target, destination) of the desired state this instance manages",
             registry=r,
         )
         self.items_owned = Gauge(
             "hangard_items_owned",
-            "items this instance manages: all of the desired state's, or its shard's",
+            "items this instance owns: all of the desired state's, or its shard's",
             registry=r,
         )
         self.shard_info = Gauge(

@@ -72,8 +72,7 @@ class Recorder(CycleHooks):
         for action in planned.plan.actions:
             export_item(self.metrics, self.history, self.history.observed(action))
         self.metrics.items_owned.set(len(self.history.items))
-        if self.complete:
-            self.metrics.desired.set(planned.desired_items)
+        self.metrics.desired.set(len(self.history.items))
 
     def item_finished(self, result: ItemResult) -> None:
         export_item(self.metrics, self.history, self.history.finished(result))

@@ -78,6 +78,8 @@ class Daemon:
         for item in self.history.items.values():
             export_item(self.metrics, self.history, item)
         self.metrics.items_owned.set(len(self.history.items))
+        if self.history.items:
+            self.metrics.desired.set(len(self.history.items))
         # the schedules (and their "last good cycle") are known once the
         # config is loaded: see _export_schedules
 

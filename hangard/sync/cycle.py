@@ -70,15 +70,6 @@ class Planned:
     """Every item of the desired state (of the selected schedules)."""
     problems: list[ExpansionProblem]
     """Entries whose tags could not be listed."""
-    total_items: int | None = None
-    """Items of the desired state (of the selected schedules) on every
-    shard, when sharded (see :attr:`desired_items`)."""
-
-    @property
-    def desired_items(self) -> int:
-        """Items of the desired state (of the selected schedules), on every
-        shard: ``len(items)`` unless sharded."""
-        return len(self.items) if self.total_items is None else self.total_items
 
 
 @dataclass(frozen=True)
@@ -172,7 +163,6 @@ async def observe_and_plan(
     if only is not None:
         items = [i for i in items if i.schedule in only]
         problems = [e for e in problems if e.schedule in only]
-    total = len(items)
     items, problems = mine(shard, items), mine(shard, problems)
     opened = archives or ArchiveSet()
     try:
@@ -182,7 +172,7 @@ async def observe_and_plan(
     finally:
         if archives is None:
             await opened.close()
-    return Planned(make_plan(items, observations, problems), items, problems, total)
+    return Planned(make_plan(items, observations, problems), items, problems)
 
 
 async def expand_items(client: RegistryClient, state: DesiredState, count: int) -> ShardSpread:
