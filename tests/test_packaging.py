@@ -105,6 +105,7 @@ def test_wheel_holds_every_package_file(dist: Path) -> None:
     assert "hangard/py.typed" in shipped
     assert "hangard = hangard.cli:main" in entry_points
     assert f"Version: {hangard.__version__}\n" in metadata
+    assert "License-Expression: Apache-2.0\n" in metadata  # SPDX, not the deprecated table
     requires = {line.split(": ", 1)[1] for line in metadata.splitlines() if "Requires-Dist" in line}
     for dep in _dependencies():
         assert any(Requirement(r.split(";")[0]) == dep for r in requires), dep
