@@ -15,7 +15,9 @@ import typer
 
 from hangard.cli._common import (
     ExitCode,
+    NoAttachments,
     OutputFormat,
+    RemoveSignatures,
     app,
     config_client,
     load_config,
@@ -244,6 +246,8 @@ def sync(
         bool | None,
         typer.Option("--progress/--no-progress", help="progress bars (default: on a TTY)"),
     ] = None,
+    no_attachments: NoAttachments = False,
+    remove_signatures: RemoveSignatures = False,
 ) -> None:
     """Make the targets match the desired state: plan, then copy what is
     missing or drifted. Exit 0 all ok, 1 something failed, 2 bad input."""
@@ -259,6 +263,7 @@ def sync(
 
     async def work() -> int:
         from hangard.sync import CycleHooks, run_cycle
+        from hangard.sync.cycle import AttachmentChoice
 
         hooks = CycleHooks()
         display: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
@@ -270,7 +275,7 @@ def sync(
             with display:
                 done = await run_cycle(
                     client,
-                    loaded.state,
+                    AttachmentChoice(no_attachments, remove_signatures).apply(loaded.state),
                     cache=_cache(settings),
                     failed_path=failed_path,
                     hooks=hooks,

@@ -47,6 +47,7 @@ from hangard.core.registry_settings import StrictModel
 __all__ = [
     "COSIGN_ARTIFACT_TYPES",
     "SIGNATURE_ARTIFACT_TYPES",
+    "SUBSET_NOTE",
     "Attachment",
     "AttachmentKind",
     "AttachmentSettings",
@@ -77,6 +78,8 @@ SIGNATURE_ARTIFACT_TYPES = frozenset(
         "application/vnd.dev.sigstore.bundle.v0.3+json",
     }
 )
+
+SUBSET_NOTE = "the subset index has a new digest: the index's own attachments are not copied"
 
 _ATTACHED_TAG = re.compile(r"^sha256-([0-9a-f]{64})(?:\.(sig|att|sbom))?$")
 
@@ -151,8 +154,7 @@ def subject_digests(
     kept = list(dict.fromkeys(children))
     if desired_digest is None or desired_digest == source_digest:
         return [source_digest, *(c for c in kept if c != source_digest)], ""
-    note = "the subset index has a new digest: the index's own attachments are not copied"
-    return [c for c in kept if c != source_digest], note
+    return [c for c in kept if c != source_digest], SUBSET_NOTE
 
 
 def image_subjects(manifest: Manifest, platforms: Sequence[Platform]) -> tuple[list[str], str]:
