@@ -25,19 +25,21 @@ from hangard.core.attachments import (
     AttachmentKind,
     AttachmentSettings,
     attachments_in,
+    image_subjects,
     merge_fallback_index,
     referrer_artifact_type,
     referrer_wanted,
 )
 from hangard.core.cosign import referrers_fallback_tag
 from hangard.core.manifest import Descriptor
-from hangard.core.reference import Repository
+from hangard.core.platform import Platform
+from hangard.core.reference import ImageReference, Repository
 from hangard.errors import HangardError, NotFoundError
 from hangard.once import Once
 from hangard.registry.client import RegistryClient
 from hangard.registry.referrers import list_referrers, push_referrer
 
-__all__ = ["AttachmentCopier", "Finder"]
+__all__ = ["AttachmentCopier", "Finder", "copy_image_attachments"]
 
 log = structlog.get_logger("hangard.attachments")
 
@@ -216,3 +218,20 @@ def _typed(desc: Descriptor, attachment: Attachment) -> Descriptor:
     if attachment.artifact_type and attachment.artifact_type != desc.media_type:
         raw["artifactType"] = attachment.artifact_type
     return Descriptor(desc.media_type, desc.digest, desc.size, raw=raw)
+
+
+async def copy_image_attachments(
+    copier: Copier,
+    source: ImageReference,
+    target: Repository,
+    platforms: Sequence[Platform],
+    settings: AttachmentSettings,
+) -> list[Attachment]:
+    """After ``source`` (pinned) was copied to ``target`` with ``platforms``:
+    find its attachments and copy them (``hangard copy``)."""
+    manifest = await copier.client.get_manifest(source)
+    subjects, note = image_subjects(manifest, platforms)
+    if note:
+        log.info(note, image=str(source))
+    found = await Finder(copier.client).find(source.repository, subjects, settings)
+    return await AttachmentCopier(copier).copy(source.repository, target, found, settings)
