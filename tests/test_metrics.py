@@ -17,6 +17,7 @@ ITEM_GAUGES = (
     "hangard_image_in_sync",
     "hangard_image_drift",
     "hangard_image_missing",
+    "hangard_attachments_missing",
     "hangard_image_last_success_timestamp_seconds",
     "hangard_copy_consecutive_failures",
 )
