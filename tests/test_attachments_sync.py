@@ -10,6 +10,7 @@ from pathlib import Path
 from hangard.core.cosign import CosignSuffix, cosign_tag, referrers_fallback_tag
 from tests.harness import attachments as att
 from tests.harness import images, skopeo
+from tests.harness.referrers import FakeReferrers
 from tests.harness.registry import Registry
 from tests.helpers_cli import Hangard
 from tests.test_sync import kind, plain, requests_since, summary, write_config
@@ -205,3 +206,34 @@ def test_steady_state_costs_one_tag_list_and_a_head_per_attachment(
         ("GET", "tags", 200): 2,
     }
     assert on_dst == {("GET", "ping", 200): 1, ("HEAD", "manifests", 200): 6}
+
+
+def test_referrers_api_on_both_sides(
+    tmp_path: Path, hangard: Hangard, plain_registry: Registry, plain_registry2: Registry
+) -> None:
+    """A source with the referrers API (a fake in front of a real registry)
+    is asked for the referrers; a target that answers ``OCI-Subject`` keeps
+    its own list, so no fallback tag is written there."""
+    src, dst = plain_registry, plain_registry2
+    image = images.push_oci_image(src, "lib/app", "v1", seed=11)
+    sbom = att.referrer(image, att.SBOM_TYPE, seed=3)
+    images.push_image(src, "lib/app", sbom)
+    with FakeReferrers(src.host) as source, FakeReferrers(dst.host) as target:
+        source.referrers[("lib/app", image.digest)] = [sbom.descriptor(artifactType=att.SBOM_TYPE)]
+        doc = {
+            "registries": {source.host: {"http": True}, target.host: {"http": True}},
+            "targets": {"m": {"registry": target.host, "prefix": "m"}},
+            "defaults": {"targets": ["m"]},
+            "images": [{"source": f"{source.host}/lib/app", "tags": ["v1"]}],
+        }
+        config = tmp_path / "hangard.yaml"
+        config.write_text(json.dumps(doc))
+
+        assert _sync(hangard, config) == (1, 0, 0, 0)
+        assert target.referrers[("m/lib/app", image.digest)][0]["digest"] == sbom.digest
+        asked = source.count("GET", r"/referrers/")
+        assert _sync(hangard, config) == (0, 1, 0, 0)
+        assert source.count("GET", r"/referrers/") == asked + 1  # one per subject per cycle
+
+    assert skopeo.inspect_raw(dst, "m/lib/app", sbom.digest) == sbom.manifest
+    assert referrers_fallback_tag(image.digest) not in skopeo.list_tags(dst, "m/lib/app")
