@@ -34,7 +34,7 @@ from hangard.core.cosign import referrers_fallback_tag
 from hangard.core.manifest import Descriptor
 from hangard.core.platform import Platform
 from hangard.core.reference import ImageReference, Repository
-from hangard.errors import HangardError, NotFoundError
+from hangard.errors import HangardError, NotFoundError, UnsupportedMediaTypeError
 from hangard.once import Once
 from hangard.registry.client import RegistryClient
 from hangard.registry.referrers import list_referrers, push_referrer
@@ -173,11 +173,20 @@ class AttachmentCopier:
         """Push each referrer (blobs first); then, unless the target said
         ``OCI-Subject``, list them in its fallback index."""
         indexed: bool | None = None
+        pushed = []
         for desc in wanted:
-            if await self.client.head_manifest(target.digest(desc.digest)) is not None:
-                continue
-            said = await self._push(source, target, desc)
-            indexed = said if indexed is None else indexed and said
+            if await self.client.head_manifest(target.digest(desc.digest)) is None:
+                try:
+                    said = await self._push(source, target, desc)
+                except (NotFoundError, UnsupportedMediaTypeError) as exc:
+                    # a dangling or foreign entry of the source's list: not ours to fix
+                    log.warning("referrer not copied", image=str(source), error=str(exc))
+                    continue
+                indexed = said if indexed is None else indexed and said
+            pushed.append(desc)
+        wanted = pushed
+        if not wanted:
+            return
         if indexed is None:  # all were there: does the target keep a list itself?
             indexed = await list_referrers(self.client, target, subject) is not None
         if not indexed:

@@ -1,7 +1,9 @@
 """Observe digests for a set of sync items with as few requests as possible.
 
 Steady state costs one manifest ``HEAD`` per distinct source tag and one per
-target, nothing else: no manifest or blob ``GET``. Platform subsets need the
+target, and for attachments one tag list per source repository plus one
+``HEAD`` per attachment the source has (what was copied to each target is
+remembered in the :class:`DigestCache`): no manifest or blob ``GET``. Platform subsets need the
 source index once per source digest to know which digest the subset has; that
 answer is kept in a :class:`DigestCache` (in memory for the daemon, persisted
 in the state dir between ``sync --once`` runs).
