@@ -4,6 +4,7 @@ skopeo checks what arrived)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from hangard.core.cosign import CosignSuffix, cosign_tag, referrers_fallback_tag
 from tests.harness import attachments as att
@@ -56,3 +57,34 @@ def test_copy_takes_signatures_per_child_and_referrers(
     assert alone.code == 0, alone.err
     assert "attachments" not in json.loads(alone.out)
     assert skopeo.list_tags(dst, "n/multi") == ["v1"]
+
+
+def test_save_carries_attachments_and_load_pushes_them(
+    plain_registry: Registry, plain_registry2: Registry, hangard: Hangard, tmp_path: Path
+) -> None:
+    """``save`` puts the cosign tags and the fallback index beside the image
+    in the archive, ``load`` pushes them back; ``--no-attachments`` saves
+    the image alone."""
+    src, dst = plain_registry, plain_registry2
+    image = images.push_oci_image(src, "lib/app", "v1", seed=21)
+    sig = att.push_cosign(src, "lib/app", image.digest, CosignSuffix.SIGNATURE, 1)
+    sbom = att.referrer(image, att.SBOM_TYPE, seed=2)
+    fallback = att.push_referrers(src, "lib/app", image.digest, [(sbom, att.SBOM_TYPE)])
+    archive = tmp_path / "out.zip"
+    ref = f"{src.host}/lib/app:v1"
+
+    saved = hangard("save", ref, "-o", str(archive), "--plain-http", "--no-progress")
+    assert saved.code == 0, saved.err
+    loaded = hangard("load", str(archive), "--to", f"{dst.host}/back", "--plain-http")
+    assert loaded.code == 0, loaded.err
+
+    sig_tag = cosign_tag(image.digest, CosignSuffix.SIGNATURE)
+    assert skopeo.inspect_raw(dst, "back/lib/app", sig_tag) == sig.manifest
+    assert skopeo.inspect_raw(dst, "back/lib/app", referrers_fallback_tag(image.digest)) == fallback
+    assert skopeo.inspect_raw(dst, "back/lib/app", sbom.digest) == sbom.manifest
+
+    bare = tmp_path / "bare.zip"
+    alone = hangard("save", ref, "-o", str(bare), "--plain-http", "--no-attachments")
+    assert alone.code == 0, alone.err
+    listed = hangard("archive", "ls", str(bare), "-o", "json")
+    assert [r["tag"] for r in json.loads(listed.out)["images"]] == ["v1"]

@@ -34,12 +34,13 @@ from hangard.core.cosign import referrers_fallback_tag
 from hangard.core.manifest import Descriptor
 from hangard.core.platform import Platform
 from hangard.core.reference import ImageReference, Repository
+from hangard.core.transports import ArchiveReference
 from hangard.errors import HangardError, NotFoundError, UnsupportedMediaTypeError
 from hangard.once import Once
 from hangard.registry.client import RegistryClient
 from hangard.registry.referrers import list_referrers, push_referrer
 
-__all__ = ["AttachmentCopier", "Finder", "copy_image_attachments"]
+__all__ = ["AttachmentCopier", "Finder", "copy_image_attachments", "save_image_attachments"]
 
 log = structlog.get_logger("hangard.attachments")
 
@@ -244,3 +245,27 @@ async def copy_image_attachments(
         log.info(note, image=str(source))
     found = await Finder(copier.client).find(source.repository, subjects, settings)
     return await AttachmentCopier(copier).copy(source.repository, target, found, settings)
+
+
+async def save_image_attachments(
+    copier: Copier,
+    source: ImageReference,
+    archive: ArchiveReference,
+    platforms: Sequence[Platform],
+    settings: AttachmentSettings,
+) -> list[Attachment]:
+    """After ``source`` (pinned) was saved as ``archive``'s image: save its
+    cosign tags and fallback indexes beside it, under their tags (an archive
+    holds tagged images; a referrer only the source's API lists is left out)."""
+    manifest = await copier.client.get_manifest(source)
+    subjects, _ = image_subjects(manifest, platforms)
+    found = await Finder(copier.client).find(source.repository, subjects, settings)
+    done = []
+    for attachment in found:
+        if attachment.kind is AttachmentKind.REFERRER:
+            log.info("referrer not saved: archives keep tags", attachment=attachment.describe())
+            continue
+        pinned = source.repository.tag(attachment.tag).with_digest(attachment.digest)
+        await copier.copy(pinned, archive.with_tag(attachment.tag))
+        done.append(attachment)
+    return done
