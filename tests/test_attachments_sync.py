@@ -182,6 +182,9 @@ def test_steady_state_costs_one_tag_list_and_a_head_per_attachment(
     images.push_oci_image(src, "eco/app", "v2", seed=21)  # unsigned
     att.push_cosign(src, "eco/app", signed.digest, CosignSuffix.SIGNATURE, 1)
     images.push_oci_image(src, "eco/plain", "v1", seed=22)  # a repository without attachments
+    index = images.push_oci_index(src, "eco/multi", "v1", seed=23)
+    arm = next(c for c in index.children if c.platform and c.platform["architecture"] == "arm64")
+    att.push_cosign(src, "eco/multi", arm.digest, CosignSuffix.SIGNATURE, 2)
     config = write_config(
         tmp_path / "hangard.yaml",
         plain(src, dst),
@@ -189,23 +192,27 @@ def test_steady_state_costs_one_tag_list_and_a_head_per_attachment(
         [
             {"source": f"{src.host}/eco/app", "tags": ["v1", "v2"]},
             {"source": f"{src.host}/eco/plain", "tags": ["v1"]},
+            {"source": f"{src.host}/eco/multi", "tags": ["v1"], "platforms": ["linux/arm64"]},
         ],
         default_targets=["a", "b"],
     )
-    assert _sync(hangard, config) == (6, 0, 0, 0)
+    assert _sync(hangard, config) == (8, 0, 0, 0)
+    arm_sig = cosign_tag(arm.digest, CosignSuffix.SIGNATURE)
+    assert images.manifest_exists(dst, "b/eco/multi", arm_sig)
     src_seen, dst_seen = len(src.access_log()), len(dst.access_log())
 
-    assert _sync(hangard, config) == (0, 6, 0, 0)
+    assert _sync(hangard, config) == (0, 8, 0, 0)
 
     on_src = Counter((e.method, kind(e), e.status) for e in requests_since(src, src_seen))
     on_dst = Counter((e.method, kind(e), e.status) for e in requests_since(dst, dst_seen))
-    # 3 source tags + 1 attachment HEAD; 2 repositories' tag lists
+    # 4 source tags + 2 attachment HEADs (the subset child's signature too:
+    # which children the subset has is remembered); 3 repositories' tag lists
     assert on_src == {
         ("GET", "ping", 200): 1,
-        ("HEAD", "manifests", 200): 4,
-        ("GET", "tags", 200): 2,
+        ("HEAD", "manifests", 200): 6,
+        ("GET", "tags", 200): 3,
     }
-    assert on_dst == {("GET", "ping", 200): 1, ("HEAD", "manifests", 200): 6}
+    assert on_dst == {("GET", "ping", 200): 1, ("HEAD", "manifests", 200): 8}
 
 
 def test_referrers_api_on_both_sides(
