@@ -77,6 +77,7 @@ class Recorder(CycleHooks):
             missing[item.labels] = missing.get(item.labels, 0) + found
         for labels, count in missing.items():
             self.metrics.attachments_missing.labels(*labels).set(count)
+        self.metrics.items_owned.set(len(self.history.items))
         self.metrics.desired.set(len(self.history.items))
 
     def item_finished(self, result: ItemResult) -> None:
