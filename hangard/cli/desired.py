@@ -15,7 +15,9 @@ import typer
 
 from hangard.cli._common import (
     ExitCode,
+    NoAttachments,
     OutputFormat,
+    RemoveSignatures,
     ShardOpt,
     app,
     config_client,
@@ -278,6 +280,8 @@ def sync(
         bool | None,
         typer.Option("--progress/--no-progress", help="progress bars (default: on a TTY)"),
     ] = None,
+    no_attachments: NoAttachments = False,
+    remove_signatures: RemoveSignatures = False,
     shard: ShardOpt = None,
 ) -> None:
     """Make the targets match the desired state: plan, then copy what is
@@ -294,6 +298,7 @@ def sync(
 
     async def work() -> int:
         from hangard.sync import CycleHooks, Scope, run_cycle
+        from hangard.sync.cycle import AttachmentChoice
 
         hooks = CycleHooks()
         display: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
@@ -305,7 +310,7 @@ def sync(
             with display:
                 done = await run_cycle(
                     client,
-                    loaded.state,
+                    AttachmentChoice(no_attachments, remove_signatures).apply(loaded.state),
                     cache=_cache(settings),
                     failed_path=failed_path,
                     hooks=hooks,

@@ -14,7 +14,9 @@ from hangard import __version__
 from hangard.cli._common import (
     AuthFile,
     ExitCode,
+    NoAttachments,
     OutputFormat,
+    RemoveSignatures,
     TlsVerify,
     app,
     parse_bool,
@@ -28,6 +30,7 @@ from hangard.hints import CliHints
 from hangard.registry.options import ClientOptions, RegistryOptions
 
 if TYPE_CHECKING:
+    from hangard.copy import Copier, CopyResult
     from hangard.registry.client import RegistryClient
     from hangard.registry.credentials import Credentials
 
@@ -111,8 +114,11 @@ def copy(
         bool | None,
         typer.Option("--progress/--no-progress", help="progress bars (default: on a TTY)"),
     ] = None,
+    no_attachments: NoAttachments = False,
+    remove_signatures: RemoveSignatures = False,
 ) -> None:
-    """Copy an image, or a whole multi-arch index, keeping its digest."""
+    """Copy an image, or a whole multi-arch index, keeping its digest, with
+    its signatures, attestations and SBOMs (registry to registry)."""
     src = parse_store_image(source)
     dst = parse_store_image(destination)
     if all_platforms and platform:
@@ -150,14 +156,19 @@ def copy(
             try:
                 with reporter:
                     result = await copier.copy(src, dst, platforms=wanted)
+                attached = []
+                if isinstance(src, ImageReference) and isinstance(dst, ImageReference):
+                    attached = await _attachments(copier, result, no_attachments, remove_signatures)
                 await copier.commit()
             finally:
                 await copier.close()
         structlog.get_logger("hangard.cli").info("copy finished", **result.as_dict())
         if output is OutputFormat.json:
-            typer.echo(result_json(result))
+            typer.echo(result_json(result, attachments=attached or None))
         else:
             typer.echo(render_copy_result(result))
+            if attached:
+                typer.echo(f"attachments: {len(attached)} copied: {', '.join(attached)}")
         return ExitCode.OK
 
     sides = {
@@ -166,6 +177,29 @@ def copy(
         if isinstance(ref, ImageReference)
     }
     raise typer.Exit(run_async(work(), CliHints(sides)))
+
+
+async def _attachments(
+    copier: Copier, result: CopyResult, no_attachments: bool, remove_signatures: bool
+) -> list[str]:
+    """Copy what is attached to the image copied registry to registry."""
+    from hangard.copy.attachments import copy_image_attachments
+    from hangard.core.attachments import AttachmentSettings
+    from hangard.core.reference import parse_reference
+
+    src, dst = parse_reference(result.source), parse_reference(result.target)
+    if no_attachments or result.skipped or result.converted_from:
+        return []
+    settings = AttachmentSettings(signatures=not remove_signatures)
+    platforms = (
+        parse_platforms(list(result.platforms))
+        if result.target_digest != result.source_digest
+        else []
+    )
+    done = await copy_image_attachments(
+        copier, src.with_digest(result.source_digest), dst.repository, platforms, settings
+    )
+    return [a.describe() for a in done]
 
 
 def _copy_settings(

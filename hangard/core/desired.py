@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from hangard.core.attachments import AttachmentSettings
 from hangard.core.platform import Platform
 from hangard.core.platform import parse_platform as _parse_platform
 from hangard.core.reference import (
@@ -248,6 +249,7 @@ class _EntryBase(StrictModel):
     platforms: list[PlatformText] | None = None
     targets: list[str] | None = None
     schedule: ScheduleText | None = None
+    attachments: AttachmentSettings | None = None
 
     @field_validator("schedule")
     @classmethod
@@ -350,6 +352,7 @@ class Defaults(StrictModel):
     """Empty means every platform (the index digest is then preserved)."""
     targets: list[str] = Field(default_factory=list)
     schedule: ScheduleText = DEFAULT_SCHEDULE
+    attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
 
     @field_validator("schedule")
     @classmethod
