@@ -1,4 +1,5 @@
-"""``hangard version``: what this hangard is."""
+"""``hangard version`` and ``hangard schema``: what this hangard is, and the
+JSON Schema of the desired-state file it reads."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import typer
 from hangard import __version__
 from hangard.cli._common import ExitCode, OutputFormat, app
 
-__all__ = ["version"]
+__all__ = ["schema", "version"]
 
 
 @app.command()
@@ -31,4 +32,14 @@ def version(
         typer.echo(json.dumps(build_info().as_dict(), indent=2))
     else:
         typer.echo(f"hangard {__version__}")
+    raise typer.Exit(ExitCode.OK)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the desired-state file (for editors and CI;
+    config/hangard.schema.json is a copy)."""
+    from hangard.config.schema import schema_text
+
+    typer.echo(schema_text(), nl=False)
     raise typer.Exit(ExitCode.OK)

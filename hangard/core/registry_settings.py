@@ -12,9 +12,12 @@ __all__ = ["Credentials", "HarborSettings", "RegistrySettings", "StrictModel"]
 
 
 class StrictModel(BaseModel):
-    """Unknown keys are errors; values are frozen."""
+    """Unknown keys are errors; values are frozen; field docstrings are the
+    descriptions in the JSON Schema (``hangard schema``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True
+    )
 
 
 class Credentials(StrictModel):
