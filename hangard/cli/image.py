@@ -23,11 +23,21 @@ from hangard.cli._common import (
     parse_store_image,
     run_async,
 )
+from hangard.cli.flags import (
+    DestAuthFile,
+    Quiet,
+    Retries,
+    RetryDelay,
+    RetryTimes,
+    SrcAuthFile,
+    quiet_logging,
+)
 from hangard.core.reference import ImageReference
 from hangard.hints import CliHints
 from hangard.registry.options import ClientOptions, RegistryOptions
 
 if TYPE_CHECKING:
+    from hangard.copy import CopyResult
     from hangard.registry.client import RegistryClient
     from hangard.registry.credentials import Credentials
 
@@ -44,7 +54,14 @@ def registry_options(tls_verify: str, ca_file: Path | None, plain_http: bool) ->
     )
 
 
-def client_for(settings: RegistrySettings, authfile: Path | None) -> RegistryClient:
+def client_for(
+    settings: RegistrySettings,
+    authfile: Path | None,
+    retries: Retries | None = None,
+    host_authfiles: dict[str, Path] | None = None,
+) -> RegistryClient:
+    """A client for the registries of ``settings``; ``host_authfiles`` are
+    the per-side auth files (``--src-authfile``, ``--dest-authfile``)."""
     from hangard.registry.client import RegistryClient
     from hangard.registry.credentials import CredentialStore
 
@@ -52,13 +69,25 @@ def client_for(settings: RegistrySettings, authfile: Path | None) -> RegistryCli
     options = ClientOptions(
         registries={host: opts for host, (opts, _) in settings.items()},
         user_agent=f"hangard/{__version__}",
-    )
-    store = CredentialStore(authfile=authfile, overrides=overrides)
+    ).with_retries(*(retries or Retries()))
+    store = CredentialStore(authfile=authfile, overrides=overrides, host_authfiles=host_authfiles)
     return RegistryClient(options, store)
+
+
+def _side_authfiles(
+    src: object, dst: object, src_authfile: Path | None, dest_authfile: Path | None
+) -> dict[str, Path]:
+    """Each side's own auth file by host; on one host, the destination's wins."""
+    found: dict[str, Path] = {}
+    for ref, path in ((src, src_authfile), (dst, dest_authfile)):
+        if isinstance(ref, ImageReference) and path is not None:
+            found[ref.registry] = path
+    return found
 
 
 @app.command()
 def copy(
+    ctx: typer.Context,
     source: Annotated[
         str,
         typer.Argument(
@@ -101,9 +130,34 @@ def copy(
     dest_plain_http: Annotated[
         bool, typer.Option("--dest-plain-http", help="destination speaks plain HTTP")
     ] = False,
-    src_creds: Annotated[str | None, typer.Option(metavar="USER:PASS")] = None,
-    dest_creds: Annotated[str | None, typer.Option(metavar="USER:PASS")] = None,
+    src_creds: Annotated[
+        str | None, typer.Option(metavar="USER:PASS", help="credentials for the source registry")
+    ] = None,
+    dest_creds: Annotated[
+        str | None,
+        typer.Option(metavar="USER:PASS", help="credentials for the destination registry"),
+    ] = None,
     authfile: AuthFile = None,
+    src_authfile: SrcAuthFile = None,
+    dest_authfile: DestAuthFile = None,
+    retry_times: RetryTimes = None,
+    retry_delay: RetryDelay = None,
+    digestfile: Annotated[
+        Path | None,
+        typer.Option(
+            "--digestfile",
+            metavar="FILE",
+            dir_okay=False,
+            help="write the digest of the image at the destination to FILE",
+        ),
+    ] = None,
+    fail_on_no_match: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-no-match",
+            help="exit 1 when --platform matches nothing (default: a warning, exit 0)",
+        ),
+    ] = False,
     output: Annotated[
         OutputFormat, typer.Option("--output", "-o", help="result format")
     ] = OutputFormat.text,
@@ -111,12 +165,15 @@ def copy(
         bool | None,
         typer.Option("--progress/--no-progress", help="progress bars (default: on a TTY)"),
     ] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Copy an image, or a whole multi-arch index, keeping its digest."""
     src = parse_store_image(source)
     dst = parse_store_image(destination)
     if all_platforms and platform:
         raise typer.BadParameter("--all and --platform exclude each other", param_hint="--all")
+    if quiet:
+        quiet_logging(ctx)
     wanted = parse_platforms(platform or [])
     settings = _copy_settings(
         src if isinstance(src, ImageReference) else None,
@@ -130,15 +187,14 @@ def copy(
             parse_creds(dest_creds, "--dest-creds"),
         ),
     )
-    show_progress = sys.stderr.isatty() if progress is None else progress
+    show_progress = not quiet and (sys.stderr.isatty() if progress is None else progress)
+    host_authfiles = _side_authfiles(src, dst, src_authfile, dest_authfile)
+    retries = Retries(retry_times, retry_delay)
 
     async def work() -> int:
-        import structlog
-
         from hangard.copy import Copier, TransferSession
-        from hangard.render import render_copy_result, result_json
 
-        async with client_for(settings, authfile) as client:
+        async with client_for(settings, authfile, retries, host_authfiles) as client:
             reporter: Any = contextlib.nullcontext()
             session = TransferSession(client)
             if show_progress:
@@ -153,12 +209,7 @@ def copy(
                 await copier.commit()
             finally:
                 await copier.close()
-        structlog.get_logger("hangard.cli").info("copy finished", **result.as_dict())
-        if output is OutputFormat.json:
-            typer.echo(result_json(result))
-        else:
-            typer.echo(render_copy_result(result))
-        return ExitCode.OK
+        return _report_copy(result, output, quiet, digestfile, fail_on_no_match)
 
     sides = {
         ref.registry: flag  # one host: the --src- settings
@@ -166,6 +217,31 @@ def copy(
         if isinstance(ref, ImageReference)
     }
     raise typer.Exit(run_async(work(), CliHints(sides)))
+
+
+def _report_copy(
+    result: CopyResult,
+    output: OutputFormat,
+    quiet: bool,
+    digestfile: Path | None,
+    fail_on_no_match: bool,
+) -> int:
+    """Log and print ``result``, write ``--digestfile``; the exit code."""
+    import structlog
+
+    from hangard.render import render_copy_result, result_json
+
+    structlog.get_logger("hangard.cli").info("copy finished", **result.as_dict())
+    if result.skipped:
+        # Hangar's behaviour: nothing to copy is not a failure, unless asked
+        typer.echo(f"warning: {result.source}: {result.skipped}", err=True)
+    elif digestfile is not None and result.target_digest:
+        digestfile.write_text(result.target_digest)  # no newline, as skopeo writes it
+    if output is OutputFormat.json:
+        typer.echo(result_json(result))
+    elif not quiet and not result.skipped:
+        typer.echo(render_copy_result(result))
+    return ExitCode.FAILED if result.skipped and fail_on_no_match else ExitCode.OK
 
 
 def _copy_settings(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from hangard.core.reference import DEFAULT_REGISTRY
@@ -85,6 +85,24 @@ class ClientOptions:
     max_unknown_blob_size: int = 10 * 1024**3
     """Cap on a blob whose size nothing declares (a schema1 layer sent
     without ``Content-Length``); past it the upload is cancelled."""
+
+    def with_retries(self, times: int | None, delay: float | None) -> ClientOptions:
+        """The same, with every registry's ``retry_times`` and ``retry_delay``
+        replaced by those given (``--retry-times``, ``--retry-delay`` win over
+        the config); ``None`` keeps each registry's own."""
+
+        def tuned(options: RegistryOptions) -> RegistryOptions:
+            return replace(
+                options,
+                retry_times=options.retry_times if times is None else times,
+                retry_delay=options.retry_delay if delay is None else delay,
+            )
+
+        return replace(
+            self,
+            registries={host: tuned(o) for host, o in self.registries.items()},
+            default=tuned(self.default),
+        )
 
     def for_registry(self, registry: str) -> RegistryOptions:
         return self.registries.get(registry, self.default)
