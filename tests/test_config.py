@@ -117,7 +117,7 @@ CASES = [
         HEAD + "registries:\n  quay.io:\n    colour: blue\n",
         [
             "c.yaml:7:5: unknown key 'colour' (expected one of: credentials, tls_verify, "
-            "ca_file, http, max_concurrency, requests_per_second, ratelimit_floor, timeout, "
+            "ca_file, cert_dir, client_cert, client_key, http, max_concurrency, requests_per_second, ratelimit_floor, timeout, "
             "retry_times, retry_delay, harbor)"
         ],
         id="unknown-key-no-suggestion",

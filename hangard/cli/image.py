@@ -46,11 +46,25 @@ __all__ = ["client_for", "copy", "registry_options"]
 RegistrySettings = dict[str, tuple[RegistryOptions, "Credentials | None"]]
 
 
-def registry_options(tls_verify: str, ca_file: Path | None, plain_http: bool) -> RegistryOptions:
+def registry_options(
+    tls_verify: str, ca_file: Path | None, plain_http: bool, cert_dir: Path | None = None
+) -> RegistryOptions:
     return RegistryOptions(
         tls_verify=parse_bool(tls_verify),
         ca_file=str(ca_file) if ca_file else None,
+        cert_dir=str(cert_dir) if cert_dir else None,
         http=plain_http,
+    )
+
+
+def _cert_dir(side: str) -> Any:
+    return typer.Option(
+        metavar="DIR",
+        exists=True,
+        file_okay=False,
+        help=f"certificates for the {side} registry, docker certs.d style: *.crt CAs, "
+        "client.cert + client.key for mutual TLS (default: /etc/containers/certs.d/HOST[:PORT] "
+        "or /etc/docker/certs.d/HOST[:PORT])",
     )
 
 
@@ -124,6 +138,8 @@ def copy(
         Path | None,
         typer.Option(exists=True, dir_okay=False, help="CA bundle for the destination registry"),
     ] = None,
+    src_cert_dir: Annotated[Path | None, _cert_dir("source")] = None,
+    dest_cert_dir: Annotated[Path | None, _cert_dir("destination")] = None,
     src_plain_http: Annotated[
         bool, typer.Option("--src-plain-http", help="source speaks plain HTTP")
     ] = False,
@@ -179,11 +195,11 @@ def copy(
         src if isinstance(src, ImageReference) else None,
         dst if isinstance(dst, ImageReference) else None,
         (
-            registry_options(src_tls_verify, src_ca_file, src_plain_http),
+            registry_options(src_tls_verify, src_ca_file, src_plain_http, src_cert_dir),
             parse_creds(src_creds, "--src-creds"),
         ),
         (
-            registry_options(dest_tls_verify, dest_ca_file, dest_plain_http),
+            registry_options(dest_tls_verify, dest_ca_file, dest_plain_http, dest_cert_dir),
             parse_creds(dest_creds, "--dest-creds"),
         ),
     )

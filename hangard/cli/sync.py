@@ -9,7 +9,7 @@ import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -44,7 +44,23 @@ _LIST_ONLY = (
     "--dest-tls-verify",
     "--src-plain-http",
     "--dest-plain-http",
+    "--src-cert-dir",
+    "--dest-cert-dir",
 )
+
+
+def _cert_dir(whose: str) -> Any:
+    return typer.Option(
+        metavar="DIR",
+        exists=True,
+        file_okay=False,
+        help=f"with --list: {whose} certificates, docker certs.d style (*.crt, client.cert + "
+        "client.key)",
+    )
+
+
+def _str(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 @app.command()
@@ -81,6 +97,8 @@ def sync(
     dest_tls_verify: Annotated[
         str, typer.Option(metavar="BOOL", help="with --list: verify --to's TLS certificate")
     ] = "true",
+    src_cert_dir: Annotated[Path | None, _cert_dir("the sources'")] = None,
+    dest_cert_dir: Annotated[Path | None, _cert_dir("--to's")] = None,
     src_plain_http: Annotated[
         bool, typer.Option("--src-plain-http", help="with --list: the sources speak plain HTTP")
     ] = False,
@@ -134,7 +152,8 @@ def sync(
         if file is not None:
             raise typer.BadParameter("give FILE or --list, not both", param_hint="--list")
         tls = (parse_bool(src_tls_verify), parse_bool(dest_tls_verify))
-        loaded = _adhoc(list_file, to, platform or [], tls, (src_plain_http, dest_plain_http))
+        access = (tls, (src_plain_http, dest_plain_http), (src_cert_dir, dest_cert_dir))
+        loaded = _adhoc(list_file, to, platform or [], *access)
     retries = Retries(retry_times, retry_delay)
 
     def client() -> RegistryClient:
@@ -172,6 +191,7 @@ def _adhoc(
     platform: list[str],
     tls: tuple[bool, bool],
     plain: tuple[bool, bool],
+    cert_dirs: tuple[Path | None, Path | None],
 ) -> LoadedConfig:
     """The list as a desired state, or its problems printed and exit 2."""
     from hangard.archive import parse_to
@@ -191,8 +211,10 @@ def _adhoc(
             list_file,
             target,
             platforms=wanted,
-            sources=RegistrySettings(tls_verify=tls[0], http=plain[0]),
-            destination=RegistrySettings(tls_verify=tls[1], http=plain[1]),
+            sources=RegistrySettings(tls_verify=tls[0], http=plain[0], cert_dir=_str(cert_dirs[0])),
+            destination=RegistrySettings(
+                tls_verify=tls[1], http=plain[1], cert_dir=_str(cert_dirs[1])
+            ),
         )
     except ConfigError as exc:
         for problem in exc.problems or [exc.message]:
