@@ -209,6 +209,7 @@ def copy(
 
     async def work() -> int:
         from hangard.copy import Copier, TransferSession
+        from hangard.copy.progress import ITEM_LABEL
 
         async with client_for(settings, authfile, retries, host_authfiles) as client:
             reporter: Any = contextlib.nullcontext()
@@ -219,6 +220,7 @@ def copy(
                 reporter = RichProgress()
                 session.progress = reporter
             copier = Copier(client, session)
+            ITEM_LABEL.set(f"{src} -> {dst}")
             try:
                 with reporter:
                     result = await copier.copy(src, dst, platforms=wanted)
@@ -247,7 +249,8 @@ def _report_copy(
 
     from hangard.render import render_copy_result, result_json
 
-    structlog.get_logger("hangard.cli").info("copy finished", **result.as_dict())
+    # debug: the result is printed below; on a TTY an info line would say it twice
+    structlog.get_logger("hangard.cli").debug("copy finished", **result.as_dict())
     if result.skipped:
         # Hangar's behaviour: nothing to copy is not a failure, unless asked
         typer.echo(f"warning: {result.source}: {result.skipped}", err=True)

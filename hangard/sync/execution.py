@@ -12,6 +12,7 @@ import structlog
 
 from hangard.copy import Copier
 from hangard.copy.engine import NO_PLATFORM_MATCH, UNKNOWN
+from hangard.copy.progress import ITEM_LABEL
 from hangard.core.plan import Action, ActionKind, ItemKey, Plan, SyncItem
 from hangard.core.transports import ArchiveReference
 from hangard.errors import CycleTimeoutError, HangardError, OperationError, Reason
@@ -265,6 +266,7 @@ async def _copy(
     contended = lock.locked()
     async with lock, gate:
         running.append(time.monotonic())
+        ITEM_LABEL.set(item_name(action))  # this task's blobs, on a progress display
         # copy exactly what was observed, even if the tag moves meanwhile
         source = item.source
         if not source.digest and action.source_digest:
