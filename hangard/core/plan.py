@@ -277,9 +277,12 @@ class Action:
         if self.kind is ActionKind.IN_SYNC:
             return "in-sync"
         if self.kind is ActionKind.COPY and self.cause == "drift":
+            # a platform subset is compared with the index hangard writes, not the source's
+            subset = self.desired_digest not in (None, self.source_digest)
+            wanted = "desired (platform subset)" if subset else "source"
             return (
                 f"copy (drift: target {short_digest(self.target_digest)} "
-                f"≠ source {short_digest(self.desired_digest or self.source_digest)})"
+                f"≠ {wanted} {short_digest(self.desired_digest or self.source_digest)})"
             )
         note = self.attachments.note if self.attachments and self.kind is ActionKind.COPY else ""
         return f"{self.kind.value} ({self.cause}{'; ' + note if note else ''})"

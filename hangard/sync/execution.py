@@ -13,6 +13,7 @@ import structlog
 from hangard.copy import Copier
 from hangard.copy.attachments import AttachmentCopier
 from hangard.copy.engine import NO_PLATFORM_MATCH, UNKNOWN
+from hangard.copy.progress import ITEM_LABEL
 from hangard.core.plan import Action, ActionKind, ItemKey, Plan, SyncItem
 from hangard.core.reference import ImageReference
 from hangard.core.transports import ArchiveReference
@@ -273,6 +274,7 @@ async def _copy(
     contended = lock.locked()
     async with lock, gate:
         running.append(time.monotonic())
+        ITEM_LABEL.set(item_name(action))  # this task's blobs, on a progress display
         # copy exactly what was observed, even if the tag moves meanwhile
         source = item.source
         if not source.digest and action.source_digest:
