@@ -129,6 +129,37 @@ def test_each_runbook_says_what_it_means_what_to_check_and_what_to_type() -> Non
         assert "```sh\n" in body, f"{name}: no commands to type"
 
 
+def test_metrics_the_runbooks_quote_are_served() -> None:
+    served = served_series_names(Metrics())
+    for name, body in runbook_sections().items():
+        quoted = set(re.findall(r"\bhangard_[a-z_]+", body)) - {"hangard_runbooks"}
+        assert quoted <= served, f"{name}: {quoted - served}"
+
+
+def test_runbook_promql_parses(tmp_path: Path) -> None:
+    """The PromQL blocks of the runbooks, checked by promtool as recording rules."""
+    promtool = need("promtool")
+    queries = [
+        line
+        for body in runbook_sections().values()
+        for block in re.findall(r"```promql\n(.*?)```", body, flags=re.DOTALL)
+        for line in block.splitlines()
+        if line.strip()
+    ]
+    assert queries
+    rules = [{"record": f"runbook:query{i}", "expr": q} for i, q in enumerate(queries)]
+    path = tmp_path / "runbook-queries.yaml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "runbooks", "rules": rules}]}))
+    result = subprocess.run(
+        [promtool, "check", "rules", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_runbook_commands_are_hangard_commands_that_exist() -> None:
     """Every ``hangard SUBCOMMAND`` a runbook tells you to type exists."""
     from typer.main import get_command
