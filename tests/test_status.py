@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import platform
 import re
+import socket
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -193,6 +194,21 @@ def test_status_command_without_a_daemon_says_so_in_one_line(hangard: Hangard) -
             " --url or set HANGARD_METRICS_ADDRESS to its listen address",
         ], run.err
         assert "Traceback" not in run.err
+
+
+def test_status_command_gives_up_on_a_daemon_that_does_not_answer(hangard: Hangard) -> None:
+    """A listener that never accepts (a hung daemon): the deadline ends it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)
+        url = f"http://127.0.0.1:{hung.getsockname()[1]}"
+        started = time.monotonic()
+        run = hangard("status", "--url", url, "--timeout", "1")
+        took = time.monotonic() - started
+    assert run.code == 1
+    assert run.err.splitlines()[0] == f"error: no answer from {url}/status within 1s"
+    assert "systemctl status hangard" in run.err and "Traceback" not in run.err
+    assert took < 50  # the import of hangard dominates; a missing deadline would hang
 
 
 def test_status_command_refuses_what_is_not_a_hangard_daemon(
