@@ -421,3 +421,14 @@ def test_last_cycles_per_schedule_survive_a_restart(tmp_path: Path) -> None:
     )
     never = loaded.schedule_status("@daily", next_run=None, running=False)
     assert never["last_cycle_finished_at"] is None and never["last_cycle_result"] is None
+
+
+def test_a_last_cycle_record_of_another_shape_is_dropped_alone(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    record = {"finished_at": NOW, "ok": True, "duration_seconds": 1.5, "from_a_newer_hangard": 1}
+    path.write_text(
+        json.dumps({"version": 1, "items": [], "last_cycles": {"15m": record, "1h": "?"}})
+    )
+    loaded = History.load(path)
+    assert set(loaded.last_cycles) == {"15m"}
+    assert loaded.last_cycles["15m"].duration_seconds == 1.5

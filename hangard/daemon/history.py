@@ -106,9 +106,7 @@ class History:
                 store.last_good_cycles = {
                     str(k): float(v) for k, v in per.items() if isinstance(v, int | float)
                 }
-            store.last_cycles = {
-                str(k): CycleRecord(**v) for k, v in (doc.get("last_cycles") or {}).items()
-            }
+            store.last_cycles = _cycle_records(doc.get("last_cycles"))
         except (OSError, ValueError, TypeError, AttributeError) as exc:
             # a damaged state file costs history, never the service (valid
             # JSON of the wrong shape raises AttributeError or TypeError)
@@ -259,3 +257,18 @@ class History:
         times also in RFC 3339."""
         items = sorted(self.items.values(), key=lambda i: i.key)
         return {"items": [with_rfc3339(asdict(i), *ITEM_TIMES) for i in items]}
+
+
+def _cycle_records(raw: object) -> dict[str, CycleRecord]:
+    """``last_cycles`` of a state file; a record of another shape is dropped
+    (as a newer hangard may write), the rest kept."""
+    records: dict[str, CycleRecord] = {}
+    if not isinstance(raw, dict):
+        return records
+    names = {f.name for f in fields(CycleRecord)}
+    for schedule, record in raw.items():
+        try:
+            records[str(schedule)] = CycleRecord(**{k: v for k, v in record.items() if k in names})
+        except (TypeError, AttributeError):
+            continue
+    return records
