@@ -370,7 +370,8 @@ def test_rules_content() -> None:
         assert rule["labels"]["severity"] in {"warning", "critical"}, name
         annotations = rule["annotations"]
         assert {"summary", "description", "runbook", "runbook_url"} <= set(annotations), name
-        assert "{{" in annotations["summary"] + annotations["description"], name
+        for key in ("summary", "description"):  # each names what fires: its labels
+            assert "{{ $labels." in annotations[key], f"{name}: {key} uses no label"
         assert metric_names(rule["expr"]) <= METRICS, f"{name}: {rule['expr']}"
     by_name = {r["alert"]: r for r in rules}
     assert by_name["HangardDown"]["expr"] == 'up{job="hangard"} == 0'
