@@ -118,11 +118,15 @@ class Recorder(CycleHooks):
 
     def finished(self, report: SyncReport | None) -> None:
         ok = report is not None and report.ok
-        self.metrics.cycle_duration.observe(time.monotonic() - self.started)
-        self.metrics.cycles.labels(result="success" if ok else "failure").inc()
+        duration = time.monotonic() - self.started
+        result = "success" if ok else "failure"
+        self.metrics.cycle_duration.observe(duration)
+        self.metrics.cycles.labels(result=result).inc()
+        # per schedule: a clean job must not hide a failing one
+        self.history.cycle_finished(self.schedules, ok=ok, duration=duration)
+        for schedule in self.schedules:
+            self.metrics.schedule_cycles.labels(schedule=schedule, result=result).inc()
         if ok:
-            # per schedule: a clean job must not hide a failing one
-            self.history.good_cycle(self.schedules)
             for schedule in self.schedules:
                 self.metrics.last_good_cycle.labels(schedule=schedule).set(
                     self.history.last_good_cycles[schedule]
