@@ -154,6 +154,8 @@ class Target(StrictModel):
     """A Hangar zip archive (relative paths: to the config file)."""
     prefix: str = ""
     mapping: Literal["keep", "flatten"] = "keep"
+    prune: bool = False  # delete owned tags no longer selected: hangard.core.prune
+    prune_max: int | None = Field(default=None, ge=0)  # per cycle; default: hangard.core.prune
 
     @field_validator("prefix")
     @classmethod
@@ -248,6 +250,7 @@ class _EntryBase(StrictModel):
     platforms: list[PlatformText] | None = None
     targets: list[str] | None = None
     schedule: ScheduleText | None = None
+    prune: bool | None = None  # overrides the targets' prune: hangard.core.prune
 
     @field_validator("schedule")
     @classmethod

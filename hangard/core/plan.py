@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
+from typing import Protocol
 
 from hangard.core.desired import (
     DesiredState,
@@ -223,6 +224,8 @@ class ActionKind(StrEnum):
     COPY = "copy"
     SKIP = "skip"
     ERROR = "error"
+    DELETE = "delete"
+    """A tag hangard wrote that the desired state no longer selects (prune)."""
 
 
 class PlanStatus(IntEnum):
@@ -232,7 +235,7 @@ class PlanStatus(IntEnum):
     IN_SYNC = 0
     ERRORS = 1
     PENDING = 2
-    """Copies are pending: a target is missing or has drifted."""
+    """Copies (or prune deletions) are pending: a target is missing or has drifted."""
 
 
 @dataclass(frozen=True)
@@ -325,13 +328,26 @@ def decide(item: SyncItem, obs: Observation) -> Action:
     return Action(item, ActionKind.COPY, "drift", *digests)
 
 
+class Deletion(Protocol):
+    """A prune step's deletion: :class:`hangard.core.prune.Deletion`."""
+
+    @property
+    def kind(self) -> ActionKind: ...
+    def render(self) -> str: ...
+    def as_dict(self) -> dict[str, object]: ...
+
+
 @dataclass(frozen=True)
 class Plan:
     actions: tuple[Action, ...] = field(default_factory=tuple)
+    deletions: tuple[Deletion, ...] = field(default_factory=tuple)
+    """Owned tags to prune (:mod:`hangard.core.prune`)."""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    """What the prune step says beyond its deletions (no ownership records)."""
 
     @property
     def summary(self) -> dict[str, int]:
-        counts = Counter(a.kind.value for a in self.actions)
+        counts = Counter([a.kind.value for a in self.actions] + [d.kind for d in self.deletions])
         return {kind.value: counts.get(kind.value, 0) for kind in ActionKind}
 
     @property
@@ -340,7 +356,7 @@ class Plan:
         summary = self.summary
         if summary["error"]:
             return PlanStatus.ERRORS
-        return PlanStatus.PENDING if summary["copy"] else PlanStatus.IN_SYNC
+        return PlanStatus.PENDING if summary["copy"] or summary["delete"] else PlanStatus.IN_SYNC
 
     def render(self) -> str:
         lines = []
@@ -349,17 +365,20 @@ class Plan:
             what = f"{item.image}:{item.key[1]}"
             where = str(item.destination) if isinstance(item, SyncItem) else item.target
             lines.append(f"{what}  ->  {where}  [{item.target}]  {action.describe()}")
+        lines += [d.render() for d in self.deletions] + [f"note: {n}" for n in self.notes]
         s = self.summary
+        deleting = f", {s['delete']} to delete" if s["delete"] else ""
         lines.append(
             f"plan: {len(self.actions)} items: {s['in-sync']} in sync, {s['copy']} to copy, "
-            f"{s['skip']} skipped, {s['error']} errors"
+            f"{s['skip']} skipped, {s['error']} errors{deleting}"
         )
         return "\n".join(lines)
 
     def to_json(self) -> str:
         doc = {
             "version": 1,
-            "actions": [a.as_dict() for a in self.actions],
+            "actions": [a.as_dict() for a in self.actions] + [d.as_dict() for d in self.deletions],
+            "notes": list(self.notes),
             "summary": self.summary,
         }
         return json.dumps(doc, indent=2, sort_keys=True)
