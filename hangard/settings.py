@@ -25,6 +25,9 @@ cycle_timeout      21600                       seconds one daemon cycle may take
                                                counted as failed; the copies
                                                it cuts short fail with reason
                                                timeout)
+prune              true                        prune the targets whose config
+                                               says ``prune: true`` (false:
+                                               ``--no-prune``, copy only)
 =================  ==========================  ==================================
 """
 
@@ -62,6 +65,7 @@ class Settings(BaseSettings):
     watch_config: bool = True
     shutdown_grace: float = Field(default=30.0, ge=0)
     cycle_timeout: float = Field(default=6 * 3600.0, gt=0)
+    prune: bool = True
 
     @field_validator("metrics_address")
     @classmethod

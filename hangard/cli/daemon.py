@@ -27,6 +27,12 @@ def run(
         bool | None, typer.Option("--watch/--no-watch", help="reload when config files change")
     ] = None,
     shutdown_grace: Annotated[float | None, typer.Option(min=0)] = None,
+    prune: Annotated[
+        bool | None,
+        typer.Option(
+            "--prune/--no-prune", help="prune targets with prune: true ($HANGARD_PRUNE, default on)"
+        ),
+    ] = None,
 ) -> None:
     """Run the daemon: sync on schedule, reload on SIGHUP or file change,
     serve metrics and health endpoints. Stops cleanly on SIGTERM."""
@@ -37,6 +43,7 @@ def run(
         concurrency=concurrency,
         watch_config=watch,
         shutdown_grace=shutdown_grace,
+        prune=prune,
     )
     import asyncio
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from hangard.config.loader import LoadedConfig
     from hangard.core.plan import Action
     from hangard.settings import Settings
-    from hangard.sync import CycleResult, DigestCache, SaveFailure
+    from hangard.sync import CycleResult, DigestCache, OwnershipStore, SaveFailure
 
 __all__ = ["plan", "sync", "validate"]
 
@@ -47,6 +47,24 @@ def _cache(settings: Settings) -> DigestCache:
     if state_dir.is_dir() and os.access(state_dir, os.W_OK):
         return DigestCache.load(state_dir / "subset-cache.json")
     return DigestCache()
+
+
+def _owners(settings: Settings, *, create: bool = True) -> OwnershipStore | None:
+    """The state dir's ownership store (what prune may delete). Without
+    ``create`` and no file yet, an empty one in memory: a plan writes
+    nothing. ``None`` (with a warning) when it cannot be used."""
+    from hangard.errors import HangardError
+    from hangard.sync import OwnershipStore
+    from hangard.sync.ownership import OWNERSHIP_FILE
+
+    path = settings.state_dir / OWNERSHIP_FILE
+    if not create and not path.exists():
+        return OwnershipStore.in_memory()
+    try:
+        return OwnershipStore.open(path)
+    except HangardError as exc:
+        typer.echo(f"warning: {exc}; nothing is pruned and no ownership is recorded", err=True)
+        return None
 
 
 def _default_failed_path(settings: Settings) -> Path:
@@ -214,8 +232,11 @@ def plan(
         from hangard.sync import Save, observe_and_plan, persist
 
         cache = _cache(settings)
+        owners = _owners(settings, create=False) if settings.prune else None
         async with config_client(loaded, settings) as client:
-            planned = await observe_and_plan(client, loaded.state, cache=cache)
+            planned = await observe_and_plan(client, loaded.state, cache=cache, owners=owners)
+        if owners is not None:
+            owners.close()
         _warn(persist([Save("digest cache", cache.path, cache.save)]))
         result = planned.plan
         typer.echo(result.to_json() if output is OutputFormat.json else result.render())
@@ -244,21 +265,26 @@ def sync(
         bool | None,
         typer.Option("--progress/--no-progress", help="progress bars (default: on a TTY)"),
     ] = None,
+    no_prune: Annotated[
+        bool,
+        typer.Option("--no-prune", help="copy only: delete nothing, even where prune: true"),
+    ] = False,
 ) -> None:
     """Make the targets match the desired state: plan, then copy what is
-    missing or drifted. Exit 0 all ok, 1 something failed, 2 bad input."""
+    missing or drifted, then prune the targets that ask for it. Exit 0 all
+    ok, 1 something failed, 2 bad input."""
     if not once:
         typer.echo(
             "error: use `hangard sync --once FILE`, or `hangard run` for the daemon", err=True
         )
         raise typer.Exit(ExitCode.USAGE)
-    settings = load_settings(concurrency=concurrency)
+    settings = load_settings(concurrency=concurrency, prune=False if no_prune else None)
     loaded = load_config(file or settings.config)
     failed_path = failed_file or _default_failed_path(settings)
     show_progress = sys.stderr.isatty() if progress is None else progress
 
     async def work() -> int:
-        from hangard.sync import CycleHooks, run_cycle
+        from hangard.sync import CycleHooks, Pruning, run_cycle
 
         hooks = CycleHooks()
         display: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
@@ -266,6 +292,8 @@ def sync(
             from hangard.cli.display import ProgressHooks
 
             hooks = display = ProgressHooks()
+        owners = _owners(settings)
+        pruning = None if owners is None else Pruning(owners, enabled=settings.prune)
         async with config_client(loaded, settings) as client:
             with display:
                 done = await run_cycle(
@@ -275,12 +303,15 @@ def sync(
                     failed_path=failed_path,
                     hooks=hooks,
                     concurrency=settings.concurrency,
+                    pruning=pruning,
                 )
+        if owners is not None:
+            owners.close()
         _warn(done.save_failures)
         _print_sync(done, output)
         if done.failed_listed:
             typer.echo(f"{done.failed_listed} failed item(s) listed in {failed_path}", err=True)
-        return ExitCode.OK if done.report.ok else ExitCode.FAILED
+        return ExitCode.OK if done.ok else ExitCode.FAILED
 
     raise typer.Exit(run_async(work()))
 
@@ -298,9 +329,26 @@ def _print_sync(done: CycleResult, output: OutputFormat) -> None:
                 {**r.action.as_dict(), "outcome": r.outcome.value, "error": r.error}
                 for r in report.results
             ],
+            "pruned": [
+                {
+                    **p.deletion.as_dict(),
+                    "outcome": p.outcome.value if p.outcome else "failed",
+                    "error": str(p.error) if p.error else None,
+                }
+                for p in done.pruned
+            ],
+            "notes": list(done.planned.plan.notes),
         }
         typer.echo(json.dumps(doc, indent=2, default=str))
         return
     for r in report.failed:
         typer.echo(f"FAILED {r.action.item.image}:{r.key[1]} -> {r.action.item.target}: {r.error}")
+    for p in done.pruned:
+        where = f"{p.deletion.reference} [{p.deletion.target}]"
+        if p.error is not None:
+            typer.echo(f"FAILED delete {where}: {p.error}")
+        else:
+            typer.echo(f"PRUNE {where}: {p.outcome.value if p.outcome else ''}")
+    for note in done.planned.plan.notes:
+        typer.echo(f"note: {note}")
     typer.echo(report.summary_line())

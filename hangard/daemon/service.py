@@ -38,7 +38,8 @@ from hangard.daemon.scheduler import CycleScheduler
 from hangard.daemon.watch import watch_files
 from hangard.errors import ConfigError, HangardError
 from hangard.settings import Settings
-from hangard.sync import DigestCache, KeyLocks, Save, persist, run_cycle
+from hangard.sync import DigestCache, KeyLocks, OwnershipStore, Pruning, Save, persist, run_cycle
+from hangard.sync.ownership import OWNERSHIP_FILE
 
 __all__ = ["Daemon"]
 
@@ -56,6 +57,7 @@ class Daemon:
         state_dir = settings.state_dir
         self.history = History.load(state_dir / "state.json")
         self.cache = DigestCache.load(state_dir / "subset-cache.json")
+        self._owners: OwnershipStore | None = None
         self.locks = KeyLocks()
         self.stop_event = asyncio.Event()
         self.generations = Generations(
@@ -152,6 +154,8 @@ class Daemon:
             watcher.cancel()
         await self.jobs.drain(self.settings.shutdown_grace)
         self._save()
+        if self._owners is not None:
+            self._owners.close()
         await self.generations.close()
         log.info("stopped")
         return 0
@@ -246,6 +250,7 @@ class Daemon:
                         concurrency=self.settings.concurrency,
                         locks=self.locks,
                         only=schedules,
+                        pruning=self.pruning(),
                     )
             except TimeoutError:
                 if not deadline.expired():
@@ -269,7 +274,20 @@ class Daemon:
                 log.warning("cycle cancelled")
                 raise
             recorder.registries(gen.client)  # run_cycle logged the summary
-            return done.report.ok
+            return done.ok
+
+    def pruning(self) -> Pruning | None:
+        """The ownership store (opened on first use) and whether to prune
+        (``--no-prune``); ``None``, logged, when the store cannot be used:
+        then nothing is pruned, and what is written is not recorded."""
+        if self._owners is None:
+            path = self.settings.state_dir / OWNERSHIP_FILE
+            try:
+                self._owners = OwnershipStore.open(path)
+            except HangardError as exc:
+                log.error("ownership store unusable; nothing is pruned", error=str(exc))
+                return None
+        return Pruning(self._owners, enabled=self.settings.prune)
 
     def _on_response(self, registry: str, method: str, status: int) -> None:
         self.metrics.requests.labels(registry=registry, method=method, code=str(status)).inc()

@@ -37,6 +37,7 @@ __all__ = [
     "PruneResult",
     "Pruning",
     "plan_prune",
+    "prune_result",
     "refusal_actions",
     "run_prune",
 ]
@@ -78,6 +79,13 @@ class PruneResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def prune_result(result: PruneResult) -> str:
+    """``deleted``, ``kept`` or ``failed``: the metrics label."""
+    if result.error is not None:
+        return "failed"
+    return "kept" if result.outcome is DeleteOutcome.SHARED else "deleted"
 
 
 def _kept_digests(plan: Plan) -> dict[tuple[str, str], set[str]]:
