@@ -60,6 +60,8 @@ def _owners(settings: Settings, *, create: bool = True) -> OwnershipStore | None
     path = settings.state_dir / OWNERSHIP_FILE
     if not create and not path.exists():
         return OwnershipStore.in_memory()
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
     try:
         return OwnershipStore.open(path)
     except HangardError as exc:
