@@ -167,7 +167,9 @@ def test_the_cap_refuses_and_deletes_nothing(
     write_config(config, src, dst, {"include": [r"1\.1.*"]}, target={"prune": True, "prune_max": 2})
     assert sync(hangard, config).code == 1  # 1.0, 1.2 ... 1.9, 1.20, 1.21: 11 > 2
     assert len(mirror_tags(dst)) == 22
-    write_config(config, src, dst, {"include": [r"1\.1.*"]}, target={"prune": True, "prune_max": 11})
+    write_config(
+        config, src, dst, {"include": [r"1\.1.*"]}, target={"prune": True, "prune_max": 11}
+    )
     done = sync(hangard, config)
     assert done.code == 0, done.out
     # every tag shares one manifest: distribution deletes by digest only,
