@@ -59,6 +59,7 @@ METRICS = {
     "hangard_config_last_reload_timestamp_seconds",
     "hangard_desired_images",
     "hangard_build_info",
+    "hangard_prune_deletions_total",
     "up",  # added by Prometheus for the scrape
 }
 ALERTS = {
@@ -70,6 +71,7 @@ ALERTS = {
     "HangardRateLimitLow",
     "HangardDown",
     "HangardAbsent",
+    "HangardPruneRefused",
 }
 SETTINGS = {
     "HANGARD_CONFIG",
@@ -81,6 +83,7 @@ SETTINGS = {
     "HANGARD_WATCH_CONFIG",
     "HANGARD_SHUTDOWN_GRACE",
     "HANGARD_CYCLE_TIMEOUT",
+    "HANGARD_PRUNE",
 }
 DEFAULT_SHUTDOWN_GRACE = 30.0
 
