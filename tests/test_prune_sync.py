@@ -326,3 +326,28 @@ async def test_ownership_is_committed_per_push_and_survives_a_crash(
     assert hooks.copied and rows[hooks.copied[0]] == f"{dst.host}/mirror/{REPO}"
     other.close()
     store.close()
+
+
+def test_prune_on_a_token_registry_asks_for_the_delete_scope(
+    tmp_path: Path, hangard: Hangard, plain_registry: Registry, token_registry: Registry
+) -> None:
+    src, dst = plain_registry, token_registry
+    push_tags(src, "1.0", "1.1", seed=95)
+    config = write_config(tmp_path / "h.yaml", src, dst, PATTERN, target={"prune": True})
+    doc = yaml.safe_load(config.read_text())
+    doc["registries"][dst.host]["credentials"] = {
+        "username": "alice",
+        "password_env": "HANGARD_TEST_TOKEN_PASSWORD",
+    }
+    config.write_text(yaml.safe_dump(doc))
+    run = hangard.with_env(HANGARD_TEST_TOKEN_PASSWORD="alice-secret")
+    assert sync(run, config).code == 0
+    doc["images"][0]["tags"] = {"include": [r"1\.1"]}
+    config.write_text(yaml.safe_dump(doc))
+    done = sync(run, config)
+    assert done.code == 0, done.out + done.err
+    assert images.list_tags(dst, f"mirror/{REPO}") == ["1.1"]
+    assert dst.token_server is not None
+    scopes = [s for r in dst.token_server.token_requests() for s in r.scopes]
+    asked = [s.rsplit(":", 1)[1].split(",") for s in scopes if f":mirror/{REPO}:" in s]
+    assert any("delete" in actions for actions in asked), scopes
