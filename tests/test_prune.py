@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from hangard.config import check_config
 from hangard.core.desired import DesiredState
 from hangard.core.plan import ExpansionProblem, Plan
 from hangard.core.prune import (
@@ -198,3 +199,14 @@ def test_a_damaged_store_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(OperationError, match="cannot use the ownership store") as caught:
         OwnershipStore.open(path)
     assert caught.value.remedy is not None and "nothing is pruned" in caught.value.remedy
+
+
+def test_prune_on_an_archive_target_is_a_config_error_at_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "h.yaml"
+    path.write_text(
+        "targets:\n  zip:\n    archive: out.zip\n    prune: true\n"
+        "images:\n  - source: src.example/lib/a\n    tags: ['1']\n    targets: [zip]\n"
+    )
+    _, problems = check_config(path)
+    texts = [str(p) for p in problems if p.is_error]
+    assert texts == [f"{path}:4:12: prune applies to registry targets, not to an archive"]
