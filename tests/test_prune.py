@@ -147,11 +147,27 @@ def test_prune_scope_follows_targets_entries_schedules_and_listings() -> None:
     # a failed tag listing decides nothing where that entry writes
     problem = ExpansionProblem("src.example/lib/a", "m", OperationError("down"))
     assert not prune_scope(state(), [problem]).decides("m", "reg.example:5000/mirror/lib/a")
-    # a cycle of some schedules decides their entries only, and no orphans
+    # a cycle of some schedules decides their entries only (and what no entry writes)
     partial = prune_scope(state(), only=frozenset({"24h"}))
     assert partial.decides("m", "reg.example:5000/mirror/lib/c")
     assert not partial.decides("m", "reg.example:5000/mirror/lib/a")
-    assert not partial.decides("m", "reg.example:5000/mirror/gone")
+    assert partial.decides("m", "reg.example:5000/mirror/gone")
+    # a repository another target writes without prune is not decided either
+    shared = state(
+        targets={
+            "m": {"registry": "reg.example:5000", "prefix": "mirror", "prune": True},
+            "twin": {"registry": "reg.example:5000", "prefix": "mirror"},
+        },
+        defaults={"targets": ["m"]},
+        images=[
+            {"source": "src.example/lib/a", "tags": ["1"]},
+            {"source": "src.example/lib/c", "tags": ["1"], "targets": ["twin"]},
+            {"source": "src.example/lib/c", "tags": ["2"]},
+        ],
+    )
+    scope = prune_scope(shared)
+    assert scope.decides("m", "reg.example:5000/mirror/lib/a")
+    assert not scope.decides("m", "reg.example:5000/mirror/lib/c")
 
 
 def test_a_plan_shows_deletions_and_notes() -> None:

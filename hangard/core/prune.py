@@ -15,8 +15,9 @@ Design
   :func:`hangard.core.plan.expand` the copies use). Deleted are owned tags
   it no longer selects: the source dropped the tag, or the rule stopped
   matching. A repository is decided only when this cycle knows its whole
-  selection: every entry writing there is on the cycle's schedules and had
-  its tags listed (a failed listing prunes nothing).
+  selection: every entry writing there (through any target) prunes, is on
+  the cycle's schedules and had its tags listed (a failed listing prunes
+  nothing).
 * **Attachments.** A cosign tag (``sha256-<hex>.sig``, ``.att``, ``.sbom``)
   or referrers fallback tag (``sha256-<hex>``) is never deleted on its own:
   only when hangard owns it and deletes the image it is attached to, and no
@@ -122,25 +123,27 @@ class Deletion:
 
 @dataclass(frozen=True)
 class PruneScope:
-    """Where one cycle may prune: per target, the repositories (``HOST/PATH``)
-    it decides, and whether owned repositories no entry writes to are decided
-    too (the target prunes, and the cycle covers every schedule)."""
+    """Where one cycle may prune. A repository (``HOST/PATH``) some entry
+    writes is decided when every (entry, target) writing it prunes, is on
+    the cycle's schedules and had its tags listed, on the targets writing it;
+    one no entry writes any more, on each target that prunes."""
 
-    repositories: Mapping[str, frozenset[str]]
+    verdicts: Mapping[str, bool]
+    """Each repository some entry writes: whether this cycle decides it."""
+    writers: Mapping[str, frozenset[str]]
+    """Each such repository: the targets writing it."""
     orphans: frozenset[str]
-    """Targets whose owned repositories outside ``repositories`` are pruned."""
-    mapped: Mapping[str, frozenset[str]]
-    """Per target, every repository some entry writes to (pruned or not)."""
+    """Targets that prune the repositories no entry writes."""
 
     def decides(self, target: str, repository: str) -> bool:
-        if repository in self.repositories.get(target, frozenset()):
-            return True
-        mapped = repository in self.mapped.get(target, frozenset())
-        return not mapped and target in self.orphans
+        if repository in self.verdicts:
+            return self.verdicts[repository] and target in self.writers[repository]
+        return target in self.orphans
 
     @property
     def targets(self) -> frozenset[str]:
-        return frozenset(t for t, r in self.repositories.items() if r) | self.orphans
+        decided = (self.writers[r] for r, ok in self.verdicts.items() if ok)
+        return frozenset().union(*decided) | self.orphans
 
 
 def _entry_repositories(entry: ImageEntry | ListEntry, target: Target) -> set[str]:
@@ -165,10 +168,11 @@ def prune_scope(
     problems: Iterable[ExpansionProblem] = (),
     only: frozenset[str] | None = None,
 ) -> PruneScope:
-    """Which (target, repository) pairs this cycle decides: see the module
-    docstring. ``only``: the cycle's schedules (``None``: all)."""
+    """Which (target, repository) pairs this cycle decides: see
+    :class:`PruneScope`. ``only``: the cycle's schedules (``None``: all)."""
     failed = {(p.image, p.target) for p in problems}
-    verdicts: dict[tuple[str, str], bool] = {}
+    verdicts: dict[str, bool] = {}
+    writers: dict[str, set[str]] = {}
     for entry in state.images:
         names = entry.targets if entry.targets is not None else state.defaults.targets
         in_cycle = only is None or state.schedule_of(entry) in only
@@ -179,31 +183,19 @@ def prune_scope(
             ok = (target.prune if entry.prune is None else entry.prune) and in_cycle
             ok = ok and not any((s, name) in failed for s in _entry_sources(entry))
             for repo in _entry_repositories(entry, target):
-                verdicts[(name, repo)] = verdicts.get((name, repo), True) and ok
-    repositories: dict[str, set[str]] = {}
-    mapped: dict[str, set[str]] = {}
-    for (name, repo), ok in verdicts.items():
-        mapped.setdefault(name, set()).add(repo)
-        if ok:
-            repositories.setdefault(name, set()).add(repo)
-    complete = only is None or only >= state.schedules
-    orphans = frozenset(
-        n for n, t in state.targets.items() if t.prune and t.registry is not None and complete
-    )
-    return PruneScope(
-        {n: frozenset(r) for n, r in repositories.items()},
-        orphans,
-        {n: frozenset(r) for n, r in mapped.items()},
-    )
+                verdicts[repo] = verdicts.get(repo, True) and ok
+                writers.setdefault(repo, set()).add(name)
+    orphans = frozenset(n for n, t in state.targets.items() if t.prune and t.registry is not None)
+    return PruneScope(verdicts, {r: frozenset(n) for r, n in writers.items()}, orphans)
 
 
-def selected_tags(items: Iterable[SyncItem]) -> dict[tuple[str, str], set[str]]:
-    """``(target, repository)`` → the tags the desired state selects there."""
-    out: dict[tuple[str, str], set[str]] = {}
+def selected_tags(items: Iterable[SyncItem]) -> dict[str, set[str]]:
+    """Each repository → the tags the desired state selects there (on any target)."""
+    out: dict[str, set[str]] = {}
     for item in items:
         dest = item.destination
         if isinstance(dest, ImageReference) and dest.tag:
-            out.setdefault((item.target, str(dest.repository)), set()).add(dest.tag)
+            out.setdefault(str(dest.repository), set()).add(dest.tag)
     return out
 
 

@@ -129,7 +129,7 @@ async def plan_prune(
             if not scope.decides(name, repo):
                 continue
             mine = [o for o in rows if o.repository == repo]
-            wanted = selected.get((name, repo), set())
+            wanted = selected.get(repo, set())
             if all(o.tag in wanted for o in mine):
                 continue  # the steady state: no request
             going += await _plan_repository(
