@@ -113,6 +113,13 @@ def test_prune_deletes_what_it_wrote_and_nothing_else(
     assert sync(hangard, config).code == 0
     assert mirror_tags(dst) == sorted(["1.2", "foreign", sig])
 
+    # the steady state: pruning sends no request of its own
+    seen = len(dst.access_log())
+    assert sync(hangard, config).code == 0
+    sent = dst.access_log()[seen:]
+    assert [e for e in sent if e.method == "DELETE" or "/tags/list" in e.path] == []
+    assert len(sent) == 2, sent  # the /v2/ ping and the kept tag's HEAD
+
 
 def test_without_prune_nothing_is_deleted_and_no_prune_is_an_escape_hatch(
     tmp_path: Path, hangard: Hangard, plain_registry: Registry, plain_registry2: Registry

@@ -49,10 +49,13 @@ def _cache(settings: Settings) -> DigestCache:
     return DigestCache()
 
 
-def _owners(settings: Settings, *, create: bool = True) -> OwnershipStore | None:
+def _owners(
+    settings: Settings, loaded: LoadedConfig, *, create: bool = True
+) -> OwnershipStore | None:
     """The state dir's ownership store (what prune may delete). Without
     ``create`` and no file yet, an empty one in memory: a plan writes
-    nothing. ``None`` (with a warning) when it cannot be used."""
+    nothing. ``None`` when it cannot be used, with a warning if the config
+    prunes (a one-off sync without a state dir needs none)."""
     from hangard.errors import HangardError
     from hangard.sync import OwnershipStore
     from hangard.sync.ownership import OWNERSHIP_FILE
@@ -65,7 +68,9 @@ def _owners(settings: Settings, *, create: bool = True) -> OwnershipStore | None
     try:
         return OwnershipStore.open(path)
     except HangardError as exc:
-        typer.echo(f"warning: {exc}; nothing is pruned and no ownership is recorded", err=True)
+        state = loaded.state
+        if any(t.prune for t in state.targets.values()) or any(e.prune for e in state.images):
+            typer.echo(f"warning: {exc}; nothing is pruned, no ownership is recorded", err=True)
         return None
 
 
@@ -234,7 +239,7 @@ def plan(
         from hangard.sync import Save, observe_and_plan, persist
 
         cache = _cache(settings)
-        owners = _owners(settings, create=False) if settings.prune else None
+        owners = _owners(settings, loaded, create=False) if settings.prune else None
         async with config_client(loaded, settings) as client:
             planned = await observe_and_plan(client, loaded.state, cache=cache, owners=owners)
         if owners is not None:
@@ -294,7 +299,7 @@ def sync(
             from hangard.cli.display import ProgressHooks
 
             hooks = display = ProgressHooks()
-        owners = _owners(settings)
+        owners = _owners(settings, loaded)
         pruning = None if owners is None else Pruning(owners, enabled=settings.prune)
         async with config_client(loaded, settings) as client:
             with display:
