@@ -199,8 +199,11 @@ def test_a_lost_state_dir_deletes_nothing_and_the_plan_says_so(
     assert "note: prune: no ownership records for target m" in plan.out
     assert "nothing will be deleted there" in plan.out
     assert not (hangard.state_dir / OWNERSHIP_FILE).exists()  # a plan writes nothing
-    done = sync(hangard, config)
-    assert done.code == 0 and "PRUNE" not in done.out
+    done = sync(hangard, config, "-o", "json")
+    assert done.code == 0, done.out
+    doc = json.loads(done.out)
+    assert doc["pruned"] == []
+    assert [n for n in doc["notes"] if "no ownership records for target m" in n]
     assert mirror_tags(dst) == ["1.0", "1.1"]
 
 
