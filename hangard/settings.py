@@ -25,6 +25,12 @@ cycle_timeout      21600                       seconds one daemon cycle may take
                                                counted as failed; the copies
                                                it cuts short fail with reason
                                                timeout)
+shard              (none)                      I/N: act only on the items shard
+                                               I of N owns (scale-out)
+shards             (none)                      N, the shard taken from the
+                                               hostname's StatefulSet ordinal
+                                               (hangard-2 is 2); $HOSTNAME, else
+                                               the system's hostname
 prune              true                        prune the targets whose config
                                                says ``prune: true`` (false:
                                                ``--no-prune``, copy only)
@@ -33,12 +39,15 @@ prune              true                        prune the targets whose config
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hangard.core.shard import MAX_SHARDS, Shard, parse_shard, shard_from_hostname
 from hangard.errors import ConfigError
 
 __all__ = ["ENV_PREFIX", "Settings", "load_settings"]
@@ -65,6 +74,27 @@ class Settings(BaseSettings):
     watch_config: bool = True
     shutdown_grace: float = Field(default=30.0, ge=0)
     cycle_timeout: float = Field(default=6 * 3600.0, gt=0)
+    shards: int | None = Field(default=None, ge=1, le=MAX_SHARDS)
+    shard: Shard | None = None
+
+    @field_validator("shard", mode="before")
+    @classmethod
+    def _check_shard(cls, value: object, info: ValidationInfo) -> Shard | None:
+        count = info.data.get("shards")
+        shard: Shard | None
+        if isinstance(value, str):
+            shard = parse_shard(value)
+        elif value is None and count is not None:
+            hostname = os.environ.get("HOSTNAME") or socket.gethostname()
+            shard = shard_from_hostname(hostname, count)
+        elif value is None or isinstance(value, Shard):
+            shard = value
+        else:
+            raise ValueError(f"{value!r} is not a shard: write I/N")
+        if shard is not None and count is not None and shard.count != count:
+            raise ValueError(f"shard {shard} is not one of HANGARD_SHARDS={count}")
+        return shard
+
     prune: bool = True
 
     @field_validator("metrics_address")

@@ -21,6 +21,7 @@ from hangard.core.prune import (
     prune_scope,
     select_deletions,
 )
+from hangard.core.shard import Shard, owner
 from hangard.errors import OperationError, PruneRefusedError, Reason
 from hangard.sync.ownership import SCHEMA_VERSION, OwnershipStore
 
@@ -226,3 +227,9 @@ def test_prune_on_an_archive_target_is_a_config_error_at_its_line(tmp_path: Path
     _, problems = check_config(path)
     texts = [str(p) for p in problems if p.is_error]
     assert texts == [f"{path}:4:12: prune applies to registry targets, not to an archive"]
+
+
+def test_a_shard_decides_only_the_repositories_it_writes() -> None:
+    repo = "reg.example:5000/mirror/lib/a"
+    deciding = [i for i in range(2) if prune_scope(state(), shard=Shard(i, 2)).decides("m", repo)]
+    assert deciding == [owner("src.example/lib/a", "m", 2)]

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from hangard.cli._common import app, load_settings
+from hangard.cli._common import ShardOpt, app, load_settings
 
 __all__ = ["run"]
 
@@ -27,6 +27,7 @@ def run(
         bool | None, typer.Option("--watch/--no-watch", help="reload when config files change")
     ] = None,
     shutdown_grace: Annotated[float | None, typer.Option(min=0)] = None,
+    shard: ShardOpt = None,
     prune: Annotated[
         bool | None,
         typer.Option(
@@ -43,6 +44,7 @@ def run(
         concurrency=concurrency,
         watch_config=watch,
         shutdown_grace=shutdown_grace,
+        shard=shard,
         prune=prune,
     )
     import asyncio

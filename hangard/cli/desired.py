@@ -16,6 +16,7 @@ import typer
 from hangard.cli._common import (
     ExitCode,
     OutputFormat,
+    ShardOpt,
     app,
     config_client,
     load_config,
@@ -226,14 +227,25 @@ def plan(
         bool,
         typer.Option("--detailed-exitcode", help="exit 0 all in sync, 2 copies pending, 1 errors"),
     ] = False,
+    shard: ShardOpt = None,
+    shards: Annotated[
+        int | None,
+        typer.Option(
+            "--shards",
+            metavar="N",
+            help="show how the items spread over N shards instead (no digests are asked)",
+        ),
+    ] = None,
 ) -> None:
     """Show what a sync would do, per (image, tag, target), without copying.
 
     Exit 0, or 1 when any item is in error; with --detailed-exitcode (as
     terraform's): 0 all in sync, 2 copies pending, 1 errors.
     """
-    settings = load_settings()
+    settings = load_settings(shard=shard)
     loaded = load_config(file or settings.config)
+    if shards is not None:
+        raise typer.Exit(run_async(_spread(loaded, settings, shards, output)))
 
     async def work() -> int:
         from hangard.sync import Save, observe_and_plan, persist
@@ -241,7 +253,9 @@ def plan(
         cache = _cache(settings)
         owners = _owners(settings, loaded, create=False) if settings.prune else None
         async with config_client(loaded, settings) as client:
-            planned = await observe_and_plan(client, loaded.state, cache=cache, owners=owners)
+            planned = await observe_and_plan(
+                client, loaded.state, cache=cache, shard=settings.shard, owners=owners
+            )
         if owners is not None:
             owners.close()
         _warn(persist([Save("digest cache", cache.path, cache.save)]))
@@ -252,6 +266,26 @@ def plan(
         return ExitCode.FAILED if result.summary["error"] else ExitCode.OK
 
     raise typer.Exit(run_async(work()))
+
+
+async def _spread(
+    loaded: LoadedConfig, settings: Settings, count: int, output: OutputFormat
+) -> int:
+    """``plan --shards N``: items per shard, and the largest shard's share."""
+    from hangard.core.shard import MAX_SHARDS
+    from hangard.sync import expand_items
+
+    if not 1 <= count <= MAX_SHARDS:
+        typer.echo(f"error: --shards must be 1 to {MAX_SHARDS}, not {count}", err=True)
+        return ExitCode.USAGE
+    async with config_client(loaded, settings) as client:
+        spread = await expand_items(client, loaded.state, count)
+    if output is OutputFormat.json:
+        typer.echo(json.dumps(spread.as_dict(), indent=2))
+    else:
+        for line in spread.lines():
+            typer.echo(line)
+    return ExitCode.FAILED if spread.problems else ExitCode.OK
 
 
 @app.command()
@@ -272,6 +306,7 @@ def sync(
         bool | None,
         typer.Option("--progress/--no-progress", help="progress bars (default: on a TTY)"),
     ] = None,
+    shard: ShardOpt = None,
     no_prune: Annotated[
         bool,
         typer.Option("--no-prune", help="copy only: delete nothing, even where prune: true"),
@@ -285,13 +320,15 @@ def sync(
             "error: use `hangard sync --once FILE`, or `hangard run` for the daemon", err=True
         )
         raise typer.Exit(ExitCode.USAGE)
-    settings = load_settings(concurrency=concurrency, prune=False if no_prune else None)
+    settings = load_settings(
+        concurrency=concurrency, shard=shard, prune=False if no_prune else None
+    )
     loaded = load_config(file or settings.config)
     failed_path = failed_file or _default_failed_path(settings)
     show_progress = sys.stderr.isatty() if progress is None else progress
 
     async def work() -> int:
-        from hangard.sync import CycleHooks, Pruning, run_cycle
+        from hangard.sync import CycleHooks, Pruning, Scope, run_cycle
 
         hooks = CycleHooks()
         display: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
@@ -310,6 +347,7 @@ def sync(
                     failed_path=failed_path,
                     hooks=hooks,
                     concurrency=settings.concurrency,
+                    scope=Scope(shard=settings.shard),
                     pruning=pruning,
                 )
         if owners is not None:

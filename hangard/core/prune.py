@@ -22,6 +22,8 @@ Design
   or referrers fallback tag (``sha256-<hex>``) is never deleted on its own:
   only when hangard owns it and deletes the image it is attached to, and no
   kept tag points at that image.
+* **Shards.** An instance decides only repositories whose every writer
+  (source repository, target) its shard owns.
 * **The cap.** When a target would lose more than ``prune_max`` tags in one
   cycle (default: 10% of the tags hangard owns there, or 20, whichever is
   larger), nothing is deleted on it; the cycle fails with reason
@@ -40,6 +42,7 @@ from pydantic import Field
 from hangard.core.desired import DesiredState, ImageEntry, ListEntry, Target, parse_reference
 from hangard.core.plan import ActionKind, ExpansionProblem, SyncItem, short_digest
 from hangard.core.reference import ImageReference
+from hangard.core.shard import Shard
 from hangard.errors import PruneRefusedError
 
 __all__ = [
@@ -167,9 +170,12 @@ def prune_scope(
     state: DesiredState,
     problems: Iterable[ExpansionProblem] = (),
     only: frozenset[str] | None = None,
+    shard: Shard | None = None,
 ) -> PruneScope:
     """Which (target, repository) pairs this cycle decides: see
-    :class:`PruneScope`. ``only``: the cycle's schedules (``None``: all)."""
+    :class:`PruneScope`. ``only``: the cycle's schedules (``None``: all);
+    ``shard``: this instance's shard, which decides a repository only when
+    it owns every (source, target) writing there."""
     failed = {(p.image, p.target) for p in problems}
     verdicts: dict[str, bool] = {}
     writers: dict[str, set[str]] = {}
@@ -181,7 +187,9 @@ def prune_scope(
             if target is None or target.registry is None:
                 continue
             ok = (target.prune if entry.prune is None else entry.prune) and in_cycle
-            ok = ok and not any((s, name) in failed for s in _entry_sources(entry))
+            sources = _entry_sources(entry)
+            ok = ok and not any((s, name) in failed for s in sources)
+            ok = ok and (shard is None or all(shard.owns(s, name) for s in sources))
             for repo in _entry_repositories(entry, target):
                 verdicts[repo] = verdicts.get(repo, True) and ok
                 writers.setdefault(repo, set()).add(name)

@@ -25,6 +25,7 @@ from hangard.core.desired import DesiredState
 from hangard.core.plan import ExpansionProblem, Plan, SyncItem, expand, make_plan
 from hangard.core.plan import pattern_repositories as _pattern_repositories
 from hangard.core.reference import ImageReference, Repository
+from hangard.core.shard import Shard, ShardSpread, mine
 from hangard.errors import HangardError
 from hangard.registry.client import RegistryClient
 from hangard.stores.archive.opened import ArchiveSet
@@ -42,6 +43,7 @@ from hangard.sync.prune import (
     refusal_actions,
     run_prune,
 )
+from hangard.sync.shardmarker import check_shard_marker
 
 __all__ = [
     "CycleHooks",
@@ -49,6 +51,8 @@ __all__ = [
     "Planned",
     "Save",
     "SaveFailure",
+    "Scope",
+    "expand_items",
     "list_pattern_tags",
     "observe_and_plan",
     "persist",
@@ -56,6 +60,15 @@ __all__ = [
 ]
 
 log = structlog.get_logger("hangard.sync")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which items a cycle covers: those on ``schedules`` (``None``: all),
+    of ``shard`` (``None``: unsharded)."""
+
+    schedules: frozenset[str] | None = None
+    shard: Shard | None = None
 
 
 @dataclass(frozen=True)
@@ -157,20 +170,24 @@ async def observe_and_plan(
     only: frozenset[str] | None = None,
     archives: ArchiveSet | None = None,
     owners: OwnershipStore | None = None,
+    shard: Shard | None = None,
 ) -> Planned:
     """List the tags patterns need, expand the desired state into items,
     observe their digests, and decide.
 
     ``only`` restricts the plan to items with these schedules (the daemon
-    runs one job per schedule). Archive targets are read through
-    ``archives`` (the cycle's; by default one opened and closed here). With
-    ``owners`` the targets that ask for it are pruned (``None``: no prune).
+    runs one job per schedule), ``shard`` to the items that shard owns
+    (nothing of another shard's is listed or observed). Archive targets are
+    read through ``archives`` (the cycle's; by default one opened and closed
+    here). With ``owners`` the targets that ask for it are pruned (``None``:
+    no prune).
     """
-    tags = await list_pattern_tags(client, _pattern_repositories(state, only))
+    tags = await list_pattern_tags(client, _pattern_repositories(state, only, shard))
     items, problems = expand(state, tags)
     if only is not None:
         items = [i for i in items if i.schedule in only]
         problems = [e for e in problems if e.schedule in only]
+    items, problems = mine(shard, items), mine(shard, problems)
     opened = archives or ArchiveSet()
     try:
         observations = await observe(
@@ -183,11 +200,26 @@ async def observe_and_plan(
     if owners is None:
         return Planned(plan, items, problems)
     step = await plan_prune(
-        client, state, plan=plan, items=items, problems=problems, owners=owners, only=only
+        client,
+        state,
+        plan=plan,
+        items=items,
+        problems=problems,
+        owners=owners,
+        only=only,
+        shard=shard,
     )
     actions = sorted([*plan.actions, *refusal_actions(step.refusals)], key=lambda a: a.key)
     plan = replace(plan, actions=tuple(actions), deletions=step.deletions, notes=step.notes)
     return Planned(plan, items, problems, step)
+
+
+async def expand_items(client: RegistryClient, state: DesiredState, count: int) -> ShardSpread:
+    """How the desired state's items spread over ``count`` shards: the tag
+    lists patterns need, and no digests."""
+    tags = await list_pattern_tags(client, _pattern_repositories(state))
+    items, problems = expand(state, tags)
+    return ShardSpread.of(items, count, [f"{p.image} [{p.target}]: {p.message}" for p in problems])
 
 
 def persist(saves: Iterable[Save]) -> tuple[SaveFailure, ...]:
@@ -215,7 +247,7 @@ async def run_cycle(  # noqa: PLR0913 (keyword-only options, each defaulted)
     hooks: CycleHooks | None = None,
     concurrency: int = 8,
     locks: KeyLocks | None = None,
-    only: frozenset[str] | None = None,
+    scope: Scope | None = None,
     pruning: Pruning | None = None,
 ) -> CycleResult:
     """Observe, plan, execute and persist once.
@@ -227,6 +259,8 @@ async def run_cycle(  # noqa: PLR0913 (keyword-only options, each defaulted)
     is pushed, and (when enabled) the targets asking for it are pruned.
     """
     hooks = hooks or CycleHooks()
+    scope = scope or Scope()
+    only = scope.schedules
     owners = pruning.store if pruning is not None else None
     pruned: tuple[PruneResult, ...] = ()
     client.harbor.new_run()  # each cycle checks each Harbor project again, once
@@ -234,12 +268,15 @@ async def run_cycle(  # noqa: PLR0913 (keyword-only options, each defaulted)
     report: SyncReport | None = None
     archives = ArchiveSet()  # one reader or writer per archive target, per cycle
     try:
+        if scope.shard is not None:
+            await check_shard_marker(client, state, scope.shard)
         planned = await observe_and_plan(
             client,
             state,
             cache=cache,
-            only=only,
+            only=scope.schedules,
             archives=archives,
+            shard=scope.shard,
             owners=owners if pruning is not None and pruning.enabled else None,
         )
         hooks.planned(planned)

@@ -26,6 +26,7 @@ from hangard.core.prune import (
     selected_tags,
 )
 from hangard.core.reference import ImageReference
+from hangard.core.shard import Shard
 from hangard.errors import HangardError, NotFoundError
 from hangard.registry.client import RegistryClient
 from hangard.registry.delete import DELETE_REMEDY, DeleteOutcome, TagCensus, delete_tag
@@ -108,9 +109,10 @@ async def plan_prune(
     problems: Sequence[ExpansionProblem],
     owners: OwnershipStore,
     only: frozenset[str] | None = None,
+    shard: Shard | None = None,
 ) -> PrunePlanned:
     """What this cycle prunes, per target (see :mod:`hangard.core.prune`)."""
-    scope = prune_scope(state, problems, only)
+    scope = prune_scope(state, problems, only, shard)
     selected = selected_tags(items)
     kept = _kept_digests(plan)
     out = _Collect()
