@@ -230,8 +230,7 @@ class ActionKind(StrEnum):
     COPY = "copy"
     SKIP = "skip"
     ERROR = "error"
-    DELETE = "delete"
-    """A tag hangard wrote that the desired state no longer selects (prune)."""
+    DELETE = "delete"  # prune: a tag hangard wrote that is no longer selected
 
 
 class PlanStatus(IntEnum):
@@ -335,10 +334,8 @@ def decide(item: SyncItem, obs: Observation) -> Action:
 
 
 class Deletion(Protocol):
-    """A prune step's deletion: :class:`hangard.core.prune.Deletion`."""
+    """A prune step's deletion (:class:`hangard.core.prune.Deletion`)."""
 
-    @property
-    def kind(self) -> ActionKind: ...
     def render(self) -> str: ...
     def as_dict(self) -> dict[str, object]: ...
 
@@ -347,13 +344,11 @@ class Deletion(Protocol):
 class Plan:
     actions: tuple[Action, ...] = field(default_factory=tuple)
     deletions: tuple[Deletion, ...] = field(default_factory=tuple)
-    """Owned tags to prune (:mod:`hangard.core.prune`)."""
-    notes: tuple[str, ...] = field(default_factory=tuple)
-    """What the prune step says beyond its deletions (no ownership records)."""
+    notes: tuple[str, ...] = field(default_factory=tuple)  # the prune step's remarks
 
     @property
     def summary(self) -> dict[str, int]:
-        counts = Counter([a.kind.value for a in self.actions] + [d.kind for d in self.deletions])
+        counts = Counter([a.kind.value for a in self.actions] + ["delete"] * len(self.deletions))
         return {kind.value: counts.get(kind.value, 0) for kind in ActionKind}
 
     @property
@@ -372,11 +367,10 @@ class Plan:
             where = str(item.destination) if isinstance(item, SyncItem) else item.target
             lines.append(f"{what}  ->  {where}  [{item.target}]  {action.describe()}")
         lines += [d.render() for d in self.deletions] + [f"note: {n}" for n in self.notes]
-        s = self.summary
-        deleting = f", {s['delete']} to delete" if s["delete"] else ""
+        s, n = self.summary, len(self.deletions)
         lines.append(
             f"plan: {len(self.actions)} items: {s['in-sync']} in sync, {s['copy']} to copy, "
-            f"{s['skip']} skipped, {s['error']} errors{deleting}"
+            f"{s['skip']} skipped, {s['error']} errors{f', {n} to delete' if n else ''}"
         )
         return "\n".join(lines)
 
