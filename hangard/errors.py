@@ -21,6 +21,7 @@ no" as separate branches; the middle column is each class's :class:`Reason`::
         │       ├── ServerError           server_error            5xx
         │       └── HarborProjectError    harbor_project          Harbor would not create a project, or refuses pushes into it
         ├── CredentialHelperError         other                   a docker-credential-* helper failed
+        ├── DaemonUnreachableError        network                 ``hangard status`` got no status from the daemon
         ├── DigestMismatchError           digest_mismatch         content does not hash to its digest
         ├── BlobTooLargeError             other                   a blob of unknown size passed the cap
         ├── CycleTimeoutError             timeout                 a copy cut short by its sync cycle's deadline
@@ -64,6 +65,7 @@ __all__ = [
     "ConfigError",
     "CredentialHelperError",
     "CycleTimeoutError",
+    "DaemonUnreachableError",
     "DigestMismatchError",
     "ErrorContext",
     "HangardError",
@@ -300,6 +302,13 @@ class CredentialHelperError(OperationError):
     """A ``docker-credential-*`` helper failed for a reason other than "not found"."""
 
     reason = Reason.OTHER
+
+
+class DaemonUnreachableError(OperationError):
+    """``hangard status`` could not get ``/status`` from a running daemon:
+    nothing listens at the address, or what answers is not hangard."""
+
+    reason = Reason.NETWORK
 
 
 class DigestMismatchError(OperationError):

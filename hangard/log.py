@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any, Literal
 
 import structlog
 
-__all__ = ["configure_logging", "drop_secrets"]
+__all__ = ["configure_logging", "drop_secrets", "set_log_sink"]
 
 _SECRET_KEYS = {"authorization", "password", "token", "secret", "identity_token"}
 # chatty libraries: their INFO lines ("Running job …") are noise for operators
@@ -37,6 +37,33 @@ def drop_secrets(
     return event
 
 
+class _Stderr:
+    """Where log lines go: ``sys.stderr`` as it is at each write, or the
+    :attr:`sink` a live progress display (:mod:`hangard.cli.display`) sets
+    while it runs, which prints each line whole above itself."""
+
+    sink: Callable[[str], None] | None = None
+
+    def write(self, text: str) -> int:
+        if self.sink is not None:
+            self.sink(text)
+            return len(text)
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        if self.sink is None:
+            sys.stderr.flush()
+
+
+_STDERR = _Stderr()
+
+
+def set_log_sink(sink: Callable[[str], None] | None) -> None:
+    """Send log lines (each ``write`` is whole lines) to ``sink`` instead of
+    stderr; ``None`` restores stderr."""
+    _STDERR.sink = sink
+
+
 def configure_logging(level: str = "info", fmt: LogFormat = "auto") -> None:
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
@@ -56,10 +83,10 @@ def configure_logging(level: str = "info", fmt: LogFormat = "auto") -> None:
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_STDERR),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(_STDERR)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],

@@ -57,6 +57,17 @@ PLAIN_HTTP_REMEDY = "the registry speaks plain HTTP: set registries: "
 Observed = list[tuple[str, str, int]]
 
 
+def observer(seen: Observed) -> Callable[[str, str, int, float], None]:
+    """An ``on_response`` that records (registry, method, status), checking
+    that each answer was timed."""
+
+    def record(registry: str, method: str, status: int, seconds: float) -> None:
+        assert 0 <= seconds < 60, seconds
+        seen.append((registry, method, status))
+
+    return record
+
+
 # ------------------------------------------------------------------ helpers
 @pytest.fixture(autouse=True)
 def _no_real_credentials(tmp_authfile: AuthFiles) -> AuthFiles:
@@ -70,7 +81,7 @@ def make_client(
     *,
     creds: Credentials | None = None,
     store: CredentialStore | None = None,
-    on_response: Callable[[str, str, int], None] | None = None,
+    on_response: Callable[[str, str, int, float], None] | None = None,
     **client_kw: Any,
 ) -> RegistryClient:
     """A client for one registry; fast backoff; credentials only from ``creds``."""
@@ -707,7 +718,7 @@ async def test_retries_503_then_succeeds(
     image, proxy, repo = behind_proxy(reg, fault_proxy, "app/retry")
     fault = proxy.fail(r"/manifests/", 503, times=2, method="GET", body=UNAVAILABLE)
     seen: Observed = []
-    async with make_client(proxy.host, on_response=lambda *a: seen.append(a)) as c:
+    async with make_client(proxy.host, on_response=observer(seen)) as c:
         manifest = await c.get_manifest(repo.tag("v1"))
     assert manifest.raw == image.manifest
     assert fault.hits == 2
@@ -965,7 +976,7 @@ async def test_on_response_sees_every_call(basic_registry: Registry) -> None:
     image = images.push_oci_image(reg, "app/observe", "v1")
     repo = Repository(reg.host, "app/observe")
     seen: Observed = []
-    async with make_client(reg.host, creds=ALICE, on_response=lambda *a: seen.append(a)) as c:
+    async with make_client(reg.host, creds=ALICE, on_response=observer(seen)) as c:
         await c.head_manifest(repo.tag("v1"))
         await c.head_manifest(repo.tag("absent"))
         await c.get_manifest(repo.digest(image.digest))

@@ -117,7 +117,7 @@ CASES = [
         HEAD + "registries:\n  quay.io:\n    colour: blue\n",
         [
             "c.yaml:7:5: unknown key 'colour' (expected one of: credentials, tls_verify, "
-            "ca_file, http, max_concurrency, requests_per_second, ratelimit_floor, timeout, "
+            "ca_file, cert_dir, client_cert, client_key, http, max_concurrency, requests_per_second, ratelimit_floor, timeout, "
             "retry_times, retry_delay, harbor)"
         ],
         id="unknown-key-no-suggestion",
@@ -726,6 +726,37 @@ def test_bad_archive_targets(tmp_path: Path, target: str, expected: str) -> None
     path = write(tmp_path / "c.yaml", f"targets:\n  a: {target}\n")
     found = problems(path)
     assert len(found) == 1 and found[0].startswith(f"c.yaml:{expected}"), found
+
+
+@pytest.mark.parametrize(
+    ("prefix", "expected"),
+    [
+        (
+            "/mirror/",
+            "prefix '/mirror/' is a repository path: no leading or trailing '/' (write 'mirror')",
+        ),
+        (
+            "team/hub/",
+            "prefix 'team/hub/' is a repository path: no leading or trailing '/' (write 'team/hub')",
+        ),
+        ("/", "prefix '/' is a repository path: no leading or trailing '/' (leave it out)"),
+    ],
+)
+def test_a_slash_wrapped_prefix_is_refused_where_it_is(
+    tmp_path: Path, prefix: str, expected: str
+) -> None:
+    text = f"targets:\n  m:\n    registry: r.example.com\n    prefix: '{prefix}'\n"
+    path = write(tmp_path / "c.yaml", text)
+
+    assert problems(path) == [f"c.yaml:4:13: {expected}"]
+
+
+def test_a_clean_prefix_is_kept(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "c.yaml", "targets:\n  m: {registry: r.example.com, prefix: team/hub}\n"
+    )
+
+    assert load_config(path).state.targets["m"].prefix == "team/hub"
 
 
 def test_an_archive_target_is_a_path_relative_to_the_config(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from hangard.copy import CopyResult
+from hangard.core.attachments import Attachment, AttachmentKind, AttachmentState
 from hangard.core.plan import Action, ActionKind, Observation, Plan, SyncItem, make_plan
 from hangard.core.reference import parse_reference
 from hangard.daemon.history import History, ItemHistory
@@ -388,3 +389,67 @@ def test_metrics_of_two_destinations_aggregate_under_one_label_set() -> None:
 
 def _planned(plan: Plan, items: list[SyncItem]) -> Planned:
     return Planned(plan, items, [])
+
+
+def test_missing_attachments_are_a_gauge_and_the_image_stays_in_sync() -> None:
+    """An image in sync whose source has a new signature: in sync all the
+    same, ``hangard_attachments_missing`` counts it until it is copied."""
+    metrics = Metrics()
+    store = History(None)
+    recorder = Recorder(store, metrics, complete=True)
+    item = sync_item()
+    labels = {"image": item.image, "tag": item.tag, "target": item.target}
+    sig = Attachment("sha256-" + "a" * 64 + ".sig", NEW, AttachmentKind.COSIGN, digest=OLD)
+    state = AttachmentState(found=(sig,), missing=(sig,))
+    plan = make_plan([item], {item.key: Observation(NEW, NEW, attachments=state)})
+    assert plan.actions[0].describe() == "copy (attachments: 1 missing)"
+
+    recorder.planned(_planned(plan, [item]))
+    assert metrics.registry.get_sample_value("hangard_attachments_missing", labels) == 1
+    assert metrics.registry.get_sample_value("hangard_image_in_sync", labels) == 1
+    recorder.item_finished(copied(plan.actions[0]))
+    assert metrics.registry.get_sample_value("hangard_attachments_missing", labels) == 0
+
+
+def test_last_cycles_per_schedule_survive_a_restart(tmp_path: Path) -> None:
+    """``hangard status`` right after a restart shows each schedule's last
+    cycle from the state file."""
+    path = tmp_path / "state.json"
+    store = History(path)
+    store.cycle_finished(["15m", "1h"], ok=True, duration=2.5, now=NOW)
+    store.cycle_finished(["15m"], ok=False, duration=4.0, now=NOW + 900)
+    store.save()
+
+    loaded = History.load(path)
+    fifteen = loaded.schedule_status("15m", next_run=NOW + 1800, running=False)
+    assert fifteen == {
+        "schedule": "15m",
+        "running": False,
+        "last_cycle_finished_at": NOW + 900,
+        "last_cycle_finished_at_rfc3339": "2023-11-14T22:28:20.000Z",
+        "last_cycle_result": "failure",
+        "last_cycle_duration_seconds": 4.0,
+        "last_good_cycle": NOW,
+        "last_good_cycle_rfc3339": "2023-11-14T22:13:20.000Z",
+        "next_run": NOW + 1800,
+        "next_run_rfc3339": "2023-11-14T22:43:20.000Z",
+    }
+    hour = loaded.schedule_status("1h", next_run=None, running=True)
+    assert (hour["last_cycle_result"], hour["next_run_rfc3339"], hour["running"]) == (
+        "success",
+        None,
+        True,
+    )
+    never = loaded.schedule_status("@daily", next_run=None, running=False)
+    assert never["last_cycle_finished_at"] is None and never["last_cycle_result"] is None
+
+
+def test_a_last_cycle_record_of_another_shape_is_dropped_alone(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    record = {"finished_at": NOW, "ok": True, "duration_seconds": 1.5, "from_a_newer_hangard": 1}
+    path.write_text(
+        json.dumps({"version": 1, "items": [], "last_cycles": {"15m": record, "1h": "?"}})
+    )
+    loaded = History.load(path)
+    assert set(loaded.last_cycles) == {"15m"}
+    assert loaded.last_cycles["15m"].duration_seconds == 1.5

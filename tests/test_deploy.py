@@ -42,6 +42,7 @@ METRICS = {
     "hangard_image_in_sync",
     "hangard_image_drift",
     "hangard_image_missing",
+    "hangard_attachments_missing",
     "hangard_image_last_success_timestamp_seconds",
     "hangard_copy_failures_total",
     "hangard_copy_consecutive_failures",
@@ -51,21 +52,32 @@ METRICS = {
     "hangard_sync_cycle_duration_seconds_count",
     "hangard_last_successful_cycle_timestamp_seconds",
     "hangard_sync_cycle_timeouts_total",
+    "hangard_schedule_cycles_total",
     "hangard_bytes_copied_total",
     "hangard_blobs_total",
     "hangard_registry_requests_total",
+    "hangard_registry_request_duration_seconds_bucket",
+    "hangard_registry_request_duration_seconds_sum",
+    "hangard_registry_request_duration_seconds_count",
     "hangard_registry_ratelimit_remaining",
     "hangard_config_last_reload_successful",
     "hangard_config_last_reload_timestamp_seconds",
     "hangard_desired_images",
     "hangard_build_info",
     "hangard_prune_deletions_total",
+    "process_start_time_seconds",
+    "process_resident_memory_bytes",
+    "process_open_fds",
+    "process_max_fds",
+    "process_cpu_seconds_total",
+    "python_info",
     "up",  # added by Prometheus for the scrape
 }
 ALERTS = {
     "HangardSyncFailing",
     "HangardImageDrift",
     "HangardImageMissing",
+    "HangardTargetFailing",
     "HangardNoSuccessfulCycle",
     "HangardConfigReloadFailed",
     "HangardRateLimitLow",
@@ -73,6 +85,7 @@ ALERTS = {
     "HangardAbsent",
     "HangardPruneRefused",
 }
+ANNOTATIONS = {"summary", "description", "runbook", "runbook_url"}
 SETTINGS = {
     "HANGARD_CONFIG",
     "HANGARD_STATE_DIR",
@@ -360,8 +373,9 @@ def test_rules_content() -> None:
         assert rule.get("for"), f"{name}: no for:"
         assert rule["labels"]["severity"] in {"warning", "critical"}, name
         annotations = rule["annotations"]
-        assert {"summary", "description", "runbook"} <= set(annotations), name
-        assert "{{" in annotations["summary"] + annotations["description"], name
+        assert {"summary", "description", "runbook", "runbook_url"} <= set(annotations), name
+        for key in ("summary", "description"):  # each names what fires: its labels
+            assert "{{ $labels." in annotations[key], f"{name}: {key} uses no label"
         assert metric_names(rule["expr"]) <= METRICS, f"{name}: {rule['expr']}"
     by_name = {r["alert"]: r for r in rules}
     assert by_name["HangardDown"]["expr"] == 'up{job="hangard"} == 0'
@@ -377,7 +391,7 @@ def test_rule_tests_cover_every_alert() -> None:
         for check in case.get("alert_rule_test", []):
             for alert in check.get("exp_alerts") or []:
                 assert alert["exp_labels"]["severity"], check
-                assert set(alert["exp_annotations"]) == {"summary", "description", "runbook"}
+                assert set(alert["exp_annotations"]) == ANNOTATIONS, check
                 firing.add(check["alertname"])
     assert firing == ALERTS
     (healthy,) = [case for case in tests if case["name"] == "healthy daemon"]

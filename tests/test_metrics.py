@@ -3,10 +3,14 @@ Prometheus text parser the way a scraper sees them."""
 
 from __future__ import annotations
 
+import os
+import platform
+import time
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from hangard import __version__
+from hangard import __version__, buildinfo
 from hangard.daemon.metrics import Metrics
 from hangard.errors import Reason
 
@@ -44,7 +48,13 @@ def metrics() -> Metrics:
 
 def test_fresh_registry_has_build_info_and_zeroed_counters(metrics: Metrics) -> None:
     page = scrape(metrics)
-    assert page["hangard_build_info"] == {frozenset({("version", __version__)}): 1.0}
+    ((labels, value),) = page["hangard_build_info"].items()
+    assert value == 1.0
+    assert dict(labels) == {
+        "version": __version__,
+        "revision": buildinfo.git_revision() or "unknown",
+        "python_version": platform.python_version(),
+    }
     assert page["hangard_blobs_total"] == {
         frozenset({("result", r)}): 0.0 for r in ("copied", "mounted", "present")
     }
@@ -191,3 +201,66 @@ def test_label_values_are_escaped_in_the_text_format(metrics: Metrics) -> None:
         odd, in_sync=True, drift=False, missing=False, last_success=None, consecutive_failures=0
     )
     assert scrape(metrics)["hangard_image_in_sync"] == {item(odd): 1.0}
+
+
+def test_forget_items_drops_their_attachment_counts(metrics: Metrics) -> None:
+    for key in (NGINX, REDIS):
+        metrics.attachments_missing.labels(*key).set(2)
+    metrics.forget_items([REDIS])
+    assert scrape(metrics)["hangard_attachments_missing"] == {item(REDIS): 2.0}
+
+
+def test_process_and_platform_collectors_are_on_the_registry(metrics: Metrics) -> None:
+    """What node_exporter users look for: when the process started, its
+    memory and open files, and the Python running it."""
+    page = scrape(metrics)
+    (start,) = page["process_start_time_seconds"].values()
+    assert time.time() - 6 * 3600 < start <= time.time()  # this test's process
+    (rss,) = page["process_resident_memory_bytes"].values()
+    assert rss > 1024 * 1024
+    (fds,) = page["process_open_fds"].values()
+    assert 3 <= fds <= len(os.listdir("/proc/self/fd")) + 2
+    assert page["process_max_fds"]
+    ((labels, _),) = page["python_info"].items()
+    assert dict(labels)["version"] == platform.python_version()
+
+
+def test_request_duration_is_a_histogram_per_registry_and_method(metrics: Metrics) -> None:
+    metrics.count_response("ghcr.io", "GET", 200, 0.03)
+    metrics.count_response("ghcr.io", "GET", 404, 0.2)
+    metrics.count_response("ghcr.io", "HEAD", 200, 12.0)
+    page = scrape(metrics)
+    assert page["hangard_registry_requests_total"] == {
+        frozenset({("registry", "ghcr.io"), ("method", "GET"), ("code", "200")}): 1.0,
+        frozenset({("registry", "ghcr.io"), ("method", "GET"), ("code", "404")}): 1.0,
+        frozenset({("registry", "ghcr.io"), ("method", "HEAD"), ("code", "200")}): 1.0,
+    }
+    get = frozenset({("registry", "ghcr.io"), ("method", "GET")})
+    head = frozenset({("registry", "ghcr.io"), ("method", "HEAD")})
+    # the status code is no label of the histogram: registries x methods series
+    assert page["hangard_registry_request_duration_seconds_count"] == {get: 2.0, head: 1.0}
+    assert page["hangard_registry_request_duration_seconds_sum"][get] == pytest.approx(0.23)
+    buckets = page["hangard_registry_request_duration_seconds_bucket"]
+    assert buckets[get | {("le", "0.05")}] == 1.0
+    assert buckets[get | {("le", "0.25")}] == 2.0
+    assert buckets[head | {("le", "10.0")}] == 0.0
+    assert buckets[head | {("le", "30.0")}] == 1.0
+
+
+def test_schedule_cycles_count_per_schedule_and_forget_dropped_schedules(
+    metrics: Metrics,
+) -> None:
+    metrics.set_schedules({"15m": 1.0, "1h": 2.0})
+    metrics.schedule_cycles.labels(schedule="15m", result="failure").inc()
+    page = scrape(metrics)
+    assert page["hangard_schedule_cycles_total"] == {
+        frozenset({("schedule", s), ("result", r)}): float((s, r) == ("15m", "failure"))
+        for s in ("15m", "1h")
+        for r in ("success", "failure")
+    }
+    metrics.set_schedules({"1h": 2.0})
+    page = scrape(metrics)
+    assert {dict(k)["schedule"] for k in page["hangard_schedule_cycles_total"]} == {"1h"}
+    assert page["hangard_last_successful_cycle_timestamp_seconds"] == {
+        frozenset({("schedule", "1h")}): 2.0
+    }

@@ -96,7 +96,8 @@ def test_expand_patterns_needs_tag_lists() -> None:
         (
             Observation(D1, D2, desired_digest=D3, platforms_match=False),
             ActionKind.COPY,
-            "copy (drift: target sha256:222222222222 ≠ source sha256:333333333333)",
+            "copy (drift: target sha256:222222222222 ≠ desired (platform subset) "
+            "sha256:333333333333)",
         ),
     ],
 )

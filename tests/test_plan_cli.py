@@ -320,6 +320,9 @@ async def test_platform_subset_is_in_sync_when_the_selected_children_match(
     plan = (await observe_and_plan(client, loaded.state, cache=DigestCache())).plan
     (drift,) = plan.actions
     assert (drift.kind, drift.cause) == (ActionKind.COPY, "drift")
+    # compared with the subset index hangard writes, and said so
+    assert drift.desired_digest == sha256(subset)
+    assert f"≠ desired (platform subset) {sha256(subset)[:19]})" in drift.describe()
 
 
 # ------------------------------------------------------------ one key, one output

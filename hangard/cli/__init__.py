@@ -12,12 +12,23 @@ from hangard.cli._common import ExitCode, app
 
 # the command modules register themselves on ``app``, in the order --help shows
 # isort: off
-from hangard.cli import show, image, desired, daemon, archive, load, archive_tools, info
+from hangard.cli import (
+    show,
+    image,
+    desired,
+    sync,
+    daemon,
+    status,
+    archive,
+    load,
+    archive_tools,
+    info,
+)
 # isort: on
 
 __all__ = ["ExitCode", "app", "main"]
 
-_COMMANDS = (show, image, desired, daemon, archive, load, archive_tools, info)
+_COMMANDS = (show, image, desired, sync, daemon, status, archive, load, archive_tools, info)
 
 
 def main() -> None:

@@ -119,7 +119,10 @@ def _root(
     log_level: Annotated[
         str,
         typer.Option(
-            envvar="HANGARD_LOG_LEVEL", metavar="[debug|info|warning|error]", show_envvar=True
+            envvar="HANGARD_LOG_LEVEL",
+            metavar="[debug|info|warning|error]",
+            show_envvar=True,
+            help="the least severe log events written to stderr",
         ),
     ] = LogLevel.info.value,
     log_format: Annotated[
@@ -222,6 +225,16 @@ TlsVerify = Annotated[
         help="verify TLS certificates; false also allows plain HTTP (skopeo style: --x-tls-verify=false)",
     ),
 ]
+NoAttachments = Annotated[
+    bool,
+    typer.Option(
+        "--no-attachments", help="copy the images alone: no signatures, attestations, SBOMs"
+    ),
+]
+RemoveSignatures = Annotated[
+    bool,
+    typer.Option("--remove-signatures", help="leave signatures behind (other attachments travel)"),
+]
 AuthFile = Annotated[
     Path | None,
     typer.Option(
@@ -273,19 +286,27 @@ def load_config(path: Path) -> LoadedConfig:
         raise typer.Exit(ExitCode.USAGE) from None
 
 
-def config_client(loaded: LoadedConfig, settings: Settings) -> RegistryClient:
-    """A registry client with the config's registries and credentials."""
+def config_client(
+    loaded: LoadedConfig,
+    settings: Settings,
+    *,
+    retries: tuple[int | None, float | None] = (None, None),
+    authfile: Path | None = None,
+) -> RegistryClient:
+    """A registry client with the config's registries and credentials;
+    ``retries`` (``--retry-times``, ``--retry-delay``) win over the config's,
+    ``authfile`` replaces the auth-file search."""
     from hangard.config import client_options, credential_store
     from hangard.registry.client import RegistryClient
 
     try:
-        store = credential_store(loaded)
+        store = credential_store(loaded, authfile=authfile)
     except ConfigError as exc:
         for problem in exc.problems or [exc.message]:
             typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(ExitCode.USAGE) from None
     options = client_options(loaded, global_concurrency=settings.concurrency)
-    return RegistryClient(options, store)
+    return RegistryClient(options.with_retries(*retries), store)
 
 
 def registry_client(
@@ -296,9 +317,10 @@ def registry_client(
     plain_http: bool = False,
     creds: Credentials | None = None,
     authfile: Path | None = None,
+    retries: tuple[int | None, float | None] = (None, None),
 ) -> RegistryClient:
-    """A client with one set of TLS options and credentials for every host
-    named on the command line (``save``, ``load --to``)."""
+    """A client with one set of TLS options, credentials and retries for
+    every host named on the command line (``save``, ``load --to``)."""
     from hangard.registry.client import RegistryClient
     from hangard.registry.credentials import CredentialStore
     from hangard.registry.options import ClientOptions, RegistryOptions
@@ -308,6 +330,6 @@ def registry_client(
     )
     client_options = ClientOptions(
         registries=dict.fromkeys(hosts, options), user_agent=f"hangard/{__version__}"
-    )
+    ).with_retries(*retries)
     overrides = dict.fromkeys(hosts, creds) if creds is not None else {}
     return RegistryClient(client_options, CredentialStore(authfile=authfile, overrides=overrides))

@@ -14,6 +14,8 @@ import typer
 from hangard.cli._common import (
     AuthFile,
     ExitCode,
+    NoAttachments,
+    RemoveSignatures,
     TlsVerify,
     app,
     config_client,
@@ -26,6 +28,7 @@ from hangard.cli._common import (
     registry_client,
     run_async,
 )
+from hangard.cli.flags import Quiet, Retries, RetryDelay, RetryTimes, at_least, quiet_logging
 from hangard.errors import InputError
 from hangard.hints import CliHints
 
@@ -54,7 +57,12 @@ Platforms = Annotated[
     list[str] | None,
     typer.Option("--platform", "-p", help="keep only this os/arch[/variant]; repeatable"),
 ]
-Jobs = Annotated[int, typer.Option("--jobs", "-j", min=1, max=64, help="images in flight")]
+Jobs = Annotated[
+    int,
+    typer.Option(
+        "--jobs", "-j", metavar="N", callback=at_least(1, high=64), help="images in flight, 1..64"
+    ),
+]
 Progress = Annotated[
     bool | None,
     typer.Option("--progress/--no-progress", help="progress bars (default: on a TTY)"),
@@ -97,6 +105,7 @@ def _reporter(show: bool) -> Any:
 
 @app.command()
 def save(
+    ctx: typer.Context,
     images: Annotated[
         list[str] | None, typer.Argument(metavar="[IMAGE]...", help="images to save")
     ] = None,
@@ -126,20 +135,33 @@ def save(
     plain_http: PlainHttp = False,
     creds: Creds = None,
     authfile: AuthFile = None,
+    retry_times: RetryTimes = None,
+    retry_delay: RetryDelay = None,
     progress: Progress = None,
+    no_attachments: NoAttachments = False,
+    remove_signatures: RemoveSignatures = False,
+    quiet: Quiet = False,
 ) -> None:
     """Save images (named, from --list, or all a --config selects) into a
-    Hangar zip archive. Rerun the same command to resume an interrupted save."""
+    Hangar zip archive, with their signatures, attestations and SBOMs under
+    their cosign tags. Rerun the same command to resume an interrupted save."""
+    if quiet:
+        quiet_logging(ctx)
     _save_command(
         images or [], output, list_file, config, platform or [], jobs, append,
-        (part_size, since), (tls_verify, ca_file, plain_http, creds, authfile), progress,
+        (part_size, since),
+        (tls_verify, ca_file, plain_http, creds, authfile, Retries(retry_times, retry_delay)),
+        False if quiet else progress, quiet, (no_attachments, remove_signatures),
     )  # fmt: skip
 
 
 @archive_app.command("sync")
 def archive_sync(
+    ctx: typer.Context,
     file: Annotated[Path, typer.Argument(metavar="FILE.zip", help="the archive to add to")],
-    images: Annotated[list[str] | None, typer.Argument(metavar="[IMAGE]...")] = None,
+    images: Annotated[
+        list[str] | None, typer.Argument(metavar="[IMAGE]...", help="images to add")
+    ] = None,
     list_file: ListOption = None,
     config: ConfigOption = None,
     platform: Platforms = None,
@@ -149,23 +171,30 @@ def archive_sync(
     plain_http: PlainHttp = False,
     creds: Creds = None,
     authfile: AuthFile = None,
+    retry_times: RetryTimes = None,
+    retry_delay: RetryDelay = None,
     progress: Progress = None,
+    quiet: Quiet = False,
 ) -> None:
     """Add images to an archive (Hangar's sync; the same as save --append)."""
+    if quiet:
+        quiet_logging(ctx)
     _save_command(
         images or [], file, list_file, config, platform or [], jobs, True, (None, None),
-        (tls_verify, ca_file, plain_http, creds, authfile), progress,
+        (tls_verify, ca_file, plain_http, creds, authfile, Retries(retry_times, retry_delay)),
+        False if quiet else progress, quiet,
     )  # fmt: skip
 
 
-Access = tuple[str, Path | None, bool, str | None, Path | None]
-"""``--tls-verify``, ``--ca-file``, ``--plain-http``, ``--creds``, ``--authfile``."""
+Access = tuple[str, Path | None, bool, str | None, Path | None, Retries]
+"""``--tls-verify``, ``--ca-file``, ``--plain-http``, ``--creds``, ``--authfile``,
+``--retry-times`` and ``--retry-delay``."""
 
 
 def _client(hosts: list[str], access: Access, loaded: LoadedConfig | None) -> RegistryClient:
+    tls, ca_file, plain_http, creds, authfile, retries = access
     if loaded is not None:
-        return config_client(loaded, load_settings())
-    tls, ca_file, plain_http, creds, authfile = access
+        return config_client(loaded, load_settings(), retries=retries)
     return registry_client(
         hosts,
         tls_verify=parse_bool(tls),
@@ -173,6 +202,7 @@ def _client(hosts: list[str], access: Access, loaded: LoadedConfig | None) -> Re
         plain_http=plain_http,
         creds=parse_creds(creds, "--creds"),
         authfile=authfile,
+        retries=retries,
     )
 
 
@@ -187,9 +217,12 @@ def _save_command(
     layout: tuple[str | None, Path | None],
     access: Access,
     progress: bool | None,
+    quiet: bool = False,
+    attached: tuple[bool, bool] = (False, False),
 ) -> None:
     from hangard.archive import from_lines, from_references, parse_size
     from hangard.archive.save import SaveOptions
+    from hangard.core.attachments import AttachmentSettings
 
     if output == Path():
         raise typer.BadParameter("give the archive with -o FILE.zip", param_hint="--output")
@@ -205,7 +238,8 @@ def _save_command(
     if list_file is not None:
         items += from_lines(_list_lines(list_file), wanted)
     loaded = load_config(config) if config is not None else None
-    options = SaveOptions(output, jobs=jobs, append=append, part_size=size, since=since)
+    settings = None if attached[0] else AttachmentSettings(signatures=not attached[1])
+    options = SaveOptions(output, jobs, append, size, since, attachments=settings)
     hosts = sorted({i.source.registry for i in items})
     show = sys.stderr.isatty() if progress is None else progress
 
@@ -217,7 +251,7 @@ def _save_command(
             reporter = _reporter(show)
             with reporter or contextlib.nullcontext():
                 report = await run_save(client, chosen, options, progress=reporter)
-        _print_save(report)
+        _print_save(report, quiet)
         return ExitCode.OK if report.ok else ExitCode.FAILED
 
     raise typer.Exit(run_async(work(), CliHints(default="--")))
@@ -241,24 +275,26 @@ async def _desired_items(
     return items
 
 
-def _print_save(report: SaveReport) -> None:
+def _print_save(report: SaveReport, quiet: bool = False) -> None:
     from hangard.render import human_size
 
-    for r in report.results:
-        state = "in the archive" if r.up_to_date else "saved"
-        typer.echo(f"{state} {r.source}  {r.target_digest}")
-    for r in report.skipped:
-        typer.echo(f"skipped {r.source}: {r.skipped}")
     for item, error in report.failures:
         typer.echo(f"FAILED {item.source}: {error.message}", err=True)
-    how = " (resumed an interrupted save)" if report.resumed else ""
-    how += " (appended)" if report.appended else ""
-    typer.echo(
-        f"save: {len(report.results)} images, {len(report.failures)} failed, "
-        f"{human_size(report.bytes_moved)} written in {report.duration:.1f}s{how}"
-    )
+    if not quiet:
+        for r in report.results:
+            state = "in the archive" if r.up_to_date else "saved"
+            typer.echo(f"{state} {r.source}  {r.target_digest}")
+        for r in report.skipped:
+            typer.echo(f"skipped {r.source}: {r.skipped}")
+        how = " (resumed an interrupted save)" if report.resumed else ""
+        how += " (appended)" if report.appended else ""
+        typer.echo(
+            f"save: {len(report.results)} images, {len(report.failures)} failed, "
+            f"{human_size(report.bytes_moved)} written in {report.duration:.1f}s{how}"
+        )
     if report.committed:
-        typer.echo(f"archive: {report.output}")
+        if not quiet:
+            typer.echo(f"archive: {report.output}")
     else:
         typer.echo(
             f"{report.output} is not finished (kept as a partial file): "

@@ -34,7 +34,9 @@ __all__ = ["diff", "export", "ls", "merge", "verify"]
 @archive_app.command()
 def ls(
     file: ArchiveArg,
-    output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.text,
+    output: Annotated[
+        OutputFormat, typer.Option("--output", "-o", help="result format")
+    ] = OutputFormat.text,
 ) -> None:
     """List the images in an archive: name, digest, platforms, size."""
 
@@ -189,9 +191,13 @@ def diff(
     plain_http: Annotated[
         bool, typer.Option("--plain-http", help="the registry speaks plain HTTP")
     ] = False,
-    creds: Annotated[str | None, typer.Option(metavar="USER:PASS")] = None,
+    creds: Annotated[
+        str | None, typer.Option(metavar="USER:PASS", help="registry credentials")
+    ] = None,
     authfile: AuthFile = None,
-    output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.text,
+    output: Annotated[
+        OutputFormat, typer.Option("--output", "-o", help="result format")
+    ] = OutputFormat.text,
 ) -> None:
     """What a registry lacks of an archive (nothing is written). Exit 0 it
     holds everything, 2 something is missing or different, 1 errors."""

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from hangard.cli._common import ShardOpt, app, load_settings
+from hangard.cli.flags import at_least
 
 __all__ = ["run"]
 
@@ -22,11 +23,25 @@ def run(
     metrics_address: Annotated[
         str | None, typer.Option(help="HOST:PORT for /metrics, /healthz, /readyz, /status")
     ] = None,
-    concurrency: Annotated[int | None, typer.Option(min=1)] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            callback=at_least(1),
+            help="copies in flight across all schedules ($HANGARD_CONCURRENCY)",
+        ),
+    ] = None,
     watch: Annotated[
         bool | None, typer.Option("--watch/--no-watch", help="reload when config files change")
     ] = None,
-    shutdown_grace: Annotated[float | None, typer.Option(min=0)] = None,
+    shutdown_grace: Annotated[
+        float | None,
+        typer.Option(
+            metavar="SECONDS",
+            callback=at_least(0),
+            help="on SIGTERM, how long copies in flight may finish ($HANGARD_SHUTDOWN_GRACE)",
+        ),
+    ] = None,
     shard: ShardOpt = None,
     prune: Annotated[
         bool | None,

@@ -1,5 +1,6 @@
-"""Commands on a desired-state file: ``validate``, ``plan`` and ``sync``.
-They parse and print; :mod:`hangard.sync` runs the cycle."""
+"""Commands on a desired-state file: ``validate`` and ``plan`` (``sync`` is
+:mod:`hangard.cli.sync`). They parse and print; :mod:`hangard.sync` observes
+and plans."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import contextlib
 import dataclasses
 import json
 import os
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -27,10 +28,20 @@ from hangard.cli._common import (
 if TYPE_CHECKING:
     from hangard.config.loader import LoadedConfig
     from hangard.core.plan import Action
+    from hangard.registry.client import RegistryClient
     from hangard.settings import Settings
-    from hangard.sync import CycleResult, DigestCache, OwnershipStore, SaveFailure
+    from hangard.sync import DigestCache, OwnershipStore, SaveFailure
 
-__all__ = ["plan", "sync", "validate"]
+__all__ = [
+    "ConfigArg",
+    "cache_for",
+    "default_failed_path",
+    "owners_for",
+    "plan",
+    "run_plan",
+    "validate",
+    "warn",
+]
 
 ConfigArg = Annotated[
     Path | None,
@@ -38,7 +49,7 @@ ConfigArg = Annotated[
 ]
 
 
-def _cache(settings: Settings) -> DigestCache:
+def cache_for(settings: Settings) -> DigestCache:
     """The digest cache, persisted when the state dir is usable."""
     from hangard.sync import DigestCache
 
@@ -50,7 +61,7 @@ def _cache(settings: Settings) -> DigestCache:
     return DigestCache()
 
 
-def _owners(
+def owners_for(
     settings: Settings, loaded: LoadedConfig, *, create: bool = True
 ) -> OwnershipStore | None:
     """The state dir's ownership store (what prune may delete). Without
@@ -75,7 +86,7 @@ def _owners(
         return None
 
 
-def _default_failed_path(settings: Settings) -> Path:
+def default_failed_path(settings: Settings) -> Path:
     """The state dir's failed list; the working directory's when the state
     dir is not writable (a one-off run by a user without /var/lib/hangard)."""
     path = settings.failed_path
@@ -87,7 +98,7 @@ def _default_failed_path(settings: Settings) -> Path:
     return Path(settings.failed_file.name)
 
 
-def _warn(failures: tuple[SaveFailure, ...]) -> None:
+def warn(failures: tuple[SaveFailure, ...]) -> None:
     for failure in failures:
         typer.echo(f"warning: could not write {failure.path}: {failure.error}", err=True)
 
@@ -114,7 +125,9 @@ def validate(
             "(exit 2 when copies are pending)",
         ),
     ] = False,
-    output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.text,
+    output: Annotated[
+        OutputFormat, typer.Option("--output", "-o", help="result format")
+    ] = OutputFormat.text,
 ) -> None:
     """Check a desired-state file offline (for a pre-commit hook or CI).
 
@@ -222,7 +235,9 @@ async def _online_checks(
 @app.command()
 def plan(
     file: ConfigArg = None,
-    output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.text,
+    output: Annotated[
+        OutputFormat, typer.Option("--output", "-o", help="result format")
+    ] = OutputFormat.text,
     detailed_exitcode: Annotated[
         bool,
         typer.Option("--detailed-exitcode", help="exit 0 all in sync, 2 copies pending, 1 errors"),
@@ -246,26 +261,40 @@ def plan(
     loaded = load_config(file or settings.config)
     if shards is not None:
         raise typer.Exit(run_async(_spread(loaded, settings, shards, output)))
+    raise typer.Exit(run_plan(loaded, settings, output, detailed_exitcode=detailed_exitcode))
+
+
+def run_plan(
+    loaded: LoadedConfig,
+    settings: Settings,
+    output: OutputFormat,
+    *,
+    detailed_exitcode: bool = False,
+    client: Callable[[], RegistryClient] | None = None,
+) -> int:
+    """Observe, plan and print (``plan``, ``sync --dry-run``); the exit code.
+    ``client`` makes the registry client (default: the config's)."""
 
     async def work() -> int:
         from hangard.sync import Save, observe_and_plan, persist
 
-        cache = _cache(settings)
-        owners = _owners(settings, loaded, create=False) if settings.prune else None
-        async with config_client(loaded, settings) as client:
+        cache = cache_for(settings)
+        owners = owners_for(settings, loaded, create=False) if settings.prune else None
+        make = client or (lambda: config_client(loaded, settings))
+        async with make() as registries:
             planned = await observe_and_plan(
-                client, loaded.state, cache=cache, shard=settings.shard, owners=owners
+                registries, loaded.state, cache=cache, shard=settings.shard, owners=owners
             )
         if owners is not None:
             owners.close()
-        _warn(persist([Save("digest cache", cache.path, cache.save)]))
+        warn(persist([Save("digest cache", cache.path, cache.save)]))
         result = planned.plan
         typer.echo(result.to_json() if output is OutputFormat.json else result.render())
         if detailed_exitcode:
             return result.status
         return ExitCode.FAILED if result.summary["error"] else ExitCode.OK
 
-    raise typer.Exit(run_async(work()))
+    return run_async(work())
 
 
 async def _spread(
@@ -286,114 +315,3 @@ async def _spread(
         for line in spread.lines():
             typer.echo(line)
     return ExitCode.FAILED if spread.problems else ExitCode.OK
-
-
-@app.command()
-def sync(
-    file: ConfigArg = None,
-    once: Annotated[bool, typer.Option("--once", help="plan and execute once, then exit")] = False,
-    concurrency: Annotated[
-        int | None, typer.Option(min=1, help="copies in flight (default $HANGARD_CONCURRENCY)")
-    ] = None,
-    failed_file: Annotated[
-        Path | None,
-        typer.Option(
-            help="where to list failed items (default: $HANGARD_FAILED_FILE in the state dir)"
-        ),
-    ] = None,
-    output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.text,
-    progress: Annotated[
-        bool | None,
-        typer.Option("--progress/--no-progress", help="progress bars (default: on a TTY)"),
-    ] = None,
-    shard: ShardOpt = None,
-    no_prune: Annotated[
-        bool,
-        typer.Option("--no-prune", help="copy only: delete nothing, even where prune: true"),
-    ] = False,
-) -> None:
-    """Make the targets match the desired state: plan, then copy what is
-    missing or drifted, then prune the targets that ask for it. Exit 0 all
-    ok, 1 something failed, 2 bad input."""
-    if not once:
-        typer.echo(
-            "error: use `hangard sync --once FILE`, or `hangard run` for the daemon", err=True
-        )
-        raise typer.Exit(ExitCode.USAGE)
-    settings = load_settings(
-        concurrency=concurrency, shard=shard, prune=False if no_prune else None
-    )
-    loaded = load_config(file or settings.config)
-    failed_path = failed_file or _default_failed_path(settings)
-    show_progress = sys.stderr.isatty() if progress is None else progress
-
-    async def work() -> int:
-        from hangard.sync import CycleHooks, Pruning, Scope, run_cycle
-
-        hooks = CycleHooks()
-        display: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
-        if show_progress:
-            from hangard.cli.display import ProgressHooks
-
-            hooks = display = ProgressHooks()
-        owners = _owners(settings, loaded)
-        pruning = None if owners is None else Pruning(owners, enabled=settings.prune)
-        async with config_client(loaded, settings) as client:
-            with display:
-                done = await run_cycle(
-                    client,
-                    loaded.state,
-                    cache=_cache(settings),
-                    failed_path=failed_path,
-                    hooks=hooks,
-                    concurrency=settings.concurrency,
-                    scope=Scope(shard=settings.shard),
-                    pruning=pruning,
-                )
-        if owners is not None:
-            owners.close()
-        _warn(done.save_failures)
-        _print_sync(done, output)
-        if done.failed_listed:
-            typer.echo(f"{done.failed_listed} failed item(s) listed in {failed_path}", err=True)
-        return ExitCode.OK if done.ok else ExitCode.FAILED
-
-    raise typer.Exit(run_async(work()))
-
-
-def _print_sync(done: CycleResult, output: OutputFormat) -> None:
-    from hangard.sync import ItemOutcome
-
-    report = done.report
-    if output is OutputFormat.json:
-        doc = {
-            "summary": {o.value: report.count(o) for o in ItemOutcome},
-            "bytes": report.bytes_moved,
-            "duration": report.duration,
-            "results": [
-                {**r.action.as_dict(), "outcome": r.outcome.value, "error": r.error}
-                for r in report.results
-            ],
-            "pruned": [
-                {
-                    **p.deletion.as_dict(),
-                    "outcome": p.outcome.value if p.outcome else "failed",
-                    "error": str(p.error) if p.error else None,
-                }
-                for p in done.pruned
-            ],
-            "notes": list(done.planned.plan.notes),
-        }
-        typer.echo(json.dumps(doc, indent=2, default=str))
-        return
-    for r in report.failed:
-        typer.echo(f"FAILED {r.action.item.image}:{r.key[1]} -> {r.action.item.target}: {r.error}")
-    for p in done.pruned:
-        where = f"{p.deletion.reference} [{p.deletion.target}]"
-        if p.error is not None:
-            typer.echo(f"FAILED delete {where}: {p.error}")
-        else:
-            typer.echo(f"PRUNE {where}: {p.outcome.value if p.outcome else ''}")
-    for note in done.planned.plan.notes:
-        typer.echo(f"note: {note}")
-    typer.echo(report.summary_line())

@@ -33,6 +33,7 @@ from hangard.cli.archive import (
     _list_lines,
     _reporter,
 )
+from hangard.cli.flags import Retries, RetryDelay, RetryTimes
 from hangard.errors import InputError
 from hangard.hints import CliHints
 
@@ -104,6 +105,8 @@ def load(
     plain_http: PlainHttp = False,
     creds: Creds = None,
     authfile: AuthFile = None,
+    retry_times: RetryTimes = None,
+    retry_delay: RetryDelay = None,
     progress: Progress = None,
 ) -> None:
     """Push an archive's images to a registry, digests kept. A tag that
@@ -114,7 +117,7 @@ def load(
     wanted = parse_platforms(platform or [])
     lines = _list_lines(list_file) if list_file is not None else None
     show = sys.stderr.isatty() if progress is None else progress
-    access = (tls_verify, ca_file, plain_http, creds, authfile)
+    access = (tls_verify, ca_file, plain_http, creds, authfile, Retries(retry_times, retry_delay))
 
     async def work() -> int:
         import asyncio

@@ -48,17 +48,32 @@ CaFile = Annotated[
     Path | None,
     typer.Option(help="CA bundle to trust for this registry", exists=True, dir_okay=False),
 ]
+CertDir = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="DIR",
+        exists=True,
+        file_okay=False,
+        help="certificates in the docker certs.d layout: *.crt CAs, client.cert + client.key "
+        "(default: /etc/containers/certs.d/HOST[:PORT] or /etc/docker/certs.d/HOST[:PORT])",
+    ),
+]
 PlainHttp = Annotated[bool, typer.Option("--plain-http", help="talk plain HTTP")]
 Creds = Annotated[str | None, typer.Option(metavar="USER:PASS", help="registry credentials")]
 Output = Annotated[OutputFormat, typer.Option("--output", "-o", help="output format")]
 
 
 def _settings(
-    ref: StoreReference, tls_verify: str, ca_file: Path | None, plain_http: bool, creds: str | None
+    ref: StoreReference,
+    tls_verify: str,
+    ca_file: Path | None,
+    plain_http: bool,
+    creds: str | None,
+    cert_dir: Path | None = None,
 ) -> RegistrySettings:
     if not isinstance(ref, ImageReference):
         return {}
-    options = registry_options(tls_verify, ca_file, plain_http)
+    options = registry_options(tls_verify, ca_file, plain_http, cert_dir)
     return {ref.registry: (options, parse_creds(creds, "--creds"))}
 
 
@@ -111,6 +126,7 @@ def inspect(
     ] = None,
     tls_verify: TlsVerify = "true",
     ca_file: CaFile = None,
+    cert_dir: CertDir = None,
     plain_http: PlainHttp = False,
     creds: Creds = None,
     authfile: AuthFile = None,
@@ -138,7 +154,7 @@ def inspect(
         else:
             await _show_text(store, ref, wanted, raw=raw, config=config)
 
-    settings = _settings(ref, tls_verify, ca_file, plain_http, creds)
+    settings = _settings(ref, tls_verify, ca_file, plain_http, creds, cert_dir)
     _run_on_store(ref, settings, authfile, show)
 
 
@@ -254,6 +270,7 @@ def tags(
     output: Output = OutputFormat.text,
     tls_verify: TlsVerify = "true",
     ca_file: CaFile = None,
+    cert_dir: CertDir = None,
     plain_http: PlainHttp = False,
     creds: Creds = None,
     authfile: AuthFile = None,
@@ -273,4 +290,5 @@ def tags(
             for tag in chosen:
                 typer.echo(tag)
 
-    _run_on_store(ref, _settings(ref, tls_verify, ca_file, plain_http, creds), authfile, show)
+    settings = _settings(ref, tls_verify, ca_file, plain_http, creds, cert_dir)
+    _run_on_store(ref, settings, authfile, show)

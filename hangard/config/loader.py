@@ -8,8 +8,9 @@ I/O around it, and :mod:`hangard.config.report` places each problem found:
 2. reject secrets written into the file (``password:``, ``token:``, …);
 3. read every ``list:`` file (relative to the config file) and parse its
    lines (:mod:`hangard.config.hangarlist`);
-4. resolve ``ca_file``, ``password_file``, ``list`` and ``archive`` paths
-   against the config file's directory; check each ``ca_file`` is readable;
+4. resolve ``ca_file``, ``cert_dir``, ``client_cert``, ``client_key``,
+   ``password_file``, ``list`` and ``archive`` paths against the config
+   file's directory; check the TLS files are readable;
 5. check cron schedules with APScheduler (the core only counts fields);
 6. validate with :meth:`DesiredState.model_validate`, then
    :func:`~hangard.core.crosscheck.check_references`.
@@ -288,18 +289,17 @@ class _Loader:
         if not isinstance(settings, dict):
             return settings
         settings = dict(settings)
-        ca_file = settings.get("ca_file")
-        if isinstance(ca_file, str) and ca_file:
-            resolved = self._resolve(ca_file)
-            settings["ca_file"] = str(resolved)
+        for key in ("ca_file", "cert_dir", "client_cert", "client_key"):
+            value = settings.get(key)
+            if not (isinstance(value, str) and value):
+                continue
+            resolved = self._resolve(value)
+            settings[key] = str(resolved)
             try:
-                with resolved.open("rb"):
-                    pass
+                os.listdir(resolved) if key == "cert_dir" else resolved.open("rb").close()
             except OSError as exc:
-                self.report.at(
-                    ("registries", host, "ca_file"),
-                    f"cannot read ca_file {resolved}: {exc.strerror or exc}",
-                )
+                message = f"cannot read {key} {resolved}: {exc.strerror or exc}"
+                self.report.at(("registries", host, key), message)
         creds = settings.get("credentials")
         if isinstance(creds, dict) and isinstance(creds.get("password_file"), str):
             creds = dict(creds)

@@ -65,6 +65,9 @@ def client_options(
         registries[registry_host(host)] = RegistryOptions(
             tls_verify=settings.tls_verify,
             ca_file=settings.ca_file,
+            cert_dir=settings.cert_dir,
+            client_cert=settings.client_cert,
+            client_key=settings.client_key,
             http=settings.http,
             max_concurrency=min(settings.max_concurrency, cap),
             requests_per_second=settings.requests_per_second,

@@ -1,11 +1,19 @@
-"""How the copy engine reports progress. The CLI renders it; tests ignore it."""
+"""How the copy engine reports progress. The CLI renders it; tests ignore it.
+
+:data:`ITEM_LABEL` names the image a task is copying (``IMAGE:TAG -> TARGET``):
+whoever starts a copy sets it, and the blob transfers the copy spawns inherit
+it, so a display can give each image in flight its own line.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Protocol
 
-__all__ = ["Meter", "NullProgress", "Progress"]
+__all__ = ["ITEM_LABEL", "Meter", "NullProgress", "Progress"]
+
+ITEM_LABEL: ContextVar[str | None] = ContextVar("hangard_item_label", default=None)
 
 
 class Progress(Protocol):

@@ -23,7 +23,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
+from hangard.core.attachments import AttachmentSettings
 from hangard.core.platform import Platform
 from hangard.core.platform import parse_platform as _parse_platform
 from hangard.core.reference import (
@@ -152,7 +154,8 @@ class Target(StrictModel):
     registry: str | None = None
     archive: str | None = None
     """A Hangar zip archive (relative paths: to the config file)."""
-    prefix: str = ""
+    prefix: str = Field(default="", json_schema_extra={"pattern": "^([^/](.*[^/])?)?$"})
+    """Path under which the images go (``mirror``, ``team/hub``; no leading or trailing ``/``)."""
     mapping: Literal["keep", "flatten"] = "keep"
     prune: bool = False  # delete owned tags no longer selected: hangard.core.prune
     prune_max: int | None = Field(default=None, ge=0)  # per cycle; default: hangard.core.prune
@@ -160,7 +163,12 @@ class Target(StrictModel):
     @field_validator("prefix")
     @classmethod
     def _clean_prefix(cls, value: str) -> str:
-        value = value.strip("/")
+        if value != value.strip("/"):  # refused, not guessed at
+            suggestion = value.strip("/")
+            hint = f"write {suggestion!r}" if suggestion else "leave it out"
+            raise ValueError(
+                f"prefix {value!r} is a repository path: no leading or trailing '/' ({hint})"
+            )
         if value:
             _check(parse_path, value)
         return value
@@ -221,6 +229,8 @@ class TagRules(StrictModel):
     semver: str | None = None
     """An npm-style range, e.g. ``>=1.24 <2`` or ``^3.18``."""
     latest: int | None = Field(default=None, ge=1)
+    """Keep the N highest versions; pre-releases count unless ``semver`` or
+    ``exclude`` removes them."""
 
     @field_validator("semver")
     @classmethod
@@ -250,6 +260,7 @@ class _EntryBase(StrictModel):
     platforms: list[PlatformText] | None = None
     targets: list[str] | None = None
     schedule: ScheduleText | None = None
+    attachments: AttachmentSettings | None = None
     prune: bool | None = None  # overrides the targets' prune: hangard.core.prune
 
     @field_validator("schedule")
@@ -328,10 +339,11 @@ class ListLine(StrictModel):
 
 class ListEntry(_EntryBase):
     """A Hangar image list file (``list: PATH``, relative to the config
-    file). The loader reads it and fills :attr:`lines`."""
+    file): one image per line, or ``SOURCE DEST TAG``."""
 
     list_file: str = Field(alias="list", min_length=1)
-    lines: tuple[ListLine, ...] = ()
+    lines: SkipJsonSchema[tuple[ListLine, ...]] = ()
+    """Filled by the loader, never written in the file."""
 
 
 def _entry_kind(value: Any) -> str:
@@ -353,6 +365,7 @@ class Defaults(StrictModel):
     """Empty means every platform (the index digest is then preserved)."""
     targets: list[str] = Field(default_factory=list)
     schedule: ScheduleText = DEFAULT_SCHEDULE
+    attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
 
     @field_validator("schedule")
     @classmethod

@@ -20,10 +20,11 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum, StrEnum
 from typing import Protocol
 
+from hangard.core.attachments import AttachmentSettings, AttachmentState
 from hangard.core.desired import (
     DesiredState,
     ImageEntry,
@@ -85,6 +86,8 @@ class SyncItem:
     explicit: bool = True
     """Named by the config (a tag or a list line), not selected by a
     pattern: a missing source is then a failure, not a skip."""
+    attachments: AttachmentSettings | None = field(default=None, compare=False)
+    """What travels with the image (``None``: nothing)."""
 
     @property
     def key(self) -> ItemKey:
@@ -152,6 +155,8 @@ def expand(
     errors: list[ExpansionProblem] = []
     for entry in state.images:
         platforms = entry.platform_list(state.defaults)
+        settings = entry.attachments or state.defaults.attachments
+        attached = settings if settings.enabled else None
         schedule = state.schedule_of(entry)
         targets = [state.targets[n] for n in _entry_targets(state, entry) if n in state.targets]
         names = [n for n in _entry_targets(state, entry) if n in state.targets]
@@ -181,9 +186,9 @@ def expand(
             source = ImageReference(repo.registry, repo.path, tag=tag, digest=digest)
             for name, target in zip(names, targets, strict=True):
                 dest = _destination(target, repo, destination, tag)
-                items.append(
-                    SyncItem(str(repo), tag, name, source, dest, platforms, schedule, explicit)
-                )
+                item = SyncItem(str(repo), tag, name, source, dest, platforms, schedule, explicit)
+                registry = target.registry is not None  # archives: not yet
+                items.append(replace(item, attachments=attached if registry else None))
     unique: dict[ItemKey, SyncItem] = {}
     for item in items:
         kept = unique.setdefault(item.key, item)
@@ -218,6 +223,7 @@ class Observation:
     no_platform: bool = False
     error: HangardError | None = None
     """Why the item could not be observed."""
+    attachments: AttachmentState | None = None
 
     @property
     def reason(self) -> Reason | None:
@@ -256,6 +262,7 @@ class Action:
     error: HangardError | None = field(default=None, compare=False)
     """For ``error`` actions: what went wrong (``cause`` holds its text, and
     what plans compare: exceptions compare by identity)."""
+    attachments: AttachmentState | None = None
 
     @property
     def key(self) -> ItemKey:
@@ -272,11 +279,15 @@ class Action:
         if self.kind is ActionKind.IN_SYNC:
             return "in-sync"
         if self.kind is ActionKind.COPY and self.cause == "drift":
+            # a platform subset is compared with the index hangard writes, not the source's
+            subset = self.desired_digest not in (None, self.source_digest)
+            wanted = "desired (platform subset)" if subset else "source"
             return (
                 f"copy (drift: target {short_digest(self.target_digest)} "
-                f"≠ source {short_digest(self.desired_digest or self.source_digest)})"
+                f"≠ {wanted} {short_digest(self.desired_digest or self.source_digest)})"
             )
-        return f"{self.kind.value} ({self.cause})"
+        note = self.attachments.note if self.attachments and self.kind is ActionKind.COPY else ""
+        return f"{self.kind.value} ({self.cause}{'; ' + note if note else ''})"
 
     def as_dict(self) -> dict[str, object]:
         item = self.item
@@ -326,11 +337,14 @@ def decide(item: SyncItem, obs: Observation) -> Action:
         )
     want = obs.desired_digest or obs.source_digest
     digests = (obs.source_digest, obs.target_digest, obs.desired_digest)
+    attached = obs.attachments
     if obs.target_digest == want or (obs.target_digest and obs.platforms_match):
-        return Action(item, ActionKind.IN_SYNC, "", *digests)
-    if obs.target_digest is None:
-        return Action(item, ActionKind.COPY, "missing", *digests)
-    return Action(item, ActionKind.COPY, "drift", *digests)
+        if attached and attached.missing:
+            cause = f"attachments: {len(attached.missing)} missing"
+            return Action(item, ActionKind.COPY, cause, *digests, attachments=attached)
+        return Action(item, ActionKind.IN_SYNC, "", *digests, attachments=attached)
+    cause = "missing" if obs.target_digest is None else "drift"
+    return Action(item, ActionKind.COPY, cause, *digests, attachments=attached)
 
 
 class Deletion(Protocol):

@@ -12,9 +12,12 @@ __all__ = ["Credentials", "HarborSettings", "RegistrySettings", "StrictModel"]
 
 
 class StrictModel(BaseModel):
-    """Unknown keys are errors; values are frozen."""
+    """Unknown keys are errors; values are frozen; field docstrings are the
+    descriptions in the JSON Schema (``hangard schema``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True
+    )
 
 
 class Credentials(StrictModel):
@@ -61,6 +64,15 @@ class RegistrySettings(StrictModel):
     credentials: Credentials | None = None
     tls_verify: bool = True
     ca_file: str | None = None
+    """A PEM bundle of CAs to trust beside the system's."""
+    cert_dir: str | None = None
+    """A docker ``certs.d``-style directory: ``*.crt`` CAs, ``client.cert`` +
+    ``client.key`` for mutual TLS (default: ``/etc/containers/certs.d/HOST``
+    or ``/etc/docker/certs.d/HOST`` when one exists)."""
+    client_cert: str | None = None
+    """A client certificate (PEM) for mutual TLS, with ``client_key``."""
+    client_key: str | None = None
+    """The private key (PEM) of ``client_cert``."""
     http: bool = False
     max_concurrency: int = Field(default=4, ge=1, le=64)
     requests_per_second: float | None = Field(default=None, gt=0)
@@ -73,3 +85,9 @@ class RegistrySettings(StrictModel):
     retry_delay: float | None = Field(default=None, gt=0, le=600)
     """Backoff base in seconds: the first retry waits up to this."""
     harbor: HarborSettings = Field(default_factory=HarborSettings)
+
+    @model_validator(mode="after")
+    def _client_pair(self) -> RegistrySettings:
+        if (self.client_cert is None) != (self.client_key is None):
+            raise ValueError("client_cert and client_key go together: give both")
+        return self

@@ -16,15 +16,18 @@ import structlog
 from hangard.atomicfile import write_atomic
 from hangard.core.plan import Action, ActionKind, ItemKey, LabelKey
 from hangard.core.reference import parse_reference
+from hangard.core.timestamps import with_rfc3339
 from hangard.errors import Reason
 from hangard.sync.execution import ItemOutcome, ItemResult
 from hangard.sync.failed import FailedEntry
 
-__all__ = ["History", "ItemHistory"]
+__all__ = ["CycleRecord", "History", "ItemHistory"]
 
 log = structlog.get_logger("hangard.state")
 
 STATE_VERSION = 1
+ITEM_TIMES = ("last_attempt", "last_success")
+SCHEDULE_TIMES = ("last_cycle_finished_at", "last_good_cycle", "next_run")
 
 
 @dataclass
@@ -56,6 +59,15 @@ class ItemHistory:
 
 
 @dataclass
+class CycleRecord:
+    """How one schedule's last cycle went."""
+
+    finished_at: float
+    ok: bool
+    duration_seconds: float
+
+
+@dataclass
 class History:
     path: Path | None
     items: dict[ItemKey, ItemHistory] = field(default_factory=dict)
@@ -63,6 +75,8 @@ class History:
     """The latest good cycle of any schedule."""
     last_good_cycles: dict[str, float] = field(default_factory=dict)
     """Per schedule: when a cycle of it last finished without failures."""
+    last_cycles: dict[str, CycleRecord] = field(default_factory=dict)
+    """Per schedule: how its last cycle, good or not, went."""
     _groups: dict[LabelKey, list[ItemKey]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -92,6 +106,7 @@ class History:
                 store.last_good_cycles = {
                     str(k): float(v) for k, v in per.items() if isinstance(v, int | float)
                 }
+            store.last_cycles = _cycle_records(doc.get("last_cycles"))
         except (OSError, ValueError, TypeError, AttributeError) as exc:
             # a damaged state file costs history, never the service (valid
             # JSON of the wrong shape raises AttributeError or TypeError)
@@ -106,6 +121,7 @@ class History:
             "saved_at": time.time(),
             "last_good_cycle": self.last_good_cycle,
             "last_good_cycles": dict(sorted(self.last_good_cycles.items())),
+            "last_cycles": {k: asdict(v) for k, v in sorted(self.last_cycles.items())},
             "items": [asdict(i) for i in sorted(self.items.values(), key=lambda i: i.key)],
         }
         write_atomic(self.path, json.dumps(doc, indent=1))
@@ -116,6 +132,16 @@ class History:
         self.last_good_cycle = now
         for schedule in schedules:
             self.last_good_cycles[schedule] = now
+
+    def cycle_finished(
+        self, schedules: Iterable[str], *, ok: bool, duration: float, now: float | None = None
+    ) -> None:
+        """A cycle of ``schedules`` ended, with failures unless ``ok``."""
+        now = time.time() if now is None else now
+        for schedule in schedules:
+            self.last_cycles[schedule] = CycleRecord(now, ok, duration)
+        if ok:
+            self.good_cycle(schedules, now)
 
     def _item(self, action: Action) -> ItemHistory:
         key = action.key
@@ -160,7 +186,9 @@ class History:
         observed = action.kind is not ActionKind.ERROR or action.reason is Reason.NOT_FOUND
         state.missing = observed and action.target_digest is None
         state.drift = action.kind is ActionKind.COPY and action.cause == "drift"
-        state.in_sync = action.kind is ActionKind.IN_SYNC
+        # the image itself is in sync when only attachments are to be copied
+        # (hangard_attachments_missing counts those)
+        state.in_sync = action.kind is ActionKind.IN_SYNC or action.cause.startswith("attachments:")
         if state.in_sync:
             state.last_success = now
             state.consecutive_failures = 0
@@ -207,7 +235,42 @@ class History:
             entries.append((item.target, registry, item.image, dest.path, tag))
         return entries
 
-    def status(self) -> dict[str, object]:
-        return {
-            "items": [asdict(i) for i in sorted(self.items.values(), key=lambda i: i.key)],
+    def schedule_status(
+        self, schedule: str, *, next_run: float | None, running: bool
+    ) -> dict[str, object]:
+        """``/status``'s entry for one configured schedule: its last cycle
+        (``null`` fields before the first), its last good cycle, whether a
+        cycle runs now and when the next one is due (``null`` when none is,
+        as while the daemon stops)."""
+        last = self.last_cycles.get(schedule)
+        doc = {
+            "schedule": schedule,
+            "running": running,
+            "last_cycle_finished_at": last.finished_at if last else None,
+            "last_cycle_result": None if last is None else "success" if last.ok else "failure",
+            "last_cycle_duration_seconds": last.duration_seconds if last else None,
+            "last_good_cycle": self.last_good_cycles.get(schedule),
+            "next_run": next_run,
         }
+        return with_rfc3339(doc, *SCHEDULE_TIMES)
+
+    def status(self) -> dict[str, object]:
+        """``/status``'s items: each field of :class:`ItemHistory`, and its
+        times also in RFC 3339."""
+        items = sorted(self.items.values(), key=lambda i: i.key)
+        return {"items": [with_rfc3339(asdict(i), *ITEM_TIMES) for i in items]}
+
+
+def _cycle_records(raw: object) -> dict[str, CycleRecord]:
+    """``last_cycles`` of a state file; a record of another shape is dropped
+    (as a newer hangard may write), the rest kept."""
+    records: dict[str, CycleRecord] = {}
+    if not isinstance(raw, dict):
+        return records
+    names = {f.name for f in fields(CycleRecord)}
+    for schedule, record in raw.items():
+        try:
+            records[str(schedule)] = CycleRecord(**{k: v for k, v in record.items() if k in names})
+        except (TypeError, AttributeError):
+            continue
+    return records

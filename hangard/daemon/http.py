@@ -1,5 +1,6 @@
-"""The daemon's one HTTP listener: ``/metrics``, ``/healthz``, ``/readyz``,
-``/status``. No secrets are ever part of a reply."""
+"""The daemon's one HTTP listener: ``/`` (an index of the others),
+``/metrics``, ``/healthz``, ``/readyz``, ``/status``. No secrets are ever
+part of a reply."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from hangard.daemon.metrics import Metrics
 
-__all__ = ["StatusServer", "StatusSource"]
+__all__ = ["ENDPOINTS", "StatusServer", "StatusSource"]
+
+#: what ``/`` lists: each endpoint and what it answers
+ENDPOINTS = {
+    "/metrics": "Prometheus metrics (text exposition format)",
+    "/healthz": "200 while the daemon runs and its scheduler is alive, else 503",
+    "/readyz": "200 once the config is loaded and the first cycle is done, else 503",
+    "/status": "JSON: the daemon, each schedule's last cycle and next run, each item",
+}
 
 
 class StatusSource(Protocol):
@@ -31,6 +40,7 @@ class StatusServer:
         self.host = host
         self.port = port
         app = web.Application()
+        app.router.add_get("/", self._index)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
@@ -44,6 +54,9 @@ class StatusServer:
 
     async def stop(self) -> None:
         await self._runner.cleanup()
+
+    async def _index(self, _request: web.Request) -> web.Response:
+        return web.json_response({"service": "hangard", "endpoints": ENDPOINTS})
 
     async def _metrics(self, _request: web.Request) -> web.Response:
         body = self.daemon.metrics.render()

@@ -1,11 +1,15 @@
 """Prometheus metrics. The names are part of hangard's interface (README,
 alert rules, dashboard); label values are bounded by the config: images,
-tags and targets come from the desired state, registries from the config,
-reasons are the values of :class:`hangard.errors.Reason` and nothing else."""
+tags and targets come from the desired state, registries and schedules from
+the config, methods are HTTP's few, reasons are the values of
+:class:`hangard.errors.Reason` and nothing else. The registry also carries
+prometheus_client's process and platform collectors (``process_*``,
+``python_info``)."""
 
 from __future__ import annotations
 
 import contextlib
+import platform
 from collections.abc import Iterable
 
 from prometheus_client import (
@@ -13,16 +17,23 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    PlatformCollector,
+    ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
 
-from hangard import __version__
+from hangard import __version__, buildinfo
 from hangard.errors import Reason
 
-__all__ = ["Metrics"]
+__all__ = ["CYCLE_RESULTS", "Metrics"]
 
 ITEM = ("image", "tag", "target")
+CYCLE_RESULTS = ("success", "failure")
+
+#: registry answers take milliseconds to a minute (a slow blob upload's
+#: final PUT, a registry under load); the default buckets stop at 10 s
+REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 # ``*_created`` series double the output and nothing here uses them
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -33,6 +44,8 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
         self._items(self.registry)
         self._cycles(self.registry)
         self._transfers(self.registry)
@@ -60,6 +73,12 @@ class Metrics:
         self.last_success = Gauge(
             "hangard_image_last_success_timestamp_seconds",
             "When the item was last seen in sync or copied",
+            ITEM,
+            registry=r,
+        )
+        self.attachments_missing = Gauge(
+            "hangard_attachments_missing",
+            "Attachments (signatures, attestations, SBOMs) the source has and the target lacks",
             ITEM,
             registry=r,
         )
@@ -99,7 +118,13 @@ class Metrics:
             ("schedule",),
             registry=r,
         )
-        for result in ("success", "failure"):
+        self.schedule_cycles = Counter(
+            "hangard_schedule_cycles",
+            "Sync cycles of each schedule by result",
+            ("schedule", "result"),
+            registry=r,
+        )
+        for result in CYCLE_RESULTS:
             self.cycles.labels(result=result)
         self.prune_deletions = Counter(
             "hangard_prune_deletions",
@@ -120,6 +145,13 @@ class Metrics:
             "hangard_registry_requests",
             "HTTP requests to registries",
             ("registry", "method", "code"),
+            registry=r,
+        )
+        self.request_duration = Histogram(
+            "hangard_registry_request_duration_seconds",
+            "Time from sending a request to a registry to its answer's headers",
+            ("registry", "method"),
+            buckets=REQUEST_BUCKETS,
             registry=r,
         )
         self.ratelimit_remaining = Gauge(
@@ -157,8 +189,17 @@ class Metrics:
             ("shard", "shards"),
             registry=r,
         )
-        self.build_info = Gauge("hangard_build_info", "hangard version", ("version",), registry=r)
-        self.build_info.labels(version=__version__).set(1)
+        self.build_info = Gauge(
+            "hangard_build_info",
+            "Always 1; the labels say which hangard this is",
+            ("version", "revision", "python_version"),
+            registry=r,
+        )
+        self.build_info.labels(
+            version=__version__,
+            revision=buildinfo.git_revision() or "unknown",
+            python_version=platform.python_version(),
+        ).set(1)
 
     def count_failure(self, image: str, target: str, reason: Reason) -> None:
         """One more failure of ``image`` to ``target``; the only way the
@@ -168,16 +209,24 @@ class Metrics:
     def set_schedules(self, last_good: dict[str, float]) -> None:
         """The configured schedules and when each last had a good cycle;
         series of schedules no longer configured are dropped."""
-        for metric in (self.last_good_cycle, self.cycle_timeouts):
+        for metric in (self.last_good_cycle, self.cycle_timeouts, self.schedule_cycles):
             for sample_metric in metric.collect():
                 for sample in sample_metric.samples:
                     schedule = sample.labels.get("schedule")
                     if schedule is not None and schedule not in last_good:
+                        rest = [v for k, v in sample.labels.items() if k != "schedule"]
                         with contextlib.suppress(KeyError):
-                            metric.remove(schedule)
+                            metric.remove(schedule, *rest)
         for schedule, when in last_good.items():
             self.last_good_cycle.labels(schedule=schedule).set(when)
             self.cycle_timeouts.labels(schedule=schedule)
+            for result in CYCLE_RESULTS:
+                self.schedule_cycles.labels(schedule=schedule, result=result)
+
+    def count_response(self, registry: str, method: str, status: int, seconds: float) -> None:
+        """One answer from ``registry``: counted, and timed to its headers."""
+        self.requests.labels(registry=registry, method=method, code=str(status)).inc()
+        self.request_duration.labels(registry=registry, method=method).observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -207,6 +256,7 @@ class Metrics:
             self.in_sync,
             self.drift,
             self.missing,
+            self.attachments_missing,
             self.last_success,
             self.consecutive_failures,
         ):

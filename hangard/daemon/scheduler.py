@@ -12,6 +12,7 @@ from typing import TypeAlias
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -92,6 +93,20 @@ class CycleScheduler:
                 replace_existing=True,
                 **when,
             )
+
+    def next_runs(self) -> dict[str, float | None]:
+        """``{schedule: epoch seconds of its next cycle}``; ``None`` while
+        nothing is due (the scheduler stopped or paused)."""
+        paused = self.scheduler.state != STATE_RUNNING
+        runs: dict[str, float | None] = {}
+        for job in self.scheduler.get_jobs():
+            when = job.next_run_time
+            runs[job.args[0]] = None if paused or when is None else when.timestamp()
+        return runs
+
+    def is_cycling(self, schedule: str) -> bool:
+        """A cycle of ``schedule`` runs now."""
+        return schedule in self._running
 
     async def _job(self, schedule: str) -> None:
         task = asyncio.current_task()

@@ -28,6 +28,7 @@ from pathlib import Path
 import structlog
 
 from hangard import __version__
+from hangard.core.timestamps import rfc3339
 from hangard.daemon.generations import Generations
 from hangard.daemon.history import History
 from hangard.daemon.http import StatusServer
@@ -105,15 +106,26 @@ class Daemon:
         return self.generations.current is not None and self.jobs.first_cycle_done.is_set()
 
     def status(self) -> dict[str, object]:
+        """``/status``: the daemon, each configured schedule, each item.
+        Times are epoch seconds, each with a ``*_rfc3339`` twin."""
         gen = self.generations.current
+        next_runs = self.jobs.next_runs()
+        schedules = sorted(gen.config.state.schedules) if gen else []
         return {
             "version": __version__,
             "started_at": self.started_at,
+            "started_at_rfc3339": rfc3339(self.started_at),
             "config": str(gen.config.path) if gen else str(self.settings.config),
             "config_generation": gen.number if gen else None,
             "last_reload_successful": self.generations.last_ok,
             "last_reload_errors": self.generations.last_errors,
             "ready": self.ready,
+            "schedules": [
+                self.history.schedule_status(
+                    s, next_run=next_runs.get(s), running=self.jobs.is_cycling(s)
+                )
+                for s in schedules
+            ],
             "shard": self._shard_status(),
             **self.history.status(),
         }
@@ -322,8 +334,8 @@ class Daemon:
                 return None
         return Pruning(self._owners, enabled=self.settings.prune)
 
-    def _on_response(self, registry: str, method: str, status: int) -> None:
-        self.metrics.requests.labels(registry=registry, method=method, code=str(status)).inc()
+    def _on_response(self, registry: str, method: str, status: int, seconds: float) -> None:
+        self.metrics.count_response(registry, method, status, seconds)
 
     def _save(self) -> None:
         persist(

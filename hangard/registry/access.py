@@ -32,8 +32,9 @@ from hangard.registry.transport import Call, Transport
 
 __all__ = ["RegistryAccess", "ResponseObserver"]
 
-#: ``(registry, method, status)`` of every answer a registry gives.
-ResponseObserver = Callable[[str, str, int], None]
+#: ``(registry, method, status, seconds)`` of every answer a registry gives,
+#: ``seconds`` from sending the attempt to the answer's headers.
+ResponseObserver = Callable[[str, str, int, float], None]
 
 
 class _RegistryExchange:
@@ -46,15 +47,18 @@ class _RegistryExchange:
         self._scopes = tuple(scopes)
         self._origin = httpx.URL(access.base_url(registry)).netloc
         self._retried = False
+        self._sent = 0.0
 
     async def authorize(self, url: httpx.URL) -> str | None:
         # credentials only to the registry itself, never to where it points us
-        if url.netloc != self._origin:
-            return None
-        return await self._access.auth.header(self._registry, self._scopes)
+        header = None
+        if url.netloc == self._origin:
+            header = await self._access.auth.header(self._registry, self._scopes)
+        self._sent = self._access.now()  # the attempt goes out next
+        return header
 
     def observe(self, response: httpx.Response) -> None:
-        self._access.observe(self._registry, response)
+        self._access.observe(self._registry, response, self._access.now() - self._sent)
 
     async def refused(self, response: httpx.Response) -> bool:
         if response.status_code != 401 or self._retried:
@@ -77,12 +81,14 @@ class _PingExchange:
     def __init__(self, access: RegistryAccess, registry: str) -> None:
         self._access = access
         self._registry = registry
+        self._sent = 0.0
 
     async def authorize(self, url: httpx.URL) -> str | None:
+        self._sent = self._access.now()
         return None
 
     def observe(self, response: httpx.Response) -> None:
-        self._access.observe(self._registry, response)
+        self._access.observe(self._registry, response, self._access.now() - self._sent)
 
     async def refused(self, response: httpx.Response) -> bool:
         return False
@@ -119,7 +125,11 @@ class RegistryAccess:
         """How the registry asked to be authenticated (``None``: it did not)."""
         return self.auth.challenge(registry)
 
-    def observe(self, registry: str, response: httpx.Response) -> None:
+    def now(self) -> float:
+        """The transport clock's monotonic time, to time answers with."""
+        return self.transport.clock.monotonic()
+
+    def observe(self, registry: str, response: httpx.Response, seconds: float) -> None:
         remaining = response.headers.get("ratelimit-remaining")
         if remaining:
             try:
@@ -127,7 +137,7 @@ class RegistryAccess:
             except ValueError:
                 pass
         if self.on_response is not None:
-            self.on_response(registry, response.request.method, response.status_code)
+            self.on_response(registry, response.request.method, response.status_code, seconds)
 
     def _check_ratelimit_floor(self, registry: str, image: str | None) -> None:
         """Pause pulls (GETs; HEADs are free on Docker Hub) while the

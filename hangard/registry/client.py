@@ -59,8 +59,8 @@ TAG_PAGE_SIZE = 1000
 
 class RegistryClient:
     """Async client for OCI / Docker registries: ``async with RegistryClient(options,
-    credentials) as client: ...``. ``on_response(registry, method, status)`` sees every
-    registry answer; ``clock`` is the time source of retries, pacing and token expiry."""
+    credentials) as client: ...``. ``on_response(registry, method, status,
+    seconds)`` sees every registry answer; ``clock`` is the time source of retries, pacing and token expiry."""
 
     def __init__(
         self,

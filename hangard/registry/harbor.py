@@ -108,8 +108,14 @@ class _ApiExchange:
         self._registry = registry
         self._origin = httpx.URL(access.base_url(registry)).netloc
         self._auth = auth
+        self._sent = 0.0
 
     async def authorize(self, url: httpx.URL) -> str | None:
+        header = await self._header(url)
+        self._sent = self._access.now()
+        return header
+
+    async def _header(self, url: httpx.URL) -> str | None:
         if not self._auth or url.netloc != self._origin:
             return None
         creds = await self._access.credentials.alookup(self._registry)
@@ -118,7 +124,7 @@ class _ApiExchange:
         return basic_header(creds)
 
     def observe(self, response: httpx.Response) -> None:
-        self._access.observe(self._registry, response)
+        self._access.observe(self._registry, response, self._access.now() - self._sent)
 
     async def refused(self, response: httpx.Response) -> bool:
         return False

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from hangard.core.reference import DEFAULT_REGISTRY
+from hangard.registry.tls import CERTS_D_ROOTS
 
 __all__ = ["ClientOptions", "CreateProjects", "HarborOptions", "RegistryOptions", "endpoint_host"]
 
@@ -37,6 +38,14 @@ class RegistryOptions:
 
     tls_verify: bool = True
     ca_file: str | None = None
+    cert_dir: str | None = None
+    """A docker ``certs.d``-style directory (``*.crt`` CAs, ``client.cert`` +
+    ``client.key``); ``None``: ``/etc/containers/certs.d/HOST[:PORT]`` or
+    ``/etc/docker/certs.d/HOST[:PORT]`` when one exists
+    (:mod:`hangard.registry.tls`)."""
+    client_cert: str | None = None
+    client_key: str | None = None
+    """A client certificate and its key for mutual TLS (both or neither)."""
     http: bool = False
     """Plain HTTP. With ``tls_verify=False`` hangard also falls back to plain
     HTTP when the server does not speak TLS, as skopeo does."""
@@ -65,6 +74,8 @@ class ClientOptions:
 
     registries: Mapping[str, RegistryOptions] = field(default_factory=dict)
     default: RegistryOptions = field(default_factory=RegistryOptions)
+    certs_d_roots: tuple[str, ...] = CERTS_D_ROOTS
+    """Where per-host ``certs.d`` directories are looked for."""
     max_attempts: int = 5
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
@@ -85,6 +96,24 @@ class ClientOptions:
     max_unknown_blob_size: int = 10 * 1024**3
     """Cap on a blob whose size nothing declares (a schema1 layer sent
     without ``Content-Length``); past it the upload is cancelled."""
+
+    def with_retries(self, times: int | None, delay: float | None) -> ClientOptions:
+        """The same, with every registry's ``retry_times`` and ``retry_delay``
+        replaced by those given (``--retry-times``, ``--retry-delay`` win over
+        the config); ``None`` keeps each registry's own."""
+
+        def tuned(options: RegistryOptions) -> RegistryOptions:
+            return replace(
+                options,
+                retry_times=options.retry_times if times is None else times,
+                retry_delay=options.retry_delay if delay is None else delay,
+            )
+
+        return replace(
+            self,
+            registries={host: tuned(o) for host, o in self.registries.items()},
+            default=tuned(self.default),
+        )
 
     def for_registry(self, registry: str) -> RegistryOptions:
         return self.registries.get(registry, self.default)

@@ -1,7 +1,8 @@
 """Connection pools: one ``httpx.AsyncClient`` per process whose requests
 are routed to a pool per (TLS settings, proxy), built on first use.
 
-TLS per registry (``tls_verify``, ``ca_file``) and the proxy of each origin
+TLS per registry origin (:mod:`hangard.registry.tls` reads the certificates
+and builds the SSL context) and the proxy of each origin
 (:mod:`hangard.registry.proxy`) are settled here; what is sent, and how often,
 is :mod:`hangard.registry.transport`'s business.
 """
@@ -17,25 +18,16 @@ import httpx
 
 from hangard.registry.options import ClientOptions, RegistryOptions, endpoint_host
 from hangard.registry.proxy import ProxySettings
+from hangard.registry.tls import TlsSettings, ssl_context
 
 __all__ = ["build_http_client"]
-
-
-def _ssl_context(opts: RegistryOptions) -> ssl.SSLContext | bool:
-    if not opts.tls_verify:
-        return False
-    ctx = ssl.create_default_context()
-    if opts.ca_file:
-        ctx.load_verify_locations(cafile=opts.ca_file)
-    return ctx
 
 
 class _Route(NamedTuple):
     """What a connection pool is specific to."""
 
-    tls: RegistryOptions | None
-    """TLS settings (only ``tls_verify`` and ``ca_file`` are set); None for
-    plain HTTP."""
+    tls: TlsSettings | None
+    """None for plain HTTP."""
     proxy: str | None
 
 
@@ -58,9 +50,10 @@ class _Pools(httpx.AsyncBaseTransport):
         self._tls = {
             endpoint_host(name): opts
             for name, opts in options.registries.items()
-            if opts.ca_file or not opts.tls_verify
+            if opts.ca_file or not opts.tls_verify or opts.cert_dir or opts.client_cert
         }
         self._default = options.default
+        self._roots = options.certs_d_roots
         self._routes: dict[tuple[str, str, int | None], _Route] = {}
         self._pools: dict[_Route, httpx.AsyncBaseTransport] = {}
 
@@ -72,7 +65,7 @@ class _Pools(httpx.AsyncBaseTransport):
             if url.scheme == "https":
                 host = f"{url.host}:{url.port}" if url.port else url.host
                 opts = self._tls.get(host) or self._tls.get(url.host) or self._default
-                tls = RegistryOptions(tls_verify=opts.tls_verify, ca_file=opts.ca_file)
+                tls = _tls_settings(host, opts, self._roots)
             route = self._routes[origin] = _Route(tls, self._proxies.proxy_for(*origin))
         return route
 
@@ -81,13 +74,25 @@ class _Pools(httpx.AsyncBaseTransport):
         pool = self._pools.get(route)
         if pool is None:
             # plain HTTP: verify=False, as there is no TLS and no CA store to load
-            verify = _ssl_context(route.tls) if route.tls else False
+            verify = ssl_context(route.tls) if route.tls else False
             pool = self._pools[route] = self._build(verify, route.proxy)
         return await pool.handle_async_request(request)
 
     async def aclose(self) -> None:
         for pool in self._pools.values():
             await pool.aclose()
+
+
+def _tls_settings(origin: str, opts: RegistryOptions, roots: tuple[str, ...]) -> TlsSettings:
+    return TlsSettings.resolve(
+        origin,
+        verify=opts.tls_verify,
+        ca_file=opts.ca_file,
+        cert_dir=opts.cert_dir,
+        client_cert=opts.client_cert,
+        client_key=opts.client_key,
+        roots=roots,
+    )
 
 
 def build_http_client(

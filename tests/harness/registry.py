@@ -10,6 +10,8 @@ Variants (see the ``make_*`` helpers at the bottom):
 
 * ``make_plain_registry``   - plain HTTP, no auth;
 * ``make_tls_registry``     - HTTPS with a certificate from a ``trustme`` CA;
+  with ``client_ca=`` also mutual TLS (``http.tls.clientcas``): clients must
+  present a certificate that CA issued;
 * ``make_basic_registry``   - htpasswd (bcrypt) basic auth.  Registry 2.8 does
   *not* insist on TLS for htpasswd, so this variant is plain HTTP by default
   (``tls=True`` gives basic auth over HTTPS);
@@ -131,8 +133,14 @@ class Registry:
     hostnames: tuple[str, ...] = ("127.0.0.1", "localhost")
     """Names the TLS certificate is valid for (a test reaching the registry
     through a proxy under another name adds that name)."""
+    client_ca: trustme.CA | None = None
+    """With ``tls``: mutual TLS, ``http.tls.clientcas`` trusting this CA; the
+    registry then refuses a client without a certificate it issued. The
+    harness's own requests present :attr:`client_cert_file` (issued by it)."""
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     ca_file: str | None = field(default=None, init=False)
+    client_cert_file: str | None = field(default=None, init=False)
+    client_key_file: str | None = field(default=None, init=False)
     storage: Path = field(init=False)
     log_path: Path = field(init=False)
     config_path: Path = field(init=False)
@@ -157,6 +165,14 @@ class Registry:
             ca_path = self.workdir / "ca.pem"
             self.ca.cert_pem.write_to_path(str(ca_path))
             self.ca_file = str(ca_path)
+        if self.client_ca is not None:
+            if not self.tls:
+                raise ValueError("client_ca (mutual TLS) needs tls=True")
+            leaf = self.client_ca.issue_cert("harness-client@localhost")
+            self.client_cert_file = str(self.workdir / "harness-client.cert")
+            self.client_key_file = str(self.workdir / "harness-client.key")
+            leaf.cert_chain_pems[0].write_to_path(self.client_cert_file)
+            leaf.private_key_pem.write_to_path(self.client_key_file)
 
     # ------------------------------------------------------------------ info
     @property
@@ -178,7 +194,10 @@ class Registry:
     def verify(self) -> ssl.SSLContext | bool:
         """Value for httpx ``verify=``: an SSL context trusting ``ca_file``, else True."""
         if self.ca_file:
-            return ssl.create_default_context(cafile=self.ca_file)
+            ctx = ssl.create_default_context(cafile=self.ca_file)
+            if self.client_cert_file and self.client_key_file:
+                ctx.load_cert_chain(self.client_cert_file, self.client_key_file)
+            return ctx
         return True
 
     @property
@@ -220,6 +239,10 @@ class Registry:
                     f.write(blob.bytes())
             cert.private_key_pem.write_to_path(str(key_path))
             cfg["http"]["tls"] = {"certificate": str(cert_path), "key": str(key_path)}
+            if self.client_ca is not None:
+                client_cas = self.workdir / "client-ca.pem"
+                self.client_ca.cert_pem.write_to_path(str(client_cas))
+                cfg["http"]["tls"]["clientcas"] = [str(client_cas)]
         if self.auth == "basic":
             assert self.username is not None and self.password is not None
             htpasswd = self.workdir / "htpasswd"

@@ -3,7 +3,9 @@
 Where :meth:`CredentialStore.lookup` looks for a registry host, first hit wins:
 
 1. ``overrides`` (from ``--src-creds`` and the like), by host;
-2. the explicit ``authfile`` when one is given, and nothing else (like
+2. the host's own auth file in ``host_authfiles`` (``--src-authfile``,
+   ``--dest-authfile``), and nothing else for that host;
+3. the explicit ``authfile`` when one is given, and nothing else (like
    ``skopeo --authfile``); otherwise, in order, ``$DOCKER_CONFIG/config.json``
    (or ``~/.docker/config.json`` when ``DOCKER_CONFIG`` is unset),
    ``$REGISTRY_AUTH_FILE`` and ``$XDG_RUNTIME_DIR/containers/auth.json``.
@@ -61,6 +63,7 @@ class CredentialStore:
         *,
         authfile: str | os.PathLike[str] | None = None,
         overrides: Mapping[str, Credentials] | None = None,
+        host_authfiles: Mapping[str, str | os.PathLike[str]] | None = None,
         environ: Mapping[str, str] | None = None,
         helper_timeout: float = DEFAULT_HELPER_TIMEOUT,
         ttl: float = CREDENTIAL_TTL,
@@ -72,6 +75,9 @@ class CredentialStore:
         them)."""
         self._authfile = Path(authfile) if authfile is not None else None
         self._overrides = {canonical_key(k): v for k, v in (overrides or {}).items()}
+        self._host_authfiles = {
+            canonical_key(k): Path(v) for k, v in (host_authfiles or {}).items()
+        }
         self._environ: Mapping[str, str] = os.environ if environ is None else environ
         self._home_fallback = environ is None
         self._helper_timeout = helper_timeout
@@ -107,6 +113,7 @@ class CredentialStore:
         host = canonical_key(registry)
         with self._lock:
             paths = self._paths if self._paths is not None else self.auth_files()
+            paths = [self._host_authfiles[host]] if host in self._host_authfiles else paths
             places: list[str] = []
             for path in paths:
                 places.append(str(path))
@@ -118,7 +125,7 @@ class CredentialStore:
                 except AuthFileError:
                     continue
                 places += [f"{HELPER_PREFIX}{name}" for name in helpers if name]
-        if self._authfile is None and not paths:
+        if self._authfile is None and host not in self._host_authfiles and not paths:
             return (
                 "no auth file exists ($DOCKER_CONFIG/config.json or ~/.docker/config.json, "
                 "$REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json)"
@@ -165,7 +172,8 @@ class CredentialStore:
             return override
         if self._paths is None:
             self._paths = self.auth_files()
-        for path in self._paths:
+        own = self._host_authfiles.get(host)
+        for path in [own] if own is not None else self._paths:
             # Load lazily: a broken later file must not hide a good earlier one.
             if path not in self._loaded:
                 self._loaded[path] = load_auth_file(path)
