@@ -22,7 +22,6 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import IntEnum, StrEnum
-from typing import Protocol
 
 from hangard.core.attachments import AttachmentSettings, AttachmentState
 from hangard.core.desired import (
@@ -33,8 +32,9 @@ from hangard.core.desired import (
     Target,
     parse_tag_spec,
 )
+from hangard.core.plandeletion import PlanDeletion
 from hangard.core.platform import Platform
-from hangard.core.reference import ImageReference, Repository, parse_reference
+from hangard.core.reference import ImageReference, Repository, parse_reference, short_digest
 from hangard.core.shard import Shard
 from hangard.core.tags import select_tags
 from hangard.core.transports import ArchiveReference, StoreReference
@@ -61,13 +61,6 @@ three only (:data:`LabelKey`)."""
 
 LabelKey = tuple[str, str, str]
 """``(image, tag, target)``: the metrics labels of an item."""
-
-
-def short_digest(digest: str | None) -> str:
-    if not digest:
-        return "-"
-    algorithm, _, hexpart = digest.partition(":")
-    return f"{algorithm}:{hexpart[:12]}"
 
 
 @dataclass(frozen=True, order=True)
@@ -347,17 +340,10 @@ def decide(item: SyncItem, obs: Observation) -> Action:
     return Action(item, ActionKind.COPY, cause, *digests, attachments=attached)
 
 
-class Deletion(Protocol):
-    """A prune step's deletion (:class:`hangard.core.prune.Deletion`)."""
-
-    def render(self) -> str: ...
-    def as_dict(self) -> dict[str, object]: ...
-
-
 @dataclass(frozen=True)
 class Plan:
     actions: tuple[Action, ...] = field(default_factory=tuple)
-    deletions: tuple[Deletion, ...] = field(default_factory=tuple)
+    deletions: tuple[PlanDeletion, ...] = field(default_factory=tuple)
     notes: tuple[str, ...] = field(default_factory=tuple)  # the prune step's remarks
 
     @property
