@@ -31,6 +31,9 @@ shards             (none)                      N, the shard taken from the
                                                hostname's StatefulSet ordinal
                                                (hangard-2 is 2); $HOSTNAME, else
                                                the system's hostname
+prune              true                        prune the targets whose config
+                                               says ``prune: true`` (false:
+                                               ``--no-prune``, copy only)
 =================  ==========================  ==================================
 """
 
@@ -91,6 +94,8 @@ class Settings(BaseSettings):
         if shard is not None and count is not None and shard.count != count:
             raise ValueError(f"shard {shard} is not one of HANGARD_SHARDS={count}")
         return shard
+
+    prune: bool = True
 
     @field_validator("metrics_address")
     @classmethod

@@ -233,7 +233,11 @@ def test_first_cycle_syncs_everything_and_never_shows_the_password(
         "/status": json.dumps(status),
         "/metrics": metrics.text,
         "log": daemon.log_text(),
-        "state dir": "".join(p.read_text() for p in daemon.state_dir.iterdir() if p.is_file()),
+        "state dir": "".join(
+            p.read_bytes().decode("utf-8", "replace")
+            for p in daemon.state_dir.iterdir()
+            if p.is_file()
+        ),
     }
     for where, text in exposed.items():
         assert password not in text, f"password in {where}"

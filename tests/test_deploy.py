@@ -64,6 +64,7 @@ METRICS = {
     "hangard_config_last_reload_timestamp_seconds",
     "hangard_desired_images",
     "hangard_build_info",
+    "hangard_prune_deletions_total",
     "process_start_time_seconds",
     "process_resident_memory_bytes",
     "process_open_fds",
@@ -82,6 +83,7 @@ ALERTS = {
     "HangardRateLimitLow",
     "HangardDown",
     "HangardAbsent",
+    "HangardPruneRefused",
 }
 ANNOTATIONS = {"summary", "description", "runbook", "runbook_url"}
 SETTINGS = {
@@ -94,6 +96,7 @@ SETTINGS = {
     "HANGARD_WATCH_CONFIG",
     "HANGARD_SHUTDOWN_GRACE",
     "HANGARD_CYCLE_TIMEOUT",
+    "HANGARD_PRUNE",
 }
 DEFAULT_SHUTDOWN_GRACE = 30.0
 

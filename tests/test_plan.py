@@ -153,7 +153,7 @@ def test_plan_render_and_json_are_stable() -> None:
     )
     assert text[-1] == "plan: 3 items: 1 in sync, 1 to copy, 0 skipped, 1 errors"
     doc = json.loads(plan.to_json())
-    assert doc["summary"] == {"in-sync": 1, "copy": 1, "skip": 0, "error": 1}
+    assert doc["summary"] == {"in-sync": 1, "copy": 1, "skip": 0, "error": 1, "delete": 0}
     assert [a["action"] for a in doc["actions"]] == ["in-sync", "copy", "error"]
     assert doc["actions"][2]["cause"] == "not observed"
     assert plan.to_json() == make_plan(items, obs).to_json()

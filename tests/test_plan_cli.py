@@ -130,7 +130,7 @@ def test_plan_prints_one_action_per_item_and_the_summary(
     # the JSON form is stable and carries the same decisions
     assert first.out == second.out
     doc = json.loads(first.out)
-    assert doc["summary"] == {"in-sync": 1, "copy": 2, "skip": 1, "error": 2}
+    assert doc["summary"] == {"in-sync": 1, "copy": 2, "skip": 1, "error": 2, "delete": 0}
     acts = by_destination(doc)
     assert len(acts) == 6
     assert acts[f"{d}/mirror/app/synced:v1"] == {

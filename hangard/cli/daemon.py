@@ -43,6 +43,12 @@ def run(
         ),
     ] = None,
     shard: ShardOpt = None,
+    prune: Annotated[
+        bool | None,
+        typer.Option(
+            "--prune/--no-prune", help="prune targets with prune: true ($HANGARD_PRUNE, default on)"
+        ),
+    ] = None,
 ) -> None:
     """Run the daemon: sync on schedule, reload on SIGHUP or file change,
     serve metrics and health endpoints. Stops cleanly on SIGTERM."""
@@ -54,6 +60,7 @@ def run(
         watch_config=watch,
         shutdown_grace=shutdown_grace,
         shard=shard,
+        prune=prune,
     )
     import asyncio
 

@@ -30,9 +30,18 @@ if TYPE_CHECKING:
     from hangard.core.plan import Action
     from hangard.registry.client import RegistryClient
     from hangard.settings import Settings
-    from hangard.sync import DigestCache, SaveFailure
+    from hangard.sync import DigestCache, OwnershipStore, SaveFailure
 
-__all__ = ["ConfigArg", "cache_for", "default_failed_path", "plan", "run_plan", "validate", "warn"]
+__all__ = [
+    "ConfigArg",
+    "cache_for",
+    "default_failed_path",
+    "owners_for",
+    "plan",
+    "run_plan",
+    "validate",
+    "warn",
+]
 
 ConfigArg = Annotated[
     Path | None,
@@ -50,6 +59,31 @@ def cache_for(settings: Settings) -> DigestCache:
     if state_dir.is_dir() and os.access(state_dir, os.W_OK):
         return DigestCache.load(state_dir / "subset-cache.json")
     return DigestCache()
+
+
+def owners_for(
+    settings: Settings, loaded: LoadedConfig, *, create: bool = True
+) -> OwnershipStore | None:
+    """The state dir's ownership store (what prune may delete). Without
+    ``create`` and no file yet, an empty one in memory: a plan writes
+    nothing. ``None`` when it cannot be used, with a warning if the config
+    prunes (a one-off sync without a state dir needs none)."""
+    from hangard.errors import HangardError
+    from hangard.sync import OwnershipStore
+    from hangard.sync.ownership import OWNERSHIP_FILE
+
+    path = settings.state_dir / OWNERSHIP_FILE
+    if not create and not path.exists():
+        return OwnershipStore.in_memory()
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return OwnershipStore.open(path)
+    except HangardError as exc:
+        state = loaded.state
+        if any(t.prune for t in state.targets.values()) or any(e.prune for e in state.images):
+            typer.echo(f"warning: {exc}; nothing is pruned, no ownership is recorded", err=True)
+        return None
 
 
 def default_failed_path(settings: Settings) -> Path:
@@ -245,11 +279,14 @@ def run_plan(
         from hangard.sync import Save, observe_and_plan, persist
 
         cache = cache_for(settings)
+        owners = owners_for(settings, loaded, create=False) if settings.prune else None
         make = client or (lambda: config_client(loaded, settings))
         async with make() as registries:
             planned = await observe_and_plan(
-                registries, loaded.state, cache=cache, shard=settings.shard
+                registries, loaded.state, cache=cache, shard=settings.shard, owners=owners
             )
+        if owners is not None:
+            owners.close()
         warn(persist([Save("digest cache", cache.path, cache.save)]))
         result = planned.plan
         typer.echo(result.to_json() if output is OutputFormat.json else result.render())

@@ -28,7 +28,14 @@ from hangard.cli._common import (
     parse_platforms,
     run_async,
 )
-from hangard.cli.desired import ConfigArg, cache_for, default_failed_path, run_plan, warn
+from hangard.cli.desired import (
+    ConfigArg,
+    cache_for,
+    default_failed_path,
+    owners_for,
+    run_plan,
+    warn,
+)
 from hangard.cli.flags import Quiet, Retries, RetryDelay, RetryTimes, at_least, quiet_logging
 
 if TYPE_CHECKING:
@@ -144,13 +151,19 @@ def sync(
     no_attachments: NoAttachments = False,
     remove_signatures: RemoveSignatures = False,
     shard: ShardOpt = None,
+    no_prune: Annotated[
+        bool,
+        typer.Option("--no-prune", help="copy only: delete nothing, even where prune: true"),
+    ] = False,
 ) -> None:
     """Make the targets match the desired state once: plan, then copy what is
-    missing or drifted (`hangard run` is the daemon). Exit 0 all ok, 1
-    something failed, 2 bad input."""
+    missing or drifted, then prune the targets that ask for it (`hangard
+    run` is the daemon). Exit 0 all ok, 1 something failed, 2 bad input."""
     if quiet:
         quiet_logging(ctx)
-    settings = load_settings(concurrency=concurrency, shard=shard)
+    settings = load_settings(
+        concurrency=concurrency, shard=shard, prune=False if no_prune else None
+    )
     if list_file is None:
         _no_list_flags(ctx)
         loaded = load_config(file or settings.config)
@@ -248,7 +261,7 @@ def _run_once(
     failed_path = failed_file or default_failed_path(settings)
 
     async def work() -> int:
-        from hangard.sync import CycleHooks, Scope, run_cycle
+        from hangard.sync import CycleHooks, Pruning, Scope, run_cycle
         from hangard.sync.cycle import AttachmentChoice
 
         hooks = CycleHooks()
@@ -257,6 +270,8 @@ def _run_once(
             from hangard.cli.display import ProgressHooks
 
             hooks = display = ProgressHooks()
+        owners = owners_for(settings, loaded)
+        pruning = None if owners is None else Pruning(owners, enabled=settings.prune)
         async with config_client(loaded, settings, retries=retries, authfile=authfile) as client:
             with display:
                 done = await run_cycle(
@@ -267,12 +282,15 @@ def _run_once(
                     hooks=hooks,
                     concurrency=settings.concurrency,
                     scope=Scope(shard=settings.shard),
+                    pruning=pruning,
                 )
+        if owners is not None:
+            owners.close()
         warn(done.save_failures)
         _print_sync(done, output, quiet)
         if done.failed_listed:
             typer.echo(f"{done.failed_listed} failed item(s) listed in {failed_path}", err=True)
-        return ExitCode.OK if done.report.ok else ExitCode.FAILED
+        return ExitCode.OK if done.ok else ExitCode.FAILED
 
     return run_async(work())
 
@@ -290,11 +308,35 @@ def _print_sync(done: CycleResult, output: OutputFormat, quiet: bool) -> None:
                 {**r.action.as_dict(), "outcome": r.outcome.value, "error": r.error}
                 for r in report.results
             ],
+            "pruned": [
+                {
+                    **p.deletion.as_dict(),
+                    "outcome": p.outcome.value if p.outcome else "failed",
+                    "error": str(p.error) if p.error else None,
+                }
+                for p in done.pruned
+            ],
+            "notes": list(done.planned.plan.notes),
         }
         typer.echo(json.dumps(doc, indent=2, default=str))
         return
     for r in report.failed:
         line = f"FAILED {r.action.item.image}:{r.key[1]} -> {r.action.item.target}: {r.error}"
         typer.echo(line, err=quiet)
+    _print_pruned(done, quiet)
     if not quiet:
         typer.echo(report.summary_line())
+
+
+def _print_pruned(done: CycleResult, quiet: bool) -> None:
+    """One line per deletion (a failed one even with ``--quiet``, on stderr)
+    and the prune step's notes."""
+    for p in done.pruned:
+        where = f"{p.deletion.reference} [{p.deletion.target}]"
+        if p.error is not None:
+            typer.echo(f"FAILED delete {where}: {p.error}", err=quiet)
+        elif not quiet:
+            typer.echo(f"PRUNE {where}: {p.outcome.value if p.outcome else ''}")
+    if not quiet:
+        for note in done.planned.plan.notes:
+            typer.echo(f"note: {note}")

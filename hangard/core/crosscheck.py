@@ -56,7 +56,7 @@ def check_references(state: DesiredState) -> list[Finding]:
     merges it); two different sources (another image, tag, digest pin or
     platform list) to one destination clash: the last copy would win.
     """
-    problems = _same_hosts(state) + _unknown_targets(state)
+    problems = _same_hosts(state) + _unknown_targets(state) + _archive_prune(state)
     outputs: list[_Output] = []
     for index, entry in enumerate(state.images):
         names = entry.targets if entry.targets is not None else state.defaults.targets
@@ -84,6 +84,16 @@ def _same_hosts(state: DesiredState) -> list[Finding]:
         else:
             hosts[canonical] = host
     return problems
+
+
+def _archive_prune(state: DesiredState) -> list[Finding]:
+    """``prune`` and ``prune_max`` apply to registry targets only."""
+    return [
+        Finding(("targets", name, key), f"{key} applies to registry targets, not to an archive")
+        for name, target in state.targets.items()
+        if target.archive is not None
+        for key in sorted(target.model_fields_set & {"prune", "prune_max"})
+    ]
 
 
 def _unknown_targets(state: DesiredState) -> list[Finding]:

@@ -157,6 +157,8 @@ class Target(StrictModel):
     prefix: str = Field(default="", json_schema_extra={"pattern": "^([^/](.*[^/])?)?$"})
     """Path under which the images go (``mirror``, ``team/hub``; no leading or trailing ``/``)."""
     mapping: Literal["keep", "flatten"] = "keep"
+    prune: bool = False  # delete owned tags no longer selected: hangard.core.prune
+    prune_max: int | None = Field(default=None, ge=0)  # per cycle; default: hangard.core.prune
 
     @field_validator("prefix")
     @classmethod
@@ -259,6 +261,7 @@ class _EntryBase(StrictModel):
     targets: list[str] | None = None
     schedule: ScheduleText | None = None
     attachments: AttachmentSettings | None = None
+    prune: bool | None = None  # overrides the targets' prune: hangard.core.prune
 
     @field_validator("schedule")
     @classmethod

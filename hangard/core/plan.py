@@ -32,8 +32,9 @@ from hangard.core.desired import (
     Target,
     parse_tag_spec,
 )
+from hangard.core.plandeletion import PlanDeletion
 from hangard.core.platform import Platform
-from hangard.core.reference import ImageReference, Repository, parse_reference
+from hangard.core.reference import ImageReference, Repository, parse_reference, short_digest
 from hangard.core.shard import Shard
 from hangard.core.tags import select_tags
 from hangard.core.transports import ArchiveReference, StoreReference
@@ -60,13 +61,6 @@ three only (:data:`LabelKey`)."""
 
 LabelKey = tuple[str, str, str]
 """``(image, tag, target)``: the metrics labels of an item."""
-
-
-def short_digest(digest: str | None) -> str:
-    if not digest:
-        return "-"
-    algorithm, _, hexpart = digest.partition(":")
-    return f"{algorithm}:{hexpart[:12]}"
 
 
 @dataclass(frozen=True, order=True)
@@ -235,6 +229,7 @@ class ActionKind(StrEnum):
     COPY = "copy"
     SKIP = "skip"
     ERROR = "error"
+    DELETE = "delete"  # prune: a tag hangard wrote that is no longer selected
 
 
 class PlanStatus(IntEnum):
@@ -244,7 +239,7 @@ class PlanStatus(IntEnum):
     IN_SYNC = 0
     ERRORS = 1
     PENDING = 2
-    """Copies are pending: a target is missing or has drifted."""
+    """Copies (or prune deletions) are pending: a target is missing or has drifted."""
 
 
 @dataclass(frozen=True)
@@ -348,10 +343,12 @@ def decide(item: SyncItem, obs: Observation) -> Action:
 @dataclass(frozen=True)
 class Plan:
     actions: tuple[Action, ...] = field(default_factory=tuple)
+    deletions: tuple[PlanDeletion, ...] = field(default_factory=tuple)
+    notes: tuple[str, ...] = field(default_factory=tuple)  # the prune step's remarks
 
     @property
     def summary(self) -> dict[str, int]:
-        counts = Counter(a.kind.value for a in self.actions)
+        counts = Counter([a.kind.value for a in self.actions] + ["delete"] * len(self.deletions))
         return {kind.value: counts.get(kind.value, 0) for kind in ActionKind}
 
     @property
@@ -360,7 +357,7 @@ class Plan:
         summary = self.summary
         if summary["error"]:
             return PlanStatus.ERRORS
-        return PlanStatus.PENDING if summary["copy"] else PlanStatus.IN_SYNC
+        return PlanStatus.PENDING if summary["copy"] or summary["delete"] else PlanStatus.IN_SYNC
 
     def render(self) -> str:
         lines = []
@@ -369,17 +366,19 @@ class Plan:
             what = f"{item.image}:{item.key[1]}"
             where = str(item.destination) if isinstance(item, SyncItem) else item.target
             lines.append(f"{what}  ->  {where}  [{item.target}]  {action.describe()}")
-        s = self.summary
+        lines += [d.render() for d in self.deletions] + [f"note: {n}" for n in self.notes]
+        s, n = self.summary, len(self.deletions)
         lines.append(
             f"plan: {len(self.actions)} items: {s['in-sync']} in sync, {s['copy']} to copy, "
-            f"{s['skip']} skipped, {s['error']} errors"
+            f"{s['skip']} skipped, {s['error']} errors{f', {n} to delete' if n else ''}"
         )
         return "\n".join(lines)
 
     def to_json(self) -> str:
         doc = {
             "version": 1,
-            "actions": [a.as_dict() for a in self.actions],
+            "actions": [a.as_dict() for a in self.actions] + [d.as_dict() for d in self.deletions],
+            "notes": list(self.notes),
             "summary": self.summary,
         }
         return json.dumps(doc, indent=2, sort_keys=True)

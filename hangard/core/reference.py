@@ -32,6 +32,7 @@ __all__ = [
     "parse_reference",
     "parse_repository",
     "parse_tag",
+    "short_digest",
 ]
 
 DEFAULT_REGISTRY = "docker.io"
@@ -242,3 +243,11 @@ def parse_reference(text: str) -> ImageReference:
             raise _fail(text, f"invalid tag {tag!r} ({_TAG_RULE})")
     path = _check_path(remainder, registry, text=text)
     return ImageReference(registry, path, tag=tag, digest=digest)
+
+
+def short_digest(digest: str | None) -> str:
+    """``sha256:`` and the first 12 hex digits, for people; ``-`` for none."""
+    if not digest:
+        return "-"
+    algorithm, _, hexpart = digest.partition(":")
+    return f"{algorithm}:{hexpart[:12]}"

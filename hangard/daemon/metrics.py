@@ -126,6 +126,12 @@ class Metrics:
         )
         for result in CYCLE_RESULTS:
             self.cycles.labels(result=result)
+        self.prune_deletions = Counter(
+            "hangard_prune_deletions",
+            "Target tags the prune step handled, by result (deleted, kept, failed)",
+            ("target", "result"),
+            registry=r,
+        )
 
     def _transfers(self, r: CollectorRegistry) -> None:
         """What moved, and how the registries answered."""

@@ -12,8 +12,17 @@ from hangard.daemon.history import History, ItemHistory
 from hangard.daemon.metrics import Metrics
 from hangard.errors import Reason
 from hangard.registry.client import RegistryClient
-from hangard.sync import CycleHooks, ItemOutcome, ItemResult, Planned, Save, SyncReport
+from hangard.sync import (
+    CycleHooks,
+    ItemOutcome,
+    ItemResult,
+    Planned,
+    PruneResult,
+    Save,
+    SyncReport,
+)
 from hangard.sync.failed import write_entries
+from hangard.sync.prune import prune_result
 
 __all__ = ["Recorder", "export_item"]
 
@@ -57,6 +66,8 @@ class Recorder(CycleHooks):
         self.failed_path = failed_path
         self.targets = targets or {}
         self.started = time.monotonic()
+        self.prune_failed = False
+        """A deletion failed: the cycle is not a good one."""
         self.deadline: asyncio.Timeout | None = None
         """The cycle's deadline (``HANGARD_CYCLE_TIMEOUT``), once set."""
 
@@ -98,6 +109,17 @@ class Recorder(CycleHooks):
             self.metrics.blobs.labels(result="mounted").inc(copy.blobs_mounted)
             self.metrics.blobs.labels(result="present").inc(copy.blobs_present)
 
+    def pruned(self, results: Sequence[PruneResult]) -> None:
+        """Count each deletion; a failed one also as a failure of its
+        repository on its target, with the error's reason."""
+        for result in results:
+            target = result.deletion.target
+            self.metrics.prune_deletions.labels(target=target, result=prune_result(result)).inc()
+            if result.error is not None:
+                self.prune_failed = True
+                image = result.deletion.owned.repository
+                self.metrics.count_failure(image, target, result.error.reason)
+
     def saves(self) -> Sequence[Save]:
         saves = [Save("item history", self.history.path, self.history.save)]
         if self.failed_path is not None:
@@ -117,7 +139,7 @@ class Recorder(CycleHooks):
             self.metrics.ratelimit_remaining.labels(registry=registry).set(remaining)
 
     def finished(self, report: SyncReport | None) -> None:
-        ok = report is not None and report.ok
+        ok = report is not None and report.ok and not self.prune_failed
         duration = time.monotonic() - self.started
         result = "success" if ok else "failure"
         self.metrics.cycle_duration.observe(duration)

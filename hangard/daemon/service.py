@@ -39,7 +39,17 @@ from hangard.daemon.scheduler import CycleScheduler
 from hangard.daemon.watch import watch_files
 from hangard.errors import ConfigError, HangardError
 from hangard.settings import Settings
-from hangard.sync import DigestCache, KeyLocks, Save, Scope, persist, run_cycle
+from hangard.sync import (
+    DigestCache,
+    KeyLocks,
+    OwnershipStore,
+    Pruning,
+    Save,
+    Scope,
+    persist,
+    run_cycle,
+)
+from hangard.sync.ownership import OWNERSHIP_FILE
 
 __all__ = ["Daemon"]
 
@@ -57,6 +67,7 @@ class Daemon:
         state_dir = settings.state_dir
         self.history = History.load(state_dir / "state.json")
         self.cache = DigestCache.load(state_dir / "subset-cache.json")
+        self._owners: OwnershipStore | None = None
         self.locks = KeyLocks()
         self.stop_event = asyncio.Event()
         self.generations = Generations(
@@ -188,6 +199,8 @@ class Daemon:
             watcher.cancel()
         await self.jobs.drain(self.settings.shutdown_grace)
         self._save()
+        if self._owners is not None:
+            self._owners.close()
         await self.generations.close()
         log.info("stopped")
         return 0
@@ -282,6 +295,7 @@ class Daemon:
                         concurrency=self.settings.concurrency,
                         locks=self.locks,
                         scope=Scope(schedules, self.settings.shard),
+                        pruning=self.pruning(),
                     )
             except TimeoutError:
                 if not deadline.expired():
@@ -305,7 +319,20 @@ class Daemon:
                 log.warning("cycle cancelled")
                 raise
             recorder.registries(gen.client)  # run_cycle logged the summary
-            return done.report.ok
+            return done.ok
+
+    def pruning(self) -> Pruning | None:
+        """The ownership store (opened on first use) and whether to prune
+        (``--no-prune``); ``None``, logged, when the store cannot be used:
+        then nothing is pruned, and what is written is not recorded."""
+        if self._owners is None:
+            path = self.settings.state_dir / OWNERSHIP_FILE
+            try:
+                self._owners = OwnershipStore.open(path)
+            except HangardError as exc:
+                log.error("ownership store unusable; nothing is pruned", error=str(exc))
+                return None
+        return Pruning(self._owners, enabled=self.settings.prune)
 
     def _on_response(self, registry: str, method: str, status: int, seconds: float) -> None:
         self.metrics.count_response(registry, method, status, seconds)

@@ -22,6 +22,8 @@ from hangard.sync.digestcache import DigestCache
 from hangard.sync.execution import ItemOutcome, ItemResult, KeyLocks, SyncReport, execute
 from hangard.sync.failed import failed_lines, write_failed_list
 from hangard.sync.observation import observe
+from hangard.sync.ownership import OwnershipStore
+from hangard.sync.prune import PruneResult, Pruning
 from hangard.sync.pushcheck import check_pushes
 
 __all__ = [
@@ -31,7 +33,10 @@ __all__ = [
     "ItemOutcome",
     "ItemResult",
     "KeyLocks",
+    "OwnershipStore",
     "Planned",
+    "PruneResult",
+    "Pruning",
     "Save",
     "SaveFailure",
     "Scope",

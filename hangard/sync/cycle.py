@@ -13,8 +13,9 @@ is logged and reported, and never fails the cycle.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import structlog
@@ -24,16 +25,25 @@ from hangard.core.attachments import AttachmentSettings
 from hangard.core.desired import DesiredState
 from hangard.core.plan import ExpansionProblem, Plan, SyncItem, expand, make_plan
 from hangard.core.plan import pattern_repositories as _pattern_repositories
-from hangard.core.reference import Repository
+from hangard.core.reference import ImageReference, Repository
 from hangard.core.shard import Shard, ShardSpread, mine
 from hangard.errors import HangardError
 from hangard.registry.client import RegistryClient
 from hangard.stores.archive.opened import ArchiveSet
 from hangard.stores.open import open_store
 from hangard.sync.digestcache import DigestCache
-from hangard.sync.execution import ItemResult, KeyLocks, SyncReport, execute
+from hangard.sync.execution import ItemOutcome, ItemResult, KeyLocks, SyncReport, execute
 from hangard.sync.failed import write_failed_list
 from hangard.sync.observation import observe
+from hangard.sync.ownership import OwnershipStore
+from hangard.sync.prune import (
+    PrunePlanned,
+    PruneResult,
+    Pruning,
+    plan_prune,
+    refusal_actions,
+    run_prune,
+)
 from hangard.sync.shardmarker import check_shard_marker
 
 __all__ = [
@@ -100,6 +110,8 @@ class Planned:
     """Every item of the desired state (of the selected schedules)."""
     problems: list[ExpansionProblem]
     """Entries whose tags could not be listed."""
+    prune: PrunePlanned | None = None
+    """The prune step's plan (``None``: pruning is off for this cycle)."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +137,13 @@ class CycleResult:
     failed_listed: int = 0
     """How many items the failed list names."""
     save_failures: tuple[SaveFailure, ...] = field(default=())
+    pruned: tuple[PruneResult, ...] = field(default=())
+    """The prune step's deletions, each with its outcome."""
+
+    @property
+    def ok(self) -> bool:
+        """No item failed, and every planned deletion happened or was kept on purpose."""
+        return self.report.ok and all(p.ok for p in self.pruned)
 
 
 class CycleHooks:
@@ -140,6 +159,9 @@ class CycleHooks:
     def progress(self) -> Progress | None:
         """Where blob transfers report their progress."""
         return None
+
+    def pruned(self, results: Sequence[PruneResult]) -> None:
+        """The prune step's outcomes (after the copies)."""
 
     def finished(self, report: SyncReport | None) -> None:
         """Execution ended, before anything is written; ``None`` when the
@@ -177,6 +199,7 @@ async def observe_and_plan(
     cache: DigestCache | None = None,
     only: frozenset[str] | None = None,
     archives: ArchiveSet | None = None,
+    owners: OwnershipStore | None = None,
     shard: Shard | None = None,
 ) -> Planned:
     """List the tags patterns need, expand the desired state into items,
@@ -186,7 +209,8 @@ async def observe_and_plan(
     runs one job per schedule), ``shard`` to the items that shard owns
     (nothing of another shard's is listed or observed). Archive targets are
     read through ``archives`` (the cycle's; by default one opened and closed
-    here).
+    here). With ``owners`` the targets that ask for it are pruned (``None``:
+    no prune).
     """
     tags = await list_pattern_tags(client, _pattern_repositories(state, only, shard))
     items, problems = expand(state, tags)
@@ -202,7 +226,22 @@ async def observe_and_plan(
     finally:
         if archives is None:
             await opened.close()
-    return Planned(make_plan(items, observations, problems), items, problems)
+    plan = make_plan(items, observations, problems)
+    if owners is None:
+        return Planned(plan, items, problems)
+    step = await plan_prune(
+        client,
+        state,
+        plan=plan,
+        items=items,
+        problems=problems,
+        owners=owners,
+        only=only,
+        shard=shard,
+    )
+    actions = sorted([*plan.actions, *refusal_actions(step.refusals)], key=lambda a: a.key)
+    plan = replace(plan, actions=tuple(actions), deletions=step.deletions, notes=step.notes)
+    return Planned(plan, items, problems, step)
 
 
 async def expand_items(client: RegistryClient, state: DesiredState, count: int) -> ShardSpread:
@@ -229,7 +268,7 @@ def cache_save(cache: DigestCache) -> Save:
     return Save("digest cache", cache.path, cache.save)
 
 
-async def run_cycle(
+async def run_cycle(  # noqa: PLR0913 (keyword-only options, each defaulted)
     client: RegistryClient,
     state: DesiredState,
     *,
@@ -239,16 +278,21 @@ async def run_cycle(
     concurrency: int = 8,
     locks: KeyLocks | None = None,
     scope: Scope | None = None,
+    pruning: Pruning | None = None,
 ) -> CycleResult:
     """Observe, plan, execute and persist once.
 
     The failed list goes to ``failed_path`` (``None``: none is written). The
     caller's files (``hooks.saves()``) are written even when the cycle is
-    cancelled or fails half way, so what was learnt is kept.
+    cancelled or fails half way, so what was learnt is kept. With
+    ``pruning``, each tag written is recorded in its store as soon as it
+    is pushed, and (when enabled) the targets asking for it are pruned.
     """
     hooks = hooks or CycleHooks()
     scope = scope or Scope()
     only = scope.schedules
+    owners = pruning.store if pruning is not None else None
+    pruned: tuple[PruneResult, ...] = ()
     client.harbor.new_run()  # each cycle checks each Harbor project again, once
     planned: Planned | None = None
     report: SyncReport | None = None
@@ -257,7 +301,13 @@ async def run_cycle(
         if scope.shard is not None:
             await check_shard_marker(client, state, scope.shard)
         planned = await observe_and_plan(
-            client, state, cache=cache, only=scope.schedules, archives=archives, shard=scope.shard
+            client,
+            state,
+            cache=cache,
+            only=scope.schedules,
+            archives=archives,
+            shard=scope.shard,
+            owners=owners if pruning is not None and pruning.enabled else None,
         )
         hooks.planned(planned)
         report = await execute(
@@ -266,10 +316,13 @@ async def run_cycle(
             concurrency=concurrency,
             copier=Copier(client, _session(client, hooks.progress()), archives),
             locks=locks,
-            on_result=hooks.item_finished,
+            on_result=_owning(owners, hooks.item_finished),
             cache=cache,
             deadline_passed=hooks.deadline_passed,
         )
+        if owners is not None and planned.prune is not None:
+            pruned = await run_prune(client, planned.prune, owners)
+            hooks.pruned(pruned)
         log.info(
             "cycle finished",
             **report.summary_fields(),
@@ -287,7 +340,32 @@ async def run_cycle(
             )
         failures = persist(saves)
     assert planned is not None and report is not None  # else the try raised
-    return CycleResult(planned, report, sum(listed), failures)
+    return CycleResult(planned, report, sum(listed), failures, pruned)
+
+
+def _owning(
+    owners: OwnershipStore | None, then: Callable[[ItemResult], None]
+) -> Callable[[ItemResult], None]:
+    """``then``, after recording each tag pushed to a registry in ``owners``."""
+
+    def hook(result: ItemResult) -> None:
+        item, copied = result.action.item, result.copy
+        dest = item.destination if isinstance(item, SyncItem) else None
+        if (
+            owners is not None
+            and result.outcome is ItemOutcome.COPIED
+            and isinstance(dest, ImageReference)
+            and dest.tag
+            and copied is not None
+            and copied.target_digest
+        ):
+            try:
+                owners.record(item.target, str(dest.repository), dest.tag, copied.target_digest)
+            except sqlite3.Error as exc:  # the copy stands; only pruning loses it
+                log.warning("could not record ownership", image=str(dest), error=str(exc))
+        then(result)
+
+    return hook
 
 
 def _session(client: RegistryClient, progress: Progress | None) -> TransferSession:

@@ -1,0 +1,260 @@
+"""The prune step of a cycle: plan deletions from the ownership store and
+the targets' tag lists, then delete (the decisions are
+:mod:`hangard.core.prune`'s, the protocol :mod:`hangard.registry.delete`'s).
+
+In the steady state (every owned tag still selected) planning sends no
+request at all; a repository is listed only when an owned tag there has
+left the selection, and each tag to delete gets one ``HEAD`` to check it
+still points at what hangard wrote (another writer's push is not deleted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+
+from hangard.core.desired import DesiredState, parse_reference
+from hangard.core.plan import Action, ActionKind, ExpansionProblem, Plan, SyncItem
+from hangard.core.prune import (
+    Deletion,
+    Owned,
+    prune_refusal,
+    prune_scope,
+    select_deletions,
+    selected_tags,
+)
+from hangard.core.reference import ImageReference
+from hangard.core.shard import Shard
+from hangard.errors import HangardError, NotFoundError
+from hangard.registry.client import RegistryClient
+from hangard.registry.delete import DELETE_REMEDY, DeleteOutcome, TagCensus, delete_tag
+from hangard.sync.ownership import OwnershipStore
+
+__all__ = [
+    "PRUNE_IMAGE",
+    "PrunePlanned",
+    "PruneResult",
+    "Pruning",
+    "plan_prune",
+    "prune_result",
+    "refusal_actions",
+    "run_prune",
+]
+
+log = structlog.get_logger("hangard.prune")
+
+PRUNE_IMAGE = "(prune)"
+"""The ``image`` of a refused prune's error item (its metrics label)."""
+
+
+@dataclass(frozen=True)
+class Pruning:
+    """A cycle's ownership store, and whether the cycle prunes (``--no-prune``
+    still records what it writes)."""
+
+    store: OwnershipStore
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class PrunePlanned:
+    deletions: tuple[Deletion, ...] = ()
+    refusals: tuple[ExpansionProblem, ...] = ()
+    """One per target whose deletions passed its cap (none of them happen)."""
+    notes: tuple[str, ...] = ()
+    forget: tuple[Owned, ...] = ()
+    """Rows whose tag is gone, or was overwritten by another writer."""
+    listings: dict[str, list[str]] = field(default_factory=dict)
+    """The tag lists read, by repository (``HOST/PATH``)."""
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    deletion: Deletion
+    outcome: DeleteOutcome | None
+    """``None``: failed (see ``error``)."""
+    error: HangardError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def prune_result(result: PruneResult) -> str:
+    """``deleted``, ``kept`` or ``failed``: the metrics label."""
+    if result.error is not None:
+        return "failed"
+    return "kept" if result.outcome is DeleteOutcome.SHARED else "deleted"
+
+
+def _kept_digests(plan: Plan) -> dict[tuple[str, str], set[str]]:
+    kept: dict[tuple[str, str], set[str]] = {}
+    for action in plan.actions:
+        item = action.item
+        if isinstance(item, SyncItem) and isinstance(item.destination, ImageReference):
+            digests = {action.source_digest, action.target_digest, action.desired_digest}
+            key = (item.target, str(item.destination.repository))
+            kept.setdefault(key, set()).update(d for d in digests if d)
+    return kept
+
+
+async def plan_prune(
+    client: RegistryClient,
+    state: DesiredState,
+    *,
+    plan: Plan,
+    items: Sequence[SyncItem],
+    problems: Sequence[ExpansionProblem],
+    owners: OwnershipStore,
+    only: frozenset[str] | None = None,
+    shard: Shard | None = None,
+) -> PrunePlanned:
+    """What this cycle prunes, per target (see :mod:`hangard.core.prune`)."""
+    scope = prune_scope(state, problems, only, shard)
+    selected = selected_tags(items)
+    kept = _kept_digests(plan)
+    out = _Collect()
+    for name in sorted(scope.targets):
+        target = state.targets[name]
+        rows = [o for o in owners.owned(name) if o.repository.startswith(f"{target.registry}/")]
+        if not rows:
+            where = owners.path or "memory"
+            out.notes.append(
+                f"prune: no ownership records for target {name} ({where}); "
+                "nothing will be deleted there"
+            )
+            continue
+        going: list[Deletion] = []
+        for repo in sorted({o.repository for o in rows}):
+            if not scope.decides(name, repo):
+                continue
+            mine = [o for o in rows if o.repository == repo]
+            wanted = selected.get(repo, set())
+            if all(o.tag in wanted for o in mine):
+                continue  # the steady state: no request
+            going += await _plan_repository(
+                client, out, mine, wanted, kept.get((name, repo), set())
+            )
+        refused = prune_refusal(name, len(going), len(rows), target.prune_max)
+        if refused is not None:
+            out.refusals.append(ExpansionProblem(PRUNE_IMAGE, name, refused))
+        else:
+            out.deletions += going
+    return out.planned()
+
+
+@dataclass
+class _Collect:
+    deletions: list[Deletion] = field(default_factory=list)
+    refusals: list[ExpansionProblem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    forget: list[Owned] = field(default_factory=list)
+    listings: dict[str, list[str]] = field(default_factory=dict)
+
+    def planned(self) -> PrunePlanned:
+        return PrunePlanned(
+            tuple(self.deletions),
+            tuple(self.refusals),
+            tuple(self.notes),
+            tuple(self.forget),
+            self.listings,
+        )
+
+
+async def _plan_repository(
+    client: RegistryClient, out: _Collect, mine: list[Owned], wanted: set[str], kept: set[str]
+) -> list[Deletion]:
+    repo = mine[0].repository
+    try:
+        tags = await client.list_tags(parse_reference(repo).repository)
+    except NotFoundError:
+        tags = []
+    except HangardError as exc:
+        out.notes.append(f"prune: cannot list {repo}: {exc}; nothing deleted there")
+        return []
+    out.listings[repo] = tags
+    delete, forget = select_deletions(mine, wanted, tags, kept)
+    out.forget += forget
+    going = []
+    for owned in delete:
+        ref = parse_reference(f"{repo}:{owned.tag}")
+        try:
+            now = await client.head_manifest(ref)
+        except HangardError as exc:
+            out.notes.append(f"prune: cannot check {ref}: {exc}; not deleted")
+            continue
+        if now is None:
+            out.forget.append(owned)
+        elif now.digest != owned.digest:
+            out.forget.append(owned)
+            out.notes.append(
+                f"prune: {ref} was overwritten since hangard wrote it "
+                f"({now.digest}); not deleted, and no longer owned"
+            )
+        else:
+            going.append(Deletion(owned))
+    return going
+
+
+def _unsupported(error: HangardError) -> bool:
+    return error.remedy == DELETE_REMEDY
+
+
+async def run_prune(
+    client: RegistryClient, planned: PrunePlanned, owners: OwnershipStore
+) -> tuple[PruneResult, ...]:
+    """Delete the planned tags, one at a time; forget each row once its tag
+    is gone. A registry refusing deletes fails its remaining deletions
+    without asking again."""
+    owners.forget(planned.forget)
+    censuses: dict[str, TagCensus] = {}
+    refused: dict[str, HangardError] = {}
+    results = []
+    for deletion in planned.deletions:
+        ref = deletion.reference
+        repo = deletion.owned.repository
+        census = censuses.get(repo)
+        if census is None:
+            tags = planned.listings.get(repo, [])
+            census = censuses[repo] = TagCensus(client, ref.repository, tags)
+        error = refused.get(ref.registry)
+        outcome: DeleteOutcome | None = None
+        if error is None:
+            try:
+                outcome = await delete_tag(client, ref, deletion.owned.digest, census)
+            except HangardError as exc:
+                error = exc.with_context(image=str(ref))
+                if _unsupported(exc):
+                    refused[ref.registry] = error
+        results.append(_finish(owners, deletion, outcome, error))
+    return tuple(results)
+
+
+def _finish(
+    owners: OwnershipStore,
+    deletion: Deletion,
+    outcome: DeleteOutcome | None,
+    error: HangardError | None,
+) -> PruneResult:
+    fields = {"target": deletion.target, "image": str(deletion.reference)}
+    if error is not None:
+        log.error("prune failed", **fields, error=str(error), hint=error.remedy)
+    elif outcome is DeleteOutcome.SHARED:
+        log.warning(
+            "tag not pruned",
+            **fields,
+            reason=outcome.value,
+            hint="the registry deletes manifests by digest only; the tag goes once "
+            "the other tags on its manifest do",
+        )
+    else:
+        owners.forget([deletion.owned])
+        log.info("tag pruned", **fields, digest=deletion.owned.digest, how=str(outcome))
+    return PruneResult(deletion, outcome, error)
+
+
+def refusal_actions(problems: Iterable[ExpansionProblem]) -> list[Action]:
+    """The error actions of refused prunes, for the plan."""
+    return [Action(p, ActionKind.ERROR, p.message, error=p.error) for p in problems]
