@@ -19,6 +19,7 @@ from pydantic import (
     AfterValidator,
     Discriminator,
     Field,
+    InstanceOf,
     Tag,
     field_validator,
     model_validator,
@@ -26,6 +27,7 @@ from pydantic import (
 
 from hangard.core.platform import Platform
 from hangard.core.platform import parse_platform as _parse_platform
+from hangard.core.policy import Trust, VerifySettings
 from hangard.core.reference import (
     ImageReference,
     Repository,
@@ -248,6 +250,7 @@ class _EntryBase(StrictModel):
     platforms: list[PlatformText] | None = None
     targets: list[str] | None = None
     schedule: ScheduleText | None = None
+    verify: VerifySettings | None = None
 
     @field_validator("schedule")
     @classmethod
@@ -350,6 +353,7 @@ class Defaults(StrictModel):
     """Empty means every platform (the index digest is then preserved)."""
     targets: list[str] = Field(default_factory=list)
     schedule: ScheduleText = DEFAULT_SCHEDULE
+    verify: VerifySettings | None = None
 
     @field_validator("schedule")
     @classmethod
@@ -366,6 +370,8 @@ class DesiredState(StrictModel):
     """Keys are registry hosts as written; :func:`registry_host` canonicalises."""
     targets: dict[str, Target]
     images: list[Entry] = Field(default_factory=list)
+    policy: str | None = Field(default=None, min_length=1)  # containers policy.json
+    trust: InstanceOf[Trust] = Field(default_factory=Trust, exclude=True, repr=False)  # loader's
 
     @property
     def schedules(self) -> frozenset[str]:

@@ -32,6 +32,7 @@ from hangard.core.desired import (
     parse_tag_spec,
 )
 from hangard.core.platform import Platform
+from hangard.core.policy import Requirement, entry_keys
 from hangard.core.reference import ImageReference, Repository, parse_reference
 from hangard.core.tags import select_tags
 from hangard.core.transports import ArchiveReference, StoreReference
@@ -83,6 +84,8 @@ class SyncItem:
     explicit: bool = True
     """Named by the config (a tag or a list line), not selected by a
     pattern: a missing source is then a failure, not a skip."""
+    requirements: tuple[Requirement, ...] = field(default=(), compare=False)
+    """What the signature policy asks of the image before it is copied."""
 
     @property
     def key(self) -> ItemKey:
@@ -146,6 +149,7 @@ def expand(
     for entry in state.images:
         platforms = entry.platform_list(state.defaults)
         schedule = state.schedule_of(entry)
+        keys = entry_keys(entry.verify, state.defaults.verify)
         targets = [state.targets[n] for n in _entry_targets(state, entry) if n in state.targets]
         names = [n for n in _entry_targets(state, entry) if n in state.targets]
         wanted: list[tuple[Repository, str, str | None, str | None]] = []
@@ -172,10 +176,13 @@ def expand(
                 wanted.append((repo, line.tag, line.digest, line.destination))
         for repo, tag, digest, destination in wanted:
             source = ImageReference(repo.registry, repo.path, tag=tag, digest=digest)
+            needs = state.trust.requirements(source, keys)
             for name, target in zip(names, targets, strict=True):
                 dest = _destination(target, repo, destination, tag)
                 items.append(
-                    SyncItem(str(repo), tag, name, source, dest, platforms, schedule, explicit)
+                    SyncItem(
+                        str(repo), tag, name, source, dest, platforms, schedule, explicit, needs
+                    )
                 )
     unique: dict[ItemKey, SyncItem] = {}
     for item in items:

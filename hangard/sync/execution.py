@@ -12,6 +12,7 @@ import structlog
 
 from hangard.copy import Copier
 from hangard.copy.engine import NO_PLATFORM_MATCH, UNKNOWN
+from hangard.copy.verify import verified_source
 from hangard.core.plan import Action, ActionKind, ItemKey, Plan, SyncItem
 from hangard.core.transports import ArchiveReference
 from hangard.errors import CycleTimeoutError, HangardError, OperationError, Reason
@@ -269,7 +270,8 @@ async def _copy(
         source = item.source
         if not source.digest and action.source_digest:
             source = source.with_digest(action.source_digest)
-        try:
+        try:  # the policy's check first: what it verified is what is copied
+            source = await verified_source(copier.client, source, item.requirements)
             result = await copier.copy(
                 source,
                 item.destination,
