@@ -25,6 +25,9 @@ cycle_timeout      21600                       seconds one daemon cycle may take
                                                counted as failed; the copies
                                                it cuts short fail with reason
                                                timeout)
+policy             (none)                      a containers policy.json, in place
+                                               of the config's ``policy:``
+insecure_policy    false                       check no signatures at all
 =================  ==========================  ==================================
 """
 
@@ -62,6 +65,8 @@ class Settings(BaseSettings):
     watch_config: bool = True
     shutdown_grace: float = Field(default=30.0, ge=0)
     cycle_timeout: float = Field(default=6 * 3600.0, gt=0)
+    policy: Path | None = None
+    insecure_policy: bool = False
 
     @field_validator("metrics_address")
     @classmethod

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from hangard.cli._common import app, load_settings
+from hangard.cli._common import InsecurePolicy, PolicyFile, app, load_settings
 
 __all__ = ["run"]
 
@@ -27,6 +27,8 @@ def run(
         bool | None, typer.Option("--watch/--no-watch", help="reload when config files change")
     ] = None,
     shutdown_grace: Annotated[float | None, typer.Option(min=0)] = None,
+    policy: PolicyFile = None,
+    insecure_policy: InsecurePolicy = None,
 ) -> None:
     """Run the daemon: sync on schedule, reload on SIGHUP or file change,
     serve metrics and health endpoints. Stops cleanly on SIGTERM."""
@@ -37,6 +39,8 @@ def run(
         concurrency=concurrency,
         watch_config=watch,
         shutdown_grace=shutdown_grace,
+        policy=policy,
+        insecure_policy=insecure_policy or None,
     )
     import asyncio
 

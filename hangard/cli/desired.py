@@ -15,7 +15,9 @@ import typer
 
 from hangard.cli._common import (
     ExitCode,
+    InsecurePolicy,
     OutputFormat,
+    PolicyFile,
     app,
     config_client,
     load_config,
@@ -208,7 +210,7 @@ def plan(
     terraform's): 0 all in sync, 2 copies pending, 1 errors.
     """
     settings = load_settings()
-    loaded = load_config(file or settings.config)
+    loaded = load_config(file or settings.config, settings)
 
     async def work() -> int:
         from hangard.sync import Save, observe_and_plan, persist
@@ -244,6 +246,8 @@ def sync(
         bool | None,
         typer.Option("--progress/--no-progress", help="progress bars (default: on a TTY)"),
     ] = None,
+    policy: PolicyFile = None,
+    insecure_policy: InsecurePolicy = None,
 ) -> None:
     """Make the targets match the desired state: plan, then copy what is
     missing or drifted. Exit 0 all ok, 1 something failed, 2 bad input."""
@@ -252,8 +256,10 @@ def sync(
             "error: use `hangard sync --once FILE`, or `hangard run` for the daemon", err=True
         )
         raise typer.Exit(ExitCode.USAGE)
-    settings = load_settings(concurrency=concurrency)
-    loaded = load_config(file or settings.config)
+    settings = load_settings(
+        concurrency=concurrency, policy=policy, insecure_policy=insecure_policy or None
+    )
+    loaded = load_config(file or settings.config, settings)
     failed_path = failed_file or _default_failed_path(settings)
     show_progress = sys.stderr.isatty() if progress is None else progress
 

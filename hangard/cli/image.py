@@ -14,9 +14,12 @@ from hangard import __version__
 from hangard.cli._common import (
     AuthFile,
     ExitCode,
+    InsecurePolicy,
     OutputFormat,
+    PolicyFile,
     TlsVerify,
     app,
+    load_settings,
     parse_bool,
     parse_creds,
     parse_platforms,
@@ -28,6 +31,7 @@ from hangard.hints import CliHints
 from hangard.registry.options import ClientOptions, RegistryOptions
 
 if TYPE_CHECKING:
+    from hangard.core.policy import Trust
     from hangard.registry.client import RegistryClient
     from hangard.registry.credentials import Credentials
 
@@ -111,8 +115,11 @@ def copy(
         bool | None,
         typer.Option("--progress/--no-progress", help="progress bars (default: on a TTY)"),
     ] = None,
+    policy: PolicyFile = None,
+    insecure_policy: InsecurePolicy = None,
 ) -> None:
-    """Copy an image, or a whole multi-arch index, keeping its digest."""
+    """Copy an image, or a whole multi-arch index, keeping its digest; with
+    --policy, only once its signatures meet the policy."""
     src = parse_store_image(source)
     dst = parse_store_image(destination)
     if all_platforms and platform:
@@ -131,14 +138,17 @@ def copy(
         ),
     )
     show_progress = sys.stderr.isatty() if progress is None else progress
+    trust = _trust(policy, insecure_policy)
 
     async def work() -> int:
         import structlog
 
         from hangard.copy import Copier, TransferSession
+        from hangard.copy.verify import verify_copy_source
         from hangard.render import render_copy_result, result_json
 
         async with client_for(settings, authfile) as client:
+            source = await verify_copy_source(client, trust, src)
             reporter: Any = contextlib.nullcontext()
             session = TransferSession(client)
             if show_progress:
@@ -149,7 +159,7 @@ def copy(
             copier = Copier(client, session)
             try:
                 with reporter:
-                    result = await copier.copy(src, dst, platforms=wanted)
+                    result = await copier.copy(source, dst, platforms=wanted)
                 await copier.commit()
             finally:
                 await copier.close()
@@ -166,6 +176,23 @@ def copy(
         if isinstance(ref, ImageReference)
     }
     raise typer.Exit(run_async(work(), CliHints(sides)))
+
+
+def _trust(policy: Path | None, insecure_policy: bool | None) -> Trust:
+    """The policy ``--policy`` (or ``$HANGARD_POLICY``) names; none with
+    ``--insecure-policy``. Exit 2 when the file cannot be used."""
+    from hangard.config.trustfiles import load_policy_option
+    from hangard.core.policy import Trust
+    from hangard.errors import ConfigError
+
+    settings = load_settings(policy=policy, insecure_policy=insecure_policy or None)
+    if settings.policy is None or settings.insecure_policy:
+        return Trust(insecure=True)
+    try:
+        return load_policy_option(settings.policy)
+    except ConfigError as exc:
+        typer.echo(f"error: --policy: {exc.message}", err=True)
+        raise typer.Exit(ExitCode.USAGE) from None
 
 
 def _copy_settings(

@@ -132,6 +132,7 @@ async def verified_source(
         found = await client.head_manifest(image)
         if found is None:
             raise NotFoundError(f"{image} not found", ErrorContext(image=str(image)))
-        image = image.with_digest(found.digest)
+        # keep the tag it was named by (``latest`` by default): the target's name
+        image = image.with_tag(image.reference).with_digest(found.digest)
     await check_signatures(client, image, requirements)
     return image
