@@ -65,6 +65,7 @@ ALERTS = {
     "HangardSyncFailing",
     "HangardImageDrift",
     "HangardImageMissing",
+    "HangardSignatureRefused",
     "HangardNoSuccessfulCycle",
     "HangardConfigReloadFailed",
     "HangardRateLimitLow",
