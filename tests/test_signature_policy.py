@@ -14,9 +14,23 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
+from prometheus_client import generate_latest
+from structlog.testing import capture_logs
 
+from hangard.config.trustfiles import TrustOptions
 from hangard.core.cosign import SIGNATURE_ANNOTATION, CosignSuffix, cosign_tag
+from hangard.core.plan import Observation, SyncItem, make_plan
+from hangard.core.policy import SigstoreSigned
+from hangard.core.reference import parse_reference
+from hangard.core.signature import load_public_key
+from hangard.daemon.generations import Generations
+from hangard.daemon.history import History
+from hangard.daemon.metrics import Metrics
+from hangard.errors import ConfigError, Reason
+from hangard.registry.client import RegistryClient
+from hangard.sync.execution import ItemOutcome, execute
 from tests.harness import images, skopeo
 from tests.harness.registry import Registry
 from tests.helpers_cli import Hangard, Run
@@ -282,3 +296,67 @@ def test_without_a_policy_no_signature_is_looked_up(
     assert run.code == 0, run.err
     sig = cosign_tag(image.digest, CosignSuffix.SIGNATURE)
     assert not [e for e in src.access_log() if sig in e.path]
+
+
+async def test_a_refusal_is_recorded_like_any_failure(
+    tmp_path: Path, plain_registry: Registry, plain_registry2: Registry, client: RegistryClient
+) -> None:
+    """What the daemon does with a refused item: its reason reaches the log
+    event, /status (the history) and ``hangard_copy_failures_total``."""
+    src, dst = plain_registry, plain_registry2
+    image = images.push_oci_image(src, "app/unsigned", "v1", seed=41)
+    key = load_public_key(Signer("ec").public_pem, "cosign.pub")
+    source = parse_reference(f"{src.host}/app/unsigned:v1")
+    item = SyncItem(
+        str(source.repository),
+        "v1",
+        "mirror",
+        source,
+        parse_reference(f"{dst.host}/app/unsigned:v1"),
+        requirements=(SigstoreSigned((key,)),),
+    )
+    plan = make_plan([item], {item.key: Observation(image.digest, None)})
+
+    with capture_logs() as logs:
+        report = await execute(client, plan)
+
+    (result,) = report.results
+    assert result.outcome is ItemOutcome.FAILED and result.reason is Reason.SIGNATURE_MISSING
+    assert not images.manifest_exists(dst, "app/unsigned", "v1")
+    (event,) = [e for e in logs if e["event"] == "item failed"]
+    assert event["reason"] == "signature_missing" and "cosign.pub" in event["message"]
+    history = History(None)
+    history.finished(result)
+    status = json.loads(json.dumps(history.status()))
+    assert status["items"][0]["last_error_reason"] == "signature_missing"
+    metrics = Metrics()
+    metrics.count_failure(item.image, item.target, result.reason)
+    assert 'reason="signature_missing"' in generate_latest(metrics.registry).decode()
+
+
+async def test_the_daemon_loads_its_policy_option_on_every_reload(tmp_path: Path) -> None:
+    config = tmp_path / "hangard.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "targets": {"m": {"registry": "mirror.test"}},
+                "defaults": {"targets": ["m"]},
+                "images": [{"source": "src.test/app", "tags": ["v1"]}],
+            }
+        )
+    )
+    missing = tmp_path / "policy.json"
+    generations = Generations(
+        config, concurrency=1, metrics=Metrics(), trust=TrustOptions(policy=missing)
+    )
+
+    with pytest.raises(ConfigError) as info:
+        await generations.load()
+    assert any(f"cannot read policy file {missing}" in p for p in info.value.problems)
+
+    missing.write_text(json.dumps({"default": [{"type": "reject"}]}))
+    assert await generations.load("SIGHUP")
+    assert generations.current is not None
+    loaded = generations.current.config
+    assert loaded.state.trust.policy is not None and missing in loaded.files
+    await generations.current.retire()

@@ -100,10 +100,12 @@ def validate(
     """
     online = online or targets
     from hangard.config import check_config
+    from hangard.config.trustfiles import TrustOptions
 
     settings = load_settings()
     path = file or settings.config
-    loaded, problems = check_config(path, check_secrets=check_secrets or online)
+    trust = TrustOptions(settings.policy, settings.insecure_policy)
+    loaded, problems = check_config(path, check_secrets=check_secrets or online, trust=trust)
     if output is OutputFormat.json:
         typer.echo(json.dumps([dataclasses.asdict(p) for p in problems], indent=2))
     else:
