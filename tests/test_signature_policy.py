@@ -360,3 +360,26 @@ async def test_the_daemon_loads_its_policy_option_on_every_reload(tmp_path: Path
     loaded = generations.current.config
     assert loaded.state.trust.policy is not None and missing in loaded.files
     await generations.current.retire()
+
+
+def test_copy_from_a_layout_meets_the_policy_default_only(
+    tmp_path: Path, hangard: Hangard, plain_registry: Registry, plain_registry2: Registry
+) -> None:
+    src, dst = plain_registry, plain_registry2
+    images.push_oci_image(src, "app/x", "v1", seed=51)
+    layout = f"oci:{tmp_path / 'layout'}:v1"
+    assert hangard("copy", "--src-plain-http", f"docker://{src.host}/app/x:v1", layout).code == 0
+    key = Signer().write_public(tmp_path / "k.pub")
+    wants = tmp_path / "wants.json"
+    wants.write_text(json.dumps({"default": [{"type": "sigstoreSigned", "keyPath": str(key)}]}))
+    rejects = tmp_path / "rejects.json"
+    rejects.write_text(json.dumps({"default": [{"type": "reject"}]}))
+    to = f"docker://{dst.host}/app/x:v1"
+
+    signed_only = hangard("copy", "--dest-plain-http", "--policy", str(wants), layout, to)
+    rejected = hangard("copy", "--dest-plain-http", "--policy", str(rejects), layout, to)
+
+    assert signed_only.code == 2, signed_only.err
+    assert "signatures are checked for registry (docker://) sources only" in signed_only.err
+    assert rejected.code == 1 and "the signature policy's default rejects" in rejected.err
+    assert not images.manifest_exists(dst, "app/x", "v1")
