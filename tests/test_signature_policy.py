@@ -125,7 +125,7 @@ def test_an_index_is_verified_by_its_own_digest_even_when_filtered(
     src, dst = plain_registry, plain_registry2
     signer = Signer("ec")
     index = images.push_oci_index(src, "app/multi", "v1", seed=7)
-    sign_image(src, "app/multi", index.digest, signer)
+    signature = sign_image(src, "app/multi", index.digest, signer)
     config = write_config(
         tmp_path / "hangard.yaml",
         src,
@@ -134,11 +134,54 @@ def test_an_index_is_verified_by_its_own_digest_even_when_filtered(
         defaults={"verify": {"keys": [str(signer.write_public(tmp_path / "k.pub"))]}},
     )
 
+    seen = len(src.access_log())
+
     run = hangard("sync", "--once", "--no-progress", str(config))
 
     assert run.code == 0, run.err
     copied = json.loads(skopeo.inspect_raw(dst, "mirror/app/multi", "v1"))
     assert [m["platform"]["architecture"] for m in copied["manifests"]] == ["amd64"]
+    # the check's cost: one manifest GET of the .sig tag, one GET per signature layer
+    tag = cosign_tag(index.digest, CosignSuffix.SIGNATURE)
+    (layer,) = signature.layers
+    checks = [
+        (e.method, e.path)
+        for e in src.access_log()[seen:]
+        if tag in e.path or layer.digest in e.path
+    ]
+    assert sorted(checks) == [
+        ("GET", f"/v2/app/multi/blobs/{layer.digest}"),
+        ("GET", f"/v2/app/multi/manifests/{tag}"),
+    ]
+    # in sync, nothing is checked again
+    seen = len(src.access_log())
+    again = hangard("sync", "--once", "--no-progress", str(config))
+    assert again.code == 0, again.err
+    assert not [e for e in src.access_log()[seen:] if tag in e.path]
+
+
+def test_a_sig_tag_that_is_not_a_signature_manifest_is_signature_invalid(
+    tmp_path: Path, hangard: Hangard, plain_registry: Registry, plain_registry2: Registry
+) -> None:
+    src, dst = plain_registry, plain_registry2
+    image = images.push_oci_image(src, "app/odd", "v1", seed=61)
+    images.push_oci_index(src, "app/odd", cosign_tag(image.digest, CosignSuffix.SIGNATURE), seed=62)
+    signer = Signer()
+    config = write_config(
+        tmp_path / "hangard.yaml",
+        src,
+        dst,
+        [entry(src, "app/odd")],
+        defaults={"verify": {"keys": [str(signer.write_public(tmp_path / "k.pub"))]}},
+    )
+
+    run = hangard("sync", "--once", "--no-progress", str(config))
+
+    assert run.code == 1, run.err
+    (failed,) = failures(run).values()
+    assert failed["reason"] == "signature_invalid"
+    assert "is not a cosign signature: not an image manifest" in failed["message"]
+    assert not images.manifest_exists(dst, "mirror/app/odd", "v1")
 
 
 def _policy(tmp_path: Path, src: Registry, key: Path) -> Path:

@@ -36,7 +36,14 @@ from hangard.core.reference import ImageReference
 from hangard.core.signature import MAX_PAYLOAD_SIZE
 from hangard.core.transports import StoreReference
 from hangard.core.verdict import INSECURE_REMEDY, SignatureLayer, decide, needs_signatures
-from hangard.errors import ConfigError, ErrorContext, NotFoundError, SignatureInvalidError
+from hangard.errors import (
+    ConfigError,
+    ErrorContext,
+    InvalidManifestError,
+    NotFoundError,
+    SignatureInvalidError,
+    UnsupportedMediaTypeError,
+)
 from hangard.registry.client import RegistryClient
 
 __all__ = [
@@ -62,6 +69,10 @@ async def fetch_signatures(client: RegistryClient, image: ImageReference) -> lis
         manifest = await client.get_manifest(sig_ref)
     except NotFoundError:
         return []
+    except (InvalidManifestError, UnsupportedMediaTypeError) as exc:
+        raise SignatureInvalidError(f"{sig_ref} is not a cosign signature: {exc.message}") from exc
+    if manifest.is_index or manifest.is_schema1:
+        raise SignatureInvalidError(f"{sig_ref} is not a cosign signature: not an image manifest")
     layers = [d for d in manifest.layers if d.media_type == SIMPLESIGNING_MEDIA_TYPE]
     if len(layers) > MAX_SIGNATURE_LAYERS:
         raise SignatureInvalidError(
