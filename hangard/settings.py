@@ -28,17 +28,26 @@ cycle_timeout      21600                       seconds one daemon cycle may take
 policy             (none)                      a containers policy.json, in place
                                                of the config's ``policy:``
 insecure_policy    false                       check no signatures at all
+shard              (none)                      I/N: act only on the items shard
+                                               I of N owns (scale-out)
+shards             (none)                      N, the shard taken from the
+                                               hostname's StatefulSet ordinal
+                                               (hangard-2 is 2); $HOSTNAME, else
+                                               the system's hostname
 =================  ==========================  ==================================
 """
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hangard.core.shard import MAX_SHARDS, Shard, parse_shard, shard_from_hostname
 from hangard.errors import ConfigError
 
 __all__ = ["ENV_PREFIX", "Settings", "load_settings"]
@@ -67,6 +76,26 @@ class Settings(BaseSettings):
     cycle_timeout: float = Field(default=6 * 3600.0, gt=0)
     policy: Path | None = None
     insecure_policy: bool = False
+    shards: int | None = Field(default=None, ge=1, le=MAX_SHARDS)
+    shard: Shard | None = None
+
+    @field_validator("shard", mode="before")
+    @classmethod
+    def _check_shard(cls, value: object, info: ValidationInfo) -> Shard | None:
+        count = info.data.get("shards")
+        shard: Shard | None
+        if isinstance(value, str):
+            shard = parse_shard(value)
+        elif value is None and count is not None:
+            hostname = os.environ.get("HOSTNAME") or socket.gethostname()
+            shard = shard_from_hostname(hostname, count)
+        elif value is None or isinstance(value, Shard):
+            shard = value
+        else:
+            raise ValueError(f"{value!r} is not a shard: write I/N")
+        if shard is not None and count is not None and shard.count != count:
+            raise ValueError(f"shard {shard} is not one of HANGARD_SHARDS={count}")
+        return shard
 
     @field_validator("metrics_address")
     @classmethod

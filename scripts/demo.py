@@ -1,5 +1,6 @@
 """hangard demo: start two throwaway local registries, seed one with a
-3-platform image, copy it with hangard, and show the digest survived.
+3-platform image, copy it with hangard, sync a desired state, carry it
+through a zip archive to a third registry, and show the digest survived.
 
 Run through ./demo.sh, which installs what is needed first.
 """
@@ -17,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.harness import images, skopeo  # noqa: E402
-from tests.harness.registry import make_plain_registry  # noqa: E402
+from tests.harness.registry import Registry, make_plain_registry  # noqa: E402
 
 HANGARD = [sys.executable, "-m", "hangard"]
 
@@ -31,6 +32,39 @@ def run(*args: str) -> str:
     out = subprocess.run([*HANGARD, *args], check=True, capture_output=True, text=True)
     print(out.stdout.rstrip())
     return out.stdout
+
+
+def airgap(work: Path, source: Registry, digest: str) -> None:
+    """Save to a zip, check it, load it into a third registry: same digest."""
+    step("air-gapped: save to a zip archive, verify it, load it on the far side")
+    archive = work / "usb" / "mirror.zip"
+    archive.parent.mkdir()
+    run(
+        "save",
+        "--plain-http",
+        "--no-progress",
+        f"{source.host}/demo/app:1.0",
+        "-o",
+        str(archive),
+    )
+    run("archive", "ls", str(archive))
+    run("archive", "verify", str(archive))
+    far = make_plain_registry(work / "far").start()
+    try:
+        run(
+            "load",
+            "--plain-http",
+            "--no-progress",
+            str(archive),
+            "--to",
+            f"{far.host}/airgap",
+        )
+        loaded = skopeo.inspect_raw(far, "airgap/demo/app", "1.0")
+        print(f"loaded far/airgap/demo/app:1.0 -> sha256:{hashlib.sha256(loaded).hexdigest()}")
+        if hashlib.sha256(loaded).hexdigest() != digest.removeprefix("sha256:"):
+            raise SystemExit("digest changed across the archive: this is a bug")
+    finally:
+        far.stop()
 
 
 def main() -> None:
@@ -101,6 +135,8 @@ images:
             run(*sync)
             step("nothing changed: the second sync only asks HEADs")
             run(*sync)
+
+            airgap(work, source, index.digest)
 
             step("checking with skopeo, independently")
             raw = skopeo.inspect_raw(mirror, "library/app", "1.0")

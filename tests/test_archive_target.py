@@ -137,8 +137,7 @@ def test_a_failed_archive_commit_fails_the_daemons_items_everywhere(
     fails (here a directory took its final name while the cycle copied, so
     the partial cannot be renamed), each item copied into it is reported
     once, as failed with a reason: in the failure counter, ``/status`` and
-    the ``item failed`` event, never as copied first. (The failed list holds
-    registry targets only: its lines are ``SOURCE DEST TAG`` for a retry.)"""
+    the ``item failed`` event, never as copied first."""
     src = fault_proxy(plain_registry)
     images.push_oci_image(plain_registry, "one/app", "1", seed=67)
     held = images.push_oci_image(plain_registry, "two/app", "1", seed=68)
@@ -171,3 +170,42 @@ def test_a_failed_archive_commit_fails_the_daemons_items_everywhere(
         assert event["reason"] == "other" and event["target"] == "airgap"
     assert daemon.stop() == 0
     assert partial.is_file() and not archive.is_file()
+
+
+def test_the_failed_list_names_archive_targets_and_retries_into_them(
+    hangard: Hangard, plain_registry: Registry, tmp_path: Path
+) -> None:
+    """An item that fails into an archive target is on the failed list
+    under ``# target: NAME (hangar-archive:FILE)``, with the source's path
+    as DEST (an archive keeps the source's name); read back as a ``list:``
+    entry with that target, the list retries exactly it."""
+    src = plain_registry
+    kept = images.push_oci_image(src, "team/app", "1", seed=71)
+    archive = tmp_path / "mirror.zip"
+    entries = [{"source": f"{src.host}/team/app", "tags": ["1", "2"]}]
+    path = config(tmp_path / "hangard.yaml", src, archive, entries)
+
+    run = hangard("sync", "--once", str(path), "--no-progress")
+
+    assert run.code == 1, run.err
+    listed = hangard.state_dir / "hangard-failed.txt"
+    assert listed.read_text() == (
+        "# hangard: items that failed in the last sync; format SOURCE DEST TAG\n"
+        f"# target: airgap (hangar-archive:{archive})\n"
+        f"{src.host}/team/app team/app 2\n"
+    )
+    assert archived(hangard, archive) == {f"{src.host}/team/app:1": kept.digest}
+
+    late = images.push_oci_image(src, "team/app", "2", seed=72)
+    retry_list = tmp_path / "retry.txt"
+    retry_list.write_text(listed.read_text())
+    retry = config(tmp_path / "retry.yaml", src, archive, [{"list": retry_list.name}])
+    again = hangard("sync", "--once", str(retry), "--no-progress")
+
+    assert again.code == 0, again.err
+    assert "1 copied" in again.out, again.out
+    assert archived(hangard, archive) == {
+        f"{src.host}/team/app:1": kept.digest,
+        f"{src.host}/team/app:2": late.digest,
+    }
+    assert not listed.exists()

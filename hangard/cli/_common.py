@@ -250,6 +250,17 @@ InsecurePolicy = Annotated[
 ]
 
 
+ShardOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        metavar="I/N",
+        help="act only on the items shard I of N owns (default $HANGARD_SHARD, or the "
+        "hostname's StatefulSet ordinal with $HANGARD_SHARDS)",
+    ),
+]
+
+
 # ---------------------------------------------------------------- settings and config
 
 

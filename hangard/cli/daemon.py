@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from hangard.cli._common import InsecurePolicy, PolicyFile, app, load_settings
+from hangard.cli._common import InsecurePolicy, PolicyFile, ShardOpt, app, load_settings
 
 __all__ = ["run"]
 
@@ -29,6 +29,7 @@ def run(
     shutdown_grace: Annotated[float | None, typer.Option(min=0)] = None,
     policy: PolicyFile = None,
     insecure_policy: InsecurePolicy = None,
+    shard: ShardOpt = None,
 ) -> None:
     """Run the daemon: sync on schedule, reload on SIGHUP or file change,
     serve metrics and health endpoints. Stops cleanly on SIGTERM."""
@@ -41,6 +42,7 @@ def run(
         shutdown_grace=shutdown_grace,
         policy=policy,
         insecure_policy=insecure_policy or None,
+        shard=shard,
     )
     import asyncio
 

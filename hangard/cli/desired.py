@@ -18,6 +18,7 @@ from hangard.cli._common import (
     InsecurePolicy,
     OutputFormat,
     PolicyFile,
+    ShardOpt,
     app,
     config_client,
     load_config,
@@ -205,21 +206,34 @@ def plan(
         bool,
         typer.Option("--detailed-exitcode", help="exit 0 all in sync, 2 copies pending, 1 errors"),
     ] = False,
+    shard: ShardOpt = None,
+    shards: Annotated[
+        int | None,
+        typer.Option(
+            "--shards",
+            metavar="N",
+            help="show how the items spread over N shards instead (no digests are asked)",
+        ),
+    ] = None,
 ) -> None:
     """Show what a sync would do, per (image, tag, target), without copying.
 
     Exit 0, or 1 when any item is in error; with --detailed-exitcode (as
     terraform's): 0 all in sync, 2 copies pending, 1 errors.
     """
-    settings = load_settings()
+    settings = load_settings(shard=shard)
     loaded = load_config(file or settings.config, settings)
+    if shards is not None:
+        raise typer.Exit(run_async(_spread(loaded, settings, shards, output)))
 
     async def work() -> int:
         from hangard.sync import Save, observe_and_plan, persist
 
         cache = _cache(settings)
         async with config_client(loaded, settings) as client:
-            planned = await observe_and_plan(client, loaded.state, cache=cache)
+            planned = await observe_and_plan(
+                client, loaded.state, cache=cache, shard=settings.shard
+            )
         _warn(persist([Save("digest cache", cache.path, cache.save)]))
         result = planned.plan
         typer.echo(result.to_json() if output is OutputFormat.json else result.render())
@@ -228,6 +242,26 @@ def plan(
         return ExitCode.FAILED if result.summary["error"] else ExitCode.OK
 
     raise typer.Exit(run_async(work()))
+
+
+async def _spread(
+    loaded: LoadedConfig, settings: Settings, count: int, output: OutputFormat
+) -> int:
+    """``plan --shards N``: items per shard, and the largest shard's share."""
+    from hangard.core.shard import MAX_SHARDS
+    from hangard.sync import expand_items
+
+    if not 1 <= count <= MAX_SHARDS:
+        typer.echo(f"error: --shards must be 1 to {MAX_SHARDS}, not {count}", err=True)
+        return ExitCode.USAGE
+    async with config_client(loaded, settings) as client:
+        spread = await expand_items(client, loaded.state, count)
+    if output is OutputFormat.json:
+        typer.echo(json.dumps(spread.as_dict(), indent=2))
+    else:
+        for line in spread.lines():
+            typer.echo(line)
+    return ExitCode.FAILED if spread.problems else ExitCode.OK
 
 
 @app.command()
@@ -250,6 +284,7 @@ def sync(
     ] = None,
     policy: PolicyFile = None,
     insecure_policy: InsecurePolicy = None,
+    shard: ShardOpt = None,
 ) -> None:
     """Make the targets match the desired state: plan, then copy what is
     missing or drifted. Exit 0 all ok, 1 something failed, 2 bad input."""
@@ -259,14 +294,17 @@ def sync(
         )
         raise typer.Exit(ExitCode.USAGE)
     settings = load_settings(
-        concurrency=concurrency, policy=policy, insecure_policy=insecure_policy or None
+        concurrency=concurrency,
+        shard=shard,
+        policy=policy,
+        insecure_policy=insecure_policy or None,
     )
     loaded = load_config(file or settings.config, settings)
     failed_path = failed_file or _default_failed_path(settings)
     show_progress = sys.stderr.isatty() if progress is None else progress
 
     async def work() -> int:
-        from hangard.sync import CycleHooks, run_cycle
+        from hangard.sync import CycleHooks, Scope, run_cycle
 
         hooks = CycleHooks()
         display: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
@@ -283,6 +321,7 @@ def sync(
                     failed_path=failed_path,
                     hooks=hooks,
                     concurrency=settings.concurrency,
+                    scope=Scope(shard=settings.shard),
                 )
         _warn(done.save_failures)
         _print_sync(done, output)

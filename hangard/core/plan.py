@@ -34,6 +34,7 @@ from hangard.core.desired import (
 from hangard.core.platform import Platform
 from hangard.core.policy import Requirement, entry_keys
 from hangard.core.reference import ImageReference, Repository, parse_reference
+from hangard.core.shard import Shard
 from hangard.core.tags import select_tags
 from hangard.core.transports import ArchiveReference, StoreReference
 from hangard.errors import ErrorContext, HangardError, NotFoundError, OperationError, Reason
@@ -117,16 +118,21 @@ def _entry_targets(state: DesiredState, entry: ImageEntry | ListEntry) -> list[s
 
 
 def pattern_repositories(
-    state: DesiredState, schedules: frozenset[str] | None = None
+    state: DesiredState, schedules: frozenset[str] | None = None, shard: Shard | None = None
 ) -> list[Repository]:
     """Source repositories whose tags must be listed (pattern selections),
-    optionally only for entries on ``schedules``."""
+    optionally only for entries on ``schedules`` and with a target ``shard``
+    owns."""
     repos = {
         entry.repository
         for entry in state.images
         if isinstance(entry, ImageEntry)
         and isinstance(entry.tags, TagRules)
         and (schedules is None or state.schedule_of(entry) in schedules)
+        and (
+            shard is None
+            or any(shard.owns(str(entry.repository), t) for t in _entry_targets(state, entry))
+        )
     }
     return sorted(repos)
 

@@ -136,7 +136,20 @@ class Metrics:
             registry=r,
         )
         self.desired = Gauge(
-            "hangard_desired_images", "(image, tag, target) items in the desired state", registry=r
+            "hangard_desired_images",
+            "items (image, tag, target, destination) of the desired state this instance manages",
+            registry=r,
+        )
+        self.items_owned = Gauge(
+            "hangard_items_owned",
+            "items this instance owns: all of the desired state's, or its shard's",
+            registry=r,
+        )
+        self.shard_info = Gauge(
+            "hangard_shard_info",
+            "this instance's shard, of shards",
+            ("shard", "shards"),
+            registry=r,
         )
         self.build_info = Gauge("hangard_build_info", "hangard version", ("version",), registry=r)
         self.build_info.labels(version=__version__).set(1)

@@ -71,6 +71,7 @@ class Recorder(CycleHooks):
             self.metrics.forget_items(i.labels for i in self.history.items.values())
         for action in planned.plan.actions:
             export_item(self.metrics, self.history, self.history.observed(action))
+        self.metrics.items_owned.set(len(self.history.items))
         self.metrics.desired.set(len(self.history.items))
 
     def item_finished(self, result: ItemResult) -> None:

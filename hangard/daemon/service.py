@@ -39,7 +39,7 @@ from hangard.daemon.scheduler import CycleScheduler
 from hangard.daemon.watch import watch_files
 from hangard.errors import ConfigError, HangardError
 from hangard.settings import Settings
-from hangard.sync import DigestCache, KeyLocks, Save, persist, run_cycle
+from hangard.sync import DigestCache, KeyLocks, Save, Scope, persist, run_cycle
 
 __all__ = ["Daemon"]
 
@@ -68,8 +68,18 @@ class Daemon:
         )
         self.jobs = CycleScheduler(self.cycle, self.stop_event)
         self._background: set[asyncio.Future[bool]] = set()
+        shard = settings.shard
+        if shard is not None:
+            self.metrics.shard_info.labels(shard=str(shard.index), shards=str(shard.count)).set(1)
+            # a restart on another shard: what it owned before is not ours
+            self.history.keep_only(
+                key
+                for key, item in self.history.items.items()
+                if shard.owns(item.image, item.target)
+            )
         for item in self.history.items.values():
             export_item(self.metrics, self.history, item)
+        self.metrics.items_owned.set(len(self.history.items))
         if self.history.items:
             self.metrics.desired.set(len(self.history.items))
         # the schedules (and their "last good cycle") are known once the
@@ -95,7 +105,21 @@ class Daemon:
             "last_reload_successful": self.generations.last_ok,
             "last_reload_errors": self.generations.last_errors,
             "ready": self.ready,
+            "shard": self._shard_status(),
             **self.history.status(),
+        }
+
+    def _shard_status(self) -> dict[str, object] | None:
+        """Which shard answers, and how many items it owns (``None``:
+        unsharded)."""
+        shard = self.settings.shard
+        if shard is None:
+            return None
+        return {
+            "shard": str(shard),
+            "index": shard.index,
+            "count": shard.count,
+            "items_owned": len(self.history.items),
         }
 
     # ------------------------------------------------------------------ run
@@ -247,7 +271,7 @@ class Daemon:
                         hooks=recorder,
                         concurrency=self.settings.concurrency,
                         locks=self.locks,
-                        only=schedules,
+                        scope=Scope(schedules, self.settings.shard),
                     )
             except TimeoutError:
                 if not deadline.expired():

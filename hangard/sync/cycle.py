@@ -24,6 +24,7 @@ from hangard.core.desired import DesiredState
 from hangard.core.plan import ExpansionProblem, Plan, SyncItem, expand, make_plan
 from hangard.core.plan import pattern_repositories as _pattern_repositories
 from hangard.core.reference import Repository
+from hangard.core.shard import Shard, ShardSpread, mine
 from hangard.errors import HangardError
 from hangard.registry.client import RegistryClient
 from hangard.stores.archive.opened import ArchiveSet
@@ -32,6 +33,7 @@ from hangard.sync.digestcache import DigestCache
 from hangard.sync.execution import ItemResult, KeyLocks, SyncReport, execute
 from hangard.sync.failed import write_failed_list
 from hangard.sync.observation import observe
+from hangard.sync.shardmarker import check_shard_marker
 
 __all__ = [
     "CycleHooks",
@@ -39,6 +41,8 @@ __all__ = [
     "Planned",
     "Save",
     "SaveFailure",
+    "Scope",
+    "expand_items",
     "list_pattern_tags",
     "observe_and_plan",
     "persist",
@@ -46,6 +50,15 @@ __all__ = [
 ]
 
 log = structlog.get_logger("hangard.sync")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which items a cycle covers: those on ``schedules`` (``None``: all),
+    of ``shard`` (``None``: unsharded)."""
+
+    schedules: frozenset[str] | None = None
+    shard: Shard | None = None
 
 
 @dataclass(frozen=True)
@@ -134,19 +147,23 @@ async def observe_and_plan(
     cache: DigestCache | None = None,
     only: frozenset[str] | None = None,
     archives: ArchiveSet | None = None,
+    shard: Shard | None = None,
 ) -> Planned:
     """List the tags patterns need, expand the desired state into items,
     observe their digests, and decide.
 
     ``only`` restricts the plan to items with these schedules (the daemon
-    runs one job per schedule). Archive targets are read through
-    ``archives`` (the cycle's; by default one opened and closed here).
+    runs one job per schedule), ``shard`` to the items that shard owns
+    (nothing of another shard's is listed or observed). Archive targets are
+    read through ``archives`` (the cycle's; by default one opened and closed
+    here).
     """
-    tags = await list_pattern_tags(client, _pattern_repositories(state, only))
+    tags = await list_pattern_tags(client, _pattern_repositories(state, only, shard))
     items, problems = expand(state, tags)
     if only is not None:
         items = [i for i in items if i.schedule in only]
         problems = [e for e in problems if e.schedule in only]
+    items, problems = mine(shard, items), mine(shard, problems)
     opened = archives or ArchiveSet()
     try:
         observations = await observe(
@@ -156,6 +173,14 @@ async def observe_and_plan(
         if archives is None:
             await opened.close()
     return Planned(make_plan(items, observations, problems), items, problems)
+
+
+async def expand_items(client: RegistryClient, state: DesiredState, count: int) -> ShardSpread:
+    """How the desired state's items spread over ``count`` shards: the tag
+    lists patterns need, and no digests."""
+    tags = await list_pattern_tags(client, _pattern_repositories(state))
+    items, problems = expand(state, tags)
+    return ShardSpread.of(items, count, [f"{p.image} [{p.target}]: {p.message}" for p in problems])
 
 
 def persist(saves: Iterable[Save]) -> tuple[SaveFailure, ...]:
@@ -183,7 +208,7 @@ async def run_cycle(
     hooks: CycleHooks | None = None,
     concurrency: int = 8,
     locks: KeyLocks | None = None,
-    only: frozenset[str] | None = None,
+    scope: Scope | None = None,
 ) -> CycleResult:
     """Observe, plan, execute and persist once.
 
@@ -192,12 +217,18 @@ async def run_cycle(
     cancelled or fails half way, so what was learnt is kept.
     """
     hooks = hooks or CycleHooks()
+    scope = scope or Scope()
+    only = scope.schedules
     client.harbor.new_run()  # each cycle checks each Harbor project again, once
     planned: Planned | None = None
     report: SyncReport | None = None
     archives = ArchiveSet()  # one reader or writer per archive target, per cycle
     try:
-        planned = await observe_and_plan(client, state, cache=cache, only=only, archives=archives)
+        if scope.shard is not None:
+            await check_shard_marker(client, state, scope.shard)
+        planned = await observe_and_plan(
+            client, state, cache=cache, only=scope.schedules, archives=archives, shard=scope.shard
+        )
         hooks.planned(planned)
         report = await execute(
             client,
