@@ -393,12 +393,14 @@ async def test_the_daemon_loads_its_policy_option_on_every_reload(tmp_path: Path
         config, concurrency=1, metrics=Metrics(), trust=TrustOptions(policy=missing)
     )
 
-    with pytest.raises(ConfigError) as info:
+    with capture_logs(), pytest.raises(ConfigError) as info:
         await generations.load()
     assert any(f"cannot read policy file {missing}" in p for p in info.value.problems)
 
     missing.write_text(json.dumps({"default": [{"type": "reject"}]}))
-    assert await generations.load("SIGHUP")
+    with capture_logs() as logs:
+        assert await generations.load("SIGHUP")
+    assert [e["event"] for e in logs] == ["config loaded"]
     assert generations.current is not None
     loaded = generations.current.config
     assert loaded.state.trust.policy is not None and missing in loaded.files
