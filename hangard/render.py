@@ -77,5 +77,8 @@ def render_copy_result(result: CopyResult) -> str:
     return "\n".join(lines)
 
 
-def result_json(result: CopyResult) -> str:
-    return json.dumps(result.as_dict(), sort_keys=True)
+def result_json(result: CopyResult, attachments: list[str] | None = None) -> str:
+    doc = result.as_dict()
+    if attachments is not None:
+        doc["attachments"] = attachments
+    return json.dumps(doc, sort_keys=True)

@@ -10,6 +10,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from hangard.copy import CopyResult
+from hangard.core.attachments import Attachment, AttachmentKind, AttachmentState
 from hangard.core.plan import Action, ActionKind, Observation, Plan, SyncItem, make_plan
 from hangard.core.reference import parse_reference
 from hangard.daemon.history import History, ItemHistory
@@ -388,3 +389,23 @@ def test_metrics_of_two_destinations_aggregate_under_one_label_set() -> None:
 
 def _planned(plan: Plan, items: list[SyncItem]) -> Planned:
     return Planned(plan, items, [])
+
+
+def test_missing_attachments_are_a_gauge_and_the_image_stays_in_sync() -> None:
+    """An image in sync whose source has a new signature: in sync all the
+    same, ``hangard_attachments_missing`` counts it until it is copied."""
+    metrics = Metrics()
+    store = History(None)
+    recorder = Recorder(store, metrics, complete=True)
+    item = sync_item()
+    labels = {"image": item.image, "tag": item.tag, "target": item.target}
+    sig = Attachment("sha256-" + "a" * 64 + ".sig", NEW, AttachmentKind.COSIGN, digest=OLD)
+    state = AttachmentState(found=(sig,), missing=(sig,))
+    plan = make_plan([item], {item.key: Observation(NEW, NEW, attachments=state)})
+    assert plan.actions[0].describe() == "copy (attachments: 1 missing)"
+
+    recorder.planned(_planned(plan, [item]))
+    assert metrics.registry.get_sample_value("hangard_attachments_missing", labels) == 1
+    assert metrics.registry.get_sample_value("hangard_image_in_sync", labels) == 1
+    recorder.item_finished(copied(plan.actions[0]))
+    assert metrics.registry.get_sample_value("hangard_attachments_missing", labels) == 0

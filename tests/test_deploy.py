@@ -42,6 +42,7 @@ METRICS = {
     "hangard_image_in_sync",
     "hangard_image_drift",
     "hangard_image_missing",
+    "hangard_attachments_missing",
     "hangard_image_last_success_timestamp_seconds",
     "hangard_copy_failures_total",
     "hangard_copy_consecutive_failures",

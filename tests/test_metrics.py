@@ -191,3 +191,10 @@ def test_label_values_are_escaped_in_the_text_format(metrics: Metrics) -> None:
         odd, in_sync=True, drift=False, missing=False, last_success=None, consecutive_failures=0
     )
     assert scrape(metrics)["hangard_image_in_sync"] == {item(odd): 1.0}
+
+
+def test_forget_items_drops_their_attachment_counts(metrics: Metrics) -> None:
+    for key in (NGINX, REDIS):
+        metrics.attachments_missing.labels(*key).set(2)
+    metrics.forget_items([REDIS])
+    assert scrape(metrics)["hangard_attachments_missing"] == {item(REDIS): 2.0}

@@ -114,10 +114,11 @@ def test_three_shards_copy_every_item_exactly_once(
         assert result["summary"]["copied"] == 2 * expected[i]
     # every tag pushed exactly once, and asked for only by its owner
     puts = tag_requests(dst, "PUT")
+    assert puts.pop("hangard/shards:count") == 1  # shard 0's shard-count marker
     assert set(puts) == {f"team/app{i}:{t}" for i in range(REPOS) for t in TAGS}
     assert set(puts.values()) == {1}
     heads = tag_requests(dst, "HEAD") - head_before
-    assert set(heads.values()) == {1} and len(heads) == 60
+    assert set(heads.values()) == {1} and len(heads) == 60, heads
     gets = tag_requests(src, "GET")
     assert all(n == 1 for n in gets.values()), gets
 

@@ -339,7 +339,8 @@ def test_steady_state_sync_reads_no_manifest_or_blob(
     tmp_path: Path, hangard: Hangard, plain_registry: Registry, plain_registry2: Registry
 ) -> None:
     """Nothing changed: one manifest HEAD per source tag and per target item,
-    the tag lists of pattern entries, pings; no GET of a manifest or blob,
+    one tag list per source repository (pattern entries need it anyway;
+    attachments are found from it), pings; no GET of a manifest or blob,
     also for platform subsets (their answer is cached in the state dir)."""
     src, dst = plain_registry, plain_registry2
     for tag, seed in (("v1", 30), ("v2", 31)):
@@ -384,11 +385,11 @@ def test_steady_state_sync_reads_no_manifest_or_blob(
     src_kinds = Counter((e.method, kind(e), e.status) for e in on_src)
     dst_kinds = Counter((e.method, kind(e), e.status) for e in on_dst)
     # 8 source references (one:v1, one:v2, multi, single, pat:1.0, pat:1.1,
-    # pin@digest, listed), each on 2 targets
+    # pin@digest, listed), each on 2 targets; 6 source repositories
     assert src_kinds == {
         ("GET", "ping", 200): 1,
         ("HEAD", "manifests", 200): 8,
-        ("GET", "tags", 200): 1,
+        ("GET", "tags", 200): 6,
     }
     assert dst_kinds == {("GET", "ping", 200): 1, ("HEAD", "manifests", 200): 16}
     heads = [e.path for e in on_src if e.method == "HEAD"]

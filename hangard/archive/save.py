@@ -23,6 +23,8 @@ import structlog
 from hangard.archive.delta import read_base
 from hangard.archive.sources import SaveItem
 from hangard.copy import Copier, CopyResult, Progress, TransferSession
+from hangard.copy.attachments import save_image_attachments
+from hangard.core.attachments import AttachmentSettings
 from hangard.core.transports import ArchiveReference
 from hangard.errors import HangardError, InputError
 from hangard.registry.client import RegistryClient
@@ -41,6 +43,8 @@ class SaveOptions:
     part_size: int | None = None
     since: Path | None = None
     """Write a delta: leave out the layers this archive holds."""
+    attachments: AttachmentSettings | None = field(default_factory=AttachmentSettings)
+    """What is saved with each image (``None``: nothing), under its own tag."""
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,9 @@ async def save(
         dst = ArchiveReference(str(options.output), item.name.name, item.name.tag)
         async with gate:
             try:
-                return await copier.copy(item.source, dst, platforms=item.platforms)
+                result = await copier.copy(item.source, dst, platforms=item.platforms)
+                await _attachments(copier, item, dst, result, options.attachments)
+                return result
             except HangardError as exc:
                 log.error("image not saved", image=str(item.source), error=str(exc))
                 return item, exc
@@ -159,3 +165,25 @@ async def save(
         duration=round(time.monotonic() - started, 3),
         skipped=tuple(r for r in results if r.skipped),
     )
+
+
+async def _attachments(
+    copier: Copier,
+    item: SaveItem,
+    dst: ArchiveReference,
+    result: CopyResult,
+    settings: AttachmentSettings | None,
+) -> None:
+    """Save what is attached to the image just saved, beside it."""
+    if settings is None or result.skipped or result.converted_from:
+        return
+    subset = result.target_digest != result.source_digest
+    done = await save_image_attachments(
+        copier,
+        item.source.with_digest(result.source_digest),
+        dst,
+        item.platforms if subset else (),
+        settings,
+    )
+    if done:
+        log.info("attachments saved", image=str(item.source), count=len(done))

@@ -224,6 +224,16 @@ TlsVerify = Annotated[
         help="verify TLS certificates; false also allows plain HTTP (skopeo style: --x-tls-verify=false)",
     ),
 ]
+NoAttachments = Annotated[
+    bool,
+    typer.Option(
+        "--no-attachments", help="copy the images alone: no signatures, attestations, SBOMs"
+    ),
+]
+RemoveSignatures = Annotated[
+    bool,
+    typer.Option("--remove-signatures", help="leave signatures behind (other attachments travel)"),
+]
 AuthFile = Annotated[
     Path | None,
     typer.Option(

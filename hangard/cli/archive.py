@@ -14,6 +14,8 @@ import typer
 from hangard.cli._common import (
     AuthFile,
     ExitCode,
+    NoAttachments,
+    RemoveSignatures,
     TlsVerify,
     app,
     config_client,
@@ -127,12 +129,16 @@ def save(
     creds: Creds = None,
     authfile: AuthFile = None,
     progress: Progress = None,
+    no_attachments: NoAttachments = False,
+    remove_signatures: RemoveSignatures = False,
 ) -> None:
     """Save images (named, from --list, or all a --config selects) into a
-    Hangar zip archive. Rerun the same command to resume an interrupted save."""
+    Hangar zip archive, with their signatures, attestations and SBOMs under
+    their cosign tags. Rerun the same command to resume an interrupted save."""
     _save_command(
         images or [], output, list_file, config, platform or [], jobs, append,
         (part_size, since), (tls_verify, ca_file, plain_http, creds, authfile), progress,
+        (no_attachments, remove_signatures),
     )  # fmt: skip
 
 
@@ -187,9 +193,11 @@ def _save_command(
     layout: tuple[str | None, Path | None],
     access: Access,
     progress: bool | None,
+    attached: tuple[bool, bool] = (False, False),
 ) -> None:
     from hangard.archive import from_lines, from_references, parse_size
     from hangard.archive.save import SaveOptions
+    from hangard.core.attachments import AttachmentSettings
 
     if output == Path():
         raise typer.BadParameter("give the archive with -o FILE.zip", param_hint="--output")
@@ -205,7 +213,8 @@ def _save_command(
     if list_file is not None:
         items += from_lines(_list_lines(list_file), wanted)
     loaded = load_config(config) if config is not None else None
-    options = SaveOptions(output, jobs=jobs, append=append, part_size=size, since=since)
+    settings = None if attached[0] else AttachmentSettings(signatures=not attached[1])
+    options = SaveOptions(output, jobs, append, size, since, attachments=settings)
     hosts = sorted({i.source.registry for i in items})
     show = sys.stderr.isatty() if progress is None else progress
 

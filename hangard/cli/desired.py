@@ -16,8 +16,10 @@ import typer
 from hangard.cli._common import (
     ExitCode,
     InsecurePolicy,
+    NoAttachments,
     OutputFormat,
     PolicyFile,
+    RemoveSignatures,
     ShardOpt,
     app,
     config_client,
@@ -284,6 +286,8 @@ def sync(
     ] = None,
     policy: PolicyFile = None,
     insecure_policy: InsecurePolicy = None,
+    no_attachments: NoAttachments = False,
+    remove_signatures: RemoveSignatures = False,
     shard: ShardOpt = None,
 ) -> None:
     """Make the targets match the desired state: plan, then copy what is
@@ -305,6 +309,7 @@ def sync(
 
     async def work() -> int:
         from hangard.sync import CycleHooks, Scope, run_cycle
+        from hangard.sync.cycle import AttachmentChoice
 
         hooks = CycleHooks()
         display: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
@@ -316,7 +321,7 @@ def sync(
             with display:
                 done = await run_cycle(
                     client,
-                    loaded.state,
+                    AttachmentChoice(no_attachments, remove_signatures).apply(loaded.state),
                     cache=_cache(settings),
                     failed_path=failed_path,
                     hooks=hooks,

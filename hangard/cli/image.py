@@ -15,8 +15,10 @@ from hangard.cli._common import (
     AuthFile,
     ExitCode,
     InsecurePolicy,
+    NoAttachments,
     OutputFormat,
     PolicyFile,
+    RemoveSignatures,
     TlsVerify,
     app,
     load_settings,
@@ -31,6 +33,7 @@ from hangard.hints import CliHints
 from hangard.registry.options import ClientOptions, RegistryOptions
 
 if TYPE_CHECKING:
+    from hangard.copy import Copier, CopyResult
     from hangard.core.policy import Trust
     from hangard.registry.client import RegistryClient
     from hangard.registry.credentials import Credentials
@@ -117,8 +120,11 @@ def copy(
     ] = None,
     policy: PolicyFile = None,
     insecure_policy: InsecurePolicy = None,
+    no_attachments: NoAttachments = False,
+    remove_signatures: RemoveSignatures = False,
 ) -> None:
-    """Copy an image, or a whole multi-arch index, keeping its digest; with
+    """Copy an image, or a whole multi-arch index, keeping its digest, with
+    its signatures, attestations and SBOMs (registry to registry); with
     --policy, only once its signatures meet the policy."""
     src = parse_store_image(source)
     dst = parse_store_image(destination)
@@ -160,14 +166,19 @@ def copy(
             try:
                 with reporter:
                     result = await copier.copy(source, dst, platforms=wanted)
+                attached = []
+                if isinstance(src, ImageReference) and isinstance(dst, ImageReference):
+                    attached = await _attachments(copier, result, no_attachments, remove_signatures)
                 await copier.commit()
             finally:
                 await copier.close()
         structlog.get_logger("hangard.cli").info("copy finished", **result.as_dict())
         if output is OutputFormat.json:
-            typer.echo(result_json(result))
+            typer.echo(result_json(result, attachments=attached or None))
         else:
             typer.echo(render_copy_result(result))
+            if attached:
+                typer.echo(f"attachments: {len(attached)} copied: {', '.join(attached)}")
         return ExitCode.OK
 
     sides = {
@@ -193,6 +204,29 @@ def _trust(policy: Path | None, insecure_policy: bool | None) -> Trust:
     except ConfigError as exc:
         typer.echo(f"error: --policy: {exc.message}", err=True)
         raise typer.Exit(ExitCode.USAGE) from None
+
+
+async def _attachments(
+    copier: Copier, result: CopyResult, no_attachments: bool, remove_signatures: bool
+) -> list[str]:
+    """Copy what is attached to the image copied registry to registry."""
+    from hangard.copy.attachments import copy_image_attachments
+    from hangard.core.attachments import AttachmentSettings
+    from hangard.core.reference import parse_reference
+
+    src, dst = parse_reference(result.source), parse_reference(result.target)
+    if no_attachments or result.skipped or result.converted_from:
+        return []
+    settings = AttachmentSettings(signatures=not remove_signatures)
+    platforms = (
+        parse_platforms(list(result.platforms))
+        if result.target_digest != result.source_digest
+        else []
+    )
+    done = await copy_image_attachments(
+        copier, src.with_digest(result.source_digest), dst.repository, platforms, settings
+    )
+    return [a.describe() for a in done]
 
 
 def _copy_settings(

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from hangard.core.attachments import AttachmentSettings
 from hangard.core.platform import Platform
 from hangard.core.platform import parse_platform as _parse_platform
 from hangard.core.policy import Trust, VerifySettings
@@ -251,6 +252,7 @@ class _EntryBase(StrictModel):
     targets: list[str] | None = None
     schedule: ScheduleText | None = None
     verify: VerifySettings | None = None
+    attachments: AttachmentSettings | None = None
 
     @field_validator("schedule")
     @classmethod
@@ -354,6 +356,7 @@ class Defaults(StrictModel):
     targets: list[str] = Field(default_factory=list)
     schedule: ScheduleText = DEFAULT_SCHEDULE
     verify: VerifySettings | None = None
+    attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
 
     @field_validator("schedule")
     @classmethod

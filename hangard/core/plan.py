@@ -20,9 +20,10 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum, StrEnum
 
+from hangard.core.attachments import AttachmentSettings, AttachmentState
 from hangard.core.desired import (
     DesiredState,
     ImageEntry,
@@ -87,6 +88,8 @@ class SyncItem:
     pattern: a missing source is then a failure, not a skip."""
     requirements: tuple[Requirement, ...] = field(default=(), compare=False)
     """What the signature policy asks of the image before it is copied."""
+    attachments: AttachmentSettings | None = field(default=None, compare=False)
+    """What travels with the image (``None``: nothing)."""
 
     @property
     def key(self) -> ItemKey:
@@ -154,6 +157,8 @@ def expand(
     errors: list[ExpansionProblem] = []
     for entry in state.images:
         platforms = entry.platform_list(state.defaults)
+        settings = entry.attachments or state.defaults.attachments
+        attached = settings if settings.enabled else None
         schedule = state.schedule_of(entry)
         keys = entry_keys(entry.verify, state.defaults.verify)
         targets = [state.targets[n] for n in _entry_targets(state, entry) if n in state.targets]
@@ -185,11 +190,11 @@ def expand(
             needs = state.trust.requirements(source, keys)
             for name, target in zip(names, targets, strict=True):
                 dest = _destination(target, repo, destination, tag)
-                items.append(
-                    SyncItem(
-                        str(repo), tag, name, source, dest, platforms, schedule, explicit, needs
-                    )
+                item = SyncItem(
+                    str(repo), tag, name, source, dest, platforms, schedule, explicit, needs
                 )
+                registry = target.registry is not None  # archives: not yet
+                items.append(replace(item, attachments=attached if registry else None))
     unique: dict[ItemKey, SyncItem] = {}
     for item in items:
         kept = unique.setdefault(item.key, item)
@@ -224,6 +229,7 @@ class Observation:
     no_platform: bool = False
     error: HangardError | None = None
     """Why the item could not be observed."""
+    attachments: AttachmentState | None = None
 
     @property
     def reason(self) -> Reason | None:
@@ -261,6 +267,7 @@ class Action:
     error: HangardError | None = field(default=None, compare=False)
     """For ``error`` actions: what went wrong (``cause`` holds its text, and
     what plans compare: exceptions compare by identity)."""
+    attachments: AttachmentState | None = None
 
     @property
     def key(self) -> ItemKey:
@@ -281,7 +288,8 @@ class Action:
                 f"copy (drift: target {short_digest(self.target_digest)} "
                 f"≠ source {short_digest(self.desired_digest or self.source_digest)})"
             )
-        return f"{self.kind.value} ({self.cause})"
+        note = self.attachments.note if self.attachments and self.kind is ActionKind.COPY else ""
+        return f"{self.kind.value} ({self.cause}{'; ' + note if note else ''})"
 
     def as_dict(self) -> dict[str, object]:
         item = self.item
@@ -331,11 +339,14 @@ def decide(item: SyncItem, obs: Observation) -> Action:
         )
     want = obs.desired_digest or obs.source_digest
     digests = (obs.source_digest, obs.target_digest, obs.desired_digest)
+    attached = obs.attachments
     if obs.target_digest == want or (obs.target_digest and obs.platforms_match):
-        return Action(item, ActionKind.IN_SYNC, "", *digests)
-    if obs.target_digest is None:
-        return Action(item, ActionKind.COPY, "missing", *digests)
-    return Action(item, ActionKind.COPY, "drift", *digests)
+        if attached and attached.missing:
+            cause = f"attachments: {len(attached.missing)} missing"
+            return Action(item, ActionKind.COPY, cause, *digests, attachments=attached)
+        return Action(item, ActionKind.IN_SYNC, "", *digests, attachments=attached)
+    cause = "missing" if obs.target_digest is None else "drift"
+    return Action(item, ActionKind.COPY, cause, *digests, attachments=attached)
 
 
 @dataclass(frozen=True)

@@ -160,7 +160,9 @@ class History:
         observed = action.kind is not ActionKind.ERROR or action.reason is Reason.NOT_FOUND
         state.missing = observed and action.target_digest is None
         state.drift = action.kind is ActionKind.COPY and action.cause == "drift"
-        state.in_sync = action.kind is ActionKind.IN_SYNC
+        # the image itself is in sync when only attachments are to be copied
+        # (hangard_attachments_missing counts those)
+        state.in_sync = action.kind is ActionKind.IN_SYNC or action.cause.startswith("attachments:")
         if state.in_sync:
             state.last_success = now
             state.consecutive_failures = 0

@@ -63,6 +63,12 @@ class Metrics:
             ITEM,
             registry=r,
         )
+        self.attachments_missing = Gauge(
+            "hangard_attachments_missing",
+            "Attachments (signatures, attestations, SBOMs) the source has and the target lacks",
+            ITEM,
+            registry=r,
+        )
         self.failures = Counter(
             "hangard_copy_failures",
             "Failed copies (and failed observations) by reason",
@@ -201,6 +207,7 @@ class Metrics:
             self.in_sync,
             self.drift,
             self.missing,
+            self.attachments_missing,
             self.last_success,
             self.consecutive_failures,
         ):

@@ -69,14 +69,23 @@ class Recorder(CycleHooks):
                 [i.key for i in planned.items] + [e.key for e in planned.problems]
             )
             self.metrics.forget_items(i.labels for i in self.history.items.values())
+        missing: dict[tuple[str, str, str], int] = {}
         for action in planned.plan.actions:
-            export_item(self.metrics, self.history, self.history.observed(action))
+            item = self.history.observed(action)
+            export_item(self.metrics, self.history, item)
+            found = len(action.attachments.missing) if action.attachments else 0
+            missing[item.labels] = missing.get(item.labels, 0) + found
+        for labels, count in missing.items():
+            self.metrics.attachments_missing.labels(*labels).set(count)
         self.metrics.items_owned.set(len(self.history.items))
         self.metrics.desired.set(len(self.history.items))
 
     def item_finished(self, result: ItemResult) -> None:
-        export_item(self.metrics, self.history, self.history.finished(result))
+        item = self.history.finished(result)
+        export_item(self.metrics, self.history, item)
         action = result.action
+        if result.outcome in (ItemOutcome.COPIED, ItemOutcome.IN_SYNC) and action.attachments:
+            self.metrics.attachments_missing.labels(*item.labels).set(0)
         if result.outcome is ItemOutcome.FAILED:
             self.metrics.count_failure(
                 action.item.image, action.item.target, result.reason or Reason.OTHER

@@ -20,6 +20,7 @@ from pathlib import Path
 import structlog
 
 from hangard.copy import Copier, Progress, TransferSession
+from hangard.core.attachments import AttachmentSettings
 from hangard.core.desired import DesiredState
 from hangard.core.plan import ExpansionProblem, Plan, SyncItem, expand, make_plan
 from hangard.core.plan import pattern_repositories as _pattern_repositories
@@ -36,6 +37,7 @@ from hangard.sync.observation import observe
 from hangard.sync.shardmarker import check_shard_marker
 
 __all__ = [
+    "AttachmentChoice",
     "CycleHooks",
     "CycleResult",
     "Planned",
@@ -50,6 +52,34 @@ __all__ = [
 ]
 
 log = structlog.get_logger("hangard.sync")
+
+
+@dataclass(frozen=True)
+class AttachmentChoice:
+    """The command line's say over attachments, above the config's."""
+
+    none: bool = False
+    """``--no-attachments``: nothing travels with the images."""
+    no_signatures: bool = False
+    """``--remove-signatures``: signatures stay behind."""
+
+    def apply(self, state: DesiredState) -> DesiredState:
+        """``state`` with every entry's attachments (and the default) overridden."""
+        if not (self.none or self.no_signatures):
+            return state
+
+        def change(settings: AttachmentSettings) -> AttachmentSettings:
+            update = {"enabled": False} if self.none else {"signatures": False}
+            return settings.model_copy(update=update)
+
+        defaults = state.defaults.model_copy(
+            update={"attachments": change(state.defaults.attachments)}
+        )
+        images = [
+            e.model_copy(update={"attachments": change(e.attachments)}) if e.attachments else e
+            for e in state.images
+        ]
+        return state.model_copy(update={"defaults": defaults, "images": images})
 
 
 @dataclass(frozen=True)
@@ -167,7 +197,7 @@ async def observe_and_plan(
     opened = archives or ArchiveSet()
     try:
         observations = await observe(
-            client, items, cache, stores=lambda ref: open_store(ref, client, opened)
+            client, items, cache, stores=lambda ref: open_store(ref, client, opened), tags=tags
         )
     finally:
         if archives is None:

@@ -1,6 +1,8 @@
 """What the planner remembers between cycles so the steady state stays one
 ``HEAD`` per tag: which digest a platform subset of a source index has, and
-which digest a schema1 source's conversion got. In memory for the daemon,
+which digest a schema1 source's conversion got, which child manifests an
+image's attachments hang on, and which attachments were copied to each
+target repository. In memory for the daemon,
 ``subset-cache.json`` in the state dir between ``sync --once`` runs."""
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ class DigestCache:
     entries: dict[str, dict[str, object]] = field(default_factory=dict)
     conversions: dict[str, str] = field(default_factory=dict)
     """schema1 source digest → the digest of its schema2 conversion."""
+    subjects: dict[str, list[str]] = field(default_factory=dict)
+    """``(source digest, platforms)`` key → the digests whose attachments
+    travel (:func:`hangard.core.attachments.image_subjects`)."""
+    attached: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Target repository → {attachment tag: the source digest copied there}."""
+    referrers_api: dict[str, bool] = field(default_factory=dict)
+    """Registry host → whether it has the referrers API (asked once)."""
     path: Path | None = None
     dirty: bool = False
 
@@ -52,21 +61,45 @@ class DigestCache:
         self.entries[self.key(source_digest, platforms)] = {"digest": digest, "children": children}
         self.dirty = True
 
+    def put_subjects(
+        self, source_digest: str, platforms: Sequence[Platform], digests: list[str]
+    ) -> None:
+        self.subjects[self.key(source_digest, platforms)] = digests
+        self.dirty = True
+
+    def copied_attachments(self, target: str) -> dict[str, str]:
+        """What was copied to ``target`` (a repository): tag → source digest."""
+        return self.attached.get(target, {})
+
+    def record_attachment(self, target: str, tag: str, source_digest: str) -> None:
+        if self.attached.get(target, {}).get(tag) != source_digest:
+            self.attached.setdefault(target, {})[tag] = source_digest
+            self.dirty = True
+
     @classmethod
     def load(cls, path: Path) -> DigestCache:
         try:
             data = json.loads(path.read_text())
-            entries = data.get("entries", {}) if isinstance(data, dict) else {}
-            conversions = data.get("conversions", {}) if isinstance(data, dict) else {}
         except (OSError, ValueError):
-            entries, conversions = {}, {}
-        if not isinstance(entries, dict) or not isinstance(conversions, dict):
-            entries, conversions = {}, {}
-        return cls(entries=entries, conversions=conversions, path=path)
+            data = {}
+        parts = {
+            name: data.get(name, {}) if isinstance(data, dict) else {}
+            for name in ("entries", "conversions", "subjects", "attached", "referrers_api")
+        }
+        if not all(isinstance(v, dict) for v in parts.values()):
+            parts = {name: {} for name in parts}
+        return cls(path=path, **parts)
 
     def save(self) -> None:
         if self.path is None or not self.dirty:
             return
-        doc = {"version": 1, "entries": self.entries, "conversions": self.conversions}
+        doc = {
+            "version": 1,
+            "entries": self.entries,
+            "conversions": self.conversions,
+            "subjects": self.subjects,
+            "attached": self.attached,
+            "referrers_api": self.referrers_api,
+        }
         write_atomic(self.path, json.dumps(doc))
         self.dirty = False

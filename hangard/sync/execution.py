@@ -11,9 +11,11 @@ from dataclasses import replace
 import structlog
 
 from hangard.copy import Copier
+from hangard.copy.attachments import AttachmentCopier
 from hangard.copy.engine import NO_PLATFORM_MATCH, UNKNOWN
 from hangard.copy.verify import verified_source
 from hangard.core.plan import Action, ActionKind, ItemKey, Plan, SyncItem
+from hangard.core.reference import ImageReference
 from hangard.core.transports import ArchiveReference
 from hangard.errors import CycleTimeoutError, HangardError, OperationError, Reason
 from hangard.registry.client import RegistryClient
@@ -141,7 +143,7 @@ async def execute(
         else:
             running: list[float] = []  # when the copy started, once it has
             try:
-                result = await _copy(copier, gate, locks, action, running)
+                result = await _copy(copier, gate, locks, action, running, cache=cache)
             except asyncio.CancelledError:
                 if running and deadline_passed is not None and deadline_passed():
                     outcomes.finish(_cut_short(action, running[0]))
@@ -254,7 +256,13 @@ async def _commit_archives(copier: Copier, results: list[ItemResult]) -> list[It
 
 
 async def _copy(
-    copier: Copier, gate: asyncio.Semaphore, locks: KeyLocks, action: Action, running: list[float]
+    copier: Copier,
+    gate: asyncio.Semaphore,
+    locks: KeyLocks,
+    action: Action,
+    running: list[float],
+    *,
+    cache: DigestCache | None = None,
 ) -> ItemResult:
     """Copy one item; ``running`` gets the time it starts (past its lock
     and the concurrency gate)."""
@@ -279,6 +287,8 @@ async def _copy(
                 # the plan's view of the target is stale if another job held the lock
                 target_digest=UNKNOWN if contended else action.target_digest,
             )
+            if not result.skipped:
+                attached = await _attach(copier, action, cache)
         except HangardError as exc:
             duration = time.monotonic() - started
             # the "item failed" event is logged by log_outcome; the failure's
@@ -290,9 +300,10 @@ async def _copy(
                 failure=exc.with_context(item=item_name(action)),
             )
     duration = time.monotonic() - started
+    attached = 0 if result.skipped else attached
     if result.skipped:
         outcome = ItemOutcome.SKIPPED
-    elif result.up_to_date:  # another job or run got there first
+    elif result.up_to_date and not attached:  # another job or run got there first
         outcome = ItemOutcome.IN_SYNC
     else:
         outcome = ItemOutcome.COPIED
@@ -305,7 +316,26 @@ async def _copy(
         bytes=result.bytes_moved,
         blobs_copied=result.blobs_copied,
         blobs_mounted=result.blobs_mounted,
+        attachments=attached or None,
         duration=round(duration, 3),
         result=outcome.value,
     )
     return ItemResult(action, outcome, copy=result, duration=duration)
+
+
+async def _attach(copier: Copier, action: Action, cache: DigestCache | None) -> int:
+    """Copy the attachments the plan found missing; remember them in
+    ``cache``. How many were copied."""
+    item, state = action.item, action.attachments
+    if not isinstance(item, SyncItem) or state is None or item.attachments is None:
+        return 0
+    if not state.missing or not isinstance(item.destination, ImageReference):
+        return 0
+    target = item.destination.repository
+    done = await AttachmentCopier(copier).copy(
+        item.source.repository, target, state.missing, item.attachments
+    )
+    for attachment in done:
+        if cache is not None:
+            cache.record_attachment(str(target), attachment.key, attachment.digest)
+    return len(done)

@@ -1,0 +1,271 @@
+"""Find an image's attachments at a registry source and copy them to a
+registry target (the decisions are :mod:`hangard.core.attachments`').
+
+Finding: the source repository's tag list names the cosign and fallback
+tags; each found costs one ``HEAD`` (its digest). A source with the
+referrers API (learnt once per registry: distribution 2.8 answers 404) is
+asked once per subject digest instead of the fallback tag.
+
+Copying: a cosign tag is copied as an image under its tag (blobs first);
+a referrer manifest is pushed by digest after its blobs, and when the target
+answers without ``OCI-Subject`` its fallback index is merged with what it
+already lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Iterable, Mapping, MutableMapping, Sequence
+
+import structlog
+
+from hangard.copy.blobs import BlobStats
+from hangard.copy.engine import Copier
+from hangard.core.attachments import (
+    Attachment,
+    AttachmentKind,
+    AttachmentSettings,
+    attachments_in,
+    image_subjects,
+    merge_fallback_index,
+    referrer_artifact_type,
+    referrer_wanted,
+)
+from hangard.core.cosign import referrers_fallback_tag
+from hangard.core.manifest import Descriptor
+from hangard.core.platform import Platform
+from hangard.core.reference import ImageReference, Repository
+from hangard.core.transports import ArchiveReference
+from hangard.errors import HangardError, NotFoundError, UnsupportedMediaTypeError
+from hangard.once import Once
+from hangard.registry.client import RegistryClient
+from hangard.registry.referrers import list_referrers, push_referrer
+
+__all__ = ["AttachmentCopier", "Finder", "copy_image_attachments", "save_image_attachments"]
+
+log = structlog.get_logger("hangard.attachments")
+
+
+class Finder:
+    """Finds attachments at the source, each tag list and ``HEAD`` once.
+
+    ``tags`` holds tag lists already fetched (pattern entries');
+    ``referrers_api`` remembers, per registry host, whether it has the
+    referrers API (a dict the caller may persist).
+    """
+
+    def __init__(
+        self,
+        client: RegistryClient,
+        tags: Mapping[Repository, Sequence[str] | HangardError] | None = None,
+        referrers_api: MutableMapping[str, bool] | None = None,
+    ) -> None:
+        self.client = client
+        self.known = dict(tags or {})
+        self.referrers_api = {} if referrers_api is None else referrers_api
+        self._tags: Once[Sequence[str]] = Once()
+        self._heads: Once[str | None] = Once()
+        self._referrers: Once[list[Descriptor] | None] = Once()
+
+    async def tags(self, repo: Repository) -> Sequence[str]:
+        known = self.known.get(repo)
+        if known is not None and not isinstance(known, HangardError):
+            return known
+        return await self._tags(repo, lambda: self.client.list_tags(repo))
+
+    async def digest(self, repo: Repository, tag: str) -> str | None:
+        async def head() -> str | None:
+            found = await self.client.head_manifest(repo.tag(tag))
+            return found.digest if found is not None else None
+
+        return await self._heads((repo, tag), head)
+
+    async def find(
+        self, repo: Repository, subjects: Sequence[str], settings: AttachmentSettings
+    ) -> tuple[Attachment, ...]:
+        """What ``subjects`` have attached at ``repo``, with their digests."""
+        if not subjects:
+            return ()
+        listed = attachments_in(await self.tags(repo), subjects, settings)
+        found = []
+        for attachment in listed:
+            digest = await self.digest(repo, attachment.tag)
+            if digest is not None:  # gone since the listing
+                found.append(_with_digest(attachment, digest))
+        if not any(a.kind is AttachmentKind.REFERRERS for a in found):
+            found += await self._from_api(repo, subjects, settings)
+        return tuple(found)
+
+    async def _from_api(
+        self, repo: Repository, subjects: Sequence[str], settings: AttachmentSettings
+    ) -> list[Attachment]:
+        if self.referrers_api.get(repo.registry) is False:
+            return []
+        found = []
+        for subject in subjects:
+
+            def ask(subject: str = subject) -> Awaitable[list[Descriptor] | None]:
+                return list_referrers(self.client, repo, subject)
+
+            listed = await self._referrers((repo, subject), ask)
+            self.referrers_api[repo.registry] = listed is not None
+            if listed is None:
+                return []
+            found += [
+                Attachment(
+                    "", subject, AttachmentKind.REFERRER, referrer_artifact_type(d), d.digest
+                )
+                for d in listed
+                if referrer_wanted(d, settings)
+            ]
+        return found
+
+
+def _with_digest(attachment: Attachment, digest: str) -> Attachment:
+    return Attachment(
+        attachment.tag, attachment.subject, attachment.kind, attachment.artifact_type, digest
+    )
+
+
+class AttachmentCopier:
+    """Copies attachments with a :class:`Copier`'s client and transfer
+    session (so blobs shared with the image are not uploaded twice)."""
+
+    def __init__(self, copier: Copier) -> None:
+        self.copier = copier
+        self.client = copier.client
+
+    async def copy(
+        self,
+        source: Repository,
+        target: Repository,
+        attachments: Iterable[Attachment],
+        settings: AttachmentSettings,
+    ) -> list[Attachment]:
+        """Copy each of ``attachments``; the ones copied (all, or an error)."""
+        done = []
+        for attachment in attachments:
+            if attachment.kind is AttachmentKind.COSIGN:
+                await self.copier.copy(
+                    source.tag(attachment.tag).with_digest(attachment.digest),
+                    target.tag(attachment.tag),
+                )
+            elif attachment.kind is AttachmentKind.REFERRERS:
+                index = await self.client.get_manifest(source.digest(attachment.digest))
+                wanted = [d for d in index.children if referrer_wanted(d, settings)]
+                await self._referrers(source, target, attachment.subject, wanted)
+            else:
+                desc = await self.client.head_manifest(source.digest(attachment.digest))
+                if desc is not None:
+                    await self._referrers(
+                        source, target, attachment.subject, [_typed(desc, attachment)]
+                    )
+            log.info(
+                "attachment copied",
+                source=str(source),
+                target=str(target),
+                attachment=attachment.describe(),
+            )
+            done.append(attachment)
+        return done
+
+    async def _referrers(
+        self, source: Repository, target: Repository, subject: str, wanted: list[Descriptor]
+    ) -> None:
+        """Push each referrer (blobs first); then, unless the target said
+        ``OCI-Subject``, list them in its fallback index."""
+        indexed: bool | None = None
+        pushed = []
+        for desc in wanted:
+            if await self.client.head_manifest(target.digest(desc.digest)) is None:
+                try:
+                    said = await self._push(source, target, desc)
+                except (NotFoundError, UnsupportedMediaTypeError) as exc:
+                    # a dangling or foreign entry of the source's list: not ours to fix
+                    log.warning("referrer not copied", image=str(source), error=str(exc))
+                    continue
+                indexed = said if indexed is None else indexed and said
+            pushed.append(desc)
+        wanted = pushed
+        if not wanted:
+            return
+        if indexed is None:  # all were there: does the target keep a list itself?
+            indexed = await list_referrers(self.client, target, subject) is not None
+        if not indexed:
+            await self._merge_fallback(target, subject, wanted)
+
+    async def _push(self, source: Repository, target: Repository, desc: Descriptor) -> bool:
+        manifest = await self.client.get_manifest(source.digest(desc.digest))
+        if manifest.is_index:  # rare: an index as a referrer; its children first
+            await self.copier.copy(source.digest(desc.digest), target.digest(desc.digest))
+            return False
+        stats = BlobStats()
+        for blob in manifest.blobs:
+            await self.copier.session.ensure_blob(source, target, blob, stats)
+        return await push_referrer(self.client, target.digest(desc.digest), manifest)
+
+    async def _merge_fallback(
+        self, target: Repository, subject: str, wanted: list[Descriptor]
+    ) -> None:
+        ref = target.tag(referrers_fallback_tag(subject))
+        try:
+            existing = await self.client.get_manifest(ref)
+        except NotFoundError:
+            existing = None
+        have = {d.digest for d in existing.children} if existing is not None else set()
+        if existing is not None and all(d.digest in have for d in wanted):
+            return
+        merged = merge_fallback_index(existing, wanted)
+        await self.client.put_manifest(ref, merged)
+
+
+def _typed(desc: Descriptor, attachment: Attachment) -> Descriptor:
+    """A referrer's descriptor for a fallback index: with its artifact type."""
+    raw: dict[str, object] = {
+        "mediaType": desc.media_type,
+        "digest": desc.digest,
+        "size": desc.size,
+    }
+    if attachment.artifact_type and attachment.artifact_type != desc.media_type:
+        raw["artifactType"] = attachment.artifact_type
+    return Descriptor(desc.media_type, desc.digest, desc.size, raw=raw)
+
+
+async def copy_image_attachments(
+    copier: Copier,
+    source: ImageReference,
+    target: Repository,
+    platforms: Sequence[Platform],
+    settings: AttachmentSettings,
+) -> list[Attachment]:
+    """After ``source`` (pinned) was copied to ``target`` with ``platforms``:
+    find its attachments and copy them (``hangard copy``)."""
+    manifest = await copier.client.get_manifest(source)
+    subjects, note = image_subjects(manifest, platforms)
+    if note:
+        log.info(note, image=str(source))
+    found = await Finder(copier.client).find(source.repository, subjects, settings)
+    return await AttachmentCopier(copier).copy(source.repository, target, found, settings)
+
+
+async def save_image_attachments(
+    copier: Copier,
+    source: ImageReference,
+    archive: ArchiveReference,
+    platforms: Sequence[Platform],
+    settings: AttachmentSettings,
+) -> list[Attachment]:
+    """After ``source`` (pinned) was saved as ``archive``'s image: save its
+    cosign tags and fallback indexes beside it, under their tags (an archive
+    holds tagged images; a referrer only the source's API lists is left out)."""
+    manifest = await copier.client.get_manifest(source)
+    subjects, _ = image_subjects(manifest, platforms)
+    found = await Finder(copier.client).find(source.repository, subjects, settings)
+    done = []
+    for attachment in found:
+        if attachment.kind is AttachmentKind.REFERRER:
+            log.info("referrer not saved: archives keep tags", attachment=attachment.describe())
+            continue
+        pinned = source.repository.tag(attachment.tag).with_digest(attachment.digest)
+        await copier.copy(pinned, archive.with_tag(attachment.tag))
+        done.append(attachment)
+    return done
