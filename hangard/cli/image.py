@@ -123,9 +123,8 @@ def copy(
     no_attachments: NoAttachments = False,
     remove_signatures: RemoveSignatures = False,
 ) -> None:
-    """Copy an image, or a whole multi-arch index, keeping its digest, with
-    its signatures, attestations and SBOMs (registry to registry); with
-    --policy, only once its signatures meet the policy."""
+    """Copy an image, or a whole multi-arch index, keeping its digest, with its signatures,
+    attestations and SBOMs (registry to registry); with --policy, once they meet it."""
     src = parse_store_image(source)
     dst = parse_store_image(destination)
     if all_platforms and platform:
@@ -149,8 +148,7 @@ def copy(
     async def work() -> int:
         import structlog
 
-        from hangard.copy import Copier, TransferSession
-        from hangard.copy.verify import verify_copy_source
+        from hangard.copy import Copier, TransferSession, verify_copy_source
         from hangard.render import render_copy_result, result_json
 
         async with client_for(settings, authfile) as client:

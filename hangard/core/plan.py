@@ -33,7 +33,7 @@ from hangard.core.desired import (
     parse_tag_spec,
 )
 from hangard.core.platform import Platform
-from hangard.core.policy import Requirement, entry_keys
+from hangard.core.policy import Requirement
 from hangard.core.reference import ImageReference, Repository, parse_reference
 from hangard.core.shard import Shard
 from hangard.core.tags import select_tags
@@ -84,10 +84,8 @@ class SyncItem:
     platforms: tuple[Platform, ...] = ()
     schedule: str = ""
     explicit: bool = True
-    """Named by the config (a tag or a list line), not selected by a
-    pattern: a missing source is then a failure, not a skip."""
-    requirements: tuple[Requirement, ...] = field(default=(), compare=False)
-    """What the signature policy asks of the image before it is copied."""
+    """Named by the config (a tag or list line), not by a pattern: missing, it fails, not skips."""
+    requirements: tuple[Requirement, ...] = field(default=(), compare=False)  # before copying
     attachments: AttachmentSettings | None = field(default=None, compare=False)
     """What travels with the image (``None``: nothing)."""
 
@@ -160,7 +158,6 @@ def expand(
         settings = entry.attachments or state.defaults.attachments
         attached = settings if settings.enabled else None
         schedule = state.schedule_of(entry)
-        keys = entry_keys(entry.verify, state.defaults.verify)
         targets = [state.targets[n] for n in _entry_targets(state, entry) if n in state.targets]
         names = [n for n in _entry_targets(state, entry) if n in state.targets]
         wanted: list[tuple[Repository, str, str | None, str | None]] = []
@@ -187,12 +184,10 @@ def expand(
                 wanted.append((repo, line.tag, line.digest, line.destination))
         for repo, tag, digest, destination in wanted:
             source = ImageReference(repo.registry, repo.path, tag=tag, digest=digest)
-            needs = state.trust.requirements(source, keys)
             for name, target in zip(names, targets, strict=True):
                 dest = _destination(target, repo, destination, tag)
-                item = SyncItem(
-                    str(repo), tag, name, source, dest, platforms, schedule, explicit, needs
-                )
+                item = SyncItem(str(repo), tag, name, source, dest, platforms, schedule, explicit)
+                item = replace(item, requirements=state.trust.of(source, entry, state.defaults))
                 registry = target.registry is not None  # archives: not yet
                 items.append(replace(item, attachments=attached if registry else None))
     unique: dict[ItemKey, SyncItem] = {}

@@ -27,7 +27,7 @@ import base64
 import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import Field
 
@@ -38,6 +38,7 @@ from hangard.errors import InputError
 
 __all__ = [
     "AcceptAnything",
+    "HasVerify",
     "Identity",
     "Policy",
     "Reject",
@@ -159,6 +160,13 @@ def _scopes(image: ImageReference) -> list[str]:
     return scopes
 
 
+class HasVerify(Protocol):
+    """An entry, or the defaults: what names its ``verify.keys``."""
+
+    @property
+    def verify(self) -> VerifySettings | None: ...
+
+
 @dataclass(frozen=True)
 class Trust:
     """Everything a run verifies with: the policy (if any), every key file
@@ -167,6 +175,13 @@ class Trust:
     policy: Policy | None = None
     keys: Mapping[str, VerifyKey] = field(default_factory=dict)
     insecure: bool = False
+
+    def of(
+        self, image: ImageReference, entry: HasVerify, defaults: HasVerify
+    ) -> tuple[Requirement, ...]:
+        """What ``image``, selected by ``entry``, needs (its ``verify``, else
+        the defaults', and the policy's scope)."""
+        return self.requirements(image, entry_keys(entry.verify, defaults.verify))
 
     def requirements(
         self, image: ImageReference, key_paths: Sequence[str]
