@@ -25,6 +25,9 @@ cycle_timeout      21600                       seconds one daemon cycle may take
                                                counted as failed; the copies
                                                it cuts short fail with reason
                                                timeout)
+policy             (none)                      a containers policy.json, in place
+                                               of the config's ``policy:``
+insecure_policy    false                       check no signatures at all
 shard              (none)                      I/N: act only on the items shard
                                                I of N owns (scale-out)
 shards             (none)                      N, the shard taken from the
@@ -74,6 +77,8 @@ class Settings(BaseSettings):
     watch_config: bool = True
     shutdown_grace: float = Field(default=30.0, ge=0)
     cycle_timeout: float = Field(default=6 * 3600.0, gt=0)
+    policy: Path | None = None
+    insecure_policy: bool = False
     shards: int | None = Field(default=None, ge=1, le=MAX_SHARDS)
     shard: Shard | None = None
 

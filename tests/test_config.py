@@ -432,7 +432,7 @@ def test_load_raises_config_error_with_every_problem(tmp_path: Path) -> None:
     assert info.value.problems == [
         f"{path}:5:1: unknown key 'imagez'; did you mean 'images'?",
         f"{path}:6:1: unknown key 'extra' (expected one of: version, defaults, registries, "
-        "targets, images)",
+        "targets, images, policy)",
     ]
     assert info.value.exit_code == 2
 

@@ -78,6 +78,7 @@ ALERTS = {
     "HangardImageDrift",
     "HangardImageMissing",
     "HangardTargetFailing",
+    "HangardSignatureRefused",
     "HangardNoSuccessfulCycle",
     "HangardConfigReloadFailed",
     "HangardRateLimitLow",
@@ -97,6 +98,8 @@ SETTINGS = {
     "HANGARD_SHUTDOWN_GRACE",
     "HANGARD_CYCLE_TIMEOUT",
     "HANGARD_PRUNE",
+    "HANGARD_POLICY",
+    "HANGARD_INSECURE_POLICY",
 }
 DEFAULT_SHUTDOWN_GRACE = 30.0
 

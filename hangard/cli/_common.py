@@ -32,9 +32,11 @@ if TYPE_CHECKING:
 __all__ = [
     "AuthFile",
     "ExitCode",
+    "InsecurePolicy",
     "LogFormat",
     "LogLevel",
     "OutputFormat",
+    "PolicyFile",
     "TlsVerify",
     "app",
     "config_client",
@@ -244,6 +246,21 @@ AuthFile = Annotated[
         dir_okay=False,
     ),
 ]
+PolicyFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--policy",
+        metavar="FILE",
+        help="containers policy.json to enforce, instead of the config's policy: ($HANGARD_POLICY)",
+    ),
+]
+InsecurePolicy = Annotated[
+    bool | None,
+    typer.Option(
+        "--insecure-policy",
+        help="check no signatures: skip policy.json and verify.keys ($HANGARD_INSECURE_POLICY)",
+    ),
+]
 
 
 ShardOpt = Annotated[
@@ -273,12 +290,15 @@ def load_settings(**overrides: Any) -> Settings:
         raise typer.Exit(ExitCode.USAGE) from None
 
 
-def load_config(path: Path) -> LoadedConfig:
-    """A valid desired-state file, or its problems printed and exit 2."""
+def load_config(path: Path, settings: Settings | None = None) -> LoadedConfig:
+    """A valid desired-state file, or its problems printed and exit 2; with
+    ``settings``, its ``policy`` and ``insecure_policy`` apply."""
     from hangard.config import load_config
+    from hangard.config.trustfiles import TrustOptions
 
+    trust = TrustOptions(settings.policy, settings.insecure_policy) if settings else None
     try:
-        return load_config(path, check_secrets=True)
+        return load_config(path, check_secrets=True, trust=trust)
     except ConfigError as exc:
         for problem in exc.problems or [exc.message]:
             typer.echo(problem, err=True)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from hangard.cli._common import ShardOpt, app, load_settings
+from hangard.cli._common import InsecurePolicy, PolicyFile, ShardOpt, app, load_settings
 from hangard.cli.flags import at_least
 
 __all__ = ["run"]
@@ -42,6 +42,8 @@ def run(
             help="on SIGTERM, how long copies in flight may finish ($HANGARD_SHUTDOWN_GRACE)",
         ),
     ] = None,
+    policy: PolicyFile = None,
+    insecure_policy: InsecurePolicy = None,
     shard: ShardOpt = None,
     prune: Annotated[
         bool | None,
@@ -59,6 +61,8 @@ def run(
         concurrency=concurrency,
         watch_config=watch,
         shutdown_grace=shutdown_grace,
+        policy=policy,
+        insecure_policy=insecure_policy or None,
         shard=shard,
         prune=prune,
     )

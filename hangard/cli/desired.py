@@ -137,10 +137,12 @@ def validate(
     """
     online = online or targets
     from hangard.config import check_config
+    from hangard.config.trustfiles import TrustOptions
 
     settings = load_settings()
     path = file or settings.config
-    loaded, problems = check_config(path, check_secrets=check_secrets or online)
+    trust = TrustOptions(settings.policy, settings.insecure_policy)
+    loaded, problems = check_config(path, check_secrets=check_secrets or online, trust=trust)
     if output is OutputFormat.json:
         typer.echo(json.dumps([dataclasses.asdict(p) for p in problems], indent=2))
     else:
@@ -258,7 +260,7 @@ def plan(
     terraform's): 0 all in sync, 2 copies pending, 1 errors.
     """
     settings = load_settings(shard=shard)
-    loaded = load_config(file or settings.config)
+    loaded = load_config(file or settings.config, settings)
     if shards is not None:
         raise typer.Exit(run_async(_spread(loaded, settings, shards, output)))
     raise typer.Exit(run_plan(loaded, settings, output, detailed_exitcode=detailed_exitcode))

@@ -14,11 +14,14 @@ from hangard import __version__
 from hangard.cli._common import (
     AuthFile,
     ExitCode,
+    InsecurePolicy,
     NoAttachments,
     OutputFormat,
+    PolicyFile,
     RemoveSignatures,
     TlsVerify,
     app,
+    load_settings,
     parse_bool,
     parse_creds,
     parse_platforms,
@@ -40,6 +43,7 @@ from hangard.registry.options import ClientOptions, RegistryOptions
 
 if TYPE_CHECKING:
     from hangard.copy import Copier, CopyResult
+    from hangard.core.policy import Trust
     from hangard.registry.client import RegistryClient
     from hangard.registry.credentials import Credentials
 
@@ -183,12 +187,14 @@ def copy(
         bool | None,
         typer.Option("--progress/--no-progress", help="progress bars (default: on a TTY)"),
     ] = None,
+    policy: PolicyFile = None,
+    insecure_policy: InsecurePolicy = None,
     no_attachments: NoAttachments = False,
     remove_signatures: RemoveSignatures = False,
     quiet: Quiet = False,
 ) -> None:
-    """Copy an image, or a whole multi-arch index, keeping its digest, with
-    its signatures, attestations and SBOMs (registry to registry)."""
+    """Copy an image, or a whole multi-arch index, keeping its digest, with its signatures,
+    attestations and SBOMs (registry to registry); with --policy, once they meet it."""
     src = parse_store_image(source)
     dst = parse_store_image(destination)
     if all_platforms and platform:
@@ -211,12 +217,14 @@ def copy(
     show_progress = not quiet and (sys.stderr.isatty() if progress is None else progress)
     host_authfiles = _side_authfiles(src, dst, src_authfile, dest_authfile)
     retries = Retries(retry_times, retry_delay)
+    trust = _trust(policy, insecure_policy)
 
     async def work() -> int:
-        from hangard.copy import Copier, TransferSession
+        from hangard.copy import Copier, TransferSession, verify_copy_source
         from hangard.copy.progress import ITEM_LABEL
 
         async with client_for(settings, authfile, retries, host_authfiles) as client:
+            source = await verify_copy_source(client, trust, src)
             reporter: Any = contextlib.nullcontext()
             session = TransferSession(client)
             if show_progress:
@@ -228,7 +236,7 @@ def copy(
             ITEM_LABEL.set(f"{src} -> {dst}")
             try:
                 with reporter:
-                    result = await copier.copy(src, dst, platforms=wanted)
+                    result = await copier.copy(source, dst, platforms=wanted)
                 attached = []
                 if isinstance(src, ImageReference) and isinstance(dst, ImageReference):
                     attached = await _attachments(copier, result, no_attachments, remove_signatures)
@@ -243,6 +251,23 @@ def copy(
         if isinstance(ref, ImageReference)
     }
     raise typer.Exit(run_async(work(), CliHints(sides)))
+
+
+def _trust(policy: Path | None, insecure_policy: bool | None) -> Trust:
+    """The policy ``--policy`` (or ``$HANGARD_POLICY``) names; none with
+    ``--insecure-policy``. Exit 2 when the file cannot be used."""
+    from hangard.config.trustfiles import load_policy_option
+    from hangard.core.policy import Trust
+    from hangard.errors import ConfigError
+
+    settings = load_settings(policy=policy, insecure_policy=insecure_policy or None)
+    if settings.policy is None or settings.insecure_policy:
+        return Trust(insecure=True)
+    try:
+        return load_policy_option(settings.policy)
+    except ConfigError as exc:
+        typer.echo(f"error: --policy: {exc.message}", err=True)
+        raise typer.Exit(ExitCode.USAGE) from None
 
 
 async def _attachments(

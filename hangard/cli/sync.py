@@ -16,8 +16,10 @@ import typer
 from hangard.cli._common import (
     AuthFile,
     ExitCode,
+    InsecurePolicy,
     NoAttachments,
     OutputFormat,
+    PolicyFile,
     RemoveSignatures,
     ShardOpt,
     app,
@@ -148,6 +150,8 @@ def sync(
         typer.Option("--progress/--no-progress", help="progress bars (default: on a TTY)"),
     ] = None,
     quiet: Quiet = False,
+    policy: PolicyFile = None,
+    insecure_policy: InsecurePolicy = None,
     no_attachments: NoAttachments = False,
     remove_signatures: RemoveSignatures = False,
     shard: ShardOpt = None,
@@ -162,11 +166,15 @@ def sync(
     if quiet:
         quiet_logging(ctx)
     settings = load_settings(
-        concurrency=concurrency, shard=shard, prune=False if no_prune else None
+        concurrency=concurrency,
+        shard=shard,
+        prune=False if no_prune else None,
+        policy=policy,
+        insecure_policy=insecure_policy or None,
     )
     if list_file is None:
         _no_list_flags(ctx)
-        loaded = load_config(file or settings.config)
+        loaded = load_config(file or settings.config, settings)
     else:
         if file is not None:
             raise typer.BadParameter("give FILE or --list, not both", param_hint="--list")

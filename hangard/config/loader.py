@@ -9,11 +9,12 @@ I/O around it, and :mod:`hangard.config.report` places each problem found:
 3. read every ``list:`` file (relative to the config file) and parse its
    lines (:mod:`hangard.config.hangarlist`);
 4. resolve ``ca_file``, ``cert_dir``, ``client_cert``, ``client_key``,
-   ``password_file``, ``list`` and ``archive`` paths against the config
-   file's directory; check the TLS files are readable;
+   ``password_file``, ``list``, ``archive``, ``policy`` and ``verify.keys``
+   paths against the config file's directory; check the TLS files are readable;
 5. check cron schedules with APScheduler (the core only counts fields);
 6. validate with :meth:`DesiredState.model_validate`, then
-   :func:`~hangard.core.crosscheck.check_references`.
+   :func:`~hangard.core.crosscheck.check_references`;
+7. read the signature policy and keys (:mod:`hangard.config.trustfiles`).
 
 All problems are reported, sorted (see :class:`~hangard.config.report.Report`).
 Cross-references (target names, duplicate outputs) are checked when the schema
@@ -48,6 +49,8 @@ from hangard.config.hangarlist import parse_hangar_list
 from hangard.config.messages import strip_union_tags
 from hangard.config.positions import Problem, load_yaml
 from hangard.config.report import Report
+from hangard.config.salvage import salvage_entry
+from hangard.config.trustfiles import TrustOptions, read_trust, resolve_trust_paths
 from hangard.core.desired import DesiredState, ListEntry, Location
 from hangard.core.schedule import parse_interval
 from hangard.errors import ConfigError
@@ -112,10 +115,11 @@ def check_config(
     *,
     check_secrets: bool = False,
     environ: Mapping[str, str] | None = None,
+    trust: TrustOptions | None = None,
 ) -> ConfigCheck:
     """Read and validate a desired-state file and its list files:
     ``(loaded, warnings)`` when valid, else ``(None, problems)``."""
-    return ConfigCheck(*_Loader(path, check_secrets, environ).run())
+    return ConfigCheck(*_Loader(path, check_secrets, environ, trust or TrustOptions()).run())
 
 
 def load_config(
@@ -123,35 +127,17 @@ def load_config(
     *,
     check_secrets: bool = False,
     environ: Mapping[str, str] | None = None,
+    trust: TrustOptions | None = None,
 ) -> LoadedConfig:
     """:func:`check_config`, raising :class:`~hangard.errors.ConfigError`
     (whose ``problems`` are each formatted ``FILE:LINE:COL: message``) when
     the file is invalid."""
-    loaded, found = check_config(path, check_secrets=check_secrets, environ=environ)
+    loaded, found = check_config(path, check_secrets=check_secrets, environ=environ, trust=trust)
     problems = [p for p in found if p.is_error]
     if problems or loaded is None:
         count = _plural(len(problems), "problem")
         raise ConfigError(f"{os.fspath(path)}: {count}", problems=[str(p) for p in problems])
     return loaded
-
-
-#: Fields that decide an entry's outputs: when one is bad, the entry is
-#: checked for its targets only.
-_OUTPUT_FIELDS = frozenset({"source", "tags", "list", "lines", "destination"})
-
-
-def _salvage_entry(entry: Any, bad_fields: set[Hashable]) -> Any:
-    """``entry`` without its bad fields, for checking its references; a
-    stand-in without outputs when what it produces is unknown; ``None``
-    when not even its targets can be checked."""
-    if not isinstance(entry, dict) or None in bad_fields or "targets" in bad_fields:
-        return None
-    if bad_fields & _OUTPUT_FIELDS:
-        stand_in: dict[str, Any] = {"list": "(not checked: the entry is invalid)"}
-        if "targets" in entry:
-            stand_in["targets"] = entry["targets"]
-        return stand_in
-    return {k: v for k, v in entry.items() if k not in bad_fields}
 
 
 def _plural(n: int, one: str, many: str | None = None) -> str:
@@ -164,6 +150,7 @@ class _Loader:
         path: str | os.PathLike[str],
         check_secrets: bool,
         environ: Mapping[str, str] | None,
+        trust: TrustOptions,
     ) -> None:
         self.display = os.fspath(path)
         self.path = Path(os.path.abspath(self.display))
@@ -173,6 +160,7 @@ class _Loader:
         self.report = Report(self.display)
         self.files: list[Path] = [self.path]
         self.digest = hashlib.sha256()
+        self.trust = trust
 
     # -- the steps --------------------------------------------------------
 
@@ -213,6 +201,8 @@ class _Loader:
         state = self._validate(data)
         if state is not None:
             self._secrets(state)
+            trust = read_trust(state, self.report, self.trust, self._seen)
+            state = state.model_copy(update={"trust": trust})
         return state
 
     def _inline_secrets(self) -> None:
@@ -239,7 +229,7 @@ class _Loader:
             data["registries"] = {
                 host: self._registry(host, settings) for host, settings in registries.items()
             }
-        return data
+        return resolve_trust_paths(data, self._resolve, self.report)
 
     def _list_entry(self, index: int, entry: Any) -> Any:
         if not isinstance(entry, dict) or "list" not in entry:
@@ -271,9 +261,7 @@ class _Loader:
                 f"list file {resolved} is not UTF-8 text (byte {exc.start})",
             )
             return {**entry, "list": str(resolved), "lines": ()}
-        self._hash(resolved, raw)
-        if resolved not in self.files:
-            self.files.append(resolved)
+        self._seen(resolved, raw)
         self.report.list_file(index, display, text)
         parsed = parse_hangar_list(text, display)
         self.report.problems.extend(parsed.problems)
@@ -358,7 +346,7 @@ class _Loader:
         entries: list[Any] = []
         for index, entry in enumerate(data["images"]):
             if index in bad:
-                entry = _salvage_entry(entry, bad[index])
+                entry = salvage_entry(entry, bad[index])
                 if entry is None:
                     continue
             kept.append(index)
@@ -394,6 +382,11 @@ class _Loader:
     def _resolve(self, value: str) -> Path:
         path = Path(os.path.expanduser(value))
         return path if path.is_absolute() else self.base / path
+
+    def _seen(self, path: Path, raw: bytes) -> None:  # a file read: watched and hashed
+        self._hash(path, raw)
+        if path not in self.files:
+            self.files.append(path)
 
     def _hash(self, path: Path, raw: bytes) -> None:
         self.digest.update(os.fsencode(path) + b"\0")

@@ -67,7 +67,8 @@ def _model_at(raw: tuple[Hashable, ...]) -> type[BaseModel] | None:
 
 
 def _keys_of(model: type[BaseModel]) -> list[str]:
-    keys = [info.alias or name for name, info in model.model_fields.items()]
+    fields = model.model_fields.items()  # an ``exclude``d field is the loader's to fill
+    keys = [info.alias or name for name, info in fields if not info.exclude]
     return [k for k in keys if not (model is ListEntry and k == "lines")]
 
 

@@ -5,6 +5,7 @@ It knows nothing of plans, schedules or the desired state."""
 from hangard.copy.blobs import BlobOutcome, BlobStats, TransferSession
 from hangard.copy.engine import NO_PLATFORM_MATCH, Copier, CopyResult
 from hangard.copy.progress import NullProgress, Progress
+from hangard.copy.verify import verify_copy_source
 
 __all__ = [
     "NO_PLATFORM_MATCH",
@@ -15,4 +16,5 @@ __all__ = [
     "NullProgress",
     "Progress",
     "TransferSession",
+    "verify_copy_source",
 ]

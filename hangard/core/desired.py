@@ -1,12 +1,9 @@
 """The desired-state file's schema: pydantic models that forbid unknown keys.
 
-Pure: the loader (:mod:`hangard.config.loader`) reads YAML and list files and
-hands plain data to :meth:`DesiredState.model_validate`; everything here only
-checks shapes and values. See ``config/README.md`` for the user-facing
-documentation and ``config/hangard.example.yaml`` for an example.
-
-Cross-field checks that need the whole document (unknown target names,
-duplicate outputs) live in :mod:`hangard.core.crosscheck`.
+Pure: the loader (:mod:`hangard.config.loader`) reads the files and hands
+plain data to :meth:`DesiredState.model_validate`; this only checks shapes
+and values (``config/README.md`` documents them). Checks that need the whole
+document live in :mod:`hangard.core.crosscheck`.
 """
 
 from __future__ import annotations
@@ -19,6 +16,7 @@ from pydantic import (
     AfterValidator,
     Discriminator,
     Field,
+    InstanceOf,
     Tag,
     field_validator,
     model_validator,
@@ -28,6 +26,7 @@ from pydantic.json_schema import SkipJsonSchema
 from hangard.core.attachments import AttachmentSettings
 from hangard.core.platform import Platform
 from hangard.core.platform import parse_platform as _parse_platform
+from hangard.core.policy import Trust, VerifySettings
 from hangard.core.reference import (
     ImageReference,
     Repository,
@@ -260,6 +259,7 @@ class _EntryBase(StrictModel):
     platforms: list[PlatformText] | None = None
     targets: list[str] | None = None
     schedule: ScheduleText | None = None
+    verify: VerifySettings | None = None
     attachments: AttachmentSettings | None = None
     prune: bool | None = None  # overrides the targets' prune: hangard.core.prune
 
@@ -365,6 +365,7 @@ class Defaults(StrictModel):
     """Empty means every platform (the index digest is then preserved)."""
     targets: list[str] = Field(default_factory=list)
     schedule: ScheduleText = DEFAULT_SCHEDULE
+    verify: VerifySettings | None = None
     attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
 
     @field_validator("schedule")
@@ -382,6 +383,10 @@ class DesiredState(StrictModel):
     """Keys are registry hosts as written; :func:`registry_host` canonicalises."""
     targets: dict[str, Target]
     images: list[Entry] = Field(default_factory=list)
+    policy: str | None = Field(default=None, min_length=1)  # containers policy.json
+    trust: SkipJsonSchema[InstanceOf[Trust]] = Field(
+        default_factory=Trust, exclude=True, repr=False
+    )  # loader's
 
     @property
     def schedules(self) -> frozenset[str]:

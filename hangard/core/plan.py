@@ -5,14 +5,10 @@ An item is (image, tag, target, destination) (:data:`ItemKey`): one source
 tag may go to one target under two destinations, and both are copied. Only
 an exact repeat (the same source to the same destination) is merged.
 
-The three steps around it do the I/O:
-
-1. :func:`pattern_repositories` says which source repositories need a tag
-   list; the caller fetches them.
-2. :func:`expand` turns the desired state and those tag lists into
-   :class:`SyncItem` values, one per (image, tag, target, destination).
-3. The caller observes digests (manifest ``HEAD``\\ s) into
-   :class:`Observation` values, and :func:`make_plan` decides.
+The steps around it do the I/O: :func:`pattern_repositories` says which
+source repositories need a tag list (the caller fetches them); :func:`expand`
+makes the :class:`SyncItem` values; the caller observes digests (manifest
+``HEAD``\\ s) into :class:`Observation` values; :func:`make_plan` decides.
 """
 
 from __future__ import annotations
@@ -34,6 +30,7 @@ from hangard.core.desired import (
 )
 from hangard.core.plandeletion import PlanDeletion
 from hangard.core.platform import Platform
+from hangard.core.policy import Requirement
 from hangard.core.reference import ImageReference, Repository, parse_reference, short_digest
 from hangard.core.shard import Shard
 from hangard.core.tags import select_tags
@@ -77,8 +74,8 @@ class SyncItem:
     platforms: tuple[Platform, ...] = ()
     schedule: str = ""
     explicit: bool = True
-    """Named by the config (a tag or a list line), not selected by a
-    pattern: a missing source is then a failure, not a skip."""
+    """Named by the config (a tag or list line), not by a pattern: missing, it fails, not skips."""
+    requirements: tuple[Requirement, ...] = field(default=(), compare=False)  # before copying
     attachments: AttachmentSettings | None = field(default=None, compare=False)
     """What travels with the image (``None``: nothing)."""
 
@@ -180,6 +177,7 @@ def expand(
             for name, target in zip(names, targets, strict=True):
                 dest = _destination(target, repo, destination, tag)
                 item = SyncItem(str(repo), tag, name, source, dest, platforms, schedule, explicit)
+                item = replace(item, requirements=state.trust.of(source, entry, state.defaults))
                 registry = target.registry is not None  # archives: not yet
                 items.append(replace(item, attachments=attached if registry else None))
     unique: dict[ItemKey, SyncItem] = {}

@@ -16,6 +16,7 @@ import structlog
 
 from hangard.config.loader import LoadedConfig, load_config
 from hangard.config.registries import client_options, credential_store
+from hangard.config.trustfiles import TrustOptions
 from hangard.daemon.metrics import Metrics
 from hangard.errors import ConfigError
 from hangard.registry.access import ResponseObserver
@@ -59,8 +60,10 @@ class Generations:
         concurrency: int,
         metrics: Metrics,
         on_response: ResponseObserver | None = None,
+        trust: TrustOptions | None = None,
     ) -> None:
         self.path = config
+        self.trust = trust or TrustOptions()
         self.concurrency = concurrency
         self.metrics = metrics
         self.on_response = on_response
@@ -81,7 +84,9 @@ class Generations:
     async def _load(self, why: str) -> bool:
         self.metrics.reload_time.set(time.time())
         try:
-            loaded = await asyncio.to_thread(load_config, self.path, check_secrets=True)
+            loaded = await asyncio.to_thread(
+                load_config, self.path, check_secrets=True, trust=self.trust
+            )
             options = client_options(loaded, global_concurrency=self.concurrency)
             store = credential_store(loaded)
         except ConfigError as exc:

@@ -28,6 +28,7 @@ from pathlib import Path
 import structlog
 
 from hangard import __version__
+from hangard.config.trustfiles import TrustOptions
 from hangard.core.timestamps import rfc3339
 from hangard.daemon.generations import Generations
 from hangard.daemon.history import History
@@ -75,6 +76,7 @@ class Daemon:
             concurrency=settings.concurrency,
             metrics=self.metrics,
             on_response=self._on_response,
+            trust=TrustOptions(settings.policy, settings.insecure_policy),
         )
         self.jobs = CycleScheduler(self.cycle, self.stop_event)
         self._background: set[asyncio.Future[bool]] = set()

@@ -14,6 +14,7 @@ from hangard.copy import Copier
 from hangard.copy.attachments import AttachmentCopier
 from hangard.copy.engine import NO_PLATFORM_MATCH, UNKNOWN
 from hangard.copy.progress import ITEM_LABEL
+from hangard.copy.verify import verified_source
 from hangard.core.plan import Action, ActionKind, ItemKey, Plan, SyncItem
 from hangard.core.reference import ImageReference
 from hangard.core.transports import ArchiveReference
@@ -279,7 +280,8 @@ async def _copy(
         source = item.source
         if not source.digest and action.source_digest:
             source = source.with_digest(action.source_digest)
-        try:
+        try:  # the policy's check first: what it verified is what is copied
+            source = await verified_source(copier.client, source, item.requirements)
             result = await copier.copy(
                 source,
                 item.destination,
