@@ -128,7 +128,7 @@ def test_metrics_time_requests_count_cycles_per_schedule_and_describe_the_build(
     assert m.value(cycles, schedule=SCHEDULE, result="success") == 0
     ((build, one),) = m.series("hangard_build_info")
     assert one == 1
-    assert re.fullmatch(r"[0-9a-f]{12}(-dirty)?|unknown", build["revision"]), build
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?|unknown", build["revision"]), build
     assert build["python_version"] == platform.python_version()  # the tests' venv runs it
     status = daemon.status()
     (start,) = [v for _, v in m.series("process_start_time_seconds")]
