@@ -75,6 +75,20 @@ TokenServerFactory = Callable[..., TokenServer]
 FaultProxyFactory = Callable[..., FaultProxy]
 
 
+@pytest.fixture(autouse=True)
+def _reset_logging() -> Iterator[None]:
+    """Each test starts from structlog's defaults: a command run in process
+    (typer's CliRunner) configures logging for the whole process, and a
+    level filter left behind would hide the events a later test captures."""
+    yield
+    import structlog
+
+    from hangard.log import set_log_sink
+
+    structlog.reset_defaults()
+    set_log_sink(None)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _stop_stray_registries() -> Iterator[None]:
     """Safety net: no registry process outlives the session."""
