@@ -71,6 +71,13 @@ async def test_a_failing_blob_cancels_its_siblings_and_their_uploads(
 
     assert elapsed < HOLD - 2, "the copy waited for the held sibling"
     wait_until(lambda: source.count("GET", rf"/blobs/{big.digest}$"), message="big GET")
+    # every session opened is closed; a DELETE sent as the copy unwound may
+    # reach the registry's log a moment after copy() returned
+    wait_until(
+        lambda: uploads(plain_registry2)[0] == uploads(plain_registry2)[1],
+        5,
+        message="every upload session closed",
+    )
     opened, closed = uploads(plain_registry2)
     assert opened >= 1
     assert opened == closed, (opened, closed)
