@@ -304,13 +304,13 @@ async def _spread(
 ) -> int:
     """``plan --shards N``: items per shard, and the largest shard's share."""
     from hangard.core.shard import MAX_SHARDS
-    from hangard.sync import expand_items
+    from hangard.sync import shard_spread
 
     if not 1 <= count <= MAX_SHARDS:
         typer.echo(f"error: --shards must be 1 to {MAX_SHARDS}, not {count}", err=True)
         return ExitCode.USAGE
     async with config_client(loaded, settings) as client:
-        spread = await expand_items(client, loaded.state, count)
+        spread = await shard_spread(client, loaded.state, count)
     if output is OutputFormat.json:
         typer.echo(json.dumps(spread.as_dict(), indent=2))
     else:

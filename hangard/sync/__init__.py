@@ -13,10 +13,10 @@ from hangard.sync.cycle import (
     Save,
     SaveFailure,
     Scope,
-    expand_items,
     observe_and_plan,
     persist,
     run_cycle,
+    shard_spread,
 )
 from hangard.sync.digestcache import DigestCache
 from hangard.sync.execution import ItemOutcome, ItemResult, KeyLocks, SyncReport, execute
@@ -43,11 +43,11 @@ __all__ = [
     "SyncReport",
     "check_pushes",
     "execute",
-    "expand_items",
     "failed_lines",
     "observe",
     "observe_and_plan",
     "persist",
     "run_cycle",
+    "shard_spread",
     "write_failed_list",
 ]

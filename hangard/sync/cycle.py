@@ -54,11 +54,11 @@ __all__ = [
     "Save",
     "SaveFailure",
     "Scope",
-    "expand_items",
     "list_pattern_tags",
     "observe_and_plan",
     "persist",
     "run_cycle",
+    "shard_spread",
 ]
 
 log = structlog.get_logger("hangard.sync")
@@ -244,7 +244,7 @@ async def observe_and_plan(
     return Planned(plan, items, problems, step)
 
 
-async def expand_items(client: RegistryClient, state: DesiredState, count: int) -> ShardSpread:
+async def shard_spread(client: RegistryClient, state: DesiredState, count: int) -> ShardSpread:
     """How the desired state's items spread over ``count`` shards: the tag
     lists patterns need, and no digests."""
     tags = await list_pattern_tags(client, _pattern_repositories(state))
