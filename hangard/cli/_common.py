@@ -35,8 +35,10 @@ __all__ = [
     "InsecurePolicy",
     "LogFormat",
     "LogLevel",
+    "Output",
     "OutputFormat",
     "PolicyFile",
+    "Progress",
     "TlsVerify",
     "app",
     "config_client",
@@ -78,6 +80,13 @@ app = typer.Typer(
 class OutputFormat(StrEnum):
     text = "text"
     json = "json"
+
+
+Output = Annotated[OutputFormat, typer.Option("--output", "-o", help="output format")]
+Progress = Annotated[
+    bool | None,
+    typer.Option("--progress/--no-progress", help="progress bars (default: on a TTY)"),
+]
 
 
 class LogLevel(StrEnum):

@@ -15,6 +15,7 @@ from hangard.cli._common import (
     AuthFile,
     ExitCode,
     NoAttachments,
+    Progress,
     RemoveSignatures,
     TlsVerify,
     app,
@@ -62,10 +63,6 @@ Jobs = Annotated[
     typer.Option(
         "--jobs", "-j", metavar="N", callback=at_least(1, high=64), help="images in flight, 1..64"
     ),
-]
-Progress = Annotated[
-    bool | None,
-    typer.Option("--progress/--no-progress", help="progress bars (default: on a TTY)"),
 ]
 CaFile = Annotated[
     Path | None, typer.Option(exists=True, dir_okay=False, help="CA bundle for the registries")

@@ -13,6 +13,7 @@ import typer
 from hangard.cli._common import (
     AuthFile,
     ExitCode,
+    Output,
     OutputFormat,
     TlsVerify,
     parse_bool,
@@ -34,9 +35,7 @@ __all__ = ["diff", "export", "ls", "merge", "verify"]
 @archive_app.command()
 def ls(
     file: ArchiveArg,
-    output: Annotated[
-        OutputFormat, typer.Option("--output", "-o", help="result format")
-    ] = OutputFormat.text,
+    output: Output = OutputFormat.text,
 ) -> None:
     """List the images in an archive: name, digest, platforms, size."""
 
@@ -195,9 +194,7 @@ def diff(
         str | None, typer.Option(metavar="USER:PASS", help="registry credentials")
     ] = None,
     authfile: AuthFile = None,
-    output: Annotated[
-        OutputFormat, typer.Option("--output", "-o", help="result format")
-    ] = OutputFormat.text,
+    output: Output = OutputFormat.text,
 ) -> None:
     """What a registry lacks of an archive (nothing is written). Exit 0 it
     holds everything, 2 something is missing or different, 1 errors."""

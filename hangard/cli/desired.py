@@ -16,6 +16,7 @@ import typer
 
 from hangard.cli._common import (
     ExitCode,
+    Output,
     OutputFormat,
     ShardOpt,
     app,
@@ -125,9 +126,7 @@ def validate(
             "(exit 2 when copies are pending)",
         ),
     ] = False,
-    output: Annotated[
-        OutputFormat, typer.Option("--output", "-o", help="result format")
-    ] = OutputFormat.text,
+    output: Output = OutputFormat.text,
 ) -> None:
     """Check a desired-state file offline (for a pre-commit hook or CI).
 
@@ -237,9 +236,7 @@ async def _online_checks(
 @app.command()
 def plan(
     file: ConfigArg = None,
-    output: Annotated[
-        OutputFormat, typer.Option("--output", "-o", help="result format")
-    ] = OutputFormat.text,
+    output: Output = OutputFormat.text,
     detailed_exitcode: Annotated[
         bool,
         typer.Option("--detailed-exitcode", help="exit 0 all in sync, 2 copies pending, 1 errors"),

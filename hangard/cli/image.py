@@ -16,8 +16,10 @@ from hangard.cli._common import (
     ExitCode,
     InsecurePolicy,
     NoAttachments,
+    Output,
     OutputFormat,
     PolicyFile,
+    Progress,
     RemoveSignatures,
     TlsVerify,
     app,
@@ -180,13 +182,8 @@ def copy(
             help="exit 1 when --platform matches nothing (default: a warning, exit 0)",
         ),
     ] = False,
-    output: Annotated[
-        OutputFormat, typer.Option("--output", "-o", help="result format")
-    ] = OutputFormat.text,
-    progress: Annotated[
-        bool | None,
-        typer.Option("--progress/--no-progress", help="progress bars (default: on a TTY)"),
-    ] = None,
+    output: Output = OutputFormat.text,
+    progress: Progress = None,
     policy: PolicyFile = None,
     insecure_policy: InsecurePolicy = None,
     no_attachments: NoAttachments = False,

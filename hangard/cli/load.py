@@ -14,6 +14,7 @@ import typer
 from hangard.cli._common import (
     AuthFile,
     ExitCode,
+    Progress,
     TlsVerify,
     app,
     load_config,
@@ -28,7 +29,6 @@ from hangard.cli.archive import (
     ListOption,
     PlainHttp,
     Platforms,
-    Progress,
     _client,
     _list_lines,
     _reporter,

@@ -13,6 +13,7 @@ import typer
 
 from hangard.cli._common import (
     AuthFile,
+    Output,
     OutputFormat,
     TlsVerify,
     app,
@@ -60,7 +61,6 @@ CertDir = Annotated[
 ]
 PlainHttp = Annotated[bool, typer.Option("--plain-http", help="talk plain HTTP")]
 Creds = Annotated[str | None, typer.Option(metavar="USER:PASS", help="registry credentials")]
-Output = Annotated[OutputFormat, typer.Option("--output", "-o", help="output format")]
 
 
 def _settings(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hangard.cli._common import ExitCode, OutputFormat, app, load_settings
+from hangard.cli._common import ExitCode, Output, OutputFormat, app, load_settings
 from hangard.errors import HangardError
 
 __all__ = ["status"]
@@ -25,9 +25,7 @@ def status(
             show_default=False,
         ),
     ] = None,
-    output: Annotated[
-        OutputFormat, typer.Option("--output", "-o", help="output format")
-    ] = OutputFormat.text,
+    output: Output = OutputFormat.text,
     failing: Annotated[
         bool, typer.Option("--failing", help="only the items whose last attempt failed")
     ] = False,

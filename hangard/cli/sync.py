@@ -18,8 +18,10 @@ from hangard.cli._common import (
     ExitCode,
     InsecurePolicy,
     NoAttachments,
+    Output,
     OutputFormat,
     PolicyFile,
+    Progress,
     RemoveSignatures,
     ShardOpt,
     app,
@@ -142,13 +144,8 @@ def sync(
             help="where to list failed items (default: $HANGARD_FAILED_FILE in the state dir)"
         ),
     ] = None,
-    output: Annotated[
-        OutputFormat, typer.Option("--output", "-o", help="result format")
-    ] = OutputFormat.text,
-    progress: Annotated[
-        bool | None,
-        typer.Option("--progress/--no-progress", help="progress bars (default: on a TTY)"),
-    ] = None,
+    output: Output = OutputFormat.text,
+    progress: Progress = None,
     quiet: Quiet = False,
     policy: PolicyFile = None,
     insecure_policy: InsecurePolicy = None,
