@@ -79,7 +79,6 @@ class ClientOptions:
     blob_rate_window: float = 60.0
     """A blob stream that moves fewer than ``blob_min_rate`` bytes per second
     over ``blob_rate_window`` seconds is aborted (a server trickling bytes)."""
-    http2: bool = True
     user_agent: str = "hangard"
     upload_chunk_size: int = 16 * 1024 * 1024
     max_unknown_blob_size: int = 10 * 1024**3
