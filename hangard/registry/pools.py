@@ -1,5 +1,5 @@
-"""Connection pools: one ``httpx.AsyncClient`` per process whose requests
-are routed to a pool per (TLS settings, proxy), built on first use.
+"""Connection pools: one httpx transport per process that routes each
+request to a pool per (TLS settings, proxy), built on first use.
 
 TLS per registry (``tls_verify``, ``ca_file``) and the proxy of each origin
 (:mod:`hangard.registry.proxy`) are settled here; what is sent, and how often,
@@ -7,7 +7,11 @@ is :mod:`hangard.registry.transport`'s business.
 
 Each pool is an ``httpx-aiohttp`` transport: httpx stays the API, aiohttp's
 C parser and connection pool do the work, at a fifth of httpcore's CPU per
-request (``bench/head_cpu.py``). It speaks HTTP/1.1 only.
+request (``bench/head_cpu.py``). It speaks HTTP/1.1 only. The transport
+(:mod:`hangard.registry.transport`) sends on it directly, without an
+``httpx.AsyncClient``: it follows redirects and sets timeouts itself, and the
+client's per-request URL merging and cookie bookkeeping cost a fifth of the
+CPU of a request; cookies are kept by each pool's aiohttp session instead.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from hangard.registry.aiofailures import TranslatingStream, translated
 from hangard.registry.options import ClientOptions, RegistryOptions, endpoint_host
 from hangard.registry.proxy import ProxySettings
 
-__all__ = ["build_http_client"]
+__all__ = ["build_pools"]
 
 
 def _ssl_context(opts: RegistryOptions) -> ssl.SSLContext | bool:
@@ -106,8 +110,8 @@ def _aiohttp_pool(
     verify: ssl.SSLContext | bool, proxy: str | None, limits: httpx.Limits
 ) -> AiohttpTransport:
     """One pool: an aiohttp session with the TLS context of its route (False:
-    plain HTTP, or no verification), no cookie jar of its own (httpx keeps the
-    cookies) and no decompression (httpx decodes; blobs stay raw)."""
+    plain HTTP, or no verification), its cookies (for any host, IP addresses
+    too) and no decompression (httpx decodes; blobs stay raw)."""
 
     def session() -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
@@ -115,7 +119,7 @@ def _aiohttp_pool(
         )
         return aiohttp.ClientSession(
             connector=connector,
-            cookie_jar=aiohttp.DummyCookieJar(),
+            cookie_jar=aiohttp.CookieJar(unsafe=True),
             auto_decompress=False,
             read_bufsize=_READ_BUFFER,
         )
@@ -127,30 +131,19 @@ def _aiohttp_pool(
     )
 
 
-def build_http_client(
+def build_pools(
     options: ClientOptions, proxies: ProxySettings | None = None
-) -> httpx.AsyncClient:
-    """The one client of the process. ``proxies`` defaults to the
+) -> httpx.AsyncBaseTransport:
+    """The one transport of the process. ``proxies`` defaults to the
     environment's ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY``."""
     limits = httpx.Limits(max_connections=256, keepalive_expiry=30)
-    timeout = httpx.Timeout(
-        connect=options.connect_timeout,
-        read=options.read_timeout,
-        write=options.read_timeout,
-        pool=options.pool_timeout,
-    )
 
     def pool(verify: ssl.SSLContext | bool, proxy: str | None) -> httpx.AsyncBaseTransport:
         return _aiohttp_pool(verify, proxy, limits)
 
     if proxies is None:
         proxies = ProxySettings.from_environ(os.environ)
-    return httpx.AsyncClient(
-        transport=_Pools(options, proxies, pool),
-        timeout=timeout,
-        follow_redirects=False,
-        headers={"User-Agent": options.user_agent},
-    )
+    return _Pools(options, proxies, pool)
 
 
 #: aiohttp's read buffer, and the largest chunk an answer body is handed on
