@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 from _common import process_cpu_seconds, workspace  # first: ROOT on sys.path
 
@@ -47,19 +49,38 @@ async def _heads(host: str, count: int, in_flight: int) -> tuple[float, float]:
         return time.perf_counter() - wall, time.process_time() - cpu
 
 
+def _run(coro: Coroutine[Any, Any, tuple[float, float]], loop: str) -> tuple[float, float]:
+    if loop == "asyncio":
+        return asyncio.run(coro)
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--heads", type=int, default=5000)
     parser.add_argument("--in-flight", type=int, default=16)
+    parser.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="the event loop: hangard's (asyncio's own), or uvloop's (pip install uvloop)",
+    )
     args = parser.parse_args()
     with workspace("hangard-bench-head-") as (_work, src, _dst):
         images.push_image(src, "bench/head", images.build_image(1), tag="v1")
         assert src.proc is not None
         registry_cpu = process_cpu_seconds(src.proc.pid)
-        wall, cpu = asyncio.run(_heads(src.host, args.heads, args.in_flight))
+        heads = _heads(src.host, args.heads, args.in_flight)
+        wall, cpu = _run(heads, args.loop)
         registry_cpu = process_cpu_seconds(src.proc.pid) - registry_cpu
     per_head = cpu / args.heads * 1000
-    print(f"{args.heads} HEADs, {args.in_flight} in flight: {wall:.2f}s wall, {cpu:.2f}s CPU")
+    print(
+        f"{args.heads} HEADs, {args.in_flight} in flight, {args.loop} loop: "
+        f"{wall:.2f}s wall, {cpu:.2f}s CPU"
+    )
     print(f"hangard CPU per HEAD: {per_head:.3f} ms (goal <= {GOAL_MS} ms)")
     print(f"registry CPU per HEAD: {registry_cpu / args.heads * 1000:.3f} ms")
     print(f"ratio goal/hangard: {GOAL_MS / per_head:.2f}x")
