@@ -139,7 +139,6 @@ class Transport:
         self.clock = clock
         self._rng = rng
         self._pools = build_pools(options, self.proxies)
-        self._user_agent = options.user_agent
         self._timeouts: dict[str, dict[str, float | None]] = {}
         self.limiter = HostLimiter(
             lambda host: options.for_registry(host).max_concurrency,
@@ -183,7 +182,7 @@ class Transport:
         url = httpx.URL(call.url)
         while True:
             attempt += 1
-            headers = {"User-Agent": self._user_agent, **call.headers}
+            headers = {"User-Agent": self.options.user_agent, **call.headers}
             try:
                 authorization = await exchange.authorize(url)
             except RegistryError as exc:  # a token fetch failed: name what it was for
@@ -250,6 +249,7 @@ class Transport:
         except BaseException:
             release()
             raise
+        assert isinstance(response.stream, httpx.AsyncByteStream)
         response.stream = _Releasing(response.stream, release)
         return response
 
@@ -320,8 +320,7 @@ class Transport:
         return httpx.Request(request.method, target, headers=hop_headers, extensions=self._io(call))
 
     def _io(self, call: Call) -> dict[str, Any]:
-        """The request extensions that carry the connect, read, write and
-        pool timeouts of ``call``'s requests, as httpx's client would set them."""
+        """The ``timeout`` extension (connect, read, write, pool) of ``call``'s requests."""
         timeouts = self._timeouts.get(call.registry)
         if timeouts is None:
             read, o = self.options.read_timeout_for(call.registry), self.options
@@ -346,21 +345,17 @@ class Transport:
 class _Releasing(httpx.AsyncByteStream):
     """An answer's body that gives its request slot back when closed."""
 
-    def __init__(
-        self, inner: httpx.SyncByteStream | httpx.AsyncByteStream, release: Callable[[], None]
-    ) -> None:
+    def __init__(self, inner: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
         self._inner = inner
         self._release = release
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        assert isinstance(self._inner, httpx.AsyncByteStream)
         async for chunk in self._inner:
             yield chunk
 
     async def aclose(self) -> None:
         try:
-            if isinstance(self._inner, httpx.AsyncByteStream):
-                await self._inner.aclose()
+            await self._inner.aclose()
         finally:
             self._release()
 
