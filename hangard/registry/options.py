@@ -40,7 +40,7 @@ class RegistryOptions:
     http: bool = False
     """Plain HTTP. With ``tls_verify=False`` hangard also falls back to plain
     HTTP when the server does not speak TLS, as skopeo does."""
-    max_concurrency: int = 4
+    max_concurrency: int = 8
     requests_per_second: float | None = None
     ratelimit_floor: int | None = None
     """Pause pulls while ``ratelimit-remaining`` is below this (Docker Hub)."""
