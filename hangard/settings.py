@@ -30,11 +30,11 @@ cycle_timeout      21600                       seconds one daemon cycle may take
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hangard.errors import ConfigError
 
@@ -43,12 +43,12 @@ __all__ = ["ENV_PREFIX", "Settings", "load_settings"]
 ENV_PREFIX = "HANGARD_"
 
 
-class Settings(BaseSettings):
-    """See the module docstring for each setting."""
+class Settings(BaseModel):
+    """See the module docstring for each setting. :func:`load_settings`
+    reads the environment (a plain model: pydantic-settings would add a
+    tenth of every start-up for eight variables)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_ignore_empty=True,
+    model_config = ConfigDict(
         extra="forbid",
         frozen=True,
         validate_default=True,
@@ -95,6 +95,13 @@ def _split_address(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _from_environment() -> dict[str, str]:
+    """The non-empty ``HANGARD_<NAME>`` variables that name a setting, in any
+    case, by setting name."""
+    names = {f"{ENV_PREFIX}{name}".lower(): name for name in Settings.model_fields}
+    return {names[k.lower()]: v for k, v in os.environ.items() if v and k.lower() in names}
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment, with ``overrides`` (command-line flags)
     on top; ``None`` overrides are ignored, so unset flags can be passed as is.
@@ -108,7 +115,7 @@ def load_settings(**overrides: Any) -> Settings:
     if unknown:
         raise TypeError(f"unknown settings: {', '.join(unknown)}")
     try:
-        return Settings(**given)
+        return Settings(**{**_from_environment(), **given})
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_url=False):

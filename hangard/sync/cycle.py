@@ -16,6 +16,7 @@ import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -26,12 +27,14 @@ from hangard.core.plan import pattern_repositories as _pattern_repositories
 from hangard.core.reference import Repository
 from hangard.errors import HangardError
 from hangard.registry.client import RegistryClient
-from hangard.stores.archive.opened import ArchiveSet
 from hangard.stores.open import open_store
 from hangard.sync.digestcache import DigestCache
 from hangard.sync.execution import ItemResult, KeyLocks, SyncReport, execute
 from hangard.sync.failed import write_failed_list
 from hangard.sync.observation import observe
+
+if TYPE_CHECKING:
+    from hangard.stores.archive.opened import ArchiveSet
 
 __all__ = [
     "CycleHooks",
@@ -147,15 +150,25 @@ async def observe_and_plan(
     if only is not None:
         items = [i for i in items if i.schedule in only]
         problems = [e for e in problems if e.schedule in only]
-    opened = archives or ArchiveSet()
+    opened = archives or _archive_set(state)
     try:
         observations = await observe(
             client, items, cache, stores=lambda ref: open_store(ref, client, opened)
         )
     finally:
-        if archives is None:
+        if archives is None and opened is not None:
             await opened.close()
     return Planned(make_plan(items, observations, problems), items, problems)
+
+
+def _archive_set(state: DesiredState) -> ArchiveSet | None:
+    """One reader or writer per archive target, for a cycle; ``None`` when
+    no target is an archive (then the zip code is never loaded)."""
+    if all(t.archive is None for t in state.targets.values()):
+        return None
+    from hangard.stores.archive.opened import ArchiveSet
+
+    return ArchiveSet()
 
 
 def persist(saves: Iterable[Save]) -> tuple[SaveFailure, ...]:
@@ -195,7 +208,7 @@ async def run_cycle(
     client.harbor.new_run()  # each cycle checks each Harbor project again, once
     planned: Planned | None = None
     report: SyncReport | None = None
-    archives = ArchiveSet()  # one reader or writer per archive target, per cycle
+    archives = _archive_set(state)
     try:
         planned = await observe_and_plan(client, state, cache=cache, only=only, archives=archives)
         hooks.planned(planned)
@@ -215,7 +228,8 @@ async def run_cycle(
             schedules=sorted(only) if only is not None else None,
         )
     finally:
-        await archives.close()
+        if archives is not None:
+            await archives.close()
         hooks.finished(report)
         saves = [cache_save(cache), *hooks.saves()]
         listed: list[int] = []
