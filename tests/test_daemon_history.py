@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
 from hangard.copy import CopyResult
@@ -368,7 +369,12 @@ def test_metrics_of_two_destinations_aggregate_under_one_label_set() -> None:
     labels = {"image": a.image, "tag": a.tag, "target": a.target}
 
     def value(name: str) -> float | None:
-        return metrics.registry.get_sample_value(name, labels)
+        """The sample as /metrics exposes it."""
+        for family in text_string_to_metric_families(metrics.render().decode()):
+            for sample in family.samples:
+                if sample.name == name and sample.labels == labels:
+                    return sample.value
+        return None
 
     obs = {a.key: Observation(NEW, NEW), b.key: Observation(NEW, None)}
     plan = make_plan([a, b], obs)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import structlog
@@ -106,9 +106,11 @@ class History:
             "saved_at": time.time(),
             "last_good_cycle": self.last_good_cycle,
             "last_good_cycles": dict(sorted(self.last_good_cycles.items())),
-            "items": [asdict(i) for i in sorted(self.items.values(), key=lambda i: i.key)],
+            "items": self._rows(),
         }
-        write_atomic(self.path, json.dumps(doc, indent=1))
+        # no indent: json's C encoder only serves compact output (10,000
+        # items: 0.05 s instead of 0.5 s per cycle)
+        write_atomic(self.path, json.dumps(doc))
 
     def good_cycle(self, schedules: Iterable[str], now: float | None = None) -> None:
         """A cycle of ``schedules`` finished without failures."""
@@ -129,8 +131,13 @@ class History:
                 state.destination = key[3]
             else:
                 state = ItemHistory(*key)
+            grouped = self._grouped == (id(self.items), len(self.items))
             self.items[key] = state
-            self._grouped = (0, -1)
+            if grouped:  # keep the groups (rebuilding them per new item is quadratic)
+                self._groups.setdefault(state.labels, []).append(key)
+                self._grouped = (id(self.items), len(self.items))
+            else:
+                self._grouped = (0, -1)
         return state
 
     def same_labels(self, labels: LabelKey) -> list[ItemHistory]:
@@ -207,7 +214,11 @@ class History:
             entries.append((item.target, registry, item.image, dest.path, tag))
         return entries
 
+    def _rows(self) -> list[dict[str, object]]:
+        """Every item as a JSON-ready dict, by key (a flat dataclass: its
+        ``__dict__`` is what :func:`dataclasses.asdict` would copy, deeply
+        and ten times slower)."""
+        return [dict(vars(self.items[k])) for k in sorted(self.items)]
+
     def status(self) -> dict[str, object]:
-        return {
-            "items": [asdict(i) for i in sorted(self.items.values(), key=lambda i: i.key)],
-        }
+        return {"items": self._rows()}
