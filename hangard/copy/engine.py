@@ -16,6 +16,7 @@ import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -30,16 +31,14 @@ from hangard.core.platform import Platform
 from hangard.core.reference import ImageReference, Repository
 from hangard.core.schema1 import LayerInfo, convert_schema1, schema1_layers
 from hangard.core.transports import ArchiveReference, StoreReference
-from hangard.errors import (
-    AuthError,
-    InvalidManifestError,
-    OperationError,
-)
+from hangard.errors import AuthError, InvalidManifestError, OperationError
 from hangard.registry.client import RegistryClient
-from hangard.stores.archive.opened import ArchiveSet
 from hangard.stores.base import ImageStore
 from hangard.stores.open import open_store
 from hangard.stores.registry import RegistryStore
+
+if TYPE_CHECKING:
+    from hangard.stores.archive.opened import ArchiveSet
 
 __all__ = [
     "MAX_INDEX_CHILDREN",
@@ -126,16 +125,31 @@ class Copier:
         self.client = client
         self.session = session or TransferSession(client)
         self.direct = DirectTransfers(self.session.progress, client.options.max_unknown_blob_size)
-        self.archives = archives or ArchiveSet()
+        self._archives = archives
+
+    @property
+    def archives(self) -> ArchiveSet:
+        """Made on first use: a run between registries never loads zip code."""
+        if self._archives is None:
+            from hangard.stores.archive.opened import ArchiveSet
+
+            self._archives = ArchiveSet()
+        return self._archives
+
+    def _store(self, ref: StoreReference) -> ImageStore:
+        archives = self.archives if isinstance(ref, ArchiveReference) else None
+        return open_store(ref, self.client, archives)
 
     async def commit(self) -> None:
         """Make every archive written to in this run final (its index.json
         and central directory written, the partial renamed)."""
-        await self.archives.commit()
+        if self._archives is not None:
+            await self._archives.commit()
 
     async def close(self) -> None:
         """Let go of the run's archives (uncommitted ones stay partial)."""
-        await self.archives.close()
+        if self._archives is not None:
+            await self._archives.close()
 
     async def copy(
         self,
@@ -176,11 +190,11 @@ class Copier:
         platforms: Sequence[Platform],
         known_target: str | _Unknown | None,
     ) -> CopyResult:
-        src_store = open_store(src, self.client, self.archives)
-        dst_store = open_store(dst, self.client, self.archives)
+        src_store = self._store(src)
+        dst_store = self._store(dst)
         if isinstance(src, ArchiveReference) and not (src.image and src.reference):
             src = await pin_archive_source(src, src_store)
-            src_store = open_store(src, self.client, self.archives)  # names the image
+            src_store = self._store(src)  # names the image
         source = await src_store.get_manifest(src.reference)
         if source.is_index:
             _check_fanout(source, 1, str(src))
@@ -198,7 +212,7 @@ class Copier:
         tally = _Tally()
         target_ref = target_ref_for(src, dst, top)
         if isinstance(target_ref, ArchiveReference):  # the image name is known now
-            dst_store = open_store(target_ref, self.client, self.archives)
+            dst_store = self._store(target_ref)
         if top is None:
             pushed = await self._convert_schema1(src_store, dst_store, source, tally)
             log.warning(

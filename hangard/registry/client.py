@@ -10,7 +10,7 @@ Harbor projects (:mod:`hangard.registry.harbor`) made to exist before pushes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 from urllib.parse import quote, unquote
@@ -46,6 +46,7 @@ from hangard.registry.errormap import response_error
 from hangard.registry.harbor import HarborProjects
 from hangard.registry.options import ClientOptions
 from hangard.registry.proxy import ProxySettings
+from hangard.registry.settling import until_settled
 from hangard.registry.tagpages import read_tag_pages
 from hangard.registry.transport import Call, Transport
 
@@ -212,15 +213,19 @@ class RegistryClient:
 
     async def put_manifest(self, ref: ImageReference, manifest: Manifest) -> str:
         """PUT the exact bytes under ``ref.reference``; return the digest."""
-        response = await self._push(
-            ref.repository,
-            "PUT",
-            f"manifests/{ref.reference}",
-            headers={"Content-Type": manifest.media_type},
-            content=manifest.raw,
-            image=str(ref),
-            ok=(200, 201, 202, 204),
-        )
+
+        def push() -> Awaitable[httpx.Response]:
+            return self._push(
+                ref.repository,
+                "PUT",
+                f"manifests/{ref.reference}",
+                headers={"Content-Type": manifest.media_type},
+                content=manifest.raw,
+                image=str(ref),
+                ok=(200, 201, 202, 204),
+            )
+
+        response = await until_settled(push, self.transport.clock, str(ref))
         echoed = response.headers.get("docker-content-digest")
         if echoed and echoed != manifest.digest and not manifest.is_schema1:
             raise DigestMismatchError(manifest.digest, echoed, what=f"pushed manifest {ref}")
