@@ -202,8 +202,9 @@ def test_steady_state_costs_one_tag_list_and_a_head_per_attachment(
 ) -> None:
     """Nothing changed: per item the two manifest HEADs of before; for
     attachments the source repository's tag list (shared by its tags and
-    targets) and one HEAD per attachment the source has; nothing more on
-    the targets, and no manifest or blob GET."""
+    targets) and one HEAD per attachment the source has (2, within the
+    re-check budget of one per image-target, 8); nothing more on the
+    targets, and no manifest or blob GET."""
     src, dst = plain_registry, plain_registry2
     signed = images.push_oci_image(src, "eco/app", "v1", seed=20)
     images.push_oci_image(src, "eco/app", "v2", seed=21)  # unsigned

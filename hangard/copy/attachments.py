@@ -72,14 +72,12 @@ class Finder:
         self._referrers: Once[tuple[Referrer, ...] | None] = Once()
 
     async def tags(self, repo: Repository) -> Sequence[str]:
-        known = self.known.get(repo)
-        if known is not None and not isinstance(known, HangardError):
-            return known
-
         async def listing() -> Sequence[str]:
-            tags = await self.client.list_tags(repo)
-            self.memory.keep_listed(str(repo), tags)
-            return tags
+            listed = self.known.get(repo)
+            if listed is None or isinstance(listed, HangardError):
+                listed = await self.client.list_tags(repo)
+            self.memory.keep_listed(str(repo), listed)
+            return listed
 
         return await self._tags(repo, listing)
 
