@@ -3,7 +3,8 @@ re-check (a ``HEAD`` of an attachment tag, or a referrers ``GET``) per
 image-target per cycle, the least recently checked first, counted in the
 registries' access logs (real registries; a fake only for the referrers API
 that distribution 2.8 lacks); a re-signed signature is copied within
-ceil(attachments / image-targets) cycles."""
+ceil(attachments / image-targets) cycles, a new attachment tag the next
+cycle."""
 
 from __future__ import annotations
 
@@ -135,3 +136,36 @@ def test_referrers_api_gets_share_the_budget(
         else:
             raise AssertionError(f"the new referrer was not copied in {len(subjects)} cycles")
     assert skopeo.inspect_raw(dst, "m/lib/multi", added.digest) == added.manifest
+
+
+def test_a_new_attachment_tag_is_copied_next_cycle_outside_the_budget(
+    tmp_path: Path, hangard: Hangard, plain_registry: Registry, plain_registry2: Registry
+) -> None:
+    """An index and its children signed (4 signatures) to one target: a
+    cycle re-checks one of them. An attestation added to a child is a tag
+    new in the tag list: the next cycle looks it up besides its one
+    re-check and copies it."""
+    src, dst = plain_registry, plain_registry2
+    index = images.push_oci_index(src, "lib/multi", "v1", seed=42)
+    for n, subject in enumerate([index.digest, *(c.digest for c in index.children)]):
+        att.push_cosign(src, "lib/multi", subject, CosignSuffix.SIGNATURE, n)
+    config = write_config(
+        tmp_path / "hangard.yaml",
+        plain(src, dst),
+        {"m": (dst, "m")},
+        [{"source": f"{src.host}/lib/multi", "tags": ["v1"]}],
+    )
+    assert _sync(hangard, config) == (1, 0, 0, 0)
+    seen = len(src.access_log())
+    assert _sync(hangard, config) == (0, 1, 0, 0)
+    assert len(_attachment_heads(requests_since(src, seen))) == 1
+
+    child = index.children[0].digest
+    new = att.push_cosign(src, "lib/multi", child, CosignSuffix.ATTESTATION, 50)
+    seen = len(src.access_log())
+    assert _sync(hangard, config) == (1, 0, 0, 0)
+    heads = _attachment_heads(requests_since(src, seen))
+    new_tag = cosign_tag(child, CosignSuffix.ATTESTATION)
+    assert new_tag in heads
+    assert len(heads) == 2, heads  # the new tag and the cycle's one re-check
+    assert skopeo.inspect_raw(dst, "m/lib/multi", new_tag) == new.manifest
