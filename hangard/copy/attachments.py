@@ -14,7 +14,7 @@ already lists.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 
 import structlog
 
@@ -33,6 +33,7 @@ from hangard.core.attachments import (
 from hangard.core.cosign import referrers_fallback_tag
 from hangard.core.manifest import Descriptor
 from hangard.core.platform import Platform
+from hangard.core.rechecks import AttachmentMemory, Referrer
 from hangard.core.reference import ImageReference, Repository
 from hangard.core.transports import ArchiveReference
 from hangard.errors import HangardError, NotFoundError, UnsupportedMediaTypeError
@@ -50,7 +51,9 @@ class Finder:
 
     ``tags`` holds tag lists already fetched (pattern entries');
     ``referrers_api`` remembers, per registry host, whether it has the
-    referrers API (a dict the caller may persist).
+    referrers API (a dict the caller may persist); ``memory`` what each
+    ``HEAD`` and referrers ``GET`` saw, so that a later :meth:`find` may
+    trust it instead of asking again (:mod:`hangard.core.rechecks`).
     """
 
     def __init__(
@@ -58,66 +61,103 @@ class Finder:
         client: RegistryClient,
         tags: Mapping[Repository, Sequence[str] | HangardError] | None = None,
         referrers_api: MutableMapping[str, bool] | None = None,
+        memory: AttachmentMemory | None = None,
     ) -> None:
         self.client = client
         self.known = dict(tags or {})
         self.referrers_api = {} if referrers_api is None else referrers_api
+        self.memory = AttachmentMemory() if memory is None else memory
         self._tags: Once[Sequence[str]] = Once()
         self._heads: Once[str | None] = Once()
-        self._referrers: Once[list[Descriptor] | None] = Once()
+        self._referrers: Once[tuple[Referrer, ...] | None] = Once()
 
     async def tags(self, repo: Repository) -> Sequence[str]:
-        known = self.known.get(repo)
-        if known is not None and not isinstance(known, HangardError):
-            return known
-        return await self._tags(repo, lambda: self.client.list_tags(repo))
+        async def listing() -> Sequence[str]:
+            listed = self.known.get(repo)
+            if listed is None or isinstance(listed, HangardError):
+                listed = await self.client.list_tags(repo)
+            self.memory.keep_listed(str(repo), listed)
+            return listed
+
+        return await self._tags(repo, listing)
 
     async def digest(self, repo: Repository, tag: str) -> str | None:
         async def head() -> str | None:
             found = await self.client.head_manifest(repo.tag(tag))
-            return found.digest if found is not None else None
+            digest = found.digest if found is not None else None
+            self.memory.saw_tag(str(repo), tag, digest)
+            return digest
 
         return await self._heads((repo, tag), head)
 
-    async def find(
+    async def listed(
         self, repo: Repository, subjects: Sequence[str], settings: AttachmentSettings
     ) -> tuple[Attachment, ...]:
-        """What ``subjects`` have attached at ``repo``, with their digests."""
-        if not subjects:
-            return ()
-        listed = attachments_in(await self.tags(repo), subjects, settings)
+        """The attachment tags of ``subjects`` the tag list of ``repo`` has."""
+        return attachments_in(await self.tags(repo), subjects, settings) if subjects else ()
+
+    def asks_api(self, repo: Repository, listed: Sequence[Attachment]) -> bool:
+        """Whether :meth:`find` asks the referrers API for these subjects."""
+        has_index = any(a.kind is AttachmentKind.REFERRERS for a in listed)
+        return not has_index and self.referrers_api.get(repo.registry) is not False
+
+    async def find(
+        self,
+        repo: Repository,
+        subjects: Sequence[str],
+        settings: AttachmentSettings,
+        trust: frozenset[str] = frozenset(),
+    ) -> tuple[Attachment, ...]:
+        """What ``subjects`` have attached at ``repo``, with their digests;
+        for the tags and subjects in ``trust``, as :attr:`memory` has them
+        (when it has them) instead of asking."""
+        listed = await self.listed(repo, subjects, settings)
         found = []
         for attachment in listed:
-            digest = await self.digest(repo, attachment.tag)
+            digest = self.memory.tag(str(repo), attachment.tag) if attachment.tag in trust else None
+            digest = digest or await self.digest(repo, attachment.tag)
             if digest is not None:  # gone since the listing
                 found.append(_with_digest(attachment, digest))
-        if not any(a.kind is AttachmentKind.REFERRERS for a in found):
-            found += await self._from_api(repo, subjects, settings)
+        if self.asks_api(repo, found):
+            found += await self._from_api(repo, subjects, settings, trust)
         return tuple(found)
 
     async def _from_api(
-        self, repo: Repository, subjects: Sequence[str], settings: AttachmentSettings
+        self,
+        repo: Repository,
+        subjects: Sequence[str],
+        settings: AttachmentSettings,
+        trust: frozenset[str],
     ) -> list[Attachment]:
-        if self.referrers_api.get(repo.registry) is False:
-            return []
         found = []
         for subject in subjects:
-
-            def ask(subject: str = subject) -> Awaitable[list[Descriptor] | None]:
-                return list_referrers(self.client, repo, subject)
-
-            listed = await self._referrers((repo, subject), ask)
-            self.referrers_api[repo.registry] = listed is not None
+            listed = self.memory.subject(str(repo), subject) if subject in trust else None
+            listed = listed if listed is not None else await self.ask_referrers(repo, subject)
             if listed is None:
                 return []
             found += [
-                Attachment(
-                    "", subject, AttachmentKind.REFERRER, referrer_artifact_type(d), d.digest
-                )
-                for d in listed
-                if referrer_wanted(d, settings)
+                Attachment("", subject, AttachmentKind.REFERRER, kind, digest)
+                for digest, kind in listed
+                if settings.wants(kind)
             ]
         return found
+
+    async def ask_referrers(self, repo: Repository, subject: str) -> tuple[Referrer, ...] | None:
+        """The referrers the API lists for ``subject`` (``None``: no API),
+        asked once per cycle."""
+
+        async def ask() -> tuple[Referrer, ...] | None:
+            listed = await list_referrers(self.client, repo, subject)
+            self.referrers_api[repo.registry] = listed is not None
+            if listed is None:
+                return None
+            found = tuple((d.digest, referrer_artifact_type(d)) for d in listed)
+            self.memory.saw_referrers(str(repo), subject, found)
+            return found
+
+        if self.referrers_api.get(repo.registry) is False:
+            return None
+        return await self._referrers((repo, subject), ask)
 
 
 def _with_digest(attachment: Attachment, digest: str) -> Attachment:

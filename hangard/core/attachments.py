@@ -14,10 +14,12 @@ Design:
   lose theirs.
 * **Finding them cheaply.** The source repository's tag list (one ``GET``,
   shared by every tag and target of the repository, and already made for
-  pattern entries) says which of those tags exist; each that exists costs one
-  ``HEAD`` on the source, shared by the targets. What was copied to a target
-  is remembered (source tag → source digest), so the steady state sends
-  nothing to the targets for attachments.
+  pattern entries) says which of those tags exist; a tag new there costs one
+  ``HEAD`` on the source, shared by the targets, and the tags already copied
+  are re-checked within a budget of one ``HEAD`` per image-target per cycle
+  (:mod:`hangard.core.rechecks`). What was copied to a target is remembered
+  (source tag → source digest), so the steady state sends nothing to the
+  targets for attachments.
 * **Filtering.** An attachment's type is cosign's artifact type for its tag
   suffix, or a referrer's ``artifactType``; ``artifact_types`` (when given)
   keeps only those; ``signatures: false`` (``--remove-signatures``) drops
