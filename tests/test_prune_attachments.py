@@ -19,6 +19,7 @@ from hangard.core.cosign import CosignSuffix, cosign_tag, referrers_fallback_tag
 from hangard.core.prune import ATTACHMENT_CAUSE
 from hangard.sync import OwnershipStore
 from hangard.sync.ownership import OWNERSHIP_FILE
+from tests.conftest import FaultProxyFactory
 from tests.harness import attachments as att
 from tests.harness import images, skopeo
 from tests.harness.images import Image
@@ -149,3 +150,43 @@ def test_an_image_gone_from_the_target_still_takes_its_attachments_and_the_stead
     assert done.code == 0, done.out + done.err
     assert mirror_tags(dst) == sorted(["1.1", sigs[1]])
     assert owned_tags(hangard) == sorted(["1.1", sigs[1]])
+
+
+def test_a_failed_attachment_deletion_is_retried_next_cycle(
+    tmp_path: Path,
+    hangard: Hangard,
+    plain_registry: Registry,
+    plain_registry2: Registry,
+    fault_proxy: FaultProxyFactory,
+) -> None:
+    """The image's row outlives its deletion while an attachment of it
+    could not be deleted, so the next cycle tries the attachment again
+    (a fault proxy refuses that one DELETE; the registry is real)."""
+    src, dst = plain_registry, plain_registry2
+    proxy = fault_proxy(dst)
+    d = images.push_oci_image(src, REPO, "1.0", seed=140)
+    images.push_oci_image(src, REPO, "1.1", seed=141)
+    att.push_cosign(src, REPO, d.digest, SIG, 1)
+    config = write_config(tmp_path / "h.yaml", src, proxy, PATTERN, target={"prune": True})
+    assert sync(hangard, config).code == 0
+    sig = cosign_tag(d.digest, SIG)
+    sig_digest = images.sha256_digest(images.get_manifest_raw(dst, f"mirror/{REPO}", sig))
+    denied = {
+        "errors": [{"code": "DENIED", "message": "requested access to the resource is denied"}]
+    }
+    proxy.fail(rf"/manifests/{sig_digest}$", 403, method="DELETE", times=None, body=denied)
+
+    write_config(config, src, proxy, {"include": [r"1\.1"]}, target={"prune": True})
+    failed = sync(hangard, config)
+    assert failed.code == 1
+    assert f"FAILED delete {proxy.host}/mirror/{REPO}:{sig} [m]" in failed.out
+    assert mirror_tags(dst) == sorted(["1.1", sig])  # the image went, its signature not
+    assert owned_tags(hangard) == sorted(["1.0", "1.1", sig])  # 1.0's row kept for the retry
+
+    proxy.faults.clear()
+    plan = hangard("plan", str(config))
+    assert f"{proxy.host}/mirror/{REPO}:{sig}  [m]  delete ({ATTACHMENT_CAUSE})" in plan.out
+    retried = sync(hangard, config)
+    assert retried.code == 0, retried.out + retried.err
+    assert mirror_tags(dst) == ["1.1"]
+    assert owned_tags(hangard) == ["1.1"]

@@ -6,6 +6,10 @@ In the steady state (every owned tag still selected) planning sends no
 request at all; a repository is listed only when an owned tag there has
 left the selection, and each tag to delete gets one ``HEAD`` to check it
 still points at what hangard wrote (another writer's push is not deleted).
+Attachment tags hangard owns never make a repository listed on their own;
+deleting one looks at the repository's other tags once (the
+:class:`~hangard.registry.delete.TagCensus` a digest delete needs anyway)
+to make sure no tag still holds its image.
 """
 
 from __future__ import annotations
@@ -144,6 +148,8 @@ async def plan_prune(
         refused = prune_refusal(name, images, len(image_rows(rows)), target.prune_max)
         if refused is not None:
             out.refusals.append(ExpansionProblem(PRUNE_IMAGE, name, refused))
+            held = {o for d in going for o in d.of}  # their attachments wait for a raised cap
+            out.forget = [o for o in out.forget if o not in held]
         else:
             out.deletions += going
     return out.planned()
