@@ -173,6 +173,9 @@ class AttachmentCopier:
     def __init__(self, copier: Copier) -> None:
         self.copier = copier
         self.client = copier.client
+        self.written: list[tuple[str, str]] = []
+        """``(tag, digest)`` of each target tag pushed (cosign tags, and
+        fallback indexes created or merged), in order: what pruning owns."""
 
     async def copy(
         self,
@@ -185,10 +188,12 @@ class AttachmentCopier:
         done = []
         for attachment in attachments:
             if attachment.kind is AttachmentKind.COSIGN:
-                await self.copier.copy(
+                copied = await self.copier.copy(
                     source.tag(attachment.tag).with_digest(attachment.digest),
                     target.tag(attachment.tag),
                 )
+                if copied.target_digest and not copied.up_to_date:
+                    self.written.append((attachment.tag, copied.target_digest))
             elif attachment.kind is AttachmentKind.REFERRERS:
                 index = await self.client.get_manifest(source.digest(attachment.digest))
                 wanted = [d for d in index.children if referrer_wanted(d, settings)]
@@ -256,6 +261,7 @@ class AttachmentCopier:
             return
         merged = merge_fallback_index(existing, wanted)
         await self.client.put_manifest(ref, merged)
+        self.written.append((referrers_fallback_tag(subject), merged.digest))
 
 
 def _typed(desc: Descriptor, attachment: Attachment) -> Descriptor:

@@ -45,9 +45,9 @@ from hangard.registry.credentials import CredentialStore
 from hangard.registry.errormap import response_error
 from hangard.registry.harbor import HarborProjects
 from hangard.registry.options import ClientOptions
+from hangard.registry.pages import read_tag_pages
 from hangard.registry.proxy import ProxySettings
 from hangard.registry.settling import until_settled
-from hangard.registry.tagpages import read_tag_pages
 from hangard.registry.transport import Call, Transport
 
 __all__ = ["BlobReader", "RegistryClient"]
@@ -396,7 +396,7 @@ class RegistryClient:
 
     async def list_tags(self, repo: Repository) -> list[str]:
         """Every tag, following ``Link: <…>; rel="next"`` pagination; it
-        always ends (see :mod:`hangard.registry.tagpages`)."""
+        always ends (see :mod:`hangard.registry.pages`)."""
 
         async def fetch(url: str) -> httpx.Response:
             return await self._pull(repo, "GET", url, what="tag list page")

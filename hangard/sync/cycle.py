@@ -360,7 +360,8 @@ async def run_cycle(  # noqa: PLR0913 (keyword-only options, each defaulted)
 def _owning(
     owners: OwnershipStore | None, then: Callable[[ItemResult], None]
 ) -> Callable[[ItemResult], None]:
-    """``then``, after recording each tag pushed to a registry in ``owners``."""
+    """``then``, after recording each tag pushed to a registry in ``owners``:
+    the image's, and its attachments' (linked to the image's digest)."""
 
     def hook(result: ItemResult) -> None:
         item, copied = result.action.item, result.copy
@@ -373,8 +374,11 @@ def _owning(
             and copied is not None
             and copied.target_digest
         ):
+            repo, image = str(dest.repository), copied.target_digest
             try:
-                owners.record(item.target, str(dest.repository), dest.tag, copied.target_digest)
+                owners.record(item.target, repo, dest.tag, image)
+                for tag, digest in result.attachment_tags:
+                    owners.record_attachment(item.target, repo, tag, digest, image)
             except sqlite3.Error as exc:  # the copy stands; only pruning loses it
                 log.warning("could not record ownership", image=str(dest), error=str(exc))
         then(result)
