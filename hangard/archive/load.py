@@ -6,6 +6,16 @@ never leaves a tag pointing at missing blobs; a rerun completes it.
 
 Without ``overwrite``, a tag that exists at the target with another digest
 is reported (:attr:`LoadOutcome.CONFLICT`) and left as it is.
+
+A referrers fallback index (tag ``sha256-<hex>``) is not pushed over the
+target's: its referrers are pushed (byte for byte), and unless the target
+indexes them itself (the referrers API), its fallback index is merged with
+what it already lists (:func:`hangard.copy.archived.load_fallback_index`).
+
+With a signature policy (each item's ``requirements``), an image is loaded
+only when the cosign signature the archive holds beside it (its
+``sha256-<hex>.sig`` tag, which ``save`` keeps) meets it; a refused image
+fails (``signature_missing`` / ``signature_invalid``), the others load.
 """
 
 from __future__ import annotations
@@ -22,10 +32,12 @@ import structlog
 from hangard.archive.basefill import fill_from_base
 from hangard.archive.destinations import LoadItem
 from hangard.copy import Copier, CopyResult, Progress, TransferSession
+from hangard.copy.archived import load_fallback_index
+from hangard.copy.verify import check_store_signatures
 from hangard.core.manifest import select_platforms
 from hangard.core.platform import Platform
 from hangard.core.transports import ArchiveReference
-from hangard.errors import HangardError
+from hangard.errors import ErrorContext, HangardError, NotFoundError
 from hangard.registry.client import RegistryClient
 from hangard.stores.archive.opened import ArchiveSet
 from hangard.stores.base import ImageStore
@@ -87,6 +99,17 @@ async def _wanted(store: ImageStore, tag: str, platforms: Sequence[Platform]) ->
     return chosen.digest if chosen is not None else None
 
 
+async def _verify(store: ImageStore, item: LoadItem) -> None:
+    """Check the image against the policy with the signatures the archive
+    holds beside it (by the digest of its top manifest, as at the source)."""
+    if not item.requirements:
+        return
+    head = await store.head_manifest(item.name.tag or "latest")
+    if head is None:
+        raise NotFoundError(f"{store} has no {item.name}", ErrorContext(image=str(item.name)))
+    await check_store_signatures(store, item.name.with_digest(head.digest), item.requirements)
+
+
 async def _one(
     copier: Copier,
     archive: Path,
@@ -97,6 +120,10 @@ async def _one(
     src = ArchiveReference(str(archive), item.name.name, item.name.tag)
     try:
         store = open_store(src, copier.client, copier.archives)
+        merged = await load_fallback_index(copier, src, item.destination)
+        if merged is not None:  # referrers: pushed, the target's fallback index merged
+            return LoadResult(item, LoadOutcome.LOADED if merged else LoadOutcome.IN_SYNC)
+        await _verify(store, item)
         wanted = await _wanted(store, item.name.tag or "latest", platforms)
         head = await copier.client.head_manifest(item.destination)
         existing = head.digest if head is not None else None
@@ -117,6 +144,7 @@ async def _one(
             "image not loaded",
             image=str(item.name),
             destination=str(item.destination),
+            reason=exc.reason.value,
             error=str(exc),
         )
         return LoadResult(item, LoadOutcome.FAILED, error=exc)

@@ -23,7 +23,6 @@ from hangard.cli._common import (
     RemoveSignatures,
     TlsVerify,
     app,
-    load_settings,
     parse_bool,
     parse_creds,
     parse_platforms,
@@ -251,20 +250,9 @@ def copy(
 
 
 def _trust(policy: Path | None, insecure_policy: bool | None) -> Trust:
-    """The policy ``--policy`` (or ``$HANGARD_POLICY``) names; none with
-    ``--insecure-policy``. Exit 2 when the file cannot be used."""
-    from hangard.config.trustfiles import load_policy_option
-    from hangard.core.policy import Trust
-    from hangard.errors import ConfigError
+    from hangard.cli.trust import option_trust
 
-    settings = load_settings(policy=policy, insecure_policy=insecure_policy or None)
-    if settings.policy is None or settings.insecure_policy:
-        return Trust(insecure=True)
-    try:
-        return load_policy_option(settings.policy)
-    except ConfigError as exc:
-        typer.echo(f"error: --policy: {exc.message}", err=True)
-        raise typer.Exit(ExitCode.USAGE) from None
+    return option_trust(policy, insecure_policy)
 
 
 async def _attachments(

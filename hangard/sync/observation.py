@@ -18,6 +18,7 @@ from typing import cast
 
 import structlog
 
+from hangard.copy.archived import archive_missing
 from hangard.copy.attachments import Finder
 from hangard.copy.engine import image_platform
 from hangard.core.attachments import (
@@ -97,7 +98,7 @@ class _Observer:
         source, obs = await self.image(item)
         if item.attachments is None or source is None or obs.error or obs.no_platform:
             return item.key, obs
-        if source.media_type in SCHEMA1_TYPES or not isinstance(item.destination, ImageReference):
+        if source.media_type in SCHEMA1_TYPES:
             return item.key, obs
         return item.key, await self.attachments(item, source, obs)
 
@@ -131,12 +132,17 @@ class _Observer:
     ) -> Observation:
         """``obs`` with the attachments the source has and the target lacks;
         a failure to look is a note, not a failed item."""
-        assert item.attachments is not None and isinstance(item.destination, ImageReference)
-        repo = item.source.repository
+        assert item.attachments is not None
+        repo, target = item.source.repository, item.destination
         try:
             subjects, note = await self._subjects(item, source, obs)
             found = await self.finder.find(repo, subjects, item.attachments)
-            missing = await self._missing(item.destination.repository, obs, found)
+            if isinstance(target, ImageReference):
+                missing = await self._missing(target.repository, obs, found)
+            elif not self._holds(obs):
+                missing = found  # the image itself is copied: all of them with it
+            else:  # an archive: what it holds is read from it, no request
+                missing = await archive_missing(self.stores(target), found)
         except HangardError as exc:
             log.warning("attachments not checked", image=str(item.source), error=str(exc))
             return replace(obs, attachments=AttachmentState(note=f"attachments not checked: {exc}"))
@@ -166,14 +172,19 @@ class _Observer:
         self.cache.put_subjects(digest, item.platforms, subjects)
         return subjects, note
 
+    @staticmethod
+    def _holds(obs: Observation) -> bool:
+        """Whether the target holds the image already (else it is copied)."""
+        want = obs.desired_digest or obs.source_digest
+        return obs.target_digest == want or bool(obs.platforms_match)
+
     async def _missing(
         self, target: Repository, obs: Observation, found: tuple[Attachment, ...]
     ) -> tuple[Attachment, ...]:
         """Of ``found``, those the target lacks: all when the image itself
         is to be copied; else those not recorded as copied, except a cosign
         tag the target already holds (one ``HEAD``, then recorded)."""
-        want = obs.desired_digest or obs.source_digest
-        if not found or not (obs.target_digest == want or obs.platforms_match):
+        if not found or not self._holds(obs):
             return found
         missing = []
         for attachment in missing_attachments(found, self.cache.copied_attachments(str(target))):
