@@ -146,6 +146,11 @@ def test_load_verifies_with_the_signatures_in_the_archive(
     assert skopeo.inspect_raw(dst, "m/app/good", "v1") == pushed["app/good"].manifest
     for repo in ("app/wrong", "app/unsigned"):
         assert not images.manifest_exists(dst, f"m/{repo}", "v1"), repo
+    sigs = {r: cosign_tag(i.digest, CosignSuffix.SIGNATURE) for r, i in pushed.items()}
+    assert images.manifest_exists(dst, "m/app/good", sigs["app/good"])
+    # the refused image's signature stays behind with it
+    assert not images.manifest_exists(dst, "m/app/wrong", sigs["app/wrong"])
+    assert f"skipped {src.host}/app/wrong:{sigs['app/wrong']}: attached to an image" in loaded.out
     assert len(src.access_log()) == before  # the signatures came from the archive
 
     forced = hangard(

@@ -170,8 +170,8 @@ def _print_load(report: LoadReport) -> None:
             )
         elif r.outcome is LoadOutcome.FAILED and r.error is not None:
             typer.echo(f"FAILED {r.item.name} -> {dest}: {r.error} [{r.error.reason}]", err=True)
-        elif r.copy is not None and r.outcome is LoadOutcome.SKIPPED:
-            typer.echo(f"skipped {r.item.name}: {r.copy.skipped}")
+        elif r.outcome is LoadOutcome.SKIPPED:
+            typer.echo(f"skipped {r.item.name}: {r.copy.skipped if r.copy else r.note}")
         else:
             typer.echo(f"{r.outcome.value} {r.item.name} -> {dest}  {r.wanted or ''}".rstrip())
     counts = ", ".join(f"{report.count(o)} {o.value}" for o in LoadOutcome)

@@ -52,6 +52,7 @@ __all__ = [
     "AttachmentKind",
     "AttachmentSettings",
     "AttachmentState",
+    "attachment_subject",
     "attachments_in",
     "fallback_subject",
     "image_subjects",
@@ -240,6 +241,13 @@ def is_attachment_tag(tag: str) -> bool:
     """Whether ``tag`` is one attachments live under (``sha256-<hex>``,
     with ``.sig``, ``.att`` or ``.sbom`` or without)."""
     return _ATTACHED_TAG.match(tag) is not None
+
+
+def attachment_subject(tag: str) -> str | None:
+    """The digest an attachment tag (``sha256-<hex>[.sig|.att|.sbom]``) is
+    attached to; ``None`` for any other tag."""
+    match = _ATTACHED_TAG.match(tag)
+    return f"sha256:{match.group(1)}" if match is not None else None
 
 
 def fallback_subject(tag: str) -> str | None:
