@@ -14,7 +14,11 @@ from pathlib import Path
 
 import yaml
 
+from hangard.archive.destinations import LoadItem, with_requirements
+from hangard.config import load_config
 from hangard.core.cosign import CosignSuffix, cosign_tag
+from hangard.core.policy import SigstoreSigned
+from hangard.core.reference import parse_reference
 from tests.harness import images, skopeo
 from tests.harness.registry import Registry
 from tests.helpers_cli import Hangard
@@ -191,3 +195,41 @@ def test_sync_into_an_archive_target_applies_verify_keys(
             images.get_manifest_raw(src, "app/good", sig)
         ),
     }
+
+
+def test_load_with_a_config_takes_each_images_entry_keys(tmp_path: Path) -> None:
+    """``load --config``: an archived image needs the ``verify.keys`` of the
+    entry whose source names it, else the defaults'; an attachment tag
+    needs nothing itself."""
+    team, ci = Signer("ec"), Signer("ed25519")
+    team.write_public(tmp_path / "team.pub")
+    ci.write_public(tmp_path / "ci.pub")
+    doc = {
+        "targets": {"m": {"registry": "127.0.0.1:5999"}},
+        "defaults": {"targets": ["m"], "verify": {"keys": ["ci.pub"]}},
+        "images": [
+            {"source": "127.0.0.1:5000/app/team", "tags": ["v1"], "verify": {"keys": ["team.pub"]}}
+        ],
+    }
+    path = tmp_path / "hangard.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    state = load_config(path).state
+    names = [
+        "app/team:v1",
+        "app/other:v1",
+        f"app/team:{cosign_tag('sha256:' + 'a' * 64, CosignSuffix.SIGNATURE)}",
+    ]
+    items = [
+        LoadItem(parse_reference(f"127.0.0.1:5000/{n}"), parse_reference(f"127.0.0.1:5999/{n}"))
+        for n in names
+    ]
+
+    team_item, other_item, sig_item = with_requirements(items, state.trust, state)
+
+    def key_names(item: LoadItem) -> list[str]:
+        found = [r for r in item.requirements if isinstance(r, SigstoreSigned)]
+        return [Path(k.name).name for r in found for k in r.keys]
+
+    assert key_names(team_item) == ["team.pub"]
+    assert key_names(other_item) == ["ci.pub"]
+    assert sig_item.requirements == ()
