@@ -22,6 +22,7 @@ from tests.helpers_cli import Hangard
 from tests.test_archive_target import archived, config
 
 OTHER_TYPE = "application/vnd.example.other.v1+json"
+BUNDLE_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 
 
 def _digest(raw: bytes) -> str:
@@ -154,3 +155,33 @@ def test_save_keeps_api_referrers_and_load_merges_the_fallback_index(
         ]
     assert skopeo.inspect_raw(dst, "api/lib/app", sbom.digest) == sbom.manifest
     assert fallback_tag not in skopeo.list_tags(dst, "api/lib/app")
+
+
+def test_a_filtered_fallback_index_is_saved_as_an_index_of_the_rest(
+    hangard: Hangard, plain_registry: Registry, tmp_path: Path
+) -> None:
+    """``--remove-signatures`` into an archive target: the cosign ``.sig``
+    stays behind, the source's fallback index is saved without its sigstore
+    bundle (the SBOM referrer unchanged), and the next sync writes nothing."""
+    src = plain_registry
+    image = images.push_oci_image(src, "lib/app", "v1", seed=85)
+    att.push_cosign(src, "lib/app", image.digest, CosignSuffix.SIGNATURE, 1)
+    sbom = att.referrer(image, att.SBOM_TYPE, seed=86)
+    bundle = att.referrer(image, BUNDLE_TYPE, seed=87)
+    entries = [(sbom, att.SBOM_TYPE), (bundle, BUNDLE_TYPE)]
+    att.push_referrers(src, "lib/app", image.digest, entries)
+    archive = tmp_path / "mirror.zip"
+    entry = {"source": f"{src.host}/lib/app", "tags": ["v1"]}
+    path = config(tmp_path / "hangard.yaml", src, archive, [entry])
+    name, fallback_tag = f"{src.host}/lib/app", referrers_fallback_tag(image.digest)
+
+    assert _sync(hangard, path, "--remove-signatures").startswith("sync: 1 copied, 0 in sync")
+    assert set(archived(hangard, archive)) == {f"{name}:v1", f"{name}:{fallback_tag}"}
+    raw = hangard("inspect", "--raw", f"hangar-archive:{archive}:{name}:{fallback_tag}")
+    assert raw.code == 0, raw.err
+    assert [m["digest"] for m in json.loads(raw.out)["manifests"]] == [sbom.digest]
+    sbom_raw = hangard("inspect", "--raw", f"hangar-archive:{archive}:{name}@{sbom.digest}")
+    assert sbom_raw.out.encode() == sbom.manifest
+    before = archive.read_bytes()
+    assert _sync(hangard, path, "--remove-signatures").startswith("sync: 0 copied, 1 in sync")
+    assert archive.read_bytes() == before

@@ -18,7 +18,7 @@ An archive holds tagged images, so everything goes under its tag:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import structlog
 
@@ -31,6 +31,7 @@ from hangard.core.attachments import (
     fallback_subject,
     image_subjects,
     merge_fallback_index,
+    referrer_wanted,
 )
 from hangard.core.cosign import referrers_fallback_tag
 from hangard.core.platform import Platform
@@ -61,11 +62,15 @@ async def save_image_attachments(
     manifest = await copier.client.get_manifest(source)
     subjects, _ = image_subjects(manifest, platforms)
     found = await Finder(copier.client).find(source.repository, subjects, settings)
-    return await save_attachments(copier, source.repository, archive, found)
+    return await save_attachments(copier, source.repository, archive, found, settings)
 
 
 async def save_attachments(
-    copier: Copier, source: Repository, archive: ArchiveReference, found: Iterable[Attachment]
+    copier: Copier,
+    source: Repository,
+    archive: ArchiveReference,
+    found: Iterable[Attachment],
+    settings: AttachmentSettings,
 ) -> list[Attachment]:
     """Save ``found`` (attachments at ``source``) into the image ``archive``
     names, each under its tag; the ones saved."""
@@ -76,11 +81,28 @@ async def save_attachments(
             by_api.setdefault(attachment.subject, []).append(attachment)
             continue
         pinned = source.tag(attachment.tag).with_digest(attachment.digest)
-        await copier.copy(pinned, archive.with_tag(attachment.tag))
+        if attachment.kind is AttachmentKind.REFERRERS:
+            await _save_fallback(copier, pinned, archive.with_tag(attachment.tag), settings)
+        else:
+            await copier.copy(pinned, archive.with_tag(attachment.tag))
         done.append(attachment)
     for subject, listed in by_api.items():
         done += await _save_referrers(copier, source, archive, subject, listed)
     return done
+
+
+async def _save_fallback(
+    copier: Copier, pinned: ImageReference, dst: ArchiveReference, settings: AttachmentSettings
+) -> None:
+    """A source's fallback index: saved unchanged, or, when ``settings``
+    leave some of its entries out, as an index of the others (each
+    referrer manifest unchanged)."""
+    index = await copier.client.get_manifest(pinned)
+    wanted = [d for d in index.children if referrer_wanted(d, settings)]
+    if not index.is_index or len(wanted) == len(index.children):
+        await copier.copy(pinned, dst)
+    elif wanted:
+        await copier.push_built(pinned, dst, merge_fallback_index(None, wanted))
 
 
 async def _save_referrers(
@@ -113,10 +135,14 @@ async def _save_referrers(
     return saved
 
 
-async def archive_missing(store: ImageStore, found: Iterable[Attachment]) -> tuple[Attachment, ...]:
+async def archive_missing(
+    store: ImageStore, found: Iterable[Attachment], copied: Mapping[str, str]
+) -> tuple[Attachment, ...]:
     """Those of ``found`` the archive image ``store`` lacks: a tag it does
     not hold with the source's digest, a referrer its fallback index does
-    not list. Reads the archive only."""
+    not list. Reads the archive only, and not for what ``copied`` (tag →
+    source digest, what the last sync saved) names: a fallback index saved
+    filtered has a digest of its own, or is not there at all."""
     missing = []
     listed: dict[str, set[str]] = {}
     for attachment in found:
@@ -126,6 +152,8 @@ async def archive_missing(store: ImageStore, found: Iterable[Attachment]) -> tup
                 listed[subject] = await _listed(store, referrers_fallback_tag(subject))
             if attachment.digest not in listed[subject]:
                 missing.append(attachment)
+            continue
+        if copied.get(attachment.key) == attachment.digest:
             continue
         there = await store.head_manifest(attachment.tag)
         if there is None or there.digest != attachment.digest:

@@ -336,8 +336,12 @@ async def _attach(copier: Copier, action: Action, cache: DigestCache | None) -> 
         return 0
     if isinstance(item.destination, ArchiveReference):  # beside the image, under their tags
         saved = await save_attachments(
-            copier, item.source.repository, item.destination, state.missing
+            copier, item.source.repository, item.destination, state.missing, item.attachments
         )
+        where = str(item.destination.with_tag(""))  # the archive's image, not one tag of it
+        for attachment in saved:
+            if cache is not None:
+                cache.record_attachment(where, attachment.key, attachment.digest)
         return len(saved)
     if not isinstance(item.destination, ImageReference):
         return 0

@@ -142,7 +142,8 @@ class _Observer:
             elif not self._holds(obs):
                 missing = found  # the image itself is copied: all of them with it
             else:  # an archive: what it holds is read from it, no request
-                missing = await archive_missing(self.stores(target), found)
+                copied = self.cache.copied_attachments(str(target.with_tag("")))
+                missing = await archive_missing(self.stores(target), found, copied)
         except HangardError as exc:
             log.warning("attachments not checked", image=str(item.source), error=str(exc))
             return replace(obs, attachments=AttachmentState(note=f"attachments not checked: {exc}"))
