@@ -185,3 +185,27 @@ def test_a_filtered_fallback_index_is_saved_as_an_index_of_the_rest(
     before = archive.read_bytes()
     assert _sync(hangard, path, "--remove-signatures").startswith("sync: 0 copied, 1 in sync")
     assert archive.read_bytes() == before
+
+
+def test_copy_into_an_archive_saves_the_attachments_beside_the_image(
+    hangard: Hangard, plain_registry: Registry, tmp_path: Path
+) -> None:
+    """``hangard copy docker://… hangar-archive:FILE`` keeps the signature
+    under its tag; ``--no-attachments`` copies the image alone."""
+    src = plain_registry
+    image = images.push_oci_image(src, "lib/app", "v1", seed=88)
+    sig = att.push_cosign(src, "lib/app", image.digest, CosignSuffix.SIGNATURE, 1)
+    archive, bare = tmp_path / "one.zip", tmp_path / "bare.zip"
+    ref, name = f"docker://{src.host}/lib/app:v1", f"{src.host}/lib/app"
+
+    run = hangard("copy", "--src-plain-http", ref, f"hangar-archive:{archive}")
+    alone = hangard("copy", "--src-plain-http", "--no-attachments", ref, f"hangar-archive:{bare}")
+
+    assert run.code == 0 and alone.code == 0, run.err + alone.err
+    sig_tag = cosign_tag(image.digest, CosignSuffix.SIGNATURE)
+    assert f"attachments: 1 copied: {sig_tag}" in run.out, run.out
+    assert archived(hangard, archive) == {
+        f"{name}:v1": image.digest,
+        f"{name}:{sig_tag}": sig.digest,
+    }
+    assert archived(hangard, bare) == {f"{name}:v1": image.digest}

@@ -39,6 +39,7 @@ from hangard.cli.flags import (
     quiet_logging,
 )
 from hangard.core.reference import ImageReference
+from hangard.core.transports import LayoutReference
 from hangard.hints import CliHints
 from hangard.registry.options import ClientOptions, RegistryOptions
 
@@ -234,7 +235,7 @@ def copy(
                 with reporter:
                     result = await copier.copy(source, dst, platforms=wanted)
                 attached = []
-                if isinstance(src, ImageReference) and isinstance(dst, ImageReference):
+                if isinstance(src, ImageReference) and not isinstance(dst, LayoutReference):
                     attached = await _attachments(copier, result, no_attachments, remove_signatures)
                 await copier.commit()
             finally:
@@ -258,12 +259,15 @@ def _trust(policy: Path | None, insecure_policy: bool | None) -> Trust:
 async def _attachments(
     copier: Copier, result: CopyResult, no_attachments: bool, remove_signatures: bool
 ) -> list[str]:
-    """Copy what is attached to the image copied registry to registry."""
+    """Copy what is attached to the image copied from a registry to a
+    registry, or save it beside the image copied into an archive."""
+    from hangard.copy.archived import save_image_attachments
     from hangard.copy.attachments import copy_image_attachments
     from hangard.core.attachments import AttachmentSettings
     from hangard.core.reference import parse_reference
+    from hangard.core.transports import ArchiveReference, parse_store_reference
 
-    src, dst = parse_reference(result.source), parse_reference(result.target)
+    src, dst = parse_reference(result.source), parse_store_reference(result.target)
     if no_attachments or result.skipped or result.converted_from:
         return []
     settings = AttachmentSettings(signatures=not remove_signatures)
@@ -272,9 +276,13 @@ async def _attachments(
         if result.target_digest != result.source_digest
         else []
     )
-    done = await copy_image_attachments(
-        copier, src.with_digest(result.source_digest), dst.repository, platforms, settings
-    )
+    pinned = src.with_digest(result.source_digest)
+    if isinstance(dst, ArchiveReference):
+        done = await save_image_attachments(copier, pinned, dst, platforms, settings)
+    elif isinstance(dst, ImageReference):
+        done = await copy_image_attachments(copier, pinned, dst.repository, platforms, settings)
+    else:
+        return []
     return [a.describe() for a in done]
 
 
