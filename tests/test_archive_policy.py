@@ -233,3 +233,26 @@ def test_load_with_a_config_takes_each_images_entry_keys(tmp_path: Path) -> None
     assert key_names(team_item) == ["team.pub"]
     assert key_names(other_item) == ["ci.pub"]
     assert sig_item.requirements == ()
+
+
+def test_a_missing_policy_file_stops_save_and_load_before_any_request(
+    hangard: Hangard, plain_registry: Registry, tmp_path: Path
+) -> None:
+    src = plain_registry
+    missing = tmp_path / "containers" / "policy.json"
+    before = len(src.access_log())
+
+    save = hangard(
+        "save", f"{src.host}/a:1", "-o", str(tmp_path / "a.zip"), "--plain-http",
+        "--policy", str(missing),
+    )  # fmt: skip
+    load = hangard(
+        "load", str(tmp_path / "a.zip"), "--to", f"{src.host}/m", "--plain-http",
+        "--policy", str(missing),
+    )  # fmt: skip
+
+    for run in (save, load):
+        assert run.code == 2, run.err
+        assert f"cannot read policy file {missing}: No such file or directory" in run.err
+        assert "--insecure-policy" in run.err
+    assert len(src.access_log()) == before
