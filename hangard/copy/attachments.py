@@ -31,19 +31,26 @@ from hangard.core.attachments import (
     referrer_wanted,
 )
 from hangard.core.cosign import referrers_fallback_tag
-from hangard.core.manifest import Descriptor
+from hangard.core.manifest import Descriptor, Manifest
 from hangard.core.platform import Platform
 from hangard.core.rechecks import AttachmentMemory, Referrer
 from hangard.core.reference import ImageReference, Repository
-from hangard.core.transports import ArchiveReference
+from hangard.core.transports import ArchiveReference, StoreReference
 from hangard.errors import HangardError, NotFoundError, UnsupportedMediaTypeError
 from hangard.once import Once
 from hangard.registry.client import RegistryClient
 from hangard.registry.referrers import list_referrers, push_referrer
+from hangard.stores.base import ImageStore
+from hangard.stores.open import open_store
+from hangard.stores.registry import RegistryStore
 
-__all__ = ["AttachmentCopier", "Finder", "copy_image_attachments", "save_image_attachments"]
+__all__ = ["AttachmentCopier", "Finder", "Origin", "copy_image_attachments", "typed_referrer"]
 
 log = structlog.get_logger("hangard.attachments")
+
+Origin = Repository | ArchiveReference
+"""Where attachments are copied from: a registry repository, or an image
+(named) in an archive (``hangard load``)."""
 
 
 class Finder:
@@ -197,12 +204,12 @@ class AttachmentCopier:
             elif attachment.kind is AttachmentKind.REFERRERS:
                 index = await self.client.get_manifest(source.digest(attachment.digest))
                 wanted = [d for d in index.children if referrer_wanted(d, settings)]
-                await self._referrers(source, target, attachment.subject, wanted)
+                await self._referrers(source, target, attachment.subject, wanted, index)
             else:
                 desc = await self.client.head_manifest(source.digest(attachment.digest))
                 if desc is not None:
                     await self._referrers(
-                        source, target, attachment.subject, [_typed(desc, attachment)]
+                        source, target, attachment.subject, [typed_referrer(desc, attachment)]
                     )
             log.info(
                 "attachment copied",
@@ -214,43 +221,76 @@ class AttachmentCopier:
         return done
 
     async def _referrers(
-        self, source: Repository, target: Repository, subject: str, wanted: list[Descriptor]
-    ) -> None:
+        self,
+        origin: Origin,
+        target: Repository,
+        subject: str,
+        wanted: list[Descriptor],
+        as_is: Manifest | None = None,
+    ) -> bool:
         """Push each referrer (blobs first); then, unless the target said
-        ``OCI-Subject``, list them in its fallback index."""
+        ``OCI-Subject``, list them in its fallback index (``as_is``, when
+        the target has none and it lists just these: the index pushed
+        unchanged). Whether anything was written."""
         indexed: bool | None = None
         pushed = []
         for desc in wanted:
             if await self.client.head_manifest(target.digest(desc.digest)) is None:
                 try:
-                    said = await self._push(source, target, desc)
+                    said = await self._push(origin, target, desc)
                 except (NotFoundError, UnsupportedMediaTypeError) as exc:
                     # a dangling or foreign entry of the source's list: not ours to fix
-                    log.warning("referrer not copied", image=str(source), error=str(exc))
+                    log.warning("referrer not copied", image=str(origin), error=str(exc))
                     continue
                 indexed = said if indexed is None else indexed and said
             pushed.append(desc)
-        wanted = pushed
-        if not wanted:
-            return
+        if not pushed:
+            return False
+        wrote = indexed is not None
         if indexed is None:  # all were there: does the target keep a list itself?
             indexed = await list_referrers(self.client, target, subject) is not None
         if not indexed:
-            await self._merge_fallback(target, subject, wanted)
+            wrote = await self._merge_fallback(target, subject, pushed, as_is) or wrote
+        return wrote
 
-    async def _push(self, source: Repository, target: Repository, desc: Descriptor) -> bool:
-        manifest = await self.client.get_manifest(source.digest(desc.digest))
+    async def push_fallback_index(
+        self, origin: ArchiveReference, target: Repository, subject: str, index: Manifest
+    ) -> bool:
+        """``hangard load`` of a fallback index (``sha256-<hex>``) from an
+        archive: its referrers are pushed; the target's own fallback index,
+        if it needs one, is merged, keeping the entries it had. Whether
+        anything was written."""
+        return await self._referrers(origin, target, subject, list(index.children), index)
+
+    def _store(self, origin: Origin) -> ImageStore:
+        if isinstance(origin, Repository):
+            return RegistryStore(self.client, origin)
+        return open_store(origin, self.client, self.copier.archives)
+
+    async def _push(self, origin: Origin, target: Repository, desc: Descriptor) -> bool:
+        store = self._store(origin)
+        manifest = await store.get_manifest(desc.digest)
         if manifest.is_index:  # rare: an index as a referrer; its children first
-            await self.copier.copy(source.digest(desc.digest), target.digest(desc.digest))
+            pinned: StoreReference = (
+                origin.digest(desc.digest)
+                if isinstance(origin, Repository)
+                else origin.with_digest(desc.digest)
+            )
+            await self.copier.copy(pinned, target.digest(desc.digest))
             return False
         stats = BlobStats()
+        blobs: Repository | ImageStore = origin if isinstance(origin, Repository) else store
         for blob in manifest.blobs:
-            await self.copier.session.ensure_blob(source, target, blob, stats)
+            await self.copier.session.ensure_blob(blobs, target, blob, stats)
         return await push_referrer(self.client, target.digest(desc.digest), manifest)
 
     async def _merge_fallback(
-        self, target: Repository, subject: str, wanted: list[Descriptor]
-    ) -> None:
+        self,
+        target: Repository,
+        subject: str,
+        wanted: list[Descriptor],
+        as_is: Manifest | None = None,
+    ) -> bool:
         ref = target.tag(referrers_fallback_tag(subject))
         try:
             existing = await self.client.get_manifest(ref)
@@ -258,13 +298,22 @@ class AttachmentCopier:
             existing = None
         have = {d.digest for d in existing.children} if existing is not None else set()
         if existing is not None and all(d.digest in have for d in wanted):
-            return
-        merged = merge_fallback_index(existing, wanted)
+            return False
+        if existing is None and as_is is not None and _lists(as_is, wanted):
+            merged = as_is
+        else:
+            merged = merge_fallback_index(existing, wanted)
         await self.client.put_manifest(ref, merged)
         self.written.append((referrers_fallback_tag(subject), merged.digest))
+        return True
 
 
-def _typed(desc: Descriptor, attachment: Attachment) -> Descriptor:
+def _lists(index: Manifest, wanted: list[Descriptor]) -> bool:
+    """Whether ``index`` lists exactly the digests of ``wanted``."""
+    return {d.digest for d in index.children} == {d.digest for d in wanted}
+
+
+def typed_referrer(desc: Descriptor, attachment: Attachment) -> Descriptor:
     """A referrer's descriptor for a fallback index: with its artifact type."""
     raw: dict[str, object] = {
         "mediaType": desc.media_type,
@@ -291,27 +340,3 @@ async def copy_image_attachments(
         log.info(note, image=str(source))
     found = await Finder(copier.client).find(source.repository, subjects, settings)
     return await AttachmentCopier(copier).copy(source.repository, target, found, settings)
-
-
-async def save_image_attachments(
-    copier: Copier,
-    source: ImageReference,
-    archive: ArchiveReference,
-    platforms: Sequence[Platform],
-    settings: AttachmentSettings,
-) -> list[Attachment]:
-    """After ``source`` (pinned) was saved as ``archive``'s image: save its
-    cosign tags and fallback indexes beside it, under their tags (an archive
-    holds tagged images; a referrer only the source's API lists is left out)."""
-    manifest = await copier.client.get_manifest(source)
-    subjects, _ = image_subjects(manifest, platforms)
-    found = await Finder(copier.client).find(source.repository, subjects, settings)
-    done = []
-    for attachment in found:
-        if attachment.kind is AttachmentKind.REFERRER:
-            log.info("referrer not saved: archives keep tags", attachment=attachment.describe())
-            continue
-        pinned = source.repository.tag(attachment.tag).with_digest(attachment.digest)
-        await copier.copy(pinned, archive.with_tag(attachment.tag))
-        done.append(attachment)
-    return done

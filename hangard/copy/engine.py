@@ -183,6 +183,15 @@ class Copier:
             raise error from exc.__cause__
         return _with_duration(result, time.monotonic() - started)
 
+    async def push_built(self, src: StoreReference, dst: StoreReference, top: Manifest) -> None:
+        """Push ``top``, a manifest made here (a merged fallback index), to
+        ``dst``'s tag, what it refers to copied from ``src`` first."""
+        dst_store = open_store(dst, self.client, self.archives)
+        await self._copy_content(
+            open_store(src, self.client, self.archives), dst_store, top, _Tally()
+        )
+        await dst_store.put_manifest(dst.reference, top)
+
     async def _copy(
         self,
         src: StoreReference,

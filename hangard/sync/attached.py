@@ -16,7 +16,9 @@ For the items whose image the source and target agree on, three steps:
    that target) is always looked at, and so are the attachments of an
    image that is to be copied.
 3. *Find* them (each ``HEAD`` and ``GET`` once per cycle, shared by the
-   targets) and compare with what was copied to each target.
+   targets) and compare with what was copied to each target: a registry
+   target by the record of what was copied, an archive target by reading
+   the archive (:func:`hangard.copy.archived.archive_missing`, no request).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dataclasses import dataclass, replace
 
 import structlog
 
+from hangard.copy.archived import archive_missing
 from hangard.copy.attachments import Finder
 from hangard.core.attachments import (
     SUBSET_NOTE,
@@ -41,10 +44,11 @@ from hangard.core.mediatypes import INDEX_TYPES
 from hangard.core.plan import ItemKey, Observation, SyncItem
 from hangard.core.rechecks import CheckKey, choose_rechecks
 from hangard.core.reference import ImageReference, Repository
-from hangard.core.transports import StoreReference
+from hangard.core.transports import ArchiveReference, StoreReference
 from hangard.errors import HangardError
 from hangard.once import Once
 from hangard.registry.client import RegistryClient
+from hangard.stores.base import ImageStore
 from hangard.sync.digestcache import DigestCache
 
 __all__ = ["AttachmentObserver", "Look"]
@@ -86,12 +90,15 @@ class AttachmentObserver:
         finder: Finder,
         look: Look,
         manifests: Once[Manifest],
+        *,
+        stores: Callable[[StoreReference], ImageStore],
     ) -> None:
         self.client = client
         self.cache = cache
         self.finder = finder
         self.look = look
         self.manifests = manifests
+        self.stores = stores
 
     async def observe(self, observed: Sequence[Observed]) -> dict[ItemKey, Observation]:
         """The observations of ``observed`` with their attachments; the
@@ -126,7 +133,7 @@ class AttachmentObserver:
     async def _prepare(
         self, item: SyncItem, source: Descriptor, obs: Observation
     ) -> _Pending | Observation:
-        assert item.attachments is not None and isinstance(item.destination, ImageReference)
+        assert item.attachments is not None
         repo = item.source.repository
         try:
             subjects, note = await self._subjects(item, source, obs)
@@ -138,7 +145,7 @@ class AttachmentObserver:
             names.update(subjects)
         remembered: set[str] = set()
         if _in_sync(obs):
-            copied = self.cache.copied_attachments(str(item.destination.repository))
+            copied = self.cache.copied_attachments(_where(item.destination))
             memory = self.cache.memory
             remembered.update(
                 a.tag for a in listed if a.tag in copied and memory.tag(str(repo), a.tag)
@@ -149,14 +156,20 @@ class AttachmentObserver:
     async def _finish(self, p: _Pending, trusted: frozenset[CheckKey]) -> Observation:
         """``p``'s observation with the attachments the source has and the
         target lacks; a failure to look is a note, not a failed item."""
-        item = p.item
-        assert item.attachments is not None and isinstance(item.destination, ImageReference)
+        item, target = p.item, p.item.destination
+        assert item.attachments is not None
         trust = frozenset(n for n in p.names if (p.repo, n) in trusted)
         try:
             found = await self.finder.find(
                 item.source.repository, p.subjects, item.attachments, trust
             )
-            missing = await self._missing(item.destination.repository, p.obs, found)
+            if isinstance(target, ImageReference):
+                missing = await self._missing(target.repository, p.obs, found)
+            elif not _in_sync(p.obs):
+                missing = found  # the image itself is copied: all of them with it
+            else:  # an archive: what it holds is read from it, no request
+                copied = self.cache.copied_attachments(_where(target))
+                missing = await archive_missing(self.stores(target), found, copied)
         except HangardError as exc:
             return _not_checked(item, p.obs, exc)
         return replace(p.obs, attachments=AttachmentState(found, missing, p.note))
@@ -207,6 +220,14 @@ class AttachmentObserver:
                     continue
             missing.append(attachment)
         return tuple(missing)
+
+
+def _where(target: StoreReference) -> str:
+    """Where the record of copied attachments is kept: a registry target's
+    repository, or an archive's image (not one tag of it)."""
+    if isinstance(target, ArchiveReference):
+        return str(target.with_tag(""))
+    return str(target.repository if isinstance(target, ImageReference) else target)
 
 
 def _in_sync(obs: Observation) -> bool:

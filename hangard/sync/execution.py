@@ -11,6 +11,7 @@ from dataclasses import replace
 import structlog
 
 from hangard.copy import Copier
+from hangard.copy.archived import save_attachments
 from hangard.copy.attachments import AttachmentCopier
 from hangard.copy.engine import NO_PLATFORM_MATCH, UNKNOWN
 from hangard.copy.progress import ITEM_LABEL
@@ -336,7 +337,18 @@ async def _attach(
     item, state = action.item, action.attachments
     if not isinstance(item, SyncItem) or state is None or item.attachments is None:
         return 0, ()
-    if not state.missing or not isinstance(item.destination, ImageReference):
+    if not state.missing:
+        return 0, ()
+    if isinstance(item.destination, ArchiveReference):  # beside the image, under their tags
+        saved = await save_attachments(
+            copier, item.source.repository, item.destination, state.missing, item.attachments
+        )
+        where = str(item.destination.with_tag(""))  # the archive's image, not one tag of it
+        for attachment in saved:
+            if cache is not None:
+                cache.record_attachment(where, attachment.key, attachment.digest)
+        return len(saved), ()  # an archive is never pruned: nothing to own
+    if not isinstance(item.destination, ImageReference):
         return 0, ()
     target = item.destination.repository
     attacher = AttachmentCopier(copier)

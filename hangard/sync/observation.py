@@ -57,7 +57,9 @@ async def observe(
     known_apis = dict(cache.referrers_api)
     observer = _Observer(client, cache, opener)
     finder = Finder(client, tags, cache.referrers_api, cache.memory)
-    attached = AttachmentObserver(client, cache, finder, observer.look, observer.manifests)
+    attached = AttachmentObserver(
+        client, cache, finder, observer.look, observer.manifests, stores=opener
+    )
     try:
         items = list(items)
         images = await asyncio.gather(*(observer.image(item) for item in items))
@@ -76,10 +78,10 @@ async def observe(
 
 def _has_attachments(item: SyncItem, source: Descriptor, obs: Observation) -> bool:
     """Whether the item's attachments are looked for (the image was
-    observed, and its target is a registry)."""
+    observed, and is not schema 1)."""
     if item.attachments is None or obs.error or obs.no_platform:
         return False
-    return source.media_type not in SCHEMA1_TYPES and isinstance(item.destination, ImageReference)
+    return source.media_type not in SCHEMA1_TYPES
 
 
 class _Observer:
