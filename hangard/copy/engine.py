@@ -26,6 +26,7 @@ from hangard.copy.stream import DiffIdTap, verified
 from hangard.copy.targets import pin_archive_source, target_ref_for
 from hangard.copy.tasks import all_or_none
 from hangard.core import mediatypes as mt
+from hangard.core.fanout import MAX_INDEX_CHILDREN, MAX_INDEX_DEPTH, check_fanout
 from hangard.core.manifest import Descriptor, Manifest, parse_manifest, select_platforms
 from hangard.core.platform import Platform
 from hangard.core.reference import ImageReference, Repository
@@ -56,11 +57,6 @@ NO_PLATFORM_MATCH = "no image for the requested platforms"
 PUSH_AUTH_REMEDY = (
     "check credentials and that the target project exists (Harbor needs the project created first)"
 )
-#: Levels of index (the top one included) a copy follows; real images use
-#: one, rarely two. A deeper one is refused before its children are fetched.
-MAX_INDEX_DEPTH = 4
-#: Entries of one index, and distinct child manifests of one copy.
-MAX_INDEX_CHILDREN = 1000
 
 
 class _Unknown:
@@ -186,10 +182,8 @@ class Copier:
     async def push_built(self, src: StoreReference, dst: StoreReference, top: Manifest) -> None:
         """Push ``top``, a manifest made here (a merged fallback index), to
         ``dst``'s tag, what it refers to copied from ``src`` first."""
-        dst_store = open_store(dst, self.client, self.archives)
-        await self._copy_content(
-            open_store(src, self.client, self.archives), dst_store, top, _Tally()
-        )
+        dst_store = self._store(dst)
+        await self._copy_content(self._store(src), dst_store, top, _Tally())
         await dst_store.put_manifest(dst.reference, top)
 
     async def _copy(
@@ -206,7 +200,7 @@ class Copier:
             src_store = self._store(src)  # names the image
         source = await src_store.get_manifest(src.reference)
         if source.is_index:
-            _check_fanout(source, 1, str(src))
+            check_fanout(source, 1, str(src))
         base = CopyResult(
             source=str(src),
             target=str(dst),
@@ -314,7 +308,7 @@ class Copier:
             return
         child = await src.get_manifest(desc.digest)
         if child.is_index:
-            _check_fanout(child, depth, f"{src.name}@{desc.digest}")
+            check_fanout(child, depth, f"{src.name}@{desc.digest}")
             await self._copy_children(src, dst, child, depth, tally)
         else:
             await self._copy_blobs(src, dst, child, tally)
@@ -370,20 +364,6 @@ class Copier:
         async with store.open_blob(blob.digest) as reader:
             async for _ in verified(reader.chunks(), blob.digest, reader.size, on_chunk=tap):
                 pass
-
-
-def _check_fanout(index: Manifest, depth: int, image: str) -> None:
-    """Refuse an index nested or fanned out beyond what any image needs,
-    before a single request is made for its children."""
-    if depth > MAX_INDEX_DEPTH:
-        raise InvalidManifestError(
-            f"index {image} is nested more than {MAX_INDEX_DEPTH} levels of index deep"
-        )
-    if len(index.children) > MAX_INDEX_CHILDREN:
-        raise InvalidManifestError(
-            f"index {image} lists {len(index.children)} manifests, "
-            f"more than the {MAX_INDEX_CHILDREN} a copy follows"
-        )
 
 
 def _replace(result: CopyResult, **changes: object) -> CopyResult:
