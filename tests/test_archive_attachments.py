@@ -209,3 +209,32 @@ def test_copy_into_an_archive_saves_the_attachments_beside_the_image(
         f"{name}:{sig_tag}": sig.digest,
     }
     assert archived(hangard, bare) == {f"{name}:v1": image.digest}
+
+
+def test_archive_sync_adds_attachments_unless_told_not_to(
+    hangard: Hangard, plain_registry: Registry, tmp_path: Path
+) -> None:
+    """``archive sync`` (save --append) adds the image's signature beside it;
+    with ``--no-attachments`` the image alone, with ``--remove-signatures``
+    the SBOM but not the signature."""
+    src = plain_registry
+    image = images.push_oci_image(src, "lib/add", "v1", seed=91)
+    sig = att.push_cosign(src, "lib/add", image.digest, CosignSuffix.SIGNATURE, 1)
+    sbom = att.push_cosign(src, "lib/add", image.digest, CosignSuffix.SBOM, 2)
+    ref, name = f"{src.host}/lib/add:v1", f"{src.host}/lib/add"
+    sig_tag = cosign_tag(image.digest, CosignSuffix.SIGNATURE)
+    sbom_tag = cosign_tag(image.digest, CosignSuffix.SBOM)
+    found: dict[tuple[str, ...], dict[str, str]] = {}
+    for flags in ((), ("--no-attachments",), ("--remove-signatures",)):
+        archive = tmp_path / f"add{len(found)}.zip"
+        run = hangard("archive", "sync", "--plain-http", *flags, str(archive), ref)
+        assert run.code == 0, run.err + run.out
+        found[flags] = archived(hangard, archive)
+    whole = {f"{name}:v1": image.digest}
+    assert found[()] == {
+        **whole,
+        f"{name}:{sig_tag}": sig.digest,
+        f"{name}:{sbom_tag}": sbom.digest,
+    }
+    assert found[("--no-attachments",)] == whole
+    assert found[("--remove-signatures",)] == {**whole, f"{name}:{sbom_tag}": sbom.digest}

@@ -176,6 +176,8 @@ def archive_sync(
     retry_times: RetryTimes = None,
     retry_delay: RetryDelay = None,
     progress: Progress = None,
+    no_attachments: NoAttachments = False,
+    remove_signatures: RemoveSignatures = False,
     policy: PolicyFile = None,
     insecure_policy: InsecurePolicy = None,
     quiet: Quiet = False,
@@ -186,7 +188,8 @@ def archive_sync(
     _save_command(
         images or [], file, list_file, config, platform or [], jobs, True, (None, None),
         (tls_verify, ca_file, plain_http, creds, authfile, Retries(retry_times, retry_delay)),
-        False if quiet else progress, quiet, (False, False), (policy, insecure_policy),
+        False if quiet else progress, quiet, (no_attachments, remove_signatures),
+        (policy, insecure_policy),
     )  # fmt: skip
 
 
