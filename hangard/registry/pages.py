@@ -22,7 +22,7 @@ import httpx
 from hangard.core.reference import Repository
 from hangard.errors import ErrorContext, RegistryError
 
-__all__ = ["MAX_TAGS", "MAX_TAG_PAGES", "PageError", "read_pages", "read_tag_pages"]
+__all__ = ["MAX_TAGS", "MAX_TAG_PAGES", "read_pages", "read_tag_pages"]
 
 MAX_TAG_PAGES = 10_000
 MAX_TAGS = 1_000_000
@@ -30,7 +30,7 @@ MAX_TAGS = 1_000_000
 T = TypeVar("T")
 
 
-class PageError(ValueError):
+class _PageError(ValueError):
     """A parser's refusal of a page; ``why`` ends up in the list's error."""
 
 
@@ -48,7 +48,7 @@ async def read_pages(
     """Every entry of a paged list: ``start`` is its first page (fetched),
     ``fetch(url)`` GETs a following one (an absolute URL on the same
     origin and path), ``parse`` gives a page's entries (or raises
-    :class:`PageError`); ``error(why)`` builds the error of a list that
+    ``_PageError``, in this module); ``error(why)`` builds the error of a list that
     cannot be read, ``what`` and ``noun`` name the list and its entries."""
     response = start
     entries: list[T] = []
@@ -59,7 +59,7 @@ async def read_pages(
         seen.add(_page_key(here))
         try:
             entries.extend(parse(response))
-        except PageError as exc:
+        except _PageError as exc:
             raise error(str(exc)) from None
         if len(entries) > max_items:
             raise error(f"more than {max_items} {noun}")
@@ -114,7 +114,7 @@ def _tag_page(response: httpx.Response) -> list[str]:
     if page is None:
         return []
     if not isinstance(page, list) or not all(isinstance(t, str) for t in page):
-        raise PageError('a page is not {"tags": [strings]}')
+        raise _PageError('a page is not {"tags": [strings]}')
     return page
 
 
