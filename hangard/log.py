@@ -11,6 +11,17 @@ import sys
 from collections.abc import Callable, MutableMapping
 from typing import Any, Literal
 
+if "structlog" not in sys.modules and "rich" not in sys.modules:
+    # structlog imports rich (and pygments) for pretty tracebacks whenever
+    # rich is installed: a tenth of a second of every start. hangard never
+    # lets it use them (format_exc_info renders exceptions before the
+    # renderer sees them), so rich is hidden while structlog loads: a None in
+    # sys.modules makes ``import rich`` fail. rich stays importable after.
+    sys.modules["rich"] = None  # type: ignore[assignment]
+    try:
+        import structlog
+    finally:
+        del sys.modules["rich"]
 import structlog
 
 __all__ = ["configure_logging", "drop_secrets", "set_log_sink"]

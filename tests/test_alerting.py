@@ -23,6 +23,7 @@ import httpx
 import pytest
 import yaml
 from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 
 from hangard.daemon.metrics import Metrics
 from tests.harness.daemon import wait_until
@@ -54,7 +55,8 @@ def served_series_names(metrics: Metrics) -> set[str]:
     }
     names = set()
     family: Metric
-    for family in metrics.registry.collect():
+    # the page as served: the item families are rendered beside the registry
+    for family in text_string_to_metric_families(metrics.render().decode()):
         for suffix in suffixes.get(family.type, ("",)):
             names.add(family.name + suffix)
     return names

@@ -17,6 +17,7 @@ from tests.conftest import FaultProxyFactory
 from tests.harness import images
 from tests.harness.daemon import HangardDaemon, daemons, wait_until
 from tests.harness.faults import FaultProxy
+from tests.harness.harbor import FakeHarbor
 from tests.harness.registry import Registry
 from tests.helpers_cli import Hangard
 
@@ -26,7 +27,10 @@ Make = Callable[..., HangardDaemon]
 
 
 def config(
-    path: Path, source: Registry | FaultProxy, archive: Path, entries: list[dict[str, Any]]
+    path: Path,
+    source: Registry | FaultProxy | FakeHarbor,
+    archive: Path,
+    entries: list[dict[str, Any]],
 ) -> Path:
     doc = {
         "version": 1,

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 from hangard.core.cosign import CosignSuffix, cosign_tag, referrers_fallback_tag
 from tests.harness import attachments as att
 from tests.harness import images, skopeo
 from tests.harness.referrers import FakeReferrers
-from tests.harness.registry import Registry
+from tests.harness.registry import AccessLogEntry, Registry
 from tests.helpers_cli import Hangard
 from tests.test_sync import kind, plain, requests_since, summary, write_config
 
@@ -20,6 +21,16 @@ def _config(tmp_path: Path, src: Registry, dst: Registry, *entries: dict[str, ob
     return write_config(
         tmp_path / "hangard.yaml", plain(src, dst), {"m": (dst, "m")}, list(entries)
     )
+
+
+def _attachment_heads(entries: Iterable[AccessLogEntry]) -> list[str]:
+    """The attachment tags (``sha256-…``) ``HEAD``ed, in order."""
+    tags = []
+    for e in entries:
+        _, sep, tag = e.path.partition("/manifests/")
+        if e.method == "HEAD" and sep and tag.startswith("sha256-"):
+            tags.append(tag)
+    return tags
 
 
 def _sync(hangard: Hangard, config: Path, *extra: str) -> tuple[int, ...]:
@@ -32,8 +43,10 @@ def test_signatures_of_an_image_and_a_new_one_next_cycle(
     tmp_path: Path, hangard: Hangard, plain_registry: Registry, plain_registry2: Registry
 ) -> None:
     """The .sig/.att/.sbom tags are copied with the image; a signature added
-    at the source later (the image digest unchanged) is copied by the next
-    cycle, which the plan announces."""
+    at the source later (the image digest unchanged) is copied once a cycle
+    has re-checked it, which the plan announces. One image-target re-checks
+    one of its two attachments per cycle (``plan`` included), the least
+    recently checked first: within ceil(2 / 1) = 2 cycles."""
     src, dst = plain_registry, plain_registry2
     image = images.push_oci_image(src, "lib/app", "v1", seed=1)
     sig = att.push_cosign(src, "lib/app", image.digest, CosignSuffix.SIGNATURE, 1)
@@ -51,8 +64,19 @@ def test_signatures_of_an_image_and_a_new_one_next_cycle(
     assert _sync(hangard, config) == (0, 1, 0, 0)
 
     resigned = att.push_cosign(src, "lib/app", image.digest, CosignSuffix.SIGNATURE, 1, 3)
-    plan = hangard("plan", str(config))
-    assert "copy (attachments: 1 missing)" in plan.out, plan.out
+    plans, rechecked = [], []
+    for _ in range(2):
+        seen = len(src.access_log())
+        plans.append(hangard("plan", str(config)).out)
+        rechecked.append(_attachment_heads(requests_since(src, seen)))
+    # each plan re-checked one attachment (both were last checked by the
+    # same cycle), the second plan the other one
+    assert [len(tags) for tags in rechecked] == [1, 1], rechecked
+    assert {*rechecked[0], *rechecked[1]} == {
+        cosign_tag(image.digest, CosignSuffix.SIGNATURE),
+        cosign_tag(image.digest, CosignSuffix.SBOM),
+    }
+    assert "copy (attachments: 1 missing)" in plans[1], plans
 
     assert _sync(hangard, config) == (1, 0, 0, 0)
     got = skopeo.inspect_raw(dst, "m/lib/app", cosign_tag(image.digest, CosignSuffix.SIGNATURE))
@@ -178,8 +202,9 @@ def test_steady_state_costs_one_tag_list_and_a_head_per_attachment(
 ) -> None:
     """Nothing changed: per item the two manifest HEADs of before; for
     attachments the source repository's tag list (shared by its tags and
-    targets) and one HEAD per attachment the source has; nothing more on
-    the targets, and no manifest or blob GET."""
+    targets) and one HEAD per attachment the source has (2, within the
+    re-check budget of one per image-target, 8); nothing more on the
+    targets, and no manifest or blob GET."""
     src, dst = plain_registry, plain_registry2
     signed = images.push_oci_image(src, "eco/app", "v1", seed=20)
     images.push_oci_image(src, "eco/app", "v2", seed=21)  # unsigned

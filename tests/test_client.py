@@ -424,14 +424,14 @@ async def test_tls_without_ca_fails_with_ca_file_remedy(
     reg = tls_registry
     async with make_client(reg.host, RegistryOptions()) as c:
         sends = 0
-        send = c.transport._http.send
+        send = c.transport._pools.handle_async_request
 
         async def counting_send(*args: Any, **kwargs: Any) -> httpx.Response:
             nonlocal sends
             sends += 1
             return await send(*args, **kwargs)
 
-        monkeypatch.setattr(c.transport._http, "send", counting_send)
+        monkeypatch.setattr(c.transport._pools, "handle_async_request", counting_send)
         with pytest.raises(TransportError) as excinfo:
             await c.get_manifest(Repository(reg.host, "app/tls").tag("v1"))
     err = excinfo.value

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
 from hangard.copy import CopyResult
@@ -22,6 +23,15 @@ from hangard.sync import ItemOutcome, ItemResult, Planned
 OLD = "sha256:" + "a" * 64
 NEW = "sha256:" + "b" * 64
 NOW = 1_700_000_000.0
+
+
+def exposed(metrics: Metrics, name: str, labels: dict[str, str]) -> float | None:
+    """The sample as /metrics exposes it."""
+    for family in text_string_to_metric_families(metrics.render().decode()):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    return None
 
 
 def sync_item(repo: str = "app/web", tag: str = "1") -> SyncItem:
@@ -369,7 +379,7 @@ def test_metrics_of_two_destinations_aggregate_under_one_label_set() -> None:
     labels = {"image": a.image, "tag": a.tag, "target": a.target}
 
     def value(name: str) -> float | None:
-        return metrics.registry.get_sample_value(name, labels)
+        return exposed(metrics, name, labels)
 
     obs = {a.key: Observation(NEW, NEW), b.key: Observation(NEW, None)}
     plan = make_plan([a, b], obs)
@@ -405,10 +415,10 @@ def test_missing_attachments_are_a_gauge_and_the_image_stays_in_sync() -> None:
     assert plan.actions[0].describe() == "copy (attachments: 1 missing)"
 
     recorder.planned(_planned(plan, [item]))
-    assert metrics.registry.get_sample_value("hangard_attachments_missing", labels) == 1
-    assert metrics.registry.get_sample_value("hangard_image_in_sync", labels) == 1
+    assert exposed(metrics, "hangard_attachments_missing", labels) == 1
+    assert exposed(metrics, "hangard_image_in_sync", labels) == 1
     recorder.item_finished(copied(plan.actions[0]))
-    assert metrics.registry.get_sample_value("hangard_attachments_missing", labels) == 0
+    assert exposed(metrics, "hangard_attachments_missing", labels) == 0
 
 
 def test_last_cycles_per_schedule_survive_a_restart(tmp_path: Path) -> None:

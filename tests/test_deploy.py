@@ -77,6 +77,7 @@ ALERTS = {
     "HangardSyncFailing",
     "HangardImageDrift",
     "HangardImageMissing",
+    "HangardAttachmentsMissing",
     "HangardTargetFailing",
     "HangardSignatureRefused",
     "HangardNoSuccessfulCycle",

@@ -19,6 +19,7 @@ from hangard.core.manifest import digest_of, parse_manifest
 from hangard.core.reference import Repository, parse_digest
 from hangard.errors import InvalidManifestError, InvalidReferenceError, RegistryError
 from hangard.registry.client import RegistryClient
+from hangard.registry.paths import repo_path
 from tests.harness.hostile import HostileRegistry, client_for, json_reply
 from tests.helpers_cli import Hangard
 
@@ -97,7 +98,7 @@ def test_parse_digest_accepts_only_registered_algorithms(bad: str) -> None:
 @pytest.mark.parametrize("where", ["blobs/../../../etc/passwd", "manifests/..", "/etc/passwd"])
 def test_no_path_is_built_outside_the_repository(where: str) -> None:
     with pytest.raises(RegistryError, match="would leave /v2/app/"):
-        RegistryClient._where(Repository("example.com", "app"), where)
+        repo_path(Repository("example.com", "app"), where)
 
 
 def _client(server: HostileRegistry) -> RegistryClient:

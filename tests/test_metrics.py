@@ -205,7 +205,7 @@ def test_label_values_are_escaped_in_the_text_format(metrics: Metrics) -> None:
 
 def test_forget_items_drops_their_attachment_counts(metrics: Metrics) -> None:
     for key in (NGINX, REDIS):
-        metrics.attachments_missing.labels(*key).set(2)
+        metrics.set_attachments_missing(key, 2)
     metrics.forget_items([REDIS])
     assert scrape(metrics)["hangard_attachments_missing"] == {item(REDIS): 2.0}
 

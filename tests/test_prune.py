@@ -13,9 +13,12 @@ from hangard.config import check_config
 from hangard.core.desired import DesiredState
 from hangard.core.plan import ExpansionProblem, Plan
 from hangard.core.prune import (
+    ATTACHMENT_CAUSE,
     Deletion,
     Owned,
     attachment_subject,
+    image_rows,
+    orphans_possible,
     prune_cap,
     prune_refusal,
     prune_scope,
@@ -23,14 +26,14 @@ from hangard.core.prune import (
 )
 from hangard.core.shard import Shard, owner
 from hangard.errors import OperationError, PruneRefusedError, Reason
-from hangard.sync.ownership import SCHEMA_VERSION, OwnershipStore
+from hangard.sync.ownership import MIGRATIONS, SCHEMA_VERSION, OwnershipStore
 
 D1, D2, D3 = (f"sha256:{c * 64}" for c in "123")
 REPO = "reg.example:5000/mirror/app"
 
 
-def owned(tag: str, digest: str = D1) -> Owned:
-    return Owned("m", REPO, tag, digest)
+def owned(tag: str, digest: str = D1, *images: str) -> Owned:
+    return Owned("m", REPO, tag, digest, attached_to=frozenset(images))
 
 
 def sig(digest: str, suffix: str = ".sig") -> str:
@@ -73,6 +76,23 @@ def test_attachment_subject(tag: str, subject: str | None) -> None:
         ([owned("1"), owned(sig(D1), D3)], set(), {"1", sig(D1)}, {D1}, ["1"], []),
         # an attachment whose image is not ours is left alone
         ([owned(sig(D2), D3)], set(), {sig(D2)}, set(), [], []),
+        # a child's signature goes with the index it was copied with
+        ([owned("1"), owned(sig(D2), D3, D1)], set(), {"1", sig(D2)}, set(), ["1", sig(D2)], []),
+        # ... and stays while that index is kept under another tag
+        (
+            [owned("1"), owned("2"), owned(sig(D2), D3, D1)],
+            {"2"},
+            {"1", "2", sig(D2)},
+            set(),
+            ["1"],
+            [],
+        ),
+        # ... or while its subject is kept on its own
+        ([owned("1"), owned(sig(D2), D3, D1)], set(), {"1", sig(D2)}, {D2}, ["1"], []),
+        # the image tag is gone already: its attachment still goes, the row is forgotten
+        ([owned("1"), owned(sig(D1), D3)], set(), {sig(D1)}, set(), [sig(D1)], ["1"]),
+        # an attachment of an image that stays selected is never a candidate
+        ([owned("1", D2), owned(sig(D1), D3)], {"1"}, {"1", sig(D1)}, set(), [], []),
     ],
 )
 def test_select_deletions(
@@ -84,8 +104,41 @@ def test_select_deletions(
     forget: list[str],
 ) -> None:
     going, gone = select_deletions(rows, selected, current, kept)
-    assert sorted(o.tag for o in going) == sorted(delete)
+    assert sorted(d.owned.tag for d in going) == sorted(delete)
     assert [o.tag for o in gone] == forget
+    images = [d for d in going if not d.attachment]
+    attachments = [d for d in going if d.attachment]
+    assert going == images + attachments  # images first: attachments wait for them
+    assert all(d.cause == "no longer selected" and not d.of for d in images)
+    for d in attachments:
+        assert d.cause == ATTACHMENT_CAUSE and d.of
+        assert all(o.subject is None and o.tag not in selected for o in d.of)
+
+
+def test_only_an_image_tag_leaving_the_selection_can_delete_anything() -> None:
+    """The steady state (every owned image tag selected) needs no request,
+    however many attachment tags hangard owns there; the cap counts image
+    tags only."""
+    rows = [owned("1"), owned(sig(D1), D3), owned(sig(D1, ".att"), D3)]
+    assert not orphans_possible(rows, {"1"})
+    assert orphans_possible(rows, set())
+    assert image_rows(rows) == [owned("1")]
+
+
+def test_the_store_links_attachments_to_their_images_and_forgets_both(tmp_path: Path) -> None:
+    store = OwnershipStore.open(tmp_path / "o.db")
+    store.record("m", REPO, "1", D1)
+    store.record_attachment("m", REPO, sig(D2), D3, D1)
+    store.record_attachment("m", REPO, sig(D2), D3, D2)  # copied with two images
+    store.close()
+    store = OwnershipStore.open(tmp_path / "o.db")
+    rows = {o.tag: o for o in store.owned("m")}
+    assert rows["1"].attached_to == frozenset()
+    assert rows[sig(D2)].attached_to == {D1, D2} and rows[sig(D2)].digest == D3
+    store.forget([rows[sig(D2)]])
+    store.record("m", REPO, sig(D2), D3)  # written again, as an image tag would be
+    assert [o.attached_to for o in store.owned("m")] == [frozenset(), frozenset()]
+    store.close()
 
 
 @pytest.mark.parametrize(
@@ -184,7 +237,7 @@ def test_a_plan_shows_deletions_and_notes() -> None:
 def test_the_store_is_versioned_in_wal_mode_and_keeps_rows_across_opens(tmp_path: Path) -> None:
     path = tmp_path / "ownership.db"
     store = OwnershipStore.open(path)
-    assert store.schema_version == SCHEMA_VERSION == 1
+    assert store.schema_version == SCHEMA_VERSION == 2
     store.record("m", REPO, "1", D1)
     store.record("m", REPO, "1", D2)  # written again: the newest digest
     store.record("m", REPO, "2", D1)
@@ -198,7 +251,22 @@ def test_the_store_is_versioned_in_wal_mode_and_keeps_rows_across_opens(tmp_path
     reopened.close()
     with sqlite3.connect(path) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert raw.execute("PRAGMA user_version").fetchone() == (1,)
+        assert raw.execute("PRAGMA user_version").fetchone() == (2,)
+
+
+def test_a_version_1_store_is_migrated_keeping_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "ownership.db"
+    with sqlite3.connect(path) as raw:  # what hangard wrote before attachments were owned
+        raw.executescript(MIGRATIONS[0])
+        raw.execute("INSERT INTO owned VALUES ('m', ?, '1', ?, 0)", (REPO, D1))
+        raw.execute("PRAGMA user_version = 1")
+    raw.close()
+    store = OwnershipStore.open(path)
+    assert store.schema_version == 2
+    assert [(o.tag, o.digest, o.attached_to) for o in store.owned("m")] == [("1", D1, frozenset())]
+    store.record_attachment("m", REPO, sig(D1), D3, D1)
+    assert store.owned("m")[1].attached_to == {D1}
+    store.close()
 
 
 def test_a_store_from_a_newer_hangard_is_refused_clearly(tmp_path: Path) -> None:
@@ -206,7 +274,7 @@ def test_a_store_from_a_newer_hangard_is_refused_clearly(tmp_path: Path) -> None
     OwnershipStore.open(path).close()
     with sqlite3.connect(path) as raw:
         raw.execute("PRAGMA user_version = 7")
-    with pytest.raises(OperationError, match="schema version 7; this hangard knows up to 1"):
+    with pytest.raises(OperationError, match="schema version 7; this hangard knows up to 2"):
         OwnershipStore.open(path)
 
 

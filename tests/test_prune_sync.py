@@ -28,15 +28,15 @@ from tests.conftest import RegistryFactory
 from tests.harness import images, skopeo
 from tests.harness.registry import Registry
 from tests.helpers_cli import Hangard, Run
-from tests.helpers_copy import make_client
+from tests.helpers_copy import Host, make_client
 
 REPO = "lib/app"
 
 
 def write_config(
     path: Path,
-    src: Registry,
-    dst: Registry,
+    src: Host,
+    dst: Host,
     tags: Any,
     *,
     target: dict[str, Any] | None = None,

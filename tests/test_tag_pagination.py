@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 import hangard.registry.client as client_module
-import hangard.registry.tagpages as tagpages_module
+import hangard.registry.pages as tagpages_module
 from hangard.core.reference import Repository
 from hangard.errors import RegistryError
 from hangard.registry.client import RegistryClient

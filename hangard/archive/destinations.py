@@ -15,15 +15,25 @@ archived path under the prefix). On top of either:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from pydantic import ValidationError
 
-from hangard.core.desired import ListLine, Target
+from hangard.core.attachments import is_attachment_tag
+from hangard.core.desired import DesiredState, ImageEntry, ListLine, Target
+from hangard.core.policy import Requirement, Trust, entry_keys
 from hangard.core.reference import ImageReference, Repository, parse_path, parse_reference
 from hangard.errors import InputError
 
-__all__ = ["LoadItem", "destination_for", "parse_to", "select", "with_project"]
+__all__ = [
+    "LoadItem",
+    "destination_for",
+    "parse_to",
+    "select",
+    "verify_keys_for",
+    "with_project",
+    "with_requirements",
+]
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,35 @@ class LoadItem:
     name: ImageReference
     """Its repository and tag in the archive."""
     destination: ImageReference
+    requirements: tuple[Requirement, ...] = field(default=(), compare=False)
+    """What the signature policy wants of it, checked with the signatures
+    the archive holds before it is loaded (empty: nothing)."""
+
+
+def verify_keys_for(state: DesiredState, name: ImageReference) -> tuple[str, ...]:
+    """The ``verify.keys`` an archived image needs when loaded with
+    ``--config``: those of the first entry whose source is its repository,
+    else the defaults'."""
+    for entry in state.images:
+        if isinstance(entry, ImageEntry) and parse_reference(entry.source).name == name.name:
+            return entry_keys(entry.verify, state.defaults.verify)
+    return entry_keys(None, state.defaults.verify)
+
+
+def with_requirements(
+    items: Iterable[LoadItem], trust: Trust, state: DesiredState | None = None
+) -> list[LoadItem]:
+    """``items`` with what the policy (and, with a desired state, the
+    ``verify.keys`` of :func:`verify_keys_for`) wants of each image; an
+    attachment (a cosign or fallback tag) needs nothing itself."""
+    out = []
+    for item in items:
+        if is_attachment_tag(item.name.tag or ""):
+            out.append(item)
+            continue
+        keys = verify_keys_for(state, item.name) if state is not None else ()
+        out.append(replace(item, requirements=trust.requirements(item.name, keys)))
+    return out
 
 
 def parse_to(text: str) -> Target:

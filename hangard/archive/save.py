@@ -23,7 +23,8 @@ import structlog
 from hangard.archive.delta import read_base
 from hangard.archive.sources import SaveItem
 from hangard.copy import Copier, CopyResult, Progress, TransferSession
-from hangard.copy.attachments import save_image_attachments
+from hangard.copy.archived import save_image_attachments
+from hangard.copy.verify import verified_source
 from hangard.core.attachments import AttachmentSettings
 from hangard.core.transports import ArchiveReference
 from hangard.errors import HangardError, InputError
@@ -137,12 +138,18 @@ async def save(
     async def one(item: SaveItem) -> CopyResult | tuple[SaveItem, HangardError]:
         dst = ArchiveReference(str(options.output), item.name.name, item.name.tag)
         async with gate:
-            try:
-                result = await copier.copy(item.source, dst, platforms=item.platforms)
+            try:  # the policy's check first: what it verified is what is saved
+                source = await verified_source(client, item.source, item.requirements)
+                result = await copier.copy(source, dst, platforms=item.platforms)
                 await _attachments(copier, item, dst, result, options.attachments)
                 return result
             except HangardError as exc:
-                log.error("image not saved", image=str(item.source), error=str(exc))
+                log.error(
+                    "image not saved",
+                    image=str(item.source),
+                    reason=exc.reason.value,
+                    error=str(exc),
+                )
                 return item, exc
 
     try:

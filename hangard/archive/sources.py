@@ -13,16 +13,17 @@ a desired state's targets and mappings only matter when loading.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from hangard.config.hangarlist import digest_tag
 from hangard.core.desired import DesiredState, ListLine
 from hangard.core.plan import ExpansionProblem, expand
 from hangard.core.platform import Platform
+from hangard.core.policy import Requirement, Trust
 from hangard.core.reference import DEFAULT_TAG, ImageReference, Repository, parse_reference
 from hangard.errors import HangardError
 
-__all__ = ["SaveItem", "from_desired", "from_lines", "from_references"]
+__all__ = ["SaveItem", "from_desired", "from_lines", "from_references", "with_policy"]
 
 
 @dataclass(frozen=True, order=True)
@@ -35,6 +36,9 @@ class SaveItem:
     name: ImageReference
     """The repository and tag in the archive (never a digest)."""
     platforms: tuple[Platform, ...] = ()
+    requirements: tuple[Requirement, ...] = field(default=(), compare=False)
+    """What the signature policy wants of it, checked at the source before
+    it is written (empty: nothing)."""
 
 
 def _named(source: ImageReference, platforms: Sequence[Platform]) -> SaveItem:
@@ -91,6 +95,7 @@ def from_desired(
             item.source,
             item.source.repository.tag(item.tag),
             tuple(platforms) or item.platforms,
+            item.requirements,
         )
         for item in items
     ]
@@ -98,3 +103,9 @@ def from_desired(
     for problem in problems:
         once.setdefault(problem.image, problem)
     return _unique(saved), list(once.values())
+
+
+def with_policy(items: Iterable[SaveItem], trust: Trust) -> list[SaveItem]:
+    """Named or listed images with what the policy's scopes want of them
+    (no entry's ``verify.keys`` applies: they come from no entry)."""
+    return [replace(i, requirements=trust.requirements(i.source, ())) for i in items]

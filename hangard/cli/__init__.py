@@ -8,6 +8,8 @@ interrupted (:class:`~hangard.cli._common.ExitCode`).
 
 from __future__ import annotations
 
+import os
+
 from hangard.cli._common import ExitCode, app
 
 # the command modules register themselves on ``app``, in the order --help shows
@@ -32,6 +34,10 @@ _COMMANDS = (show, image, desired, sync, daemon, status, archive, load, archive_
 
 
 def main() -> None:
+    # pydantic reads every installed distribution's entry points, looking
+    # for plugins, before it builds its first model: a twentieth of a start.
+    # hangard has none to load; a value the user set stands.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     # a fixed name: under ``python -m hangard`` click would call the program
     # "python -m hangard", which breaks the shell completion scripts
     app(prog_name="hangard")

@@ -14,13 +14,14 @@ import typer
 from hangard.cli._common import (
     AuthFile,
     ExitCode,
+    InsecurePolicy,
     NoAttachments,
+    PolicyFile,
     Progress,
     RemoveSignatures,
     TlsVerify,
     app,
     config_client,
-    load_config,
     load_settings,
     parse_bool,
     parse_creds,
@@ -137,11 +138,14 @@ def save(
     progress: Progress = None,
     no_attachments: NoAttachments = False,
     remove_signatures: RemoveSignatures = False,
+    policy: PolicyFile = None,
+    insecure_policy: InsecurePolicy = None,
     quiet: Quiet = False,
 ) -> None:
     """Save images (named, from --list, or all a --config selects) into a
     Hangar zip archive, with their signatures, attestations and SBOMs under
-    their cosign tags. Rerun the same command to resume an interrupted save."""
+    their cosign tags; with a policy, once they meet it. Rerun the same
+    command to resume an interrupted save."""
     if quiet:
         quiet_logging(ctx)
     _save_command(
@@ -149,6 +153,7 @@ def save(
         (part_size, since),
         (tls_verify, ca_file, plain_http, creds, authfile, Retries(retry_times, retry_delay)),
         False if quiet else progress, quiet, (no_attachments, remove_signatures),
+        (policy, insecure_policy),
     )  # fmt: skip
 
 
@@ -171,6 +176,10 @@ def archive_sync(
     retry_times: RetryTimes = None,
     retry_delay: RetryDelay = None,
     progress: Progress = None,
+    no_attachments: NoAttachments = False,
+    remove_signatures: RemoveSignatures = False,
+    policy: PolicyFile = None,
+    insecure_policy: InsecurePolicy = None,
     quiet: Quiet = False,
 ) -> None:
     """Add images to an archive (Hangar's sync; the same as save --append)."""
@@ -179,7 +188,8 @@ def archive_sync(
     _save_command(
         images or [], file, list_file, config, platform or [], jobs, True, (None, None),
         (tls_verify, ca_file, plain_http, creds, authfile, Retries(retry_times, retry_delay)),
-        False if quiet else progress, quiet,
+        False if quiet else progress, quiet, (no_attachments, remove_signatures),
+        (policy, insecure_policy),
     )  # fmt: skip
 
 
@@ -216,9 +226,12 @@ def _save_command(
     progress: bool | None,
     quiet: bool = False,
     attached: tuple[bool, bool] = (False, False),
+    trust_flags: tuple[Path | None, bool | None] = (None, None),
 ) -> None:
     from hangard.archive import from_lines, from_references, parse_size
     from hangard.archive.save import SaveOptions
+    from hangard.archive.sources import with_policy
+    from hangard.cli.trust import command_trust
     from hangard.core.attachments import AttachmentSettings
 
     if output == Path():
@@ -234,7 +247,8 @@ def _save_command(
     items = from_references([parse_image(i) for i in images], wanted)
     if list_file is not None:
         items += from_lines(_list_lines(list_file), wanted)
-    loaded = load_config(config) if config is not None else None
+    trust, loaded = command_trust(*trust_flags, config)
+    items = with_policy(items, trust)
     settings = None if attached[0] else AttachmentSettings(signatures=not attached[1])
     options = SaveOptions(output, jobs, append, size, since, attachments=settings)
     hosts = sorted({i.source.registry for i in items})
@@ -276,7 +290,7 @@ def _print_save(report: SaveReport, quiet: bool = False) -> None:
     from hangard.render import human_size
 
     for item, error in report.failures:
-        typer.echo(f"FAILED {item.source}: {error.message}", err=True)
+        typer.echo(f"FAILED {item.source}: {error.message} [{error.reason}]", err=True)
     if not quiet:
         for r in report.results:
             state = "in the archive" if r.up_to_date else "saved"

@@ -23,7 +23,6 @@ from hangard.cli._common import (
     RemoveSignatures,
     TlsVerify,
     app,
-    load_settings,
     parse_bool,
     parse_creds,
     parse_platforms,
@@ -40,6 +39,7 @@ from hangard.cli.flags import (
     quiet_logging,
 )
 from hangard.core.reference import ImageReference
+from hangard.core.transports import LayoutReference
 from hangard.hints import CliHints
 from hangard.registry.options import ClientOptions, RegistryOptions
 
@@ -235,7 +235,7 @@ def copy(
                 with reporter:
                     result = await copier.copy(source, dst, platforms=wanted)
                 attached = []
-                if isinstance(src, ImageReference) and isinstance(dst, ImageReference):
+                if isinstance(src, ImageReference) and not isinstance(dst, LayoutReference):
                     attached = await _attachments(copier, result, no_attachments, remove_signatures)
                 await copier.commit()
             finally:
@@ -251,31 +251,23 @@ def copy(
 
 
 def _trust(policy: Path | None, insecure_policy: bool | None) -> Trust:
-    """The policy ``--policy`` (or ``$HANGARD_POLICY``) names; none with
-    ``--insecure-policy``. Exit 2 when the file cannot be used."""
-    from hangard.config.trustfiles import load_policy_option
-    from hangard.core.policy import Trust
-    from hangard.errors import ConfigError
+    from hangard.cli.trust import option_trust
 
-    settings = load_settings(policy=policy, insecure_policy=insecure_policy or None)
-    if settings.policy is None or settings.insecure_policy:
-        return Trust(insecure=True)
-    try:
-        return load_policy_option(settings.policy)
-    except ConfigError as exc:
-        typer.echo(f"error: --policy: {exc.message}", err=True)
-        raise typer.Exit(ExitCode.USAGE) from None
+    return option_trust(policy, insecure_policy)
 
 
 async def _attachments(
     copier: Copier, result: CopyResult, no_attachments: bool, remove_signatures: bool
 ) -> list[str]:
-    """Copy what is attached to the image copied registry to registry."""
+    """Copy what is attached to the image copied from a registry to a
+    registry, or save it beside the image copied into an archive."""
+    from hangard.copy.archived import save_image_attachments
     from hangard.copy.attachments import copy_image_attachments
     from hangard.core.attachments import AttachmentSettings
     from hangard.core.reference import parse_reference
+    from hangard.core.transports import ArchiveReference, parse_store_reference
 
-    src, dst = parse_reference(result.source), parse_reference(result.target)
+    src, dst = parse_reference(result.source), parse_store_reference(result.target)
     if no_attachments or result.skipped or result.converted_from:
         return []
     settings = AttachmentSettings(signatures=not remove_signatures)
@@ -284,9 +276,13 @@ async def _attachments(
         if result.target_digest != result.source_digest
         else []
     )
-    done = await copy_image_attachments(
-        copier, src.with_digest(result.source_digest), dst.repository, platforms, settings
-    )
+    pinned = src.with_digest(result.source_digest)
+    if isinstance(dst, ArchiveReference):
+        done = await save_image_attachments(copier, pinned, dst, platforms, settings)
+    elif isinstance(dst, ImageReference):
+        done = await copy_image_attachments(copier, pinned, dst.repository, platforms, settings)
+    else:
+        return []
     return [a.describe() for a in done]
 
 

@@ -14,10 +14,11 @@ import typer
 from hangard.cli._common import (
     AuthFile,
     ExitCode,
+    InsecurePolicy,
+    PolicyFile,
     Progress,
     TlsVerify,
     app,
-    load_config,
     parse_platforms,
     run_async,
 )
@@ -108,11 +109,16 @@ def load(
     retry_times: RetryTimes = None,
     retry_delay: RetryDelay = None,
     progress: Progress = None,
+    policy: PolicyFile = None,
+    insecure_policy: InsecurePolicy = None,
 ) -> None:
     """Push an archive's images to a registry, digests kept. A tag that
     exists with another digest is reported, not replaced (--overwrite).
+    With a policy, an image loads once the signature saved beside it meets it.
     Exit 0 all loaded, 1 a failure or conflict, 2 bad input."""
-    loaded = load_config(config) if config is not None else None
+    from hangard.cli.trust import command_trust
+
+    trust, loaded = command_trust(policy, insecure_policy, config)
     where = _target(to, loaded, target)
     wanted = parse_platforms(platform or [])
     lines = _list_lines(list_file) if list_file is not None else None
@@ -123,6 +129,7 @@ def load(
         import asyncio
 
         from hangard.archive import select
+        from hangard.archive.destinations import with_requirements
         from hangard.archive.listing import list_archive
         from hangard.archive.load import load as run_load
         from hangard.core.reference import parse_reference
@@ -130,6 +137,7 @@ def load(
         listing = await asyncio.to_thread(list_archive, file)
         names = [parse_reference(row.name) for row in listing.images]
         items, missing = select(names, where, lines=lines, project=project)
+        items = with_requirements(items, trust, loaded.state if loaded else None)
         for line in missing:
             typer.echo(
                 f"{list_file}:{line.line}: {line.source}:{line.tag} is not in {file}", err=True
@@ -161,10 +169,10 @@ def _print_load(report: LoadReport) -> None:
                 err=True,
             )
         elif r.outcome is LoadOutcome.FAILED and r.error is not None:
-            typer.echo(f"FAILED {r.item.name} -> {dest}: {r.error}", err=True)
-        elif r.copy is not None and r.outcome is LoadOutcome.SKIPPED:
-            typer.echo(f"skipped {r.item.name}: {r.copy.skipped}")
+            typer.echo(f"FAILED {r.item.name} -> {dest}: {r.error} [{r.error.reason}]", err=True)
+        elif r.outcome is LoadOutcome.SKIPPED:
+            typer.echo(f"skipped {r.item.name}: {r.copy.skipped if r.copy else r.note}")
         else:
-            typer.echo(f"{r.outcome.value} {r.item.name} -> {dest}  {r.wanted}")
+            typer.echo(f"{r.outcome.value} {r.item.name} -> {dest}  {r.wanted or ''}".rstrip())
     counts = ", ".join(f"{report.count(o)} {o.value}" for o in LoadOutcome)
     typer.echo(f"load: {counts}; {human_size(report.bytes_moved)} in {report.duration:.1f}s")

@@ -41,7 +41,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
@@ -308,11 +307,11 @@ class _Loader:
                 if isinstance(entry, dict):
                     places.append((("images", i, "schedule"), entry.get("schedule")))
         for loc, value in places:
-            if not isinstance(value, str):
-                continue
-            text = value.strip()
-            if parse_interval(text) is not None or len(text.split()) != 5:
-                continue  # an interval, or the schema reports it
+            text = value.strip() if isinstance(value, str) else ""
+            if not text or parse_interval(text) is not None or len(text.split()) != 5:
+                continue  # not a string, an interval, or the schema reports it
+            from apscheduler.triggers.cron import CronTrigger  # only for cron schedules
+
             try:
                 CronTrigger.from_crontab(text, timezone="UTC")
             except ValueError as exc:

@@ -16,6 +16,7 @@ import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -25,21 +26,20 @@ from hangard.copy.stream import DiffIdTap, verified
 from hangard.copy.targets import pin_archive_source, target_ref_for
 from hangard.copy.tasks import all_or_none
 from hangard.core import mediatypes as mt
+from hangard.core.fanout import MAX_INDEX_CHILDREN, MAX_INDEX_DEPTH, check_fanout
 from hangard.core.manifest import Descriptor, Manifest, parse_manifest, select_platforms
 from hangard.core.platform import Platform
 from hangard.core.reference import ImageReference, Repository
 from hangard.core.schema1 import LayerInfo, convert_schema1, schema1_layers
 from hangard.core.transports import ArchiveReference, StoreReference
-from hangard.errors import (
-    AuthError,
-    InvalidManifestError,
-    OperationError,
-)
+from hangard.errors import AuthError, InvalidManifestError, OperationError
 from hangard.registry.client import RegistryClient
-from hangard.stores.archive.opened import ArchiveSet
 from hangard.stores.base import ImageStore
 from hangard.stores.open import open_store
 from hangard.stores.registry import RegistryStore
+
+if TYPE_CHECKING:
+    from hangard.stores.archive.opened import ArchiveSet
 
 __all__ = [
     "MAX_INDEX_CHILDREN",
@@ -57,11 +57,6 @@ NO_PLATFORM_MATCH = "no image for the requested platforms"
 PUSH_AUTH_REMEDY = (
     "check credentials and that the target project exists (Harbor needs the project created first)"
 )
-#: Levels of index (the top one included) a copy follows; real images use
-#: one, rarely two. A deeper one is refused before its children are fetched.
-MAX_INDEX_DEPTH = 4
-#: Entries of one index, and distinct child manifests of one copy.
-MAX_INDEX_CHILDREN = 1000
 
 
 class _Unknown:
@@ -126,16 +121,31 @@ class Copier:
         self.client = client
         self.session = session or TransferSession(client)
         self.direct = DirectTransfers(self.session.progress, client.options.max_unknown_blob_size)
-        self.archives = archives or ArchiveSet()
+        self._archives = archives
+
+    @property
+    def archives(self) -> ArchiveSet:
+        """Made on first use: a run between registries never loads zip code."""
+        if self._archives is None:
+            from hangard.stores.archive.opened import ArchiveSet
+
+            self._archives = ArchiveSet()
+        return self._archives
+
+    def _store(self, ref: StoreReference) -> ImageStore:
+        archives = self.archives if isinstance(ref, ArchiveReference) else None
+        return open_store(ref, self.client, archives)
 
     async def commit(self) -> None:
         """Make every archive written to in this run final (its index.json
         and central directory written, the partial renamed)."""
-        await self.archives.commit()
+        if self._archives is not None:
+            await self._archives.commit()
 
     async def close(self) -> None:
         """Let go of the run's archives (uncommitted ones stay partial)."""
-        await self.archives.close()
+        if self._archives is not None:
+            await self._archives.close()
 
     async def copy(
         self,
@@ -169,6 +179,13 @@ class Copier:
             raise error from exc.__cause__
         return _with_duration(result, time.monotonic() - started)
 
+    async def push_built(self, src: StoreReference, dst: StoreReference, top: Manifest) -> None:
+        """Push ``top``, a manifest made here (a merged fallback index), to
+        ``dst``'s tag, what it refers to copied from ``src`` first."""
+        dst_store = self._store(dst)
+        await self._copy_content(self._store(src), dst_store, top, _Tally())
+        await dst_store.put_manifest(dst.reference, top)
+
     async def _copy(
         self,
         src: StoreReference,
@@ -176,14 +193,14 @@ class Copier:
         platforms: Sequence[Platform],
         known_target: str | _Unknown | None,
     ) -> CopyResult:
-        src_store = open_store(src, self.client, self.archives)
-        dst_store = open_store(dst, self.client, self.archives)
+        src_store = self._store(src)
+        dst_store = self._store(dst)
         if isinstance(src, ArchiveReference) and not (src.image and src.reference):
             src = await pin_archive_source(src, src_store)
-            src_store = open_store(src, self.client, self.archives)  # names the image
+            src_store = self._store(src)  # names the image
         source = await src_store.get_manifest(src.reference)
         if source.is_index:
-            _check_fanout(source, 1, str(src))
+            check_fanout(source, 1, str(src))
         base = CopyResult(
             source=str(src),
             target=str(dst),
@@ -198,7 +215,7 @@ class Copier:
         tally = _Tally()
         target_ref = target_ref_for(src, dst, top)
         if isinstance(target_ref, ArchiveReference):  # the image name is known now
-            dst_store = open_store(target_ref, self.client, self.archives)
+            dst_store = self._store(target_ref)
         if top is None:
             pushed = await self._convert_schema1(src_store, dst_store, source, tally)
             log.warning(
@@ -291,7 +308,7 @@ class Copier:
             return
         child = await src.get_manifest(desc.digest)
         if child.is_index:
-            _check_fanout(child, depth, f"{src.name}@{desc.digest}")
+            check_fanout(child, depth, f"{src.name}@{desc.digest}")
             await self._copy_children(src, dst, child, depth, tally)
         else:
             await self._copy_blobs(src, dst, child, tally)
@@ -347,20 +364,6 @@ class Copier:
         async with store.open_blob(blob.digest) as reader:
             async for _ in verified(reader.chunks(), blob.digest, reader.size, on_chunk=tap):
                 pass
-
-
-def _check_fanout(index: Manifest, depth: int, image: str) -> None:
-    """Refuse an index nested or fanned out beyond what any image needs,
-    before a single request is made for its children."""
-    if depth > MAX_INDEX_DEPTH:
-        raise InvalidManifestError(
-            f"index {image} is nested more than {MAX_INDEX_DEPTH} levels of index deep"
-        )
-    if len(index.children) > MAX_INDEX_CHILDREN:
-        raise InvalidManifestError(
-            f"index {image} lists {len(index.children)} manifests, "
-            f"more than the {MAX_INDEX_CHILDREN} a copy follows"
-        )
 
 
 def _replace(result: CopyResult, **changes: object) -> CopyResult:

@@ -31,6 +31,7 @@ from hangard.core.cosign import (
     CosignSuffix,
     cosign_tag,
 )
+from hangard.core.manifest import Descriptor, Manifest
 from hangard.core.policy import Reject, Requirement, Trust
 from hangard.core.reference import ImageReference
 from hangard.core.signature import MAX_PAYLOAD_SIZE
@@ -45,11 +46,14 @@ from hangard.errors import (
     UnsupportedMediaTypeError,
 )
 from hangard.registry.client import RegistryClient
+from hangard.stores.base import ImageStore
 
 __all__ = [
     "MAX_SIGNATURE_LAYERS",
     "check_signatures",
+    "check_store_signatures",
     "fetch_signatures",
+    "read_signatures",
     "verified_source",
     "verify_copy_source",
 ]
@@ -71,25 +75,54 @@ async def fetch_signatures(client: RegistryClient, image: ImageReference) -> lis
         return []
     except (InvalidManifestError, UnsupportedMediaTypeError) as exc:
         raise SignatureInvalidError(f"{sig_ref} is not a cosign signature: {exc.message}") from exc
-    if manifest.is_index or manifest.is_schema1:
-        raise SignatureInvalidError(f"{sig_ref} is not a cosign signature: not an image manifest")
-    layers = [d for d in manifest.layers if d.media_type == SIMPLESIGNING_MEDIA_TYPE]
-    if len(layers) > MAX_SIGNATURE_LAYERS:
-        raise SignatureInvalidError(
-            f"{sig_ref} has {len(layers)} signature layers, more than the "
-            f"{MAX_SIGNATURE_LAYERS} hangard looks at"
-        )
     found = []
-    for desc in layers:
-        if desc.size > MAX_PAYLOAD_SIZE:
-            raise SignatureInvalidError(
-                f"{sig_ref}: layer {desc.digest} of {desc.size} bytes is not a signature payload"
-            )
+    for desc in _signature_layers(manifest, str(sig_ref)):
         payload = await client.get_blob(image.repository, desc.digest, max_size=MAX_PAYLOAD_SIZE)
         found.append(
             SignatureLayer(payload, desc.annotations.get(SIGNATURE_ANNOTATION), desc.digest)
         )
     return found
+
+
+async def read_signatures(store: ImageStore, digest: str) -> list[SignatureLayer]:
+    """As :func:`fetch_signatures`, from another store: the cosign tag of
+    ``digest`` beside the image (an archive's, as ``save`` keeps it)."""
+    tag = cosign_tag(digest, CosignSuffix.SIGNATURE)
+    where = f"{store}:{tag}"
+    try:
+        if await store.head_manifest(tag) is None:
+            return []
+        manifest = await store.get_manifest(tag)
+    except NotFoundError:
+        return []
+    except (InvalidManifestError, UnsupportedMediaTypeError) as exc:
+        raise SignatureInvalidError(f"{where} is not a cosign signature: {exc.message}") from exc
+    found = []
+    for desc in _signature_layers(manifest, where):
+        payload = await store.get_blob(desc.digest)
+        found.append(
+            SignatureLayer(payload, desc.annotations.get(SIGNATURE_ANNOTATION), desc.digest)
+        )
+    return found
+
+
+def _signature_layers(manifest: Manifest, where: str) -> list[Descriptor]:
+    """The simple-signing layers of a signature manifest, each small enough
+    to be a payload; :class:`SignatureInvalidError` for anything else."""
+    if manifest.is_index or manifest.is_schema1:
+        raise SignatureInvalidError(f"{where} is not a cosign signature: not an image manifest")
+    layers = [d for d in manifest.layers if d.media_type == SIMPLESIGNING_MEDIA_TYPE]
+    if len(layers) > MAX_SIGNATURE_LAYERS:
+        raise SignatureInvalidError(
+            f"{where} has {len(layers)} signature layers, more than the "
+            f"{MAX_SIGNATURE_LAYERS} hangard looks at"
+        )
+    for desc in layers:
+        if desc.size > MAX_PAYLOAD_SIZE:
+            raise SignatureInvalidError(
+                f"{where}: layer {desc.digest} of {desc.size} bytes is not a signature payload"
+            )
+    return layers
 
 
 async def check_signatures(
@@ -104,6 +137,22 @@ async def check_signatures(
     layers = await fetch_signatures(client, image) if needs_signatures(requirements) else []
     decide(requirements, image, layers, where=f"{image.name}:{tag}")
     log.info("signature verified", image=str(image), signatures=len(layers))
+
+
+async def check_store_signatures(
+    store: ImageStore, image: ImageReference, requirements: Sequence[Requirement]
+) -> None:
+    """:func:`check_signatures` with the signatures ``store`` holds beside
+    ``image`` (pinned: the name the policy's scopes see, and the digest
+    about to be loaded): ``hangard load`` from an archive."""
+    if not requirements:
+        return
+    assert image.digest is not None, "check the digest that is loaded"
+    tag = cosign_tag(image.digest, CosignSuffix.SIGNATURE)
+    wanted = needs_signatures(requirements)
+    layers = await read_signatures(store, image.digest) if wanted else []
+    decide(requirements, image, layers, where=f"{store}:{tag}")
+    log.info("signature verified", image=str(image), signatures=len(layers), store=str(store))
 
 
 async def verify_copy_source(

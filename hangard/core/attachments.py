@@ -14,10 +14,12 @@ Design:
   lose theirs.
 * **Finding them cheaply.** The source repository's tag list (one ``GET``,
   shared by every tag and target of the repository, and already made for
-  pattern entries) says which of those tags exist; each that exists costs one
-  ``HEAD`` on the source, shared by the targets. What was copied to a target
-  is remembered (source tag → source digest), so the steady state sends
-  nothing to the targets for attachments.
+  pattern entries) says which of those tags exist; a tag new there costs one
+  ``HEAD`` on the source, shared by the targets, and the tags already copied
+  are re-checked within a budget of one ``HEAD`` per image-target per cycle
+  (:mod:`hangard.core.rechecks`). What was copied to a target is remembered
+  (source tag → source digest), so the steady state sends nothing to the
+  targets for attachments.
 * **Filtering.** An attachment's type is cosign's artifact type for its tag
   suffix, or a referrer's ``artifactType``; ``artifact_types`` (when given)
   keeps only those; ``signatures: false`` (``--remove-signatures``) drops
@@ -52,8 +54,11 @@ __all__ = [
     "AttachmentKind",
     "AttachmentSettings",
     "AttachmentState",
+    "attachment_subject",
     "attachments_in",
+    "fallback_subject",
     "image_subjects",
+    "is_attachment_tag",
     "merge_fallback_index",
     "missing_attachments",
     "referrer_artifact_type",
@@ -232,6 +237,28 @@ def _descriptor_json(desc: Descriptor) -> dict[str, object]:
     if desc.annotations:
         out["annotations"] = dict(desc.annotations)
     return out
+
+
+def is_attachment_tag(tag: str) -> bool:
+    """Whether ``tag`` is one attachments live under (``sha256-<hex>``,
+    with ``.sig``, ``.att`` or ``.sbom`` or without)."""
+    return _ATTACHED_TAG.match(tag) is not None
+
+
+def attachment_subject(tag: str) -> str | None:
+    """The digest an attachment tag (``sha256-<hex>[.sig|.att|.sbom]``) is
+    attached to; ``None`` for any other tag."""
+    match = _ATTACHED_TAG.match(tag)
+    return f"sha256:{match.group(1)}" if match is not None else None
+
+
+def fallback_subject(tag: str) -> str | None:
+    """The subject digest a referrers fallback tag (``sha256-<hex>``)
+    names; ``None`` for any other tag (a cosign tag included)."""
+    match = _ATTACHED_TAG.match(tag)
+    if match is None or match.group(2) is not None:
+        return None
+    return f"sha256:{match.group(1)}"
 
 
 def tags_of(subject: str) -> list[str]:

@@ -178,8 +178,7 @@ def expand(
                 dest = _destination(target, repo, destination, tag)
                 item = SyncItem(str(repo), tag, name, source, dest, platforms, schedule, explicit)
                 item = replace(item, requirements=state.trust.of(source, entry, state.defaults))
-                registry = target.registry is not None  # archives: not yet
-                items.append(replace(item, attachments=attached if registry else None))
+                items.append(replace(item, attachments=attached))
     unique: dict[ItemKey, SyncItem] = {}
     for item in items:
         kept = unique.setdefault(item.key, item)

@@ -19,15 +19,25 @@ Design
   the cycle's schedules and had its tags listed (a failed listing prunes
   nothing).
 * **Attachments.** A cosign tag (``sha256-<hex>.sig``, ``.att``, ``.sbom``)
-  or referrers fallback tag (``sha256-<hex>``) is never deleted on its own:
-  only when hangard owns it and deletes the image it is attached to, and no
-  kept tag points at that image.
+  or referrers fallback tag (``sha256-<hex>``) that hangard wrote is owned
+  with the image digests it was copied with (an index, for its children's
+  signatures). It is never deleted on its own: only as an orphan of an owned
+  image tag that leaves the selection (deleted this cycle, or already gone
+  from the target), when neither its subject nor any image it was copied
+  with is kept (another selected tag with the same digest keeps it), and,
+  checked as it is deleted, no tag left on the target holds them. An
+  attachment of an image whose deletion fails or is kept stays, and so does
+  the image's row, so the next cycle tries again.
 * **Shards.** An instance decides only repositories whose every writer
   (source repository, target) its shard owns.
-* **The cap.** When a target would lose more than ``prune_max`` tags in one
-  cycle (default: 10% of the tags hangard owns there, or 20, whichever is
-  larger), nothing is deleted on it; the cycle fails with reason
-  ``prune_refused`` (:class:`~hangard.errors.PruneRefusedError`).
+* **The cap.** When a target would lose more than ``prune_max`` image tags
+  in one cycle (default: 10% of the image tags hangard owns there, or 20,
+  whichever is larger), nothing is deleted on it, attachments included; the
+  cycle fails with reason ``prune_refused``
+  (:class:`~hangard.errors.PruneRefusedError`). Attachment tags count
+  neither as deletions nor as owned tags: they only ever go with an image
+  the cap already let through, so counting them would only make the cap
+  depend on how many signatures each image has.
 """
 
 from __future__ import annotations
@@ -46,12 +56,15 @@ from hangard.core.shard import Shard
 from hangard.errors import PruneRefusedError
 
 __all__ = [
+    "ATTACHMENT_CAUSE",
     "DEFAULT_PRUNE_FLOOR",
     "Deletion",
     "Owned",
     "PruneMax",
     "PruneScope",
     "attachment_subject",
+    "image_rows",
+    "orphans_possible",
     "prune_cap",
     "prune_refusal",
     "prune_scope",
@@ -61,6 +74,9 @@ __all__ = [
 
 DEFAULT_PRUNE_FLOOR = 20
 """The default cap is 10% of a target's owned tags, but never below this."""
+
+ATTACHMENT_CAUSE = "attachment of an image no longer selected"
+"""A deleted attachment's cause, in the plan: ``delete (...)``."""
 
 PruneMax = Annotated[int, Field(ge=0)]
 """``prune_max``: at most this many deletions per target and cycle."""
@@ -85,6 +101,19 @@ class Owned:
     tag: str
     digest: str
     written_at: float = field(default=0.0, compare=False)
+    attached_to: frozenset[str] = field(default=frozenset(), compare=False)
+    """For an attachment tag: the digests of the images it was copied with."""
+
+    @property
+    def subject(self) -> str | None:
+        """The digest this attachment tag attaches to; ``None`` for an image tag."""
+        return attachment_subject(self.tag)
+
+    @property
+    def links(self) -> frozenset[str]:
+        """An attachment's subject and the images it was copied with."""
+        subject = self.subject
+        return self.attached_to | ({subject} if subject else set())
 
 
 @dataclass(frozen=True)
@@ -94,10 +123,17 @@ class Deletion:
     owned: Owned
     cause: str = "no longer selected"
     kind: ActionKind = ActionKind.DELETE
+    of: tuple[Owned, ...] = ()
+    """For an attachment: the owned image rows whose leaving orphans it (it
+    goes only if each of them that is deleted this cycle is)."""
 
     @property
     def target(self) -> str:
         return self.owned.target
+
+    @property
+    def attachment(self) -> bool:
+        return self.owned.subject is not None
 
     @property
     def reference(self) -> ImageReference:
@@ -212,29 +248,42 @@ def select_deletions(
     selected: set[str],
     current: Iterable[str],
     kept_digests: Iterable[str] = (),
-) -> tuple[list[Owned], list[Owned]]:
-    """For the owned rows of one target repository: the tags to delete, and
-    the rows to forget (their tag is gone from the target already).
+) -> tuple[list[Deletion], list[Owned]]:
+    """For the owned rows of one target repository: the deletions (image
+    tags first, then the attachments they orphan), and the rows to forget
+    (their tag is gone from the target already).
 
     ``selected``: the tags the desired state selects there now; ``current``:
     the tags the target lists; ``kept_digests``: digests of the images kept
     there (an attachment of one of them is never deleted).
     """
     present = set(current)
-    kept = set(kept_digests)
+    images = [o for o in owned if o.subject is None and o.tag not in selected]
+    going = [o for o in images if o.tag in present]
+    vanished = [o for o in images if o.tag not in present]
+    kept = set(kept_digests) | {o.digest for o in owned if o.tag in selected}
+    orphaning = [o for o in [*going, *vanished] if o.digest not in kept]
+    deletions = [Deletion(o) for o in sorted(going)]
+    for row in sorted(owned):
+        if row.subject is None or row.tag not in present or row.tag in selected:
+            continue
+        links = row.links
+        of = tuple(o for o in orphaning if o.digest in links)
+        if of and not links & kept:
+            deletions.append(Deletion(row, ATTACHMENT_CAUSE, of=of))
     forget = [o for o in owned if o.tag not in present and o.tag not in selected]
-    candidates = [o for o in owned if o.tag in present and o.tag not in selected]
-    images = [o for o in candidates if attachment_subject(o.tag) is None]
-    kept |= {o.digest for o in owned if o.tag in selected}
-    going = {o.digest for o in images} - kept
-    attachments = [
-        o
-        for o in candidates
-        if (subject := attachment_subject(o.tag)) is not None
-        and subject in going
-        and subject not in kept
-    ]
-    return sorted(images + attachments), sorted(forget)
+    return deletions, sorted(forget)
+
+
+def orphans_possible(owned: Iterable[Owned], selected: set[str]) -> bool:
+    """Whether some owned image tag of a repository has left ``selected``
+    (only then can anything there be deleted, attachments included)."""
+    return any(o.subject is None and o.tag not in selected for o in owned)
+
+
+def image_rows(owned: Iterable[Owned]) -> list[Owned]:
+    """The owned image tags (what the cap counts), without attachment tags."""
+    return [o for o in owned if o.subject is None]
 
 
 def prune_cap(managed: int, prune_max: int | None) -> int:
@@ -252,9 +301,14 @@ def prune_refusal(
     cap = prune_cap(managed, prune_max)
     if deletions <= cap:
         return None
-    where = "prune_max" if prune_max is not None else "the default cap (10% of owned tags, min 20)"
+    where = (
+        "prune_max"
+        if prune_max is not None
+        else "the default cap (10% of owned image tags, min 20)"
+    )
     return PruneRefusedError(
-        f"prune of target {target} refused: {deletions} tags would be deleted, more than "
+        f"prune of target {target} refused: {deletions} tags would be deleted (attachments "
+        f"not counted), more than "
         f"{where} of {cap}; nothing was deleted",
         remedy=(
             f"if the config or the source is wrong, fix it; if the deletions are intended, "

@@ -16,11 +16,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from functools import cache
-from typing import Protocol
-
-import semantic_version
+from typing import TYPE_CHECKING, Protocol
 
 from hangard.errors import InputError
+
+if TYPE_CHECKING:
+    import semantic_version
 
 __all__ = ["Rules", "parse_semver_range", "parse_version", "select_tags", "selected_tags"]
 
@@ -55,6 +56,8 @@ def parse_version(tag: str) -> semantic_version.Version | None:
         text += f"-{m['pre']}"
     if m["build"]:
         text += f"+{m['build']}"
+    import semantic_version  # only configs with semver rules pay for it
+
     try:
         return semantic_version.Version(text)
     except ValueError:
@@ -63,6 +66,8 @@ def parse_version(tag: str) -> semantic_version.Version | None:
 
 @cache
 def parse_semver_range(text: str) -> semantic_version.NpmSpec:
+    import semantic_version
+
     try:
         return semantic_version.NpmSpec(text.strip())
     except ValueError as exc:

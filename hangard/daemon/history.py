@@ -122,9 +122,11 @@ class History:
             "last_good_cycle": self.last_good_cycle,
             "last_good_cycles": dict(sorted(self.last_good_cycles.items())),
             "last_cycles": {k: asdict(v) for k, v in sorted(self.last_cycles.items())},
-            "items": [asdict(i) for i in sorted(self.items.values(), key=lambda i: i.key)],
+            "items": self._rows(),
         }
-        write_atomic(self.path, json.dumps(doc, indent=1))
+        # no indent: json's C encoder only serves compact output (10,000
+        # items: 0.05 s instead of 0.5 s per cycle)
+        write_atomic(self.path, json.dumps(doc))
 
     def good_cycle(self, schedules: Iterable[str], now: float | None = None) -> None:
         """A cycle of ``schedules`` finished without failures."""
@@ -155,8 +157,13 @@ class History:
                 state.destination = key[3]
             else:
                 state = ItemHistory(*key)
+            grouped = self._grouped == (id(self.items), len(self.items))
             self.items[key] = state
-            self._grouped = (0, -1)
+            if grouped:  # keep the groups (rebuilding them per new item is quadratic)
+                self._groups.setdefault(state.labels, []).append(key)
+                self._grouped = (id(self.items), len(self.items))
+            else:
+                self._grouped = (0, -1)
         return state
 
     def same_labels(self, labels: LabelKey) -> list[ItemHistory]:
@@ -257,8 +264,13 @@ class History:
     def status(self) -> dict[str, object]:
         """``/status``'s items: each field of :class:`ItemHistory`, and its
         times also in RFC 3339."""
-        items = sorted(self.items.values(), key=lambda i: i.key)
-        return {"items": [with_rfc3339(asdict(i), *ITEM_TIMES) for i in items]}
+        return {"items": [with_rfc3339(row, *ITEM_TIMES) for row in self._rows()]}
+
+    def _rows(self) -> list[dict[str, object]]:
+        """Every item as a JSON-ready dict, by key (a flat dataclass: its
+        ``__dict__`` is what :func:`dataclasses.asdict` would copy, deeply
+        and ten times slower)."""
+        return [dict(vars(self.items[k])) for k in sorted(self.items)]
 
 
 def _cycle_records(raw: object) -> dict[str, CycleRecord]:

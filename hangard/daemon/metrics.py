@@ -24,11 +24,11 @@ from prometheus_client import (
 )
 
 from hangard import __version__, buildinfo
+from hangard.daemon.itemseries import ItemSeries, ItemState
 from hangard.errors import Reason
 
 __all__ = ["CYCLE_RESULTS", "Metrics"]
 
-ITEM = ("image", "tag", "target")
 CYCLE_RESULTS = ("success", "failure")
 
 #: registry answers take milliseconds to a minute (a slow blob upload's
@@ -55,43 +55,11 @@ class Metrics:
         """Per (image, tag, target): is it where it should be? (Items that
         differ only by destination share a label set; the recorder
         aggregates them, see :func:`hangard.daemon.recorder.export_item`.)"""
-        self.in_sync = Gauge(
-            "hangard_image_in_sync",
-            "1 when the target has the desired digest, else 0 (drifted or missing)",
-            ITEM,
-            registry=r,
-        )
-        self.drift = Gauge(
-            "hangard_image_drift",
-            "1 when the target tag exists with a different digest",
-            ITEM,
-            registry=r,
-        )
-        self.missing = Gauge(
-            "hangard_image_missing", "1 when the target tag does not exist", ITEM, registry=r
-        )
-        self.last_success = Gauge(
-            "hangard_image_last_success_timestamp_seconds",
-            "When the item was last seen in sync or copied",
-            ITEM,
-            registry=r,
-        )
-        self.attachments_missing = Gauge(
-            "hangard_attachments_missing",
-            "Attachments (signatures, attestations, SBOMs) the source has and the target lacks",
-            ITEM,
-            registry=r,
-        )
+        self.items = ItemSeries()
         self.failures = Counter(
             "hangard_copy_failures",
             "Failed copies (and failed observations) by reason",
             ("image", "target", "reason"),
-            registry=r,
-        )
-        self.consecutive_failures = Gauge(
-            "hangard_copy_consecutive_failures",
-            "Failures in a row for the item; 0 after a success",
-            ITEM,
             registry=r,
         )
 
@@ -229,7 +197,7 @@ class Metrics:
         self.request_duration.labels(registry=registry, method=method).observe(seconds)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(self.registry) + self.items.render().encode()
 
     def set_item_state(
         self,
@@ -241,31 +209,12 @@ class Metrics:
         last_success: float | None,
         consecutive_failures: int,
     ) -> None:
-        labels = dict(zip(ITEM, key, strict=True))
-        self.in_sync.labels(**labels).set(1 if in_sync else 0)
-        self.drift.labels(**labels).set(1 if drift else 0)
-        self.missing.labels(**labels).set(1 if missing else 0)
-        self.consecutive_failures.labels(**labels).set(consecutive_failures)
-        if last_success is not None:
-            self.last_success.labels(**labels).set(last_success)
+        self.items.set(key, ItemState(in_sync, drift, missing, last_success, consecutive_failures))
+
+    def set_attachments_missing(self, key: tuple[str, str, str], count: int) -> None:
+        """How many attachments the source has and the target lacks."""
+        self.items.set_attachments_missing(key, count)
 
     def forget_items(self, keep: Iterable[tuple[str, str, str]]) -> None:
         """Drop series of items no longer in the desired state."""
-        wanted = set(keep)
-        for gauge in (
-            self.in_sync,
-            self.drift,
-            self.missing,
-            self.attachments_missing,
-            self.last_success,
-            self.consecutive_failures,
-        ):
-            for labels in list(_label_sets(gauge)):
-                if labels not in wanted:
-                    gauge.remove(*labels)
-
-
-def _label_sets(metric: Gauge) -> Iterable[tuple[str, str, str]]:
-    for sample_metric in metric.collect():
-        for sample in sample_metric.samples:
-            yield (sample.labels["image"], sample.labels["tag"], sample.labels["target"])
+        self.items.keep_only(keep)

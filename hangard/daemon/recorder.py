@@ -87,7 +87,7 @@ class Recorder(CycleHooks):
             found = len(action.attachments.missing) if action.attachments else 0
             missing[item.labels] = missing.get(item.labels, 0) + found
         for labels, count in missing.items():
-            self.metrics.attachments_missing.labels(*labels).set(count)
+            self.metrics.set_attachments_missing(labels, count)
         self.metrics.items_owned.set(len(self.history.items))
         self.metrics.desired.set(len(self.history.items))
 
@@ -96,7 +96,7 @@ class Recorder(CycleHooks):
         export_item(self.metrics, self.history, item)
         action = result.action
         if result.outcome in (ItemOutcome.COPIED, ItemOutcome.IN_SYNC) and action.attachments:
-            self.metrics.attachments_missing.labels(*item.labels).set(0)
+            self.metrics.set_attachments_missing(item.labels, 0)
         if result.outcome is ItemOutcome.FAILED:
             self.metrics.count_failure(
                 action.item.image, action.item.target, result.reason or Reason.OTHER

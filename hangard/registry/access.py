@@ -45,7 +45,7 @@ class _RegistryExchange:
         self._access = access
         self._registry = registry
         self._scopes = tuple(scopes)
-        self._origin = httpx.URL(access.base_url(registry)).netloc
+        self._origin = access.netloc(registry)
         self._retried = False
         self._sent = 0.0
 
@@ -114,12 +114,21 @@ class RegistryAccess:
         """The last ``ratelimit-remaining`` each registry sent (Docker Hub)."""
         self._schemes: dict[str, str] = {}
         self._ping_locks: dict[str, asyncio.Lock] = {}
+        self._netlocs: dict[str, bytes] = {}
 
     def base_url(self, registry: str) -> str:
         """``scheme://host`` the registry's API is served on."""
         opts = self.options.for_registry(registry)
         scheme = self._schemes.get(registry) or ("http" if opts.http else "https")
         return f"{scheme}://{endpoint_host(registry)}"
+
+    def netloc(self, registry: str) -> bytes:
+        """The ``host[:port]`` of :meth:`base_url`, parsed once per base URL."""
+        base = self.base_url(registry)
+        netloc = self._netlocs.get(base)
+        if netloc is None:
+            netloc = self._netlocs[base] = httpx.URL(base).netloc
+        return netloc
 
     def challenge(self, registry: str) -> Challenge | None:
         """How the registry asked to be authenticated (``None``: it did not)."""

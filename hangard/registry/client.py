@@ -10,10 +10,10 @@ Harbor projects (:mod:`hangard.registry.harbor`) made to exist before pushes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import httpx
 import structlog
@@ -45,8 +45,10 @@ from hangard.registry.credentials import CredentialStore
 from hangard.registry.errormap import response_error
 from hangard.registry.harbor import HarborProjects
 from hangard.registry.options import ClientOptions
+from hangard.registry.pages import read_tag_pages
+from hangard.registry.paths import repo_path
 from hangard.registry.proxy import ProxySettings
-from hangard.registry.tagpages import read_tag_pages
+from hangard.registry.settling import until_settled
 from hangard.registry.transport import Call, Transport
 
 __all__ = ["BlobReader", "RegistryClient"]
@@ -103,7 +105,7 @@ class RegistryClient:
         """A call needing ``pull`` on ``repo``; ``where`` is a path under
         ``/v2/<repo>/`` or an absolute URL the registry gave us."""
         kw.setdefault("image", str(repo))
-        call = Call(repo.registry, method, self._where(repo, where), **kw)
+        call = Call(repo.registry, method, repo_path(repo, where), **kw)
         return await self.harbor.read(repo, call, [pull_scope(repo.path)])
 
     async def _push(
@@ -111,23 +113,8 @@ class RegistryClient:
     ) -> httpx.Response:
         """A call needing ``push,pull`` on ``repo`` (plus ``also`` scopes): every push."""
         kw.setdefault("image", str(repo))
-        call = Call(repo.registry, method, self._where(repo, where), **kw)
+        call = Call(repo.registry, method, repo_path(repo, where), **kw)
         return await self.harbor.write(repo, call, [push_scope(repo.path), *also])
-
-    @staticmethod
-    def _where(repo: Repository, where: str) -> str:
-        """``/v2/<repo>/<where>`` (an absolute URL the registry gave is kept);
-        never a path outside ``/v2/<repo>/``, whatever a digest or tag holds."""
-        if "://" in where:
-            return where
-        path = where.partition("?")[0]
-        dots = any(unquote(s) in (".", "..") for s in path.split("/"))
-        if path.startswith("/") or "\\" in path or dots:
-            raise RegistryError(
-                f"refusing to request {where!r}: it would leave /v2/{repo.path}/",
-                ErrorContext(image=str(repo), registry=repo.registry),
-            )
-        return f"/v2/{repo.path}/{where}"
 
     @staticmethod
     def _header_digest(response: httpx.Response, image: str) -> str | None:
@@ -212,15 +199,19 @@ class RegistryClient:
 
     async def put_manifest(self, ref: ImageReference, manifest: Manifest) -> str:
         """PUT the exact bytes under ``ref.reference``; return the digest."""
-        response = await self._push(
-            ref.repository,
-            "PUT",
-            f"manifests/{ref.reference}",
-            headers={"Content-Type": manifest.media_type},
-            content=manifest.raw,
-            image=str(ref),
-            ok=(200, 201, 202, 204),
-        )
+
+        def push() -> Awaitable[httpx.Response]:
+            return self._push(
+                ref.repository,
+                "PUT",
+                f"manifests/{ref.reference}",
+                headers={"Content-Type": manifest.media_type},
+                content=manifest.raw,
+                image=str(ref),
+                ok=(200, 201, 202, 204),
+            )
+
+        response = await until_settled(push, self.transport.clock, str(ref))
         echoed = response.headers.get("docker-content-digest")
         if echoed and echoed != manifest.digest and not manifest.is_schema1:
             raise DigestMismatchError(manifest.digest, echoed, what=f"pushed manifest {ref}")
@@ -391,7 +382,7 @@ class RegistryClient:
 
     async def list_tags(self, repo: Repository) -> list[str]:
         """Every tag, following ``Link: <…>; rel="next"`` pagination; it
-        always ends (see :mod:`hangard.registry.tagpages`)."""
+        always ends (see :mod:`hangard.registry.pages`)."""
 
         async def fetch(url: str) -> httpx.Response:
             return await self._pull(repo, "GET", url, what="tag list page")

@@ -40,6 +40,8 @@ class DeleteOutcome(StrEnum):
     BY_DIGEST = "deleted by digest"
     GONE = "already gone"
     SHARED = "kept: other tags share its manifest"
+    IMAGE_KEPT = "kept: its image is still tagged"
+    """An attachment whose image a tag still holds (decided before any request)."""
 
 
 def delete_scope(path: str) -> str:

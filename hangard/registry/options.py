@@ -49,7 +49,7 @@ class RegistryOptions:
     http: bool = False
     """Plain HTTP. With ``tls_verify=False`` hangard also falls back to plain
     HTTP when the server does not speak TLS, as skopeo does."""
-    max_concurrency: int = 4
+    max_concurrency: int = 8
     requests_per_second: float | None = None
     ratelimit_floor: int | None = None
     """Pause pulls while ``ratelimit-remaining`` is below this (Docker Hub)."""
@@ -90,7 +90,6 @@ class ClientOptions:
     blob_rate_window: float = 60.0
     """A blob stream that moves fewer than ``blob_min_rate`` bytes per second
     over ``blob_rate_window`` seconds is aborted (a server trickling bytes)."""
-    http2: bool = True
     user_agent: str = "hangard"
     upload_chunk_size: int = 16 * 1024 * 1024
     max_unknown_blob_size: int = 10 * 1024**3

@@ -1,10 +1,18 @@
-"""Connection pools: one ``httpx.AsyncClient`` per process whose requests
-are routed to a pool per (TLS settings, proxy), built on first use.
+"""Connection pools: one httpx transport per process that routes each
+request to a pool per (TLS settings, proxy), built on first use.
 
 TLS per registry origin (:mod:`hangard.registry.tls` reads the certificates
 and builds the SSL context) and the proxy of each origin
 (:mod:`hangard.registry.proxy`) are settled here; what is sent, and how often,
 is :mod:`hangard.registry.transport`'s business.
+
+Each pool is an ``httpx-aiohttp`` transport: httpx stays the API, aiohttp's
+C parser and connection pool do the work, at a fifth of httpcore's CPU per
+request (``bench/head_cpu.py``). It speaks HTTP/1.1 only. The transport
+(:mod:`hangard.registry.transport`) sends on it directly, without an
+``httpx.AsyncClient``: it follows redirects and sets timeouts itself, and the
+client's per-request URL merging and cookie bookkeeping cost a fifth of the
+CPU of a request; cookies are kept by each pool's aiohttp session instead.
 """
 
 from __future__ import annotations
@@ -14,13 +22,17 @@ import ssl
 from collections.abc import Callable
 from typing import NamedTuple
 
+import aiohttp
 import httpx
+from httpx_aiohttp import AiohttpTransport
+from httpx_aiohttp.transport import AiohttpResponseStream
 
+from hangard.registry.aiofailures import TranslatingStream, translated
 from hangard.registry.options import ClientOptions, RegistryOptions, endpoint_host
 from hangard.registry.proxy import ProxySettings
 from hangard.registry.tls import TlsSettings, ssl_context
 
-__all__ = ["build_http_client"]
+__all__ = ["build_pools"]
 
 
 class _Route(NamedTuple):
@@ -76,7 +88,11 @@ class _Pools(httpx.AsyncBaseTransport):
             # plain HTTP: verify=False, as there is no TLS and no CA store to load
             verify = ssl_context(route.tls) if route.tls else False
             pool = self._pools[route] = self._build(verify, route.proxy)
-        return await pool.handle_async_request(request)
+        with translated():
+            response = await pool.handle_async_request(request)
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        response.stream = TranslatingStream(response.stream)
+        return response
 
     async def aclose(self) -> None:
         for pool in self._pools.values():
@@ -95,45 +111,48 @@ def _tls_settings(origin: str, opts: RegistryOptions, roots: tuple[str, ...]) ->
     )
 
 
-def build_http_client(
-    options: ClientOptions, proxies: ProxySettings | None = None
-) -> httpx.AsyncClient:
-    """The one client of the process. ``proxies`` defaults to the
-    environment's ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY``."""
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=30)
-    timeout = httpx.Timeout(
-        connect=options.connect_timeout,
-        read=options.read_timeout,
-        write=options.read_timeout,
-        pool=options.pool_timeout,
+def _aiohttp_pool(
+    verify: ssl.SSLContext | bool, proxy: str | None, limits: httpx.Limits
+) -> AiohttpTransport:
+    """One pool: an aiohttp session with the TLS context of its route (False:
+    plain HTTP, or no verification), its cookies (for any host, IP addresses
+    too) and no decompression (httpx decodes; blobs stay raw)."""
+
+    def session() -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            ssl=verify, limit=limits.max_connections or 0, keepalive_timeout=limits.keepalive_expiry
+        )
+        return aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.CookieJar(unsafe=True),
+            auto_decompress=False,
+            read_bufsize=_READ_BUFFER,
+        )
+
+    # verify=False: the transport's own context is unused (the session has
+    # ours), and building a verifying one would load the CA store for nothing
+    return AiohttpTransport(
+        verify=False, client=session, proxy=httpx.Proxy(proxy) if proxy else None
     )
 
-    def pool(verify: ssl.SSLContext | bool, proxy: str | None) -> httpx.AsyncHTTPTransport:
-        return httpx.AsyncHTTPTransport(
-            verify=verify, http2=options.http2, limits=limits, retries=0, proxy=proxy
-        )
+
+def build_pools(
+    options: ClientOptions, proxies: ProxySettings | None = None
+) -> httpx.AsyncBaseTransport:
+    """The one transport of the process. ``proxies`` defaults to the
+    environment's ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY``."""
+    limits = httpx.Limits(max_connections=256, keepalive_expiry=30)
+
+    def pool(verify: ssl.SSLContext | bool, proxy: str | None) -> httpx.AsyncBaseTransport:
+        return _aiohttp_pool(verify, proxy, limits)
 
     if proxies is None:
         proxies = ProxySettings.from_environ(os.environ)
-    return httpx.AsyncClient(
-        transport=_Pools(options, proxies, pool),
-        timeout=timeout,
-        follow_redirects=False,
-        headers={"User-Agent": options.user_agent},
-    )
+    return _Pools(options, proxies, pool)
 
 
-def _tune_read_size() -> None:
-    """Read up to 1 MiB per socket read instead of httpcore's 64 KiB: blob
-    streams then cost far fewer event-loop round trips per GiB. The attribute
-    is a plain class constant in httpcore; if it ever disappears this is a
-    no-op."""
-    try:
-        from httpcore._async.http11 import AsyncHTTP11Connection
-    except ImportError:  # pragma: no cover
-        return
-    if getattr(AsyncHTTP11Connection, "READ_NUM_BYTES", 0) < (1 << 20):
-        AsyncHTTP11Connection.READ_NUM_BYTES = 1 << 20
-
-
-_tune_read_size()
+#: aiohttp's read buffer, and the largest chunk an answer body is handed on
+#: in: blob streams then cost far fewer event-loop round trips per GiB than
+#: in the 16 KiB chunks httpx-aiohttp reads by default.
+_READ_BUFFER = 1 << 20
+AiohttpResponseStream.CHUNK_SIZE = _READ_BUFFER

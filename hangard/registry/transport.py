@@ -33,7 +33,7 @@ from hangard.registry.clock import SYSTEM_CLOCK, Clock
 from hangard.registry.errormap import response_error, transport_error
 from hangard.registry.limits import HostLimiter
 from hangard.registry.options import ClientOptions
-from hangard.registry.pools import build_http_client
+from hangard.registry.pools import build_pools
 from hangard.registry.proxy import ProxySettings
 from hangard.registry.retry import RETRY_STATUSES, retry_delay
 
@@ -138,7 +138,8 @@ class Transport:
         self.proxies = proxies or ProxySettings.from_environ(os.environ)
         self.clock = clock
         self._rng = rng
-        self._http = build_http_client(options, self.proxies)
+        self._pools = build_pools(options, self.proxies)
+        self._timeouts: dict[str, dict[str, float | None]] = {}
         self.limiter = HostLimiter(
             lambda host: options.for_registry(host).max_concurrency,
             lambda host: options.for_registry(host).requests_per_second,
@@ -146,7 +147,7 @@ class Transport:
         )
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._pools.aclose()
 
     def transfer_slot(self, *registries: str) -> AbstractAsyncContextManager[None]:
         """Hold while streaming a blob between ``registries`` (see limits.py)."""
@@ -178,17 +179,18 @@ class Transport:
         HTTP, proxy misconfiguration) are not, as retrying cannot cure them.
         """
         attempt = 0
+        url = httpx.URL(call.url)
         while True:
             attempt += 1
-            headers = dict(call.headers)
+            headers = {"User-Agent": self.options.user_agent, **call.headers}
             try:
-                authorization = await exchange.authorize(httpx.URL(call.url))
+                authorization = await exchange.authorize(url)
             except RegistryError as exc:  # a token fetch failed: name what it was for
                 raise exc.with_context(image=call.image) from exc.__cause__
             if authorization:
                 headers["Authorization"] = authorization
             try:
-                response = await self._attempt(call, headers)
+                response = await self._attempt(call, url, headers)
             except httpx.HTTPError as exc:
                 error = self._transport_error(exc, call, attempt)
                 if error.remedy is None and await self._pause(call, attempt, None):
@@ -233,47 +235,48 @@ class Transport:
                 await response.aclose()
         return response_error(response, registry=call.registry, image=call.image)
 
-    async def _attempt(self, call: Call, headers: dict[str, str]) -> httpx.Response:
+    async def _attempt(self, call: Call, url: httpx.URL, headers: dict[str, str]) -> httpx.Response:
         """One attempt in a slot of the registry's host: for a stream, the
         slot is held until the answer is closed."""
         if not call.limited:
-            return await self._timed(call, headers)
+            return await self._timed(call, url, headers)
         if not call.stream:
             async with self.limiter.request(call.registry):
-                return await self._timed(call, headers)
+                return await self._timed(call, url, headers)
         release = await self.limiter.acquire(call.registry)
         try:
-            response = await self._timed(call, headers)
+            response = await self._timed(call, url, headers)
         except BaseException:
             release()
             raise
+        assert isinstance(response.stream, httpx.AsyncByteStream)
         response.stream = _Releasing(response.stream, release)
         return response
 
-    async def _timed(self, call: Call, headers: dict[str, str]) -> httpx.Response:
+    async def _timed(self, call: Call, url: httpx.URL, headers: dict[str, str]) -> httpx.Response:
         """:meth:`_follow` within the request deadline (see :class:`Call`)."""
         if call.blob and not call.stream:
-            return await self._follow(call, headers)
+            return await self._follow(call, url, headers)
         limit = self.options.request_timeout_for(call.registry)
         try:
             async with asyncio.timeout(limit):
-                return await self._follow(call, headers)
+                return await self._follow(call, url, headers)
         except TimeoutError as exc:
             raise httpx.TimeoutException(
                 f"no complete answer within {limit:g} s (the request deadline)"
             ) from exc
 
-    async def _follow(self, call: Call, headers: dict[str, str]) -> httpx.Response:
+    async def _follow(self, call: Call, url: httpx.URL, headers: dict[str, str]) -> httpx.Response:
         """Send, following redirects for GET/HEAD by hand. The credential
         belongs to the origin (scheme, host, port) of ``call.url``: every hop
         on another origin goes without ``Authorization``, whatever the hops
         before it were, and https→http is refused."""
-        request = self._http.build_request(
-            call.method, call.url, headers=headers, content=call.content, timeout=self._io(call)
+        request = httpx.Request(
+            call.method, url, headers=headers, content=call.content, extensions=self._io(call)
         )
         owner = _origin(request.url)
         for _ in range(MAX_REDIRECTS + 1):
-            response = await self._http.send(request, stream=True)
+            response = await self._pools.handle_async_request(request)
             location = response.headers.get("location")
             if (
                 response.status_code not in _REDIRECTS
@@ -314,14 +317,16 @@ class Transport:
         if _origin(target) != owner:
             for name in [n for n in hop_headers if n.lower() == "authorization"]:
                 del hop_headers[name]
-        return self._http.build_request(
-            request.method, target, headers=hop_headers, timeout=self._io(call)
-        )
+        return httpx.Request(request.method, target, headers=hop_headers, extensions=self._io(call))
 
-    def _io(self, call: Call) -> httpx.Timeout:
-        """Connect, read, write and pool timeouts of ``call``'s requests."""
-        read, o = self.options.read_timeout_for(call.registry), self.options
-        return httpx.Timeout(o.connect_timeout, read=read, write=read, pool=o.pool_timeout)
+    def _io(self, call: Call) -> dict[str, Any]:
+        """The ``timeout`` extension (connect, read, write, pool) of ``call``'s requests."""
+        timeouts = self._timeouts.get(call.registry)
+        if timeouts is None:
+            read, o = self.options.read_timeout_for(call.registry), self.options
+            timeout = httpx.Timeout(o.connect_timeout, read=read, write=read, pool=o.pool_timeout)
+            timeouts = self._timeouts[call.registry] = timeout.as_dict()
+        return {"timeout": timeouts}
 
     def _transport_error(self, exc: Exception, call: Call, attempts: int) -> TransportError:
         """:func:`transport_error`, with the proxy the request went through."""
@@ -340,21 +345,17 @@ class Transport:
 class _Releasing(httpx.AsyncByteStream):
     """An answer's body that gives its request slot back when closed."""
 
-    def __init__(
-        self, inner: httpx.SyncByteStream | httpx.AsyncByteStream, release: Callable[[], None]
-    ) -> None:
+    def __init__(self, inner: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
         self._inner = inner
         self._release = release
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        assert isinstance(self._inner, httpx.AsyncByteStream)
         async for chunk in self._inner:
             yield chunk
 
     async def aclose(self) -> None:
         try:
-            if isinstance(self._inner, httpx.AsyncByteStream):
-                await self._inner.aclose()
+            await self._inner.aclose()
         finally:
             self._release()
 

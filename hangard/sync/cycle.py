@@ -17,6 +17,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -29,7 +30,6 @@ from hangard.core.reference import ImageReference, Repository
 from hangard.core.shard import Shard, ShardSpread, mine
 from hangard.errors import HangardError
 from hangard.registry.client import RegistryClient
-from hangard.stores.archive.opened import ArchiveSet
 from hangard.stores.open import open_store
 from hangard.sync.digestcache import DigestCache
 from hangard.sync.execution import ItemOutcome, ItemResult, KeyLocks, SyncReport, execute
@@ -45,6 +45,9 @@ from hangard.sync.prune import (
     run_prune,
 )
 from hangard.sync.shardmarker import check_shard_marker
+
+if TYPE_CHECKING:
+    from hangard.stores.archive.opened import ArchiveSet
 
 __all__ = [
     "AttachmentChoice",
@@ -218,13 +221,13 @@ async def observe_and_plan(
         items = [i for i in items if i.schedule in only]
         problems = [e for e in problems if e.schedule in only]
     items, problems = mine(shard, items), mine(shard, problems)
-    opened = archives or ArchiveSet()
+    opened = archives or _archive_set(state)
     try:
         observations = await observe(
             client, items, cache, stores=lambda ref: open_store(ref, client, opened), tags=tags
         )
     finally:
-        if archives is None:
+        if archives is None and opened is not None:
             await opened.close()
     plan = make_plan(items, observations, problems)
     if owners is None:
@@ -250,6 +253,16 @@ async def shard_spread(client: RegistryClient, state: DesiredState, count: int) 
     tags = await list_pattern_tags(client, _pattern_repositories(state))
     items, problems = expand(state, tags)
     return ShardSpread.of(items, count, [f"{p.image} [{p.target}]: {p.message}" for p in problems])
+
+
+def _archive_set(state: DesiredState) -> ArchiveSet | None:
+    """One reader or writer per archive target, for a cycle; ``None`` when
+    no target is an archive (then the zip code is never loaded)."""
+    if all(t.archive is None for t in state.targets.values()):
+        return None
+    from hangard.stores.archive.opened import ArchiveSet
+
+    return ArchiveSet()
 
 
 def persist(saves: Iterable[Save]) -> tuple[SaveFailure, ...]:
@@ -296,7 +309,7 @@ async def run_cycle(  # noqa: PLR0913 (keyword-only options, each defaulted)
     client.harbor.new_run()  # each cycle checks each Harbor project again, once
     planned: Planned | None = None
     report: SyncReport | None = None
-    archives = ArchiveSet()  # one reader or writer per archive target, per cycle
+    archives = _archive_set(state)
     try:
         if scope.shard is not None:
             await check_shard_marker(client, state, scope.shard)
@@ -329,7 +342,8 @@ async def run_cycle(  # noqa: PLR0913 (keyword-only options, each defaulted)
             schedules=sorted(only) if only is not None else None,
         )
     finally:
-        await archives.close()
+        if archives is not None:
+            await archives.close()
         hooks.finished(report)
         saves = [cache_save(cache), *hooks.saves()]
         listed: list[int] = []
@@ -346,7 +360,8 @@ async def run_cycle(  # noqa: PLR0913 (keyword-only options, each defaulted)
 def _owning(
     owners: OwnershipStore | None, then: Callable[[ItemResult], None]
 ) -> Callable[[ItemResult], None]:
-    """``then``, after recording each tag pushed to a registry in ``owners``."""
+    """``then``, after recording each tag pushed to a registry in ``owners``:
+    the image's, and its attachments' (linked to the image's digest)."""
 
     def hook(result: ItemResult) -> None:
         item, copied = result.action.item, result.copy
@@ -359,8 +374,11 @@ def _owning(
             and copied is not None
             and copied.target_digest
         ):
+            repo, image = str(dest.repository), copied.target_digest
             try:
-                owners.record(item.target, str(dest.repository), dest.tag, copied.target_digest)
+                owners.record(item.target, repo, dest.tag, image)
+                for tag, digest in result.attachment_tags:
+                    owners.record_attachment(item.target, repo, tag, digest, image)
             except sqlite3.Error as exc:  # the copy stands; only pruning loses it
                 log.warning("could not record ownership", image=str(dest), error=str(exc))
         then(result)

@@ -1,8 +1,9 @@
 """What the planner remembers between cycles so the steady state stays one
 ``HEAD`` per tag: which digest a platform subset of a source index has, and
 which digest a schema1 source's conversion got, which child manifests an
-image's attachments hang on, and which attachments were copied to each
-target repository. In memory for the daemon,
+image's attachments hang on, which attachments were copied to each
+target repository, and what each source attachment was when last re-checked
+(:class:`hangard.core.rechecks.AttachmentMemory`). In memory for the daemon,
 ``subset-cache.json`` in the state dir between ``sync --once`` runs."""
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hangard.atomicfile import write_atomic
 from hangard.core.platform import Platform
+from hangard.core.rechecks import AttachmentMemory, Referrer
 
 __all__ = ["DigestCache"]
 
@@ -33,6 +36,8 @@ class DigestCache:
     """Target repository → {attachment tag: the source digest copied there}."""
     referrers_api: dict[str, bool] = field(default_factory=dict)
     """Registry host → whether it has the referrers API (asked once)."""
+    memory: AttachmentMemory = field(default_factory=AttachmentMemory)
+    """The source's attachments as last checked (the re-check budget's)."""
     path: Path | None = None
     dirty: bool = False
 
@@ -88,10 +93,11 @@ class DigestCache:
         }
         if not all(isinstance(v, dict) for v in parts.values()):
             parts = {name: {} for name in parts}
-        return cls(path=path, **parts)
+        memory = data.get("checked") if isinstance(data, dict) else None
+        return cls(path=path, memory=_memory(memory), **parts)
 
     def save(self) -> None:
-        if self.path is None or not self.dirty:
+        if self.path is None or not (self.dirty or self.memory.changed):
             return
         doc = {
             "version": 1,
@@ -100,6 +106,50 @@ class DigestCache:
             "subjects": self.subjects,
             "attached": self.attached,
             "referrers_api": self.referrers_api,
+            "checked": {
+                "cycle": self.memory.cycle,
+                "tags": self.memory.tags,
+                "referrers": self.memory.referrers,
+            },
         }
-        write_atomic(self.path, json.dumps(doc))
-        self.dirty = False
+        write_atomic(self.path, json.dumps(doc, separators=(",", ":")))
+        self.dirty = self.memory.changed = False
+
+
+def _memory(doc: Any) -> AttachmentMemory:
+    """The memory as saved (compact: ``[digest, cycle]`` per tag); what does
+    not parse is forgotten (those attachments are then looked at again)."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("cycle"), int):
+        return AttachmentMemory()
+    tags: dict[str, dict[str, tuple[str, int]]] = {}
+    for repo, known in _dict(doc.get("tags")).items():
+        tags[repo] = {
+            tag: (seen[0], seen[1])
+            for tag, seen in _dict(known).items()
+            if _pair(seen, str) and ":" in seen[0]
+        }
+    referrers: dict[str, dict[str, tuple[tuple[Referrer, ...], int]]] = {}
+    for repo, known in _dict(doc.get("referrers")).items():
+        referrers[repo] = {
+            subject: (tuple((d, t) for d, t in seen[0]), seen[1])
+            for subject, seen in _dict(known).items()
+            if _pair(seen, list) and all(_strings(r) for r in seen[0])
+        }
+    return AttachmentMemory(doc["cycle"], tags, referrers)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _pair(value: Any, first: type) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and isinstance(value[0], first)
+        and isinstance(value[1], int)
+    )
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)

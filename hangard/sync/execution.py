@@ -11,6 +11,7 @@ from dataclasses import replace
 import structlog
 
 from hangard.copy import Copier
+from hangard.copy.archived import save_attachments
 from hangard.copy.attachments import AttachmentCopier
 from hangard.copy.engine import NO_PLATFORM_MATCH, UNKNOWN
 from hangard.copy.progress import ITEM_LABEL
@@ -290,7 +291,7 @@ async def _copy(
                 target_digest=UNKNOWN if contended else action.target_digest,
             )
             if not result.skipped:
-                attached = await _attach(copier, action, cache)
+                attached, written = await _attach(copier, action, cache)
         except HangardError as exc:
             duration = time.monotonic() - started
             # the "item failed" event is logged by log_outcome; the failure's
@@ -302,7 +303,7 @@ async def _copy(
                 failure=exc.with_context(item=item_name(action)),
             )
     duration = time.monotonic() - started
-    attached = 0 if result.skipped else attached
+    attached, written = (0, ()) if result.skipped else (attached, written)
     if result.skipped:
         outcome = ItemOutcome.SKIPPED
     elif result.up_to_date and not attached:  # another job or run got there first
@@ -322,22 +323,37 @@ async def _copy(
         duration=round(duration, 3),
         result=outcome.value,
     )
-    return ItemResult(action, outcome, copy=result, duration=duration)
+    return ItemResult(
+        action, outcome, copy=result, duration=duration, attachment_tags=tuple(written)
+    )
 
 
-async def _attach(copier: Copier, action: Action, cache: DigestCache | None) -> int:
+async def _attach(
+    copier: Copier, action: Action, cache: DigestCache | None
+) -> tuple[int, tuple[tuple[str, str], ...]]:
     """Copy the attachments the plan found missing; remember them in
-    ``cache``. How many were copied."""
+    ``cache``. How many were copied, and the ``(tag, digest)`` of each
+    target tag written (see :attr:`ItemResult.attachment_tags`)."""
     item, state = action.item, action.attachments
     if not isinstance(item, SyncItem) or state is None or item.attachments is None:
-        return 0
-    if not state.missing or not isinstance(item.destination, ImageReference):
-        return 0
+        return 0, ()
+    if not state.missing:
+        return 0, ()
+    if isinstance(item.destination, ArchiveReference):  # beside the image, under their tags
+        saved = await save_attachments(
+            copier, item.source.repository, item.destination, state.missing, item.attachments
+        )
+        where = str(item.destination.with_tag(""))  # the archive's image, not one tag of it
+        for attachment in saved:
+            if cache is not None:
+                cache.record_attachment(where, attachment.key, attachment.digest)
+        return len(saved), ()  # an archive is never pruned: nothing to own
+    if not isinstance(item.destination, ImageReference):
+        return 0, ()
     target = item.destination.repository
-    done = await AttachmentCopier(copier).copy(
-        item.source.repository, target, state.missing, item.attachments
-    )
+    attacher = AttachmentCopier(copier)
+    done = await attacher.copy(item.source.repository, target, state.missing, item.attachments)
     for attachment in done:
         if cache is not None:
             cache.record_attachment(str(target), attachment.key, attachment.digest)
-    return len(done)
+    return len(done), tuple(attacher.written)

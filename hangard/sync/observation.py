@@ -1,10 +1,11 @@
 """Observe digests for a set of sync items with as few requests as possible.
 
 Steady state costs one manifest ``HEAD`` per distinct source tag and one per
-target, and for attachments one tag list per source repository plus one
-``HEAD`` per attachment the source has (what was copied to each target is
-remembered in the :class:`DigestCache`): no manifest or blob ``GET``. Platform subsets need the
-source index once per source digest to know which digest the subset has; that
+target, and for attachments one tag list per source repository plus at most
+one ``HEAD`` (or referrers ``GET``) per image-target, the cycle's re-check
+budget (:mod:`hangard.sync.attached`; what was copied to each target is
+remembered in the :class:`DigestCache`): no manifest or blob ``GET``.
+Platform subsets need the source index once per source digest to know which digest the subset has; that
 answer is kept in a :class:`DigestCache` (in memory for the daemon, persisted
 in the state dir between ``sync --once`` runs).
 """
@@ -13,23 +14,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
 from typing import cast
 
 import structlog
 
 from hangard.copy.attachments import Finder
 from hangard.copy.engine import image_platform
-from hangard.core.attachments import (
-    SUBSET_NOTE,
-    Attachment,
-    AttachmentKind,
-    AttachmentState,
-    image_subjects,
-    missing_attachments,
-)
 from hangard.core.manifest import Descriptor, Manifest, select_platforms
-from hangard.core.mediatypes import INDEX_TYPES, SCHEMA1_TYPES
+from hangard.core.mediatypes import SCHEMA1_TYPES
 from hangard.core.plan import ItemKey, Observation, SyncItem
 from hangard.core.reference import ImageReference, Repository
 from hangard.core.transports import StoreReference
@@ -38,6 +30,7 @@ from hangard.once import Once
 from hangard.registry.client import RegistryClient
 from hangard.stores.base import ImageStore
 from hangard.stores.open import open_store
+from hangard.sync.attached import AttachmentObserver
 from hangard.sync.digestcache import DigestCache
 
 __all__ = ["StoreOpener", "observe"]
@@ -63,16 +56,37 @@ async def observe(
     cache = DigestCache() if cache is None else cache
     known_apis = dict(cache.referrers_api)
     observer = _Observer(client, cache, opener)
-    observer.finder = Finder(client, tags, cache.referrers_api)
+    finder = Finder(client, tags, cache.referrers_api, cache.memory)
+    attached = AttachmentObserver(
+        client, cache, finder, observer.look, observer.manifests, stores=opener
+    )
     try:
-        return dict(await asyncio.gather(*(observer.one(item) for item in items)))
+        items = list(items)
+        images = await asyncio.gather(*(observer.image(item) for item in items))
+        out = {item.key: obs for item, (_, obs) in zip(items, images, strict=True)}
+        observed = [
+            (item, source, obs)
+            for item, (source, obs) in zip(items, images, strict=True)
+            if source is not None and _has_attachments(item, source, obs)
+        ]
+        out.update(await attached.observe(observed))
+        return out
     finally:
         if cache.referrers_api != known_apis:
             cache.dirty = True
 
 
+def _has_attachments(item: SyncItem, source: Descriptor, obs: Observation) -> bool:
+    """Whether the item's attachments are looked for (the image was
+    observed, and is not schema 1)."""
+    if item.attachments is None or obs.error or obs.no_platform:
+        return False
+    return source.media_type not in SCHEMA1_TYPES
+
+
 class _Observer:
-    """One observation round: each manifest ``HEAD`` and ``GET`` once."""
+    """One observation round of the images: each manifest ``HEAD`` and
+    ``GET`` once."""
 
     def __init__(self, client: RegistryClient, cache: DigestCache, stores: StoreOpener) -> None:
         self.client = client
@@ -80,7 +94,6 @@ class _Observer:
         self.stores = stores
         self.heads: Once[Descriptor | None] = Once()
         self.manifests: Once[Manifest] = Once()
-        self.finder = Finder(client)
 
     async def look(self, ref: StoreReference) -> tuple[Descriptor | None, HangardError | None]:
         def head() -> Awaitable[Descriptor | None]:
@@ -92,14 +105,6 @@ class _Observer:
             return await self.heads(str(ref), head), None
         except HangardError as exc:
             return None, exc
-
-    async def one(self, item: SyncItem) -> tuple[ItemKey, Observation]:
-        source, obs = await self.image(item)
-        if item.attachments is None or source is None or obs.error or obs.no_platform:
-            return item.key, obs
-        if source.media_type in SCHEMA1_TYPES or not isinstance(item.destination, ImageReference):
-            return item.key, obs
-        return item.key, await self.attachments(item, source, obs)
 
     async def image(self, item: SyncItem) -> tuple[Descriptor | None, Observation]:
         """The source's descriptor and the image's observation."""
@@ -125,65 +130,6 @@ class _Observer:
             return source, await self.subset(item, source.digest, target_digest)
         except HangardError as exc:
             return source, Observation(source.digest, target_digest, error=exc)
-
-    async def attachments(
-        self, item: SyncItem, source: Descriptor, obs: Observation
-    ) -> Observation:
-        """``obs`` with the attachments the source has and the target lacks;
-        a failure to look is a note, not a failed item."""
-        assert item.attachments is not None and isinstance(item.destination, ImageReference)
-        repo = item.source.repository
-        try:
-            subjects, note = await self._subjects(item, source, obs)
-            found = await self.finder.find(repo, subjects, item.attachments)
-            missing = await self._missing(item.destination.repository, obs, found)
-        except HangardError as exc:
-            log.warning("attachments not checked", image=str(item.source), error=str(exc))
-            return replace(obs, attachments=AttachmentState(note=f"attachments not checked: {exc}"))
-        return replace(obs, attachments=AttachmentState(found, missing, note))
-
-    async def _subjects(
-        self, item: SyncItem, source: Descriptor, obs: Observation
-    ) -> tuple[list[str], str]:
-        """The digests whose attachments travel: learnt from the source index
-        once (cached), and not at all while the repository has no
-        attachment tag and its registry no referrers API."""
-        digest = source.digest
-        subset = obs.desired_digest is not None and obs.desired_digest != digest
-        note = SUBSET_NOTE if subset else ""
-        if source.media_type not in INDEX_TYPES:
-            return ([] if subset else [digest]), note
-        known = self.cache.subjects.get(self.cache.key(digest, item.platforms))
-        if known is not None:
-            return known, note
-        tags = await self.finder.tags(item.source.repository)
-        api = self.finder.referrers_api.get(item.source.registry)
-        if not api and not any(t.startswith("sha256-") for t in tags):
-            return ([] if subset else [digest]), note
-        pinned = item.source.with_digest(digest)
-        manifest = await self.manifests(str(pinned), lambda: self.client.get_manifest(pinned))
-        subjects, _ = image_subjects(manifest, item.platforms)
-        self.cache.put_subjects(digest, item.platforms, subjects)
-        return subjects, note
-
-    async def _missing(
-        self, target: Repository, obs: Observation, found: tuple[Attachment, ...]
-    ) -> tuple[Attachment, ...]:
-        """Of ``found``, those the target lacks: all when the image itself
-        is to be copied; else those not recorded as copied, except a cosign
-        tag the target already holds (one ``HEAD``, then recorded)."""
-        want = obs.desired_digest or obs.source_digest
-        if not found or not (obs.target_digest == want or obs.platforms_match):
-            return found
-        missing = []
-        for attachment in missing_attachments(found, self.cache.copied_attachments(str(target))):
-            if attachment.kind is AttachmentKind.COSIGN:
-                there, _ = await self.look(target.tag(attachment.tag))
-                if there is not None and there.digest == attachment.digest:
-                    self.cache.record_attachment(str(target), attachment.key, attachment.digest)
-                    continue
-            missing.append(attachment)
-        return tuple(missing)
 
     async def subset(
         self, item: SyncItem, source_digest: str, target_digest: str | None

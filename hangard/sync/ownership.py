@@ -3,7 +3,11 @@ safe (:mod:`hangard.core.prune`).
 
 An embedded SQLite database, ``ownership.db`` in the state dir (stdlib
 :mod:`sqlite3`, WAL mode). One row per (target, repository, tag) with the
-digest hangard pushed there and when. A row is committed right after the
+digest hangard pushed there and when. An attachment tag hangard wrote (a
+cosign ``.sig``/``.att``/``.sbom`` tag, or a referrers fallback index it
+created or merged) is owned the same way, and ``attached`` links it to each
+image digest it was copied with (an index for its children's signatures),
+so pruning that image can take its attachments along. A row is committed right after the
 push it records, one small transaction per item, so a crash or a kill later
 in the cycle never loses ownership of what was written (WAL with
 ``synchronous=NORMAL`` survives a crash of the process; a power loss may
@@ -40,6 +44,16 @@ MIGRATIONS: tuple[str, ...] = (
         digest     TEXT NOT NULL,
         written_at REAL NOT NULL,
         PRIMARY KEY (target, repository, tag)
+    ) WITHOUT ROWID;
+    """,
+    # 2: which image (digest) each owned attachment tag was copied with
+    """
+    CREATE TABLE attached (
+        target     TEXT NOT NULL,
+        repository TEXT NOT NULL,
+        tag        TEXT NOT NULL,
+        image      TEXT NOT NULL,
+        PRIMARY KEY (target, repository, tag, image)
     ) WITHOUT ROWID;
     """,
 )
@@ -99,22 +113,47 @@ class OwnershipStore:
             (target, repository, tag, digest, time.time()),
         )
 
-    def forget(self, rows: Iterable[Owned]) -> None:
-        """Drop the rows (their tag was deleted, or is gone), in one commit."""
+    def record_attachment(
+        self, target: str, repository: str, tag: str, digest: str, image: str
+    ) -> None:
+        """hangard just wrote the attachment ``digest`` to ``repository:tag``
+        on ``target`` while copying the image ``image`` (its digest on the
+        target); committed before this returns."""
         with self._transaction():
-            self._db.executemany(
-                "DELETE FROM owned WHERE target = ? AND repository = ? AND tag = ?",
-                [(o.target, o.repository, o.tag) for o in rows],
+            self.record(target, repository, tag, digest)
+            self._db.execute(
+                "INSERT OR IGNORE INTO attached (target, repository, tag, image)"
+                " VALUES (?, ?, ?, ?)",
+                (target, repository, tag, image),
             )
 
+    def forget(self, rows: Iterable[Owned]) -> None:
+        """Drop the rows (their tag was deleted, or is gone), in one commit."""
+        keys = [(o.target, o.repository, o.tag) for o in rows]
+        with self._transaction():
+            for table in ("owned", "attached"):
+                self._db.executemany(
+                    f"DELETE FROM {table} WHERE target = ? AND repository = ? AND tag = ?",
+                    keys,
+                )
+
     def owned(self, target: str) -> list[Owned]:
-        """Every row of ``target``, sorted."""
+        """Every row of ``target``, sorted; an attachment's with the images
+        it was copied with."""
+        links: dict[tuple[str, str], set[str]] = {}
+        for repository, tag, image in self._db.execute(
+            "SELECT repository, tag, image FROM attached WHERE target = ?", (target,)
+        ):
+            links.setdefault((repository, tag), set()).add(image)
         rows = self._db.execute(
             "SELECT target, repository, tag, digest, written_at FROM owned"
             " WHERE target = ? ORDER BY repository, tag",
             (target,),
         )
-        return [Owned(*row) for row in rows]
+        return [
+            Owned(t, repo, tag, digest, at, frozenset(links.get((repo, tag), ())))
+            for t, repo, tag, digest, at in rows
+        ]
 
     def count(self, target: str) -> int:
         (n,) = self._db.execute("SELECT count(*) FROM owned WHERE target = ?", (target,)).fetchone()

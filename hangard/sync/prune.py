@@ -6,6 +6,10 @@ In the steady state (every owned tag still selected) planning sends no
 request at all; a repository is listed only when an owned tag there has
 left the selection, and each tag to delete gets one ``HEAD`` to check it
 still points at what hangard wrote (another writer's push is not deleted).
+Attachment tags hangard owns never make a repository listed on their own;
+deleting one looks at the repository's other tags once (the
+:class:`~hangard.registry.delete.TagCensus` a digest delete needs anyway)
+to make sure no tag still holds its image.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from hangard.core.plan import Action, ActionKind, ExpansionProblem, Plan, SyncIt
 from hangard.core.prune import (
     Deletion,
     Owned,
+    attachment_subject,
+    image_rows,
+    orphans_possible,
     prune_refusal,
     prune_scope,
     select_deletions,
@@ -86,7 +93,7 @@ def prune_result(result: PruneResult) -> str:
     """``deleted``, ``kept`` or ``failed``: the metrics label."""
     if result.error is not None:
         return "failed"
-    return "kept" if result.outcome is DeleteOutcome.SHARED else "deleted"
+    return "kept" if result.outcome in _KEPT_HINTS else "deleted"
 
 
 def _kept_digests(plan: Plan) -> dict[tuple[str, str], set[str]]:
@@ -132,14 +139,17 @@ async def plan_prune(
                 continue
             mine = [o for o in rows if o.repository == repo]
             wanted = selected.get(repo, set())
-            if all(o.tag in wanted for o in mine):
+            if not orphans_possible(mine, wanted):
                 continue  # the steady state: no request
             going += await _plan_repository(
                 client, out, mine, wanted, kept.get((name, repo), set())
             )
-        refused = prune_refusal(name, len(going), len(rows), target.prune_max)
+        images = sum(1 for d in going if not d.attachment)
+        refused = prune_refusal(name, images, len(image_rows(rows)), target.prune_max)
         if refused is not None:
             out.refusals.append(ExpansionProblem(PRUNE_IMAGE, name, refused))
+            held = {o for d in going for o in d.of}  # their attachments wait for a raised cap
+            out.forget = [o for o in out.forget if o not in held]
         else:
             out.deletions += going
     return out.planned()
@@ -175,10 +185,17 @@ async def _plan_repository(
         out.notes.append(f"prune: cannot list {repo}: {exc}; nothing deleted there")
         return []
     out.listings[repo] = tags
-    delete, forget = select_deletions(mine, wanted, tags, kept)
+    planned, forget = select_deletions(mine, wanted, tags, kept)
     out.forget += forget
-    going = []
-    for owned in delete:
+    going: list[Deletion] = []
+    checked = set(forget)  # image rows an attachment may still go with
+    for deletion in planned:
+        owned = deletion.owned
+        if deletion.of:  # an attachment: only with an image that still goes
+            of = tuple(o for o in deletion.of if o in checked)
+            if not of:
+                continue
+            deletion = Deletion(owned, deletion.cause, of=of)
         ref = parse_reference(f"{repo}:{owned.tag}")
         try:
             now = await client.head_manifest(ref)
@@ -187,6 +204,7 @@ async def _plan_repository(
             continue
         if now is None:
             out.forget.append(owned)
+            checked.add(owned)
         elif now.digest != owned.digest:
             out.forget.append(owned)
             out.notes.append(
@@ -194,7 +212,8 @@ async def _plan_repository(
                 f"({now.digest}); not deleted, and no longer owned"
             )
         else:
-            going.append(Deletion(owned))
+            going.append(deletion)
+            checked.add(owned)
     return going
 
 
@@ -205,52 +224,111 @@ def _unsupported(error: HangardError) -> bool:
 async def run_prune(
     client: RegistryClient, planned: PrunePlanned, owners: OwnershipStore
 ) -> tuple[PruneResult, ...]:
-    """Delete the planned tags, one at a time; forget each row once its tag
-    is gone. A registry refusing deletes fails its remaining deletions
-    without asking again."""
-    owners.forget(planned.forget)
-    censuses: dict[str, TagCensus] = {}
-    refused: dict[str, HangardError] = {}
-    results = []
+    """Delete the planned tags, one at a time, each repository's images
+    before their attachments; forget each row once its tag is gone. A
+    registry refusing deletes fails its remaining deletions without asking
+    again.
+
+    An attachment goes only once every image row it is orphaned by is gone,
+    and when no tag left in the repository holds its subject or those
+    images (else it is kept). The row of an image with attachments to
+    delete is forgotten after them, and kept when one of them fails, so the
+    next cycle tries again."""
+    pending = {o for d in planned.deletions for o in d.of}
+    owners.forget([o for o in planned.forget if o not in pending])
+    run = _Run(client, planned, owners, pending)
     for deletion in planned.deletions:
-        ref = deletion.reference
+        run.results.append(await run.one(deletion))
+    failed = {o for r in run.results if r.error is not None for o in r.deletion.of}
+    owners.forget(sorted(o for o in pending if run.gone.get(o) and o not in failed))
+    return tuple(run.results)
+
+
+class _Run:
+    """One prune run: per-repository tag censuses, the registries that
+    refused deletes, which owned rows' tags are gone."""
+
+    def __init__(
+        self,
+        client: RegistryClient,
+        planned: PrunePlanned,
+        owners: OwnershipStore,
+        pending: set[Owned],
+    ) -> None:
+        self.client = client
+        self.planned = planned
+        self.owners = owners
+        self.pending = pending
+        """Image rows forgotten only after their attachments."""
+        self.censuses: dict[str, TagCensus] = {}
+        self.refused: dict[str, HangardError] = {}
+        self.gone: dict[Owned, bool] = dict.fromkeys(planned.forget, True)
+        self.results: list[PruneResult] = []
+
+    def census(self, deletion: Deletion) -> TagCensus:
         repo = deletion.owned.repository
-        census = censuses.get(repo)
+        census = self.censuses.get(repo)
         if census is None:
-            tags = planned.listings.get(repo, [])
-            census = censuses[repo] = TagCensus(client, ref.repository, tags)
-        error = refused.get(ref.registry)
+            tags = self.planned.listings.get(repo, [])
+            census = TagCensus(self.client, deletion.reference.repository, tags)
+            self.censuses[repo] = census
+        return census
+
+    async def one(self, deletion: Deletion) -> PruneResult:
+        ref = deletion.reference
+        census = self.census(deletion)
+        error = self.refused.get(ref.registry)
         outcome: DeleteOutcome | None = None
         if error is None:
             try:
-                outcome = await delete_tag(client, ref, deletion.owned.digest, census)
+                if deletion.attachment and await self._image_stays(deletion, census):
+                    outcome = DeleteOutcome.IMAGE_KEPT
+                else:
+                    outcome = await delete_tag(self.client, ref, deletion.owned.digest, census)
             except HangardError as exc:
                 error = exc.with_context(image=str(ref))
                 if _unsupported(exc):
-                    refused[ref.registry] = error
-        results.append(_finish(owners, deletion, outcome, error))
-    return tuple(results)
+                    self.refused[ref.registry] = error
+        self.gone[deletion.owned] = error is None and outcome not in _KEPT_HINTS
+        later = deletion.owned in self.pending  # forgotten after its attachments
+        return _finish(None if later else self.owners, deletion, outcome, error)
+
+    async def _image_stays(self, deletion: Deletion, census: TagCensus) -> bool:
+        """Whether an attachment's image is still on the target: a deletion
+        that orphans it did not happen, or a tag left (a kept one, or
+        anyone's) holds its subject or image."""
+        if not all(self.gone.get(o) for o in deletion.of):
+            return True
+        digests = deletion.owned.links | {o.digest for o in deletion.of}
+        for digest in sorted(digests):
+            holders = await census.holders(digest, excluding=deletion.owned.tag)
+            if any(attachment_subject(t) is None for t in holders):
+                return True
+        return False
+
+
+_KEPT_HINTS = {
+    DeleteOutcome.SHARED: "the registry deletes manifests by digest only; the tag goes once "
+    "the other tags on its manifest do",
+    DeleteOutcome.IMAGE_KEPT: "an attachment stays while its image is on the target",
+}
 
 
 def _finish(
-    owners: OwnershipStore,
+    owners: OwnershipStore | None,
     deletion: Deletion,
     outcome: DeleteOutcome | None,
     error: HangardError | None,
 ) -> PruneResult:
+    """Log the outcome; forget the row (in ``owners``) once its tag is gone."""
     fields = {"target": deletion.target, "image": str(deletion.reference)}
     if error is not None:
         log.error("prune failed", **fields, error=str(error), hint=error.remedy)
-    elif outcome is DeleteOutcome.SHARED:
-        log.warning(
-            "tag not pruned",
-            **fields,
-            reason=outcome.value,
-            hint="the registry deletes manifests by digest only; the tag goes once "
-            "the other tags on its manifest do",
-        )
+    elif outcome is not None and outcome in _KEPT_HINTS:
+        log.warning("tag not pruned", **fields, reason=outcome.value, hint=_KEPT_HINTS[outcome])
     else:
-        owners.forget([deletion.owned])
+        if owners is not None:
+            owners.forget([deletion.owned])
         log.info("tag pruned", **fields, digest=deletion.owned.digest, how=str(outcome))
     return PruneResult(deletion, outcome, error)
 

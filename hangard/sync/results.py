@@ -41,6 +41,9 @@ class ItemResult:
     duration: float = 0.0
     failure: HangardError | None = None
     """For failures: the error itself, its context naming the item."""
+    attachment_tags: tuple[tuple[str, str], ...] = ()
+    """``(tag, digest)`` of each attachment tag written to the target with
+    the image (cosign tags, fallback indexes): what pruning owns with it."""
 
     @property
     def reason(self) -> Reason | None:

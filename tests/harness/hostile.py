@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from hangard.registry.client import RegistryClient
+from hangard.registry.clock import SYSTEM_CLOCK, Clock
 from hangard.registry.credentials import CredentialStore
 from hangard.registry.options import ClientOptions, RegistryOptions
 from tests.harness.faults import SeenRequest
@@ -256,9 +257,11 @@ class HostileRegistry:
         ), fallback
 
 
-def client_for(server: HostileRegistry, *, attempts: int = 1, **options: Any) -> RegistryClient:
+def client_for(
+    server: HostileRegistry, *, attempts: int = 1, clock: Clock = SYSTEM_CLOCK, **options: Any
+) -> RegistryClient:
     """A client that talks plain HTTP to ``server``, anonymously, with fast
-    retries (``attempts`` in all) and any other :class:`ClientOptions`."""
+    retries (``attempts`` in all), ``clock`` and any other :class:`ClientOptions`."""
     settings = {"backoff_base": 0.01, "max_attempts": attempts, **options}
     opts = ClientOptions(registries={server.host: RegistryOptions(http=True)}, **settings)
-    return RegistryClient(opts, CredentialStore(environ={}))
+    return RegistryClient(opts, CredentialStore(environ={}), clock=clock)

@@ -8,7 +8,11 @@ just that, and only for the referrers-API path of hangard's attachments:
   registry takes it, the answer gains ``OCI-Subject: <subject digest>`` and
   the manifest is listed as a referrer of its subject;
 * ``GET /v2/<repo>/referrers/<digest>`` answers an OCI index of the
-  referrers listed (with their ``artifactType``), 200 even when empty.
+  referrers listed (with their ``artifactType``), 200 even when empty;
+  with :attr:`FakeReferrers.page_size` set, in pages of that many, each but
+  the last with ``Link: <…?page=N>; rel="next"`` (the OCI distribution
+  spec's pagination); :attr:`FakeReferrers.next_link` replaces that link
+  (a hostile registry pointing elsewhere).
 
 Everything else reaches the registry unchanged (the Harbor fake's plumbing,
 without its project rules). Every request is recorded (:meth:`requests`).
@@ -36,14 +40,17 @@ class FakeReferrers(FakeHarbor):
     def __init__(self, upstream: str) -> None:
         super().__init__(upstream, users={})
         self.referrers: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.page_size: int | None = None
+        """Referrers per page (``None``: all on one page)."""
+        self.next_link: str | None = None
+        """The ``rel="next"`` target every page sends instead of its own."""
 
     def _route(self, method: str, target: str, seen: SeenRequest, body: bytes) -> Answer:
         found = _REFERRERS.match(seen.path)
         if found and method == "GET":
             with self._lock:
                 listed = list(self.referrers.get((found["repo"], found["digest"]), []))
-            doc = {"schemaVersion": 2, "mediaType": INDEX, "manifests": listed}
-            return 200, [("Content-Type", INDEX)], json.dumps(doc).encode()
+            return self._page(seen, listed)
         status, headers, data = self._forward(method, target, seen, body)
         put = _MANIFEST_PUT.match(seen.path)
         if put and method == "PUT" and status == 201:
@@ -51,6 +58,19 @@ class FakeReferrers(FakeHarbor):
             if subject:
                 headers = [*headers, ("OCI-Subject", subject)]
         return status, headers, data
+
+    def _page(self, seen: SeenRequest, listed: list[dict[str, Any]]) -> Answer:
+        headers = [("Content-Type", INDEX)]
+        size = self.page_size
+        if size is not None:
+            page = int((seen.query.get("page") or ["0"])[0])
+            more = len(listed) > (page + 1) * size
+            listed = listed[page * size : (page + 1) * size]
+            link = self.next_link or (f"{seen.path}?page={page + 1}" if more else None)
+            if link is not None:
+                headers.append(("Link", f'<{link}>; rel="next"'))
+        doc = {"schemaVersion": 2, "mediaType": INDEX, "manifests": listed}
+        return 200, headers, json.dumps(doc).encode()
 
     def _record(self, repo: str, body: bytes, headers: dict[str, str]) -> str | None:
         try:

@@ -1,0 +1,82 @@
+"""What a small ``hangard sync --once`` loads: cron jobs and CI checks run it
+for a handful of images, where start-up is most of the run. The command must
+not import what it does not use (rich's tracebacks through structlog,
+prometheus, the scheduler, the archive code, ...).
+``--version`` has its own test in test_cli.py."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.harness import images
+from tests.harness.registry import Registry
+from tests.helpers_cli import Hangard
+
+#: Modules (and their submodules) a registry-to-registry ``sync --once``
+#: without cron schedules or semver rules has no use for.
+UNUSED = (
+    "rich",
+    "pygments",
+    "prometheus_client",
+    "apscheduler",
+    "semantic_version",
+    "watchfiles",
+    "tarfile",
+    "hangard.daemon",
+    "hangard.archive",
+    "hangard.stores.archive",
+)
+
+# runs the CLI as the console script does, then prints every loaded module
+_RUN = """
+import atexit, json, sys
+atexit.register(lambda: print(json.dumps(sorted(sys.modules)), file=sys.stderr))
+from hangard.cli import main
+main()
+"""
+
+
+def _loaded(hangard: Hangard, *args: str) -> tuple[str, set[str]]:
+    proc = subprocess.run(
+        [sys.executable, "-c", _RUN, *args],
+        env=hangard.env,
+        cwd=hangard.cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout, set(json.loads(proc.stderr.splitlines()[-1]))
+
+
+def test_a_one_image_sync_once_loads_only_what_it_uses(
+    hangard: Hangard, plain_registry: Registry, plain_registry2: Registry, tmp_path: Path
+) -> None:
+    images.push_image(plain_registry, "one/app", images.build_image(3), "v1")
+    config = tmp_path / "hangard.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "registries": {
+                    plain_registry.host: {"http": True},
+                    plain_registry2.host: {"http": True},
+                },
+                "defaults": {"targets": ["t"]},
+                "targets": {"t": {"registry": plain_registry2.host, "prefix": "m"}},
+                "images": [{"source": f"{plain_registry.host}/one/app", "tags": ["v1"]}],
+            }
+        )
+    )
+    sync = ("sync", "--once", str(config), "--no-progress")
+
+    cold_out, cold = _loaded(hangard, *sync)
+    warm_out, warm = _loaded(hangard, *sync)
+
+    assert "1 copied" in cold_out and "1 in sync" in warm_out
+    assert "hangard.sync" in warm  # the command did run in this process
+    for loaded in (cold, warm):
+        unused = sorted(m for m in loaded if m.split(".")[0] in UNUSED or m.startswith(UNUSED))
+        assert unused == []
