@@ -73,20 +73,25 @@ class LatencyProxy:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        """One connection, piped both ways; at shutdown (cancelled) it just
+        closes, as asyncio's server callback would otherwise log the
+        cancellation as an error."""
+        writers = [client_w]
         try:
             upstream_r, upstream_w = await asyncio.open_connection(*self.upstream)
-        except OSError:
-            client_w.close()
-            return
-        # the connection itself takes a round trip, as a TCP handshake does
-        await asyncio.sleep(2 * self.one_way)
-        await asyncio.gather(
-            self._pipe(client_r, upstream_w),
-            self._pipe(upstream_r, client_w),
-            return_exceptions=True,
-        )
-        for writer in (client_w, upstream_w):
-            writer.close()
+            writers.append(upstream_w)
+            # the connection itself takes a round trip, as a TCP handshake does
+            await asyncio.sleep(2 * self.one_way)
+            await asyncio.gather(
+                self._pipe(client_r, upstream_w),
+                self._pipe(upstream_r, client_w),
+                return_exceptions=True,
+            )
+        except (OSError, asyncio.CancelledError):
+            pass
+        finally:
+            for writer in writers:
+                writer.close()
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Copy ``reader`` to ``writer``, every chunk ``one_way`` late."""
