@@ -111,3 +111,37 @@ def fresh_target(registry: Registry, home: Path) -> None:
     registry.storage.mkdir()
     registry.start()
     shutil.rmtree(home / ".local", ignore_errors=True)
+
+
+def sync_commands(
+    config: Path, skopeo_yaml: Path, dst_host: str, work: Path
+) -> dict[str, list[str]]:
+    """The two tools' one-shot syncs of the same images: ``hangard sync
+    --once`` of ``config`` and ``skopeo sync`` of ``skopeo_yaml`` into
+    ``dst_host/skopeo``."""
+    return {
+        "hangard": [
+            str(ROOT / ".venv" / "bin" / "hangard"),
+            "--log-level",
+            "warning",
+            "sync",
+            "--once",
+            str(config),
+            "--no-progress",
+            "--failed-file",
+            str(work / "failed.txt"),
+        ],
+        "skopeo": [
+            "skopeo",
+            "sync",
+            "--all",
+            "--preserve-digests",
+            "--src",
+            "yaml",
+            "--dest",
+            "docker",
+            "--dest-tls-verify=false",
+            str(skopeo_yaml),
+            f"{dst_host}/skopeo",
+        ],
+    }

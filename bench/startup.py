@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from _common import ROOT, Timing, bench_env, fresh_target, timed, workspace  # first: ROOT
+from _common import ROOT, Timing, bench_env, fresh_target, sync_commands, timed, workspace
 from sync_vs_skopeo import seed_catalog
 
 from tests.harness import images
@@ -58,33 +58,8 @@ def _configs(work: Path, src: Registry, dst: Registry, names: dict[str, list[str
 
 
 def _commands(work: Path, dst: Registry, workload: str) -> dict[str, list[str]]:
-    hangard = str(ROOT / ".venv" / "bin" / "hangard")
-    return {
-        "hangard": [
-            hangard,
-            "--log-level",
-            "warning",
-            "sync",
-            "--once",
-            str(work / f"{workload}.yaml"),
-            "--no-progress",
-            "--failed-file",
-            str(work / "failed.txt"),
-        ],
-        "skopeo": [
-            "skopeo",
-            "sync",
-            "--all",
-            "--preserve-digests",
-            "--src",
-            "yaml",
-            "--dest",
-            "docker",
-            "--dest-tls-verify=false",
-            str(work / f"{workload}.skopeo.yaml"),
-            f"{dst.host}/skopeo",
-        ],
-    }
+    yaml = work / f"{workload}.yaml"
+    return sync_commands(yaml, work / f"{workload}.skopeo.yaml", dst.host, work)
 
 
 def _alternate(runs: int, run: Callable[[str], Timing]) -> dict[str, list[Timing]]:

@@ -38,6 +38,7 @@ from _common import (  # first: ROOT on sys.path
     Timing,
     bench_env,
     fresh_target,
+    sync_commands,
     timed,
     workspace,
 )
@@ -120,7 +121,6 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    hangard = str(ROOT / ".venv" / "bin" / "hangard")
     with workspace("hangard-bench-sync-") as (work, src, dst), contextlib.ExitStack() as links:
         extra = {"HANGARD_CONCURRENCY": str(args.concurrency)} if args.concurrency else {}
         env = bench_env(work, HANGARD_STATE_DIR=str(work / "state"), **extra)
@@ -155,32 +155,7 @@ def main() -> None:
                 {src_host: {"tls-verify": False, "images": {n: ["v1"] for n in names}}}, indent=1
             )
         )
-        commands = {
-            "hangard": [
-                hangard,
-                "--log-level",
-                "warning",
-                "sync",
-                "--once",
-                str(config),
-                "--no-progress",
-                "--failed-file",
-                str(work / "failed.txt"),
-            ],
-            "skopeo": [
-                "skopeo",
-                "sync",
-                "--all",
-                "--preserve-digests",
-                "--src",
-                "yaml",
-                "--dest",
-                "docker",
-                "--dest-tls-verify=false",
-                str(skopeo_src),
-                f"{dst_host}/skopeo",
-            ],
-        }
+        commands = sync_commands(config, skopeo_src, dst_host, work)
         tools = [t for t in ("hangard", "skopeo") if t in args.tools.split(",")]
         cold: dict[str, list[Timing]] = {t: [] for t in tools}
         warm: dict[str, list[Timing]] = {t: [] for t in tools}
