@@ -29,6 +29,7 @@ from hangard.errors import (
     ResponseError,
     TransportError,
 )
+from hangard.registry.bodies import read_capped
 from hangard.registry.clock import SYSTEM_CLOCK, Clock
 from hangard.registry.errormap import response_error, transport_error
 from hangard.registry.limits import HostLimiter
@@ -361,21 +362,11 @@ class _Releasing(httpx.AsyncByteStream):
 
 
 async def _read_capped(call: Call, response: httpx.Response) -> None:
-    """Read the body as :meth:`httpx.Response.aread` does, but stop at its
-    cap (see :class:`Call`): an endless body costs at most the cap."""
+    """Read the body, but stop at its cap (see :class:`Call`): an endless or
+    inflating body costs at most the cap (:mod:`hangard.registry.bodies`)."""
     ok = response.status_code in call.ok
     cap = call.max_body if ok else ERROR_BODY_MAX
-    declared = response.headers.get("content-length", "")
-    if response.request.method != "HEAD" and declared.isdigit() and int(declared) > cap:
-        raise _too_large(call, response, cap, ok)
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in response.aiter_bytes():
-        total += len(chunk)
-        if total > cap:
-            raise _too_large(call, response, cap, ok)
-        chunks.append(chunk)
-    response._content = b"".join(chunks)
+    await read_capped(response, cap, lambda: _too_large(call, response, cap, ok))
 
 
 def _too_large(call: Call, response: httpx.Response, cap: int, ok: bool) -> BodyTooLargeError:
