@@ -106,3 +106,14 @@ def test_a_gzip_bomb_costs_at_most_the_cap(tmp_path: Path) -> None:
     assert measured.exit_code == 0, measured.stderr
     assert "manifest larger than 4 MiB" in measured.stdout, measured.stdout + measured.stderr
     assert measured.maxrss_kib < RSS_LIMIT_KIB, f"peak RSS {measured.maxrss_kib} KiB"
+
+
+async def test_a_manifest_head_keeps_its_size(hostile: HostileRegistry) -> None:
+    """The capped read leaves an identity answer's headers alone: a HEAD's
+    Content-Length is the manifest's size."""
+    headers = {"Content-Type": mt.OCI_MANIFEST, "Docker-Content-Digest": digest_of(MANIFEST)}
+    hostile.route(r"/manifests/v1$", json_reply(200, MANIFEST, headers), method="HEAD")
+    async with client_for(hostile) as client:
+        found = await client.head_manifest(Repository(hostile.host, "app").tag("v1"))
+    assert found is not None
+    assert (found.digest, found.size) == (digest_of(MANIFEST), len(MANIFEST))

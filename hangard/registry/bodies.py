@@ -79,10 +79,12 @@ async def read_capped(response: httpx.Response, cap: int, too_large: TooLarge) -
         raise too_large()
     assert isinstance(response.stream, httpx.AsyncByteStream)
     response.stream = _Decoded(response.stream, encoding, cap, too_large)
-    # the stream now yields the decoded body: httpx must not decode it again
-    for name in ("content-encoding", "content-length"):
-        if name in response.headers:
-            del response.headers[name]
+    if encoding in _WBITS:
+        # the stream now yields the inflated body: httpx must not inflate it
+        # again, and the compressed length no longer describes it
+        del response.headers["content-encoding"]
+        if "content-length" in response.headers:
+            del response.headers["content-length"]
     try:
         await response.aread()
     except zlib.error as exc:
