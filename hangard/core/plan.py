@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import IntEnum, StrEnum
+from functools import cached_property
 
 from hangard.core.attachments import AttachmentSettings, AttachmentState
 from hangard.core.desired import (
@@ -79,8 +80,9 @@ class SyncItem:
     attachments: AttachmentSettings | None = field(default=None, compare=False)
     """What travels with the image (``None``: nothing)."""
 
-    @property
+    @cached_property
     def key(self) -> ItemKey:
+        """Made once per item: a cycle asks for it many times."""
         return (self.image, self.tag, self.target, str(self.destination))
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from hangard.errors import InvalidReferenceError
 
@@ -136,7 +137,7 @@ class ImageReference:
     tag: str | None = None
     digest: str | None = None
 
-    @property
+    @cached_property
     def repository(self) -> Repository:
         return Repository(self.registry, self.path)
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import structlog
 
@@ -75,7 +76,7 @@ class _Pending:
     remembered: frozenset[str]
     """Of :attr:`names`, those the memory may answer for this target."""
 
-    @property
+    @cached_property
     def repo(self) -> str:
         return str(self.item.source.repository)
 
