@@ -25,6 +25,10 @@ _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate":
 
 TooLarge = Callable[[], BodyTooLargeError]
 
+#: answers that have no body whatever their headers say (RFC 9110 6.4.1)
+_BODILESS = frozenset({204, 304})
+_EMPTY = httpx.ByteStream(b"")
+
 
 class _Decoded(httpx.AsyncByteStream):
     """``inner``'s bytes, inflated when ``encoding`` says so, at most ``cap``."""
@@ -63,7 +67,19 @@ class _Decoded(httpx.AsyncByteStream):
 
 async def read_capped(response: httpx.Response, cap: int, too_large: TooLarge) -> None:
     """Read ``response``'s body (kept as :attr:`httpx.Response.content`),
-    at most ``cap`` bytes after decoding; past it ``too_large()`` is raised."""
+    at most ``cap`` bytes after decoding; past it ``too_large()`` is raised.
+
+    An answer that has no body (to a HEAD, a 1xx, 204 or 304) is not read:
+    its stream is closed, giving the connection back, and its content is
+    empty. That is most of the requests of a steady-state sync.
+    """
+    status = response.status_code
+    if response.request.method == "HEAD" or status in _BODILESS or status < 200:
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        await response.stream.aclose()
+        response.stream = _EMPTY
+        await response.aread()
+        return
     declared = response.headers.get("content-length", "")
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity") and encoding not in _WBITS:
