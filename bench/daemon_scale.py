@@ -16,9 +16,10 @@ It then starts the daemon, lets it run CYCLES no-change cycles back to back
 * how long ``GET /metrics`` and ``GET /status`` take (goal for /metrics:
   ≤ 100 ms) and how big they are.
 
-``--profile DIR`` runs the daemon under pyinstrument (``pip install -e
-'.[bench]'``) and writes DIR/daemon.txt: where the cycles' time went.
-Loopback only.
+``--profile DIR`` samples the daemon with py-spy (``pip install -e
+'.[bench]'``) during the measured cycles and writes DIR/daemon.raw (py-spy's
+collapsed stacks, for a flame graph) and DIR/daemon.txt: the self time by
+package and by function. Loopback only.
 
     .venv/bin/python bench/daemon_scale.py --repos 100 --tags 100 --cycles 3
 """
@@ -26,10 +27,12 @@ Loopback only.
 from __future__ import annotations
 
 import argparse
+import collections
 import itertools
 import json
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -163,6 +166,60 @@ class DaemonRun:
         self._thread.join(5)
 
 
+class Sampler:
+    """py-spy recording a running process into ``DIR/daemon.raw``."""
+
+    def __init__(self, pid: int, out: Path) -> None:
+        exe = shutil.which("py-spy", path=str(ROOT / ".venv" / "bin")) or shutil.which("py-spy")
+        if exe is None:
+            raise SystemExit("--profile needs py-spy: .venv/bin/pip install -e '.[bench]'")
+        out.mkdir(parents=True, exist_ok=True)
+        self.raw, self.text = out / "daemon.raw", out / "daemon.txt"
+        cmd = [exe, "record", "-p", str(pid), "-r", "100", "-f", "raw", "-o", str(self.raw)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def stop(self) -> None:
+        """Stop sampling; py-spy writes its file on SIGINT."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def summary(self, top: int = 25) -> str:
+        """Self time by package and by function; also written to ``daemon.txt``."""
+        if not self.raw.exists():
+            assert self.proc.stderr is not None
+            return f"py-spy wrote no profile: {self.proc.stderr.read().decode(errors='replace')}"
+        by_function: collections.Counter[str] = collections.Counter()
+        by_package: collections.Counter[str] = collections.Counter()
+        for line in self.raw.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            leaf = stack.rsplit(";", 1)[-1]
+            by_function[leaf] += int(count)
+            by_package[_package(leaf)] += int(count)
+        total = sum(by_function.values()) or 1
+        lines = [
+            f"py-spy: {total} samples of the measured cycles ({self.raw})",
+            "self time by package:",
+        ]
+        lines += [f"  {n * 100 / total:5.1f}%  {name}" for name, n in by_package.most_common(top)]
+        lines.append("self time by function:")
+        lines += [f"  {n * 100 / total:5.1f}%  {name}" for name, n in by_function.most_common(top)]
+        text = "\n".join(lines)
+        self.text.write_text(text + "\n")
+        return text
+
+
+def _package(frame: str) -> str:
+    """``hangard/registry`` or ``aiohttp`` of a py-spy frame ``name (path:line)``."""
+    path = frame.rpartition(" (")[2].partition(":")[0].removesuffix(".py")
+    parts = path.split("/")
+    return "/".join(parts[:2]) if parts[0] == "hangard" and len(parts) > 2 else parts[0]
+
+
 def _timed_gets(url: str, runs: int) -> tuple[list[float], int, bytes]:
     """``runs`` GETs of ``url``: their wall times, the body size, the last body."""
     times, body = [], b""
@@ -198,7 +255,9 @@ def main() -> None:
     parser.add_argument("--tags", type=int, default=100)
     parser.add_argument("--cycles", type=int, default=3, help="no-change cycles to measure")
     parser.add_argument("--scrapes", type=int, default=5, help="GETs of /metrics and /status")
-    parser.add_argument("--profile", type=Path, metavar="DIR", help="run under pyinstrument")
+    parser.add_argument(
+        "--profile", type=Path, metavar="DIR", help="sample the measured cycles with py-spy"
+    )
     args = parser.parse_args()
 
     repos = [f"scale/app-{r:03d}" for r in range(args.repos)]
@@ -224,21 +283,24 @@ def main() -> None:
             HANGARD_LOG_FORMAT="json",
         )
         python = str(ROOT / ".venv" / "bin" / "python")
-        cmd = [python, "-m", "hangard", "run"]
-        if args.profile:
-            args.profile.mkdir(parents=True, exist_ok=True)
-            out = str(args.profile / "daemon.txt")
-            cmd = [python, "-m", "pyinstrument", "-r", "text", "-o", out, "-m", "hangard", "run"]
-        run = DaemonRun(cmd, env, work / "daemon.log", (src, dst))
+        run = DaemonRun([python, "-m", "hangard", "run"], env, work / "daemon.log", (src, dst))
+        sampler = None
         try:
             # the first cycle includes the start: not measured
+            run.wait_cycles(1, timeout=600)
+            if args.profile:
+                sampler = Sampler(run.proc.pid, args.profile)
             run.wait_cycles(args.cycles + 1, timeout=600 * (args.cycles + 1))
+            if sampler:
+                sampler.stop()
             probe = Probe.of(run, f"http://127.0.0.1:{port}", args.scrapes)
         finally:
+            if sampler:
+                sampler.stop()
             run.stop()
         _report(run, items, probe)
-        if args.profile:
-            print(f"profile: {args.profile / 'daemon.txt'}")
+        if sampler:
+            print(sampler.summary())
 
 
 @dataclass(frozen=True)

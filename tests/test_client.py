@@ -617,6 +617,26 @@ async def test_chunked_upload(plain_registry: Registry) -> None:
     assert images.get_blob(reg, "app/chunked", digest) == data
 
 
+async def test_uploads_follow_relative_locations(registry_factory: RegistryFactory) -> None:
+    """distribution with ``http.relativeurls`` answers every upload with a
+    path-only ``Location``: each is resolved against the registry's origin."""
+    reg = registry_factory(extra_config={"http": {"relativeurls": True}})
+    repo = Repository(reg.host, "app/relative")
+    data = blob_bytes(150 * 1024, 22)
+    async with make_client(reg.host) as c:
+        location = await c.start_upload(repo)
+        assert location.startswith(f"http://{reg.host}/v2/app/relative/blobs/uploads/")
+        await c.put_blob_chunked(
+            repo, location, digest_of(data), pieces(data, 50 * 1024), 64 * 1024
+        )
+        small = b"small blob"
+        await c.put_blob(repo, await c.start_upload(repo), digest_of(small), len(small), small)
+    uploads = [e for e in reg.access_log() if e.method in ("PATCH", "PUT")]
+    assert [e.status for e in uploads] == [202, 202, 202, 201, 201]
+    assert images.get_blob(reg, "app/relative", digest_of(data)) == data
+    assert images.get_blob(reg, "app/relative", digest_of(small)) == small
+
+
 async def test_cancel_upload(plain_registry: Registry) -> None:
     reg = plain_registry
     repo = Repository(reg.host, "app/cancel")

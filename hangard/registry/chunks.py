@@ -18,6 +18,8 @@ from typing import Protocol
 
 import httpx
 
+from hangard.registry.paths import location_url
+
 __all__ = ["Chunk", "Upload", "UploadSession", "chunks_of", "upload_offset"]
 
 
@@ -97,4 +99,4 @@ def upload_offset(status: httpx.Response, location: str) -> tuple[int, str]:
     rng = status.headers.get("range", "0-0")
     offset = int(rng.split("-")[-1]) + 1 if rng != "0-0" else 0
     newest = status.headers.get("location")
-    return offset, str(status.request.url.join(newest)) if newest else location
+    return offset, location_url(status.request.url, newest) if newest else location

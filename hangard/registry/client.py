@@ -46,7 +46,7 @@ from hangard.registry.errormap import response_error
 from hangard.registry.harbor import HarborProjects
 from hangard.registry.options import ClientOptions
 from hangard.registry.pages import read_tag_pages
-from hangard.registry.paths import repo_path
+from hangard.registry.paths import location_url, repo_path
 from hangard.registry.proxy import ProxySettings
 from hangard.registry.settling import until_settled
 from hangard.registry.transport import Call, Transport
@@ -262,7 +262,7 @@ class RegistryClient:
                 "registry started an upload without a Location header",
                 ErrorContext(registry=response.request.url.host, status=response.status_code),
             )
-        return str(response.request.url.join(location))
+        return location_url(response.request.url, location)
 
     async def start_upload(self, repo: Repository) -> str:
         """``POST /blobs/uploads/``; returns the absolute upload URL."""
