@@ -11,6 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from hangard import __version__, buildinfo
+from hangard.daemon.itemseries import ItemSeries, ItemState
 from hangard.daemon.metrics import Metrics
 from hangard.errors import Reason
 
@@ -264,3 +265,39 @@ def test_schedule_cycles_count_per_schedule_and_forget_dropped_schedules(
     assert page["hangard_last_successful_cycle_timestamp_seconds"] == {
         frozenset({("schedule", "1h")}): 2.0
     }
+
+
+Step = tuple[str, tuple[str, str, str], ItemState | int | None]
+
+
+def _apply(series: ItemSeries, step: Step) -> None:
+    _action, key, value = step
+    if isinstance(value, ItemState):
+        series.set(key, value)
+    elif isinstance(value, int):
+        series.set_attachments_missing(key, value)
+    else:
+        series.keep_only(k for k in list(series.keys()) if k != key)
+
+
+def test_each_scrape_shows_the_latest_item_values_though_families_are_kept() -> None:
+    """A family's text is kept between scrapes until one of its values
+    changes: every scrape must still equal a fresh rendering of the state."""
+    steps: list[Step] = [
+        ("set", NGINX, ItemState(True, False, False, 10.0, 0)),
+        ("set", REDIS, ItemState(False, False, True, None, 1)),
+        ("set", NGINX, ItemState(True, False, False, 20.0, 0)),  # only a timestamp moves
+        ("attachments", NGINX, 2),
+        ("set", REDIS, ItemState(False, True, False, None, 2)),
+        ("attachments", NGINX, 0),
+        ("forget", REDIS, None),
+        ("set", REDIS, ItemState(True, False, False, 30.0, 0)),
+    ]
+    kept = ItemSeries()
+    for n, step in enumerate(steps, 1):
+        _apply(kept, step)
+        fresh = ItemSeries()
+        for earlier in steps[:n]:
+            _apply(fresh, earlier)
+        assert kept.render() == fresh.render(), step
+    assert 'hangard_image_last_success_timestamp_seconds{image="' in kept.render()

@@ -5,8 +5,10 @@ so 50,000 lines at 10,000 items.
 They are kept here rather than as prometheus-client gauges: an item's state is
 set every cycle, and prometheus-client's exposition formats each sample anew
 on every scrape (a quarter of a second per 50,000 samples), where this keeps
-every label set escaped once and renders the families with one pass of string
-formatting. The output is the Prometheus text format, as
+every label set escaped once, every sample's value formatted once, and each
+family's text until one of its values changes. In a no-change cycle only the
+last-success timestamps move, so a scrape renders one family of six. The
+output is the Prometheus text format, as
 :func:`prometheus_client.generate_latest` writes it.
 """
 
@@ -39,6 +41,9 @@ FAMILIES = (
 )
 
 
+_IN_SYNC, _DRIFT, _MISSING, _LAST_SUCCESS, _FAILURES, _ATTACHMENTS = range(len(FAMILIES))
+
+
 def _escape(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
@@ -55,62 +60,59 @@ class ItemState:
 
 
 class ItemSeries:
-    """The item families: each label set's state and its escaped labels."""
+    """The item families: each label set's escaped labels, each family's
+    formatted values and, until a value of it changes, its text."""
 
     def __init__(self) -> None:
-        self._states: dict[LabelKey, ItemState] = {}
         self._labels: dict[LabelKey, str] = {}
-        self._attachments: dict[LabelKey, int] = {}
-        """Missing attachments, for the label sets whose attachments were checked."""
+        self._values: tuple[dict[LabelKey, float], ...] = tuple({} for _ in FAMILIES)
+        """Per family, each label set's value (a flag as 0 or 1); a label set
+        is in the attachments family only once its attachments were checked."""
+        self._text: list[str | None] = [None] * len(FAMILIES)
 
     def _label(self, key: LabelKey) -> None:
         if key not in self._labels:
             image, tag, target = (_escape(v) for v in key)
             self._labels[key] = f'{{image="{image}",tag="{tag}",target="{target}"}}'
 
+    def _put(self, family: int, key: LabelKey, value: float) -> None:
+        values = self._values[family]
+        if values.get(key) != value:
+            values[key] = value
+            self._text[family] = None
+
     def set(self, key: LabelKey, state: ItemState) -> None:
         self._label(key)
-        old = self._states.get(key)
-        if state.last_success is None and old is not None and old.last_success is not None:
-            state = ItemState(
-                **{**vars(state), "last_success": old.last_success}
-            )  # a gauge keeps its value
-        self._states[key] = state
+        self._put(_IN_SYNC, key, state.in_sync)
+        self._put(_DRIFT, key, state.drift)
+        self._put(_MISSING, key, state.missing)
+        if state.last_success is not None:  # else the gauge keeps its value
+            self._put(_LAST_SUCCESS, key, state.last_success)
+        self._put(_FAILURES, key, state.consecutive_failures)
 
     def set_attachments_missing(self, key: LabelKey, count: int) -> None:
         self._label(key)
-        self._attachments[key] = count
+        self._put(_ATTACHMENTS, key, count)
 
     def keep_only(self, keep: Iterable[LabelKey]) -> None:
         """Drop the label sets not in ``keep``."""
         wanted = set(keep)
         for key in [k for k in self._labels if k not in wanted]:
-            self._states.pop(key, None)
-            self._attachments.pop(key, None)
             del self._labels[key]
+            for family, values in enumerate(self._values):
+                if values.pop(key, None) is not None:
+                    self._text[family] = None
 
     def keys(self) -> list[LabelKey]:
-        return list(self._states)
+        return list(self._values[_IN_SYNC])
 
     def render(self) -> str:
         """The families in the text exposition format."""
-        rows = [(self._labels[k], s) for k, s in self._states.items()]
-        flag = ("0.0", "1.0")
-        columns = (
-            [f"{labels} {flag[s.in_sync]}" for labels, s in rows],
-            [f"{labels} {flag[s.drift]}" for labels, s in rows],
-            [f"{labels} {flag[s.missing]}" for labels, s in rows],
-            [
-                f"{labels} {float(s.last_success)!r}"
-                for labels, s in rows
-                if s.last_success is not None
-            ],
-            [f"{labels} {float(s.consecutive_failures)!r}" for labels, s in rows],
-            [f"{self._labels[k]} {float(n)!r}" for k, n in self._attachments.items()],
-        )
-        out = []
-        for (name, help_text), lines in zip(FAMILIES, columns, strict=True):
-            out.append(f"# HELP {name} {help_text}\n# TYPE {name} gauge\n")
-            if lines:
-                out.append(name + f"\n{name}".join(lines) + "\n")
-        return "".join(out)
+        for family, (name, help_text) in enumerate(FAMILIES):
+            if self._text[family] is None:
+                labels = self._labels
+                head = f"# HELP {name} {help_text}\n# TYPE {name} gauge\n"
+                values = self._values[family].items()
+                lines = [f"{name}{labels[k]} {float(v)!r}\n" for k, v in values]
+                self._text[family] = head + "".join(lines)
+        return "".join(t for t in self._text if t is not None)
