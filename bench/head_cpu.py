@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from collections.abc import Coroutine
 from typing import Any
 
 from _common import process_cpu_seconds, workspace  # first: ROOT on sys.path
 
+from hangard import aio
 from hangard.core.reference import parse_reference
 from hangard.registry.client import RegistryClient
 from hangard.registry.options import ClientOptions, RegistryOptions
@@ -51,11 +53,8 @@ async def _heads(host: str, count: int, in_flight: int) -> tuple[float, float]:
 
 def _run(coro: Coroutine[Any, Any, tuple[float, float]], loop: str) -> tuple[float, float]:
     if loop == "asyncio":
-        return asyncio.run(coro)
-    import uvloop
-
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coro)
+        os.environ[aio.ENV] = "asyncio"
+    return aio.run(coro)
 
 
 def main() -> None:
@@ -64,9 +63,9 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=16)
     parser.add_argument(
         "--loop",
-        choices=("asyncio", "uvloop"),
-        default="asyncio",
-        help="the event loop: hangard's (asyncio's own), or uvloop's (pip install uvloop)",
+        choices=("hangard", "asyncio"),
+        default="hangard",
+        help="the event loop: hangard's (uvloop's, see hangard/aio.py), or asyncio's own",
     )
     args = parser.parse_args()
     with workspace("hangard-bench-head-") as (_work, src, _dst):
@@ -78,7 +77,7 @@ def main() -> None:
         registry_cpu = process_cpu_seconds(src.proc.pid) - registry_cpu
     per_head = cpu / args.heads * 1000
     print(
-        f"{args.heads} HEADs, {args.in_flight} in flight, {args.loop} loop: "
+        f"{args.heads} HEADs, {args.in_flight} in flight, {aio.loop_name()} loop: "
         f"{wall:.2f}s wall, {cpu:.2f}s CPU"
     )
     print(f"hangard CPU per HEAD: {per_head:.3f} ms (goal <= {GOAL_MS} ms)")

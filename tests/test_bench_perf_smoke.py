@@ -37,7 +37,7 @@ def run_bench(*args: str) -> str:
 
 def test_head_cpu_prints_the_cpu_per_head_and_its_ratio() -> None:
     out = run_bench("head_cpu.py", "--heads", "40", "--in-flight", "4")
-    assert "40 HEADs, 4 in flight, asyncio loop" in out
+    assert "40 HEADs, 4 in flight, uvloop loop" in out
     assert "hangard CPU per HEAD:" in out
     assert "ratio goal/hangard:" in out
 

@@ -165,10 +165,10 @@ def run_async(coro: Coroutine[Any, Any, T], hints: HintWriter = CONFIG_HINTS) ->
     ``hints`` writes an error's hint for this command: its flags
     (:class:`~hangard.hints.CliHints`), or by default the config's keys.
     """
-    import asyncio
+    from hangard.aio import run
 
     try:
-        return asyncio.run(coro)
+        return run(coro)
     except HangardError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         if exc.context.describe():

@@ -66,11 +66,10 @@ def run(
         shard=shard,
         prune=prune,
     )
-    import asyncio
-
+    from hangard.aio import run
     from hangard.daemon import Daemon
 
     async def work() -> int:
         return await Daemon(settings).run()
 
-    raise typer.Exit(asyncio.run(work()))
+    raise typer.Exit(run(work()))
