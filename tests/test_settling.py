@@ -19,21 +19,16 @@ from hangard.core.reference import parse_reference
 from hangard.errors import DigestMismatchError, ResponseError
 from hangard.registry.referrers import push_referrer
 from hangard.registry.settling import DELAYS
-from tests.harness.hostile import Handler, HostileRegistry, client_for, json_reply
+from tests.harness.hostile import (
+    MANIFEST,
+    Handler,
+    HostileRegistry,
+    Responder,
+    client_for,
+    json_reply,
+)
 from tests.helpers_clock import FakeClock
 
-MANIFEST = json.dumps(
-    {
-        "schemaVersion": 2,
-        "mediaType": mt.OCI_MANIFEST,
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": "sha256:" + "c" * 64,
-            "size": 2,
-        },
-        "layers": [],
-    }
-).encode()
 #: A referrer of MANIFEST (an OCI 1.1 ``subject``), as an SBOM would be.
 REFERRER = json.dumps(
     {
@@ -46,7 +41,7 @@ REFERRER = json.dumps(
 
 def _refusing(
     times: int, code: str, headers: dict[str, str] | None = None
-) -> tuple[list[int], object]:
+) -> tuple[list[int], Responder]:
     """A manifest PUT responder: ``code`` the first ``times`` times, then
     201 with ``headers``."""
     seen: list[int] = []
@@ -65,7 +60,7 @@ async def test_an_unsettled_refusal_is_retried_until_the_push_lands(
     hostile: HostileRegistry, code: str
 ) -> None:
     seen, respond = _refusing(2, code)
-    hostile.route(r"/manifests/", respond, method="PUT")  # type: ignore[arg-type]
+    hostile.route(r"/manifests/", respond, method="PUT")
     clock = FakeClock()
     manifest = parse_manifest(MANIFEST)
     async with client_for(hostile, clock=clock) as client:
@@ -77,7 +72,7 @@ async def test_an_unsettled_refusal_is_retried_until_the_push_lands(
 
 async def test_a_refusal_that_persists_is_reported_as_it_came(hostile: HostileRegistry) -> None:
     seen, respond = _refusing(99, "MANIFEST_BLOB_UNKNOWN")
-    hostile.route(r"/manifests/", respond, method="PUT")  # type: ignore[arg-type]
+    hostile.route(r"/manifests/", respond, method="PUT")
     clock = FakeClock()
     async with client_for(hostile, clock=clock) as client:
         with pytest.raises(ResponseError) as caught:
@@ -90,7 +85,7 @@ async def test_a_refusal_that_persists_is_reported_as_it_came(hostile: HostileRe
 
 async def test_other_refusals_are_not_retried(hostile: HostileRegistry) -> None:
     seen, respond = _refusing(99, "MANIFEST_INVALID")
-    hostile.route(r"/manifests/", respond, method="PUT")  # type: ignore[arg-type]
+    hostile.route(r"/manifests/", respond, method="PUT")
     async with client_for(hostile, clock=FakeClock()) as client:
         with pytest.raises(ResponseError):
             await client.put_manifest(
@@ -104,7 +99,7 @@ async def test_a_referrer_push_is_retried_until_it_lands(hostile: HostileRegistr
     once before the registry settled, it is pushed again."""
     referrer = parse_manifest(REFERRER)
     seen, respond = _refusing(1, "MANIFEST_BLOB_UNKNOWN", {"OCI-Subject": digest_of(MANIFEST)})
-    hostile.route(r"/manifests/", respond, method="PUT")  # type: ignore[arg-type]
+    hostile.route(r"/manifests/", respond, method="PUT")
     clock = FakeClock()
     async with client_for(hostile, clock=clock) as client:
         ref = parse_reference(f"{hostile.host}/a/b@{referrer.digest}")
