@@ -10,7 +10,6 @@ Deliberate fakes: distribution never compresses its answers, so the
 from __future__ import annotations
 
 import gzip
-import json
 import sys
 import zlib
 from pathlib import Path
@@ -21,21 +20,8 @@ from hangard.core import mediatypes as mt
 from hangard.core.manifest import digest_of
 from hangard.core.reference import Repository
 from hangard.errors import RegistryError
-from tests.harness.hostile import HostileRegistry, client_for, json_reply
+from tests.harness.hostile import MANIFEST, HostileRegistry, client_for, json_reply
 from tests.helpers_rss import RSS_LIMIT_KIB, peak_rss
-
-MANIFEST = json.dumps(
-    {
-        "schemaVersion": 2,
-        "mediaType": mt.OCI_MANIFEST,
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": "sha256:" + "c" * 64,
-            "size": 2,
-        },
-        "layers": [],
-    }
-).encode()
 
 
 def _route(server: HostileRegistry, tag: str, body: bytes, encoding: str) -> None:

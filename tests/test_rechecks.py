@@ -84,3 +84,48 @@ def test_a_damaged_memory_is_forgotten_not_fatal(tmp_path: Path) -> None:
         memory = DigestCache.load(path).memory
         assert memory.tag("h/r", "sha256-a.sig") is None
         assert memory.subject("h/r", D1) is None
+
+
+def test_a_cycle_that_checks_nothing_new_leaves_the_saved_memory_alone(tmp_path: Path) -> None:
+    """Counting a cycle, or seeing again in it what it already stamped, is
+    no change: ``subset-cache.json`` is not rewritten (same inode and
+    mtime); a re-check in a later cycle is, and saves the count with it."""
+    path = tmp_path / "subset-cache.json"
+    cache = DigestCache.load(path)
+    cache.memory.next_cycle()
+    cache.memory.saw_tag("h/r", "sha256-a.sig", D1)
+    cache.memory.saw_referrers("h/r", D1, [(D2, "application/x-sbom")])
+    cache.save()
+    before = path.stat()
+
+    again = DigestCache.load(path)
+    again.memory.next_cycle()
+    again.memory.keep_listed("h/r", ["sha256-a.sig"])
+    assert not again.memory.changed
+    again.save()
+    assert (path.stat().st_ino, path.stat().st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert DigestCache.load(path).memory.cycle == 1
+
+    again.memory.saw_tag("h/r", "sha256-a.sig", D1)  # re-checked in cycle 2
+    again.memory.saw_tag("h/r", "sha256-a.sig", D1)
+    again.memory.saw_referrers("h/r", D1, [(D2, "application/x-sbom")])
+    assert again.memory.changed
+    again.save()
+    saved = DigestCache.load(path).memory
+    assert saved.cycle == 2
+    assert saved.last_checked(("h/r", "sha256-a.sig")) == 2
+    assert saved.last_checked(("h/r", D1)) == 2
+
+
+def test_seeing_the_same_again_in_one_cycle_is_no_change() -> None:
+    memory = AttachmentMemory()
+    memory.next_cycle()
+    memory.saw_tag("r", "sha256-a.sig", D1)
+    memory.saw_referrers("r", D1, [(D2, "t")])
+    memory.changed = False
+    memory.saw_tag("r", "sha256-a.sig", D1)
+    memory.saw_referrers("r", D1, [(D2, "t")])
+    memory.saw_tag("r", "sha256-gone.sig", None)
+    assert not memory.changed
+    memory.saw_tag("r", "sha256-a.sig", D2)  # re-signed
+    assert memory.changed

@@ -341,7 +341,8 @@ def test_steady_state_sync_reads_no_manifest_or_blob(
     """Nothing changed: one manifest HEAD per source tag and per target item,
     one tag list per source repository (pattern entries need it anyway;
     attachments are found from it), pings; no GET of a manifest or blob,
-    also for platform subsets (their answer is cached in the state dir)."""
+    also for platform subsets (their answer is cached in the state dir,
+    which is left as it was)."""
     src, dst = plain_registry, plain_registry2
     for tag, seed in (("v1", 30), ("v2", 31)):
         images.push_oci_image(src, "eco/one", tag, seed=seed)
@@ -372,7 +373,7 @@ def test_steady_state_sync_reads_no_manifest_or_blob(
     first = hangard(*args)
     assert first.code == 0, first.err
     assert summary(first) == (16, 0, 0, 0)
-    assert (hangard.state_dir / "subset-cache.json").exists()
+    cache = (hangard.state_dir / "subset-cache.json").stat()
     for prefix in ("a", "b"):  # the pinned digest, pushed under the tag
         assert images.get_manifest_raw(dst, f"{prefix}/eco/pin", "3.20") == pin.manifest
     src_seen, dst_seen = len(src.access_log()), len(dst.access_log())
@@ -395,6 +396,9 @@ def test_steady_state_sync_reads_no_manifest_or_blob(
     heads = [e.path for e in on_src if e.method == "HEAD"]
     assert len(set(heads)) == 8 and f"/v2/eco/pin/manifests/{pin.digest}" in heads
     assert len({e.path for e in on_dst if e.method == "HEAD"}) == 16
+    # nothing learnt, nothing re-checked: the state dir's cache is not rewritten
+    again = (hangard.state_dir / "subset-cache.json").stat()
+    assert (again.st_ino, again.st_mtime_ns) == (cache.st_ino, cache.st_mtime_ns)
 
 
 def test_schema1_source_is_in_sync_after_its_conversion(

@@ -22,14 +22,13 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import structlog
 
-from hangard.copy.attachments import AttachmentCopier, Finder, typed_referrer
+from hangard.copy.attachments import AttachmentCopier, find_image_attachments, typed_referrer
 from hangard.copy.engine import Copier
 from hangard.core.attachments import (
     Attachment,
     AttachmentKind,
     AttachmentSettings,
     fallback_subject,
-    image_subjects,
     merge_fallback_index,
     referrer_wanted,
 )
@@ -59,9 +58,7 @@ async def save_image_attachments(
 ) -> list[Attachment]:
     """After ``source`` (pinned) was saved as ``archive``'s image: find its
     attachments and save them beside it (``hangard save``)."""
-    manifest = await copier.client.get_manifest(source)
-    subjects, _ = image_subjects(manifest, platforms)
-    found = await Finder(copier.client).find(source.repository, subjects, settings)
+    found = await find_image_attachments(copier.client, source, platforms, settings)
     return await save_attachments(copier, source.repository, archive, found, settings)
 
 

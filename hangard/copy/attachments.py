@@ -44,7 +44,14 @@ from hangard.stores.base import ImageStore
 from hangard.stores.open import open_store
 from hangard.stores.registry import RegistryStore
 
-__all__ = ["AttachmentCopier", "Finder", "Origin", "copy_image_attachments", "typed_referrer"]
+__all__ = [
+    "AttachmentCopier",
+    "Finder",
+    "Origin",
+    "copy_image_attachments",
+    "find_image_attachments",
+    "typed_referrer",
+]
 
 log = structlog.get_logger("hangard.attachments")
 
@@ -325,6 +332,22 @@ def typed_referrer(desc: Descriptor, attachment: Attachment) -> Descriptor:
     return Descriptor(desc.media_type, desc.digest, desc.size, raw=raw)
 
 
+async def find_image_attachments(
+    client: RegistryClient,
+    source: ImageReference,
+    platforms: Sequence[Platform],
+    settings: AttachmentSettings,
+) -> tuple[Attachment, ...]:
+    """The attachments of ``source`` (pinned) that travel when it is copied
+    with ``platforms``: the index's own and those of each child kept (a
+    platform subset's index has none at the source, which is logged)."""
+    manifest = await client.get_manifest(source)
+    subjects, note = image_subjects(manifest, platforms)
+    if note:
+        log.info(note, image=str(source))
+    return await Finder(client).find(source.repository, subjects, settings)
+
+
 async def copy_image_attachments(
     copier: Copier,
     source: ImageReference,
@@ -334,9 +357,5 @@ async def copy_image_attachments(
 ) -> list[Attachment]:
     """After ``source`` (pinned) was copied to ``target`` with ``platforms``:
     find its attachments and copy them (``hangard copy``)."""
-    manifest = await copier.client.get_manifest(source)
-    subjects, note = image_subjects(manifest, platforms)
-    if note:
-        log.info(note, image=str(source))
-    found = await Finder(copier.client).find(source.repository, subjects, settings)
+    found = await find_image_attachments(copier.client, source, platforms, settings)
     return await AttachmentCopier(copier).copy(source.repository, target, found, settings)

@@ -16,10 +16,10 @@ from hangard.core.desired import (
     ImageEntry,
     ListEntry,
     Location,
-    parse_reference,
     parse_tag_spec,
     registry_host,
 )
+from hangard.core.fieldchecks import parse_reference
 from hangard.core.reference import ImageReference, Repository
 
 __all__ = ["ALSO_AT", "Finding", "check_references", "dotted"]

@@ -2,15 +2,15 @@
 
 Pure: the loader (:mod:`hangard.config.loader`) reads the files and hands
 plain data to :meth:`DesiredState.model_validate`; this only checks shapes
-and values (``config/README.md`` documents them). Checks that need the whole
-document live in :mod:`hangard.core.crosscheck`.
+and values (``config/README.md`` documents them), the values with the
+core's parsers (:mod:`hangard.core.fieldchecks`). Checks that need the
+whole document live in :mod:`hangard.core.crosscheck`.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Hashable
-from typing import Annotated, Any, Literal, TypeVar
+from collections.abc import Hashable
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -24,18 +24,21 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from hangard.core.attachments import AttachmentSettings
-from hangard.core.platform import Platform
-from hangard.core.platform import parse_platform as _parse_platform
-from hangard.core.policy import Trust, VerifySettings
-from hangard.core.reference import (
-    ImageReference,
-    Repository,
-    canonical_host,
-    parse_digest,
-    parse_path,
-    parse_tag,
+from hangard.core.fieldchecks import (
+    PlatformText,
+    RegexText,
+    ScheduleText,
+    TagSpecText,
+    check,
+    check_host_key,
+    parse_platform,
+    parse_reference,
+    parse_tag_spec,
+    registry_host,
 )
-from hangard.core.reference import parse_reference as _parse_reference
+from hangard.core.platform import Platform
+from hangard.core.policy import Trust, VerifySettings
+from hangard.core.reference import Repository, parse_path
 from hangard.core.registry_settings import (
     Credentials,
     HarborSettings,
@@ -44,29 +47,6 @@ from hangard.core.registry_settings import (
 )
 from hangard.core.schedule import DEFAULT_SCHEDULE, check_schedule
 from hangard.core.tags import parse_semver_range
-from hangard.errors import InputError
-
-T = TypeVar("T")
-
-
-def _check(parse: Callable[[str], T], value: str) -> T:
-    """``parse(value)``, its error as the ``ValueError`` pydantic reports at
-    the field's location."""
-    try:
-        return parse(value)
-    except InputError as exc:
-        raise ValueError(exc.message) from None
-
-
-def parse_reference(text: str) -> ImageReference:
-    """:func:`hangard.core.reference.parse_reference`, raising ``ValueError``."""
-    return _check(_parse_reference, text)
-
-
-def parse_platform(text: str) -> Platform:
-    """:func:`hangard.core.platform.parse_platform`, raising ``ValueError``."""
-    return _check(_parse_platform, text)
-
 
 __all__ = [
     "Credentials",
@@ -89,49 +69,6 @@ __all__ = [
 Location = tuple[Hashable, ...]
 """Where a value sits in the desired-state document: ``("images", 3,
 "tags", 0)``. The config loader maps it to FILE:LINE:COL."""
-
-
-ScheduleText = Annotated[str, Field(min_length=1)]
-
-
-def registry_host(value: str) -> str:
-    """``value`` as a registry host, in canonical spelling (``index.docker.io``
-    → ``docker.io``); ``ValueError`` if it is not one. A bare name such as
-    ``myhost`` is not: in a reference it would be a Docker Hub namespace."""
-    host = _check(canonical_host, value)
-    if not ("." in host or ":" in host or host == "localhost"):
-        raise ValueError(f"{value!r} is not a registry host (like quay.io or host:5000)")
-    return host
-
-
-def _check_host_key(value: str) -> str:
-    registry_host(value)
-    return value  # as written: the loader finds the key by it
-
-
-def _check_regex(pattern: str) -> str:
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"bad regex {pattern!r}: {exc}") from None
-    return pattern
-
-
-def _check_platform(value: str) -> str:
-    parse_platform(value)
-    return value
-
-
-def _check_tag_spec(value: str) -> str:
-    parse_tag_spec(value)
-    return value
-
-
-# List items are validated one by one, so that an error's location ends in
-# the item's index and every bad item is reported.
-RegexText = Annotated[str, AfterValidator(_check_regex)]
-PlatformText = Annotated[str, AfterValidator(_check_platform)]
-TagSpecText = Annotated[str, AfterValidator(_check_tag_spec)]
 
 
 class Target(StrictModel):
@@ -169,7 +106,7 @@ class Target(StrictModel):
                 f"prefix {value!r} is a repository path: no leading or trailing '/' ({hint})"
             )
         if value:
-            _check(parse_path, value)
+            check(parse_path, value)
         return value
 
     @field_validator("registry")
@@ -234,12 +171,8 @@ class TagRules(StrictModel):
     @field_validator("semver")
     @classmethod
     def _check_semver(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            parse_semver_range(value)
-        except InputError as exc:
-            raise ValueError(exc.message) from None
+        if value is not None:
+            check(parse_semver_range, value)
         return value
 
     @model_validator(mode="after")
@@ -247,12 +180,6 @@ class TagRules(StrictModel):
         if not (self.include or self.exclude or self.semver or self.latest):
             raise ValueError("a tag rule needs include, exclude, semver or latest")
         return self
-
-
-def parse_tag_spec(text: str) -> tuple[str, str | None]:
-    """``1.27`` → (``1.27``, None); ``1.27@sha256:…`` → (``1.27``, digest)."""
-    tag, _, digest = text.partition("@")
-    return _check(parse_tag, tag), _check(parse_digest, digest) if digest else None
 
 
 class _EntryBase(StrictModel):
@@ -319,7 +246,7 @@ class ImageEntry(_EntryBase):
         if value is not None:
             if ":" in value or "@" in value:
                 raise ValueError("destination is a repository path, without tag or digest")
-            _check(parse_path, value.strip("/"))
+            check(parse_path, value.strip("/"))
         return value
 
     @property
@@ -377,7 +304,7 @@ class Defaults(StrictModel):
 class DesiredState(StrictModel):
     version: Literal[1] = 1
     defaults: Defaults = Field(default_factory=Defaults)
-    registries: dict[Annotated[str, AfterValidator(_check_host_key)], RegistrySettings] = Field(
+    registries: dict[Annotated[str, AfterValidator(check_host_key)], RegistrySettings] = Field(
         default_factory=dict
     )
     """Keys are registry hosts as written; :func:`registry_host` canonicalises."""

@@ -49,7 +49,8 @@ from typing import Annotated
 
 from pydantic import Field
 
-from hangard.core.desired import DesiredState, ImageEntry, ListEntry, Target, parse_reference
+from hangard.core.desired import DesiredState, ImageEntry, ListEntry, Target
+from hangard.core.fieldchecks import parse_reference
 from hangard.core.plan import ActionKind, ExpansionProblem, SyncItem, short_digest
 from hangard.core.reference import ImageReference
 from hangard.core.shard import Shard

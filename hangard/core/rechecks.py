@@ -46,10 +46,14 @@ class AttachmentMemory:
     referrers: dict[str, dict[str, tuple[tuple[Referrer, ...], int]]] = field(default_factory=dict)
     """Repository → {subject digest: (its referrers, cycle last checked)}."""
     changed: bool = False
+    """Whether what is saved of it changed since it was loaded or saved."""
 
     def next_cycle(self) -> None:
+        """A new cycle, whose checks are stamped with it. Not a change by
+        itself: the count is saved with the first stamp that uses it, so a
+        saved count is never below a saved stamp, and a cycle that checks
+        nothing leaves the state dir as it was."""
         self.cycle += 1
-        self.changed = True
 
     def tag(self, repo: str, tag: str) -> str | None:
         """The digest ``tag`` had when last checked."""
@@ -71,13 +75,16 @@ class AttachmentMemory:
         known = self.tags.setdefault(repo, {})
         if digest is None:
             self.changed |= known.pop(tag, None) is not None
-        else:
+        elif known.get(tag) != (digest, self.cycle):
             known[tag] = (digest, self.cycle)
             self.changed = True
 
     def saw_referrers(self, repo: str, subject: str, listed: Iterable[Referrer]) -> None:
-        self.referrers.setdefault(repo, {})[subject] = (tuple(listed), self.cycle)
-        self.changed = True
+        known = self.referrers.setdefault(repo, {})
+        seen = (tuple(listed), self.cycle)
+        if known.get(subject) != seen:
+            known[subject] = seen
+            self.changed = True
 
     def keep_listed(self, repo: str, tags: Iterable[str]) -> None:
         """Forget the tags of ``repo`` that its tag list no longer has."""

@@ -199,6 +199,12 @@ class RegistryClient:
 
     async def put_manifest(self, ref: ImageReference, manifest: Manifest) -> str:
         """PUT the exact bytes under ``ref.reference``; return the digest."""
+        await self.push_manifest(ref, manifest)
+        return manifest.digest
+
+    async def push_manifest(self, ref: ImageReference, manifest: Manifest) -> httpx.Response:
+        """Every manifest PUT: retried until the registry has settled what it
+        names (settling.py), its echoed ``Docker-Content-Digest`` checked."""
 
         def push() -> Awaitable[httpx.Response]:
             return self._push(
@@ -215,7 +221,7 @@ class RegistryClient:
         echoed = response.headers.get("docker-content-digest")
         if echoed and echoed != manifest.digest and not manifest.is_schema1:
             raise DigestMismatchError(manifest.digest, echoed, what=f"pushed manifest {ref}")
-        return manifest.digest
+        return response
 
     # ------------------------------------------------------------------ blobs
 

@@ -92,16 +92,10 @@ def _referrers_page(where: str, response: httpx.Response) -> list[Descriptor]:
 
 
 async def push_referrer(client: RegistryClient, ref: ImageReference, manifest: Manifest) -> bool:
-    """PUT ``manifest`` (which has a ``subject``) at ``ref``; whether the
-    registry answered with ``OCI-Subject``, i.e. keeps its referrers list
-    itself. Without it the caller updates the fallback index."""
-    response = await client._push(  # same push scopes and Harbor projects as a manifest PUT
-        ref.repository,
-        "PUT",
-        f"manifests/{ref.reference}",
-        headers={"Content-Type": manifest.media_type},
-        content=manifest.raw,
-        image=str(ref),
-        ok=(200, 201, 202, 204),
-    )
+    """PUT ``manifest`` (which has a ``subject``) at ``ref``, as every
+    manifest push (:meth:`RegistryClient.push_manifest`: retried until the
+    registry settled, its echoed digest checked); whether the registry
+    answered with ``OCI-Subject``, i.e. keeps its referrers list itself.
+    Without it the caller updates the fallback index."""
+    response = await client.push_manifest(ref, manifest)
     return bool(response.headers.get("oci-subject"))

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from hangard.core.desired import DesiredState, parse_reference
+from hangard.core.desired import DesiredState
+from hangard.core.fieldchecks import parse_reference
 from hangard.core.plan import Action, ActionKind, ExpansionProblem, Plan, SyncItem
 from hangard.core.prune import (
     Deletion,

@@ -19,6 +19,8 @@ override the default ping). Answers are built by the responders below:
 * :func:`trickle` - a body sent one byte every ``interval`` seconds;
 * :func:`redirect` - a 307 to a URL built from the path's regex match.
 
+:data:`MANIFEST` is a small valid image manifest for them to serve or take.
+
 Every request is recorded (:meth:`HostileRegistry.requests`). It binds
 ``host`` (127.0.0.1 unless told; 127.0.0.2 is a second loopback host on
 Linux, a different origin for redirect tests).
@@ -36,6 +38,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from hangard.core import mediatypes as mt
 from hangard.registry.client import RegistryClient
 from hangard.registry.clock import SYSTEM_CLOCK, Clock
 from hangard.registry.credentials import CredentialStore
@@ -44,6 +47,7 @@ from tests.harness.faults import SeenRequest
 from tests.harness.threaded import BackgroundServer
 
 __all__ = [
+    "MANIFEST",
     "Handler",
     "HostileRegistry",
     "Responder",
@@ -57,6 +61,20 @@ Responder = Callable[["Handler", "re.Match[str]"], None]
 """Writes a whole answer on the handler for a request whose path matched."""
 
 _CHUNK = b"[" * 65536
+
+#: A small valid OCI image manifest (no layers), for a route to serve or take.
+MANIFEST = json.dumps(
+    {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": "sha256:" + "c" * 64,
+            "size": 2,
+        },
+        "layers": [],
+    }
+).encode()
 
 
 class Handler(BaseHTTPRequestHandler):
