@@ -23,13 +23,13 @@ For the items whose image the source and target agree on, three steps:
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 
 import structlog
 
+from hangard.aio import map_bounded
 from hangard.copy.archived import archive_missing
 from hangard.copy.attachments import Finder
 from hangard.core.attachments import (
@@ -106,10 +106,10 @@ class AttachmentObserver:
         budget is one re-check per item (image-target)."""
         if observed:
             self.cache.memory.next_cycle()
-        prepared = await asyncio.gather(*(self._prepare(*one) for one in observed))
+        prepared = await map_bounded(lambda one: self._prepare(*one), observed)
         out = {p.item.key: p for p in prepared if isinstance(p, _Pending)}
         trusted = self._trusted(out.values(), budget=len(observed))
-        found = await asyncio.gather(*(self._finish(p, trusted) for p in out.values()))
+        found = await map_bounded(lambda p: self._finish(p, trusted), list(out.values()))
         noted = {i.key: p for (i, _, _), p in zip(observed, prepared, strict=True)}
         result = {k: p for k, p in noted.items() if isinstance(p, Observation)}
         result.update(zip(out, found, strict=True))

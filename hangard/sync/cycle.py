@@ -12,7 +12,6 @@ is logged and reported, and never fails the cycle.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from hangard.aio import map_bounded
 from hangard.copy import Copier, Progress, TransferSession
 from hangard.core.attachments import AttachmentSettings
 from hangard.core.desired import DesiredState
@@ -192,7 +192,7 @@ async def list_pattern_tags(
         except HangardError as exc:
             return repo, exc
 
-    return dict(await asyncio.gather(*(one(r) for r in repos)))
+    return dict(await map_bounded(one, list(repos)))
 
 
 async def observe_and_plan(

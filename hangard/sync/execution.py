@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import structlog
 
+from hangard.aio import map_bounded
 from hangard.copy import Copier
 from hangard.copy.archived import save_attachments
 from hangard.copy.attachments import AttachmentCopier
@@ -154,7 +155,7 @@ async def execute(
         return result
 
     try:
-        results = await asyncio.gather(*(run(a) for a in plan.actions))
+        results = await map_bounded(run, plan.actions)
         results = await _commit_archives(copier, results)
     except asyncio.CancelledError:
         if deadline_passed is not None and deadline_passed():

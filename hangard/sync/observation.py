@@ -18,6 +18,7 @@ from typing import cast
 
 import structlog
 
+from hangard.aio import map_bounded
 from hangard.copy.attachments import Finder
 from hangard.copy.engine import image_platform
 from hangard.core.manifest import Descriptor, Manifest, select_platforms
@@ -62,7 +63,7 @@ async def observe(
     )
     try:
         items = list(items)
-        images = await asyncio.gather(*(observer.image(item) for item in items))
+        images = await map_bounded(observer.image, items)
         out = {item.key: obs for item, (_, obs) in zip(items, images, strict=True)}
         observed = [
             (item, source, obs)
