@@ -122,6 +122,8 @@ class Metrics:
             buckets=REQUEST_BUCKETS,
             registry=r,
         )
+        # each (registry, method, status)'s two series, looked up once
+        self._response_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.ratelimit_remaining = Gauge(
             "hangard_registry_ratelimit_remaining",
             "Last ratelimit-remaining a registry reported",
@@ -193,8 +195,15 @@ class Metrics:
 
     def count_response(self, registry: str, method: str, status: int, seconds: float) -> None:
         """One answer from ``registry``: counted, and timed to its headers."""
-        self.requests.labels(registry=registry, method=method, code=str(status)).inc()
-        self.request_duration.labels(registry=registry, method=method).observe(seconds)
+        key = (registry, method, status)
+        series = self._response_series.get(key)
+        if series is None:  # a label lookup per request costs more than the count
+            series = self._response_series[key] = (
+                self.requests.labels(registry=registry, method=method, code=str(status)),
+                self.request_duration.labels(registry=registry, method=method),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry) + self.items.render().encode()

@@ -26,7 +26,7 @@ import asyncio
 import collections
 import contextvars
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 from hangard.registry.clock import SYSTEM_CLOCK, Clock
 
@@ -99,6 +99,23 @@ class _Slots:
             future.set_result(None)
 
 
+class _Slot:
+    """:meth:`HostLimiter.request`: a class, not a generator-based context
+    manager, as it is entered around every request."""
+
+    __slots__ = ("_host", "_limiter", "_release")
+
+    def __init__(self, limiter: HostLimiter, host: str) -> None:
+        self._limiter = limiter
+        self._host = host
+
+    async def __aenter__(self) -> None:
+        self._release = await self._limiter.acquire(self._host)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._release()
+
+
 class HostLimiter:
     """``limit_for(host)`` slots per host, shared by every kind of request,
     and at most ``rate_for(host)`` request starts per second."""
@@ -154,14 +171,9 @@ class HostLimiter:
             raise
         return release
 
-    @asynccontextmanager
-    async def request(self, host: str) -> AsyncIterator[None]:
+    def request(self, host: str) -> AbstractAsyncContextManager[None]:
         """Hold a slot of ``host`` (see :meth:`acquire`) for the block."""
-        release = await self.acquire(host)
-        try:
-            yield
-        finally:
-            release()
+        return _Slot(self, host)
 
     @staticmethod
     def _wanted(hosts: tuple[str, ...]) -> collections.Counter[str]:
