@@ -13,11 +13,14 @@ __all__ = ["Credentials", "HarborSettings", "RegistrySettings", "StrictModel"]
 
 class StrictModel(BaseModel):
     """Unknown keys are errors; values are frozen; field docstrings are the
-    descriptions in the JSON Schema (``hangard schema``)."""
+    descriptions in the JSON Schema (``hangard schema``).
 
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True
-    )
+    :mod:`hangard.config.schema` reads those docstrings when it writes the
+    schema. pydantic's ``use_attribute_docstrings`` would read and parse each
+    model's source as the class is made: a tenth of every start that loads
+    a config, for text only the schema shows."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Credentials(StrictModel):
