@@ -23,6 +23,7 @@ UNUSED = (
     "semantic_version",
     "watchfiles",
     "tarfile",
+    "cryptography",  # only verify keys and signature policies use it
     "hangard.daemon",
     "hangard.archive",
     "hangard.stores.archive",
