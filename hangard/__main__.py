@@ -1,3 +1,3 @@
-from hangard.cli import main
+from hangard.entry import main
 
 main()

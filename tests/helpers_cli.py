@@ -5,12 +5,15 @@ setup (the ``hangard`` fixture of ``tests/conftest.py`` makes one per test).
   (:func:`tests.harness.authfile.isolated_env` over the test's credential
   files, JSON logs), its own state dir and an empty working directory;
   :meth:`Hangard.many` runs independent commands side by side, and
-  :meth:`Hangard.with_env` adds variables for some runs only;
+  :meth:`Hangard.with_env` adds variables for some runs only, and
+  :meth:`Hangard.loaded` runs it as the console script does and names every
+  module it imported;
 * :class:`Run` - one finished process: exit code, raw output, decoded output.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from dataclasses import dataclass, replace
@@ -19,6 +22,14 @@ from pathlib import Path
 from tests.harness.authfile import AuthFiles, isolated_env
 
 TIMEOUT = 60.0
+
+# runs the CLI as the console script does, then prints every loaded module
+_LOADED = """
+import atexit, json, sys
+atexit.register(lambda: print(json.dumps(sorted(sys.modules)), file=sys.stderr))
+from hangard.entry import main
+main()
+"""
 
 
 def hangard_env(auth: AuthFiles) -> dict[str, str]:
@@ -86,6 +97,20 @@ class Hangard:
 
     def __call__(self, *args: str) -> Run:
         return self.many(list(args))[0]
+
+    def loaded(self, *args: str) -> tuple[Run, set[str]]:
+        """One run as the ``hangard`` console script, and the names of the
+        modules it imported by its exit."""
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _LOADED, *args],
+            env=self.env,
+            cwd=self.cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        run = _finish(proc)
+        return run, set(json.loads(run.err.splitlines()[-1]))
 
 
 def _finish(proc: subprocess.Popen[bytes]) -> Run:

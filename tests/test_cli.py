@@ -313,6 +313,16 @@ def test_version(hangard: Hangard, args: list[str]) -> None:
     assert proc.out == f"hangard {__version__}\n"
 
 
+def test_version_flag_loads_no_command_line_library(hangard: Hangard) -> None:
+    """``hangard --version`` answers before typer, click and pydantic load
+    (hangard/entry.py): the same line, at the cost of Python's own start."""
+    run, loaded = hangard.loaded("--version")
+
+    assert run.code == 0 and run.out == f"hangard {__version__}\n"
+    heavy = {"typer", "click", "pydantic", "pydantic_core", "hangard.cli"}
+    assert sorted(m for m in loaded if m in heavy or m.split(".")[0] in heavy) == []
+
+
 def test_show_completion_prints_a_script(hangard: Hangard) -> None:
     no_detection = hangard.with_env(_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION="1")
 

@@ -103,7 +103,7 @@ def test_wheel_holds_every_package_file(dist: Path) -> None:
     shipped = {n for n in names if n.startswith("hangard/")}
     assert shipped == _package_files()
     assert "hangard/py.typed" in shipped
-    assert "hangard = hangard.cli:main" in entry_points
+    assert "hangard = hangard.entry:main" in entry_points
     assert f"Version: {hangard.__version__}\n" in metadata
     assert "License-Expression: Apache-2.0\n" in metadata  # SPDX, not the deprecated table
     requires = {line.split(": ", 1)[1] for line in metadata.splitlines() if "Requires-Dist" in line}

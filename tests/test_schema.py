@@ -15,6 +15,7 @@ from jsonschema import Draft202012Validator
 
 from hangard.config import check_config
 from hangard.config.schema import DIALECT, desired_state_schema, schema_text
+from hangard.core.desired import DesiredState
 from tests.helpers_cli import Hangard
 
 CONFIG = Path(__file__).resolve().parent.parent / "config"
@@ -60,6 +61,18 @@ def test_the_example_validates_against_the_schema(validator: Draft202012Validato
 
     assert errors(validator, doc) == []
     assert [p for p in check_config(EXAMPLE).problems if p.is_error] == []  # and hangard agrees
+
+
+def test_field_docstrings_are_their_descriptions() -> None:
+    """Read from the models' source when the schema is written, not by
+    pydantic at every start (hangard.core.registry_settings.StrictModel)."""
+    defs = desired_state_schema()["$defs"]
+    registry = defs["RegistrySettings"]["properties"]
+
+    assert registry["ca_file"]["description"] == "A PEM bundle of CAs to trust beside the system's."
+    assert "description" not in registry["tls_verify"]  # it has no docstring
+    assert defs["ImageEntry"]["properties"]["tags"]["description"].startswith("Explicit tags")
+    assert DesiredState.model_fields["registries"].description is None  # none parsed at import
 
 
 def test_the_schema_has_no_loader_internals() -> None:

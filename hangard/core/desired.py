@@ -16,7 +16,6 @@ from pydantic import (
     AfterValidator,
     Discriminator,
     Field,
-    InstanceOf,
     Tag,
     field_validator,
     model_validator,
@@ -42,6 +41,7 @@ from hangard.core.reference import Repository, parse_path
 from hangard.core.registry_settings import (
     Credentials,
     HarborSettings,
+    IsInstance,
     RegistrySettings,
     StrictModel,
 )
@@ -311,7 +311,7 @@ class DesiredState(StrictModel):
     targets: dict[str, Target]
     images: list[Entry] = Field(default_factory=list)
     policy: str | None = Field(default=None, min_length=1)  # containers policy.json
-    trust: SkipJsonSchema[InstanceOf[Trust]] = Field(
+    trust: SkipJsonSchema[Annotated[Trust, IsInstance()]] = Field(
         default_factory=Trust, exclude=True, repr=False
     )  # loader's
 

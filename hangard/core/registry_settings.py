@@ -4,20 +4,45 @@ strict base every desired-state model uses. Pure."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import core_schema
 
-__all__ = ["Credentials", "HarborSettings", "RegistrySettings", "StrictModel"]
+__all__ = ["Credentials", "HarborSettings", "IsInstance", "RegistrySettings", "StrictModel"]
 
 
 class StrictModel(BaseModel):
     """Unknown keys are errors; values are frozen; field docstrings are the
-    descriptions in the JSON Schema (``hangard schema``)."""
+    descriptions in the JSON Schema (``hangard schema``).
 
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True
-    )
+    :mod:`hangard.config.schema` reads those docstrings when it writes the
+    schema. pydantic's ``use_attribute_docstrings`` would read and parse each
+    model's source as the class is made: a tenth of every start that loads
+    a config, for text only the schema shows."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class IsInstance:
+    """``Annotated[T, IsInstance()]``: a field of a value hangard sets, not
+    the file (``DesiredState.trust``), checked with ``isinstance`` alone.
+    pydantic's ``InstanceOf`` also builds ``T``'s whole schema, for JSON
+    input such a field never gets: for ``Trust``, its dataclasses down to
+    the keys, whose type is :mod:`cryptography`'s, imported then at every
+    start."""
+
+    def __get_pydantic_core_schema__(
+        self, source: type[Any], handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.is_instance_schema(source)
 
 
 class Credentials(StrictModel):

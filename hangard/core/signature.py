@@ -18,6 +18,9 @@ digest; otherwise a signature of one image could vouch for any other.
 Keys are PEM public keys, as ``cosign generate-key-pair`` writes
 ``cosign.pub``: ECDSA P-256 (SHA-256), Ed25519, or RSA of 2048 bits or more
 (SHA-256, PKCS#1 v1.5 as cosign signs, or PSS).
+
+:mod:`cryptography` is imported by the functions that use it: a config
+without keys never loads it.
 """
 
 from __future__ import annotations
@@ -26,14 +29,15 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from typing import Any
-
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from typing import TYPE_CHECKING, Any
 
 from hangard.core.reference import parse_digest
 from hangard.errors import InputError, SignatureInvalidError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
 
 __all__ = [
     "COSIGN_SIGNATURE_TYPE",
@@ -53,8 +57,6 @@ MAX_PAYLOAD_SIZE = 64 << 10
 MAX_SIGNATURE_SIZE = 8 << 10
 _MIN_RSA_BITS = 2048
 
-PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
-
 
 @dataclass(frozen=True, eq=False)
 class VerifyKey:
@@ -68,6 +70,10 @@ class VerifyKey:
 def load_public_key(pem: bytes, name: str) -> VerifyKey:
     """The PEM public key in ``pem``; :class:`~hangard.errors.InputError`
     saying what is wrong with it otherwise."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
     try:
         key = serialization.load_pem_public_key(pem)
     except (ValueError, UnsupportedAlgorithm) as exc:
@@ -145,6 +151,10 @@ def _decode(signature: str) -> bytes | None:
 def signature_verifies(key: VerifyKey, payload: bytes, signature: str) -> bool:
     """Whether ``signature`` (base64, as in the layer annotation) is
     ``key``'s over the exact bytes of ``payload``."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
     raw = _decode(signature)
     if raw is None:
         return False
@@ -162,6 +172,10 @@ def signature_verifies(key: VerifyKey, payload: bytes, signature: str) -> bool:
 
 
 def _rsa_verifies(public: rsa.RSAPublicKey, raw: bytes, payload: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
     pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
     for scheme in (padding.PKCS1v15(), pss):
         try:
