@@ -8,6 +8,7 @@ scripts/install-wheel.sh), else built here once per session with
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,8 @@ def dist_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return Path(given)
     if not _built:
         out = tmp_path_factory.mktemp("dist")
+        egg_info = ROOT / "hangard.egg-info"
+        stray = not egg_info.exists()
         result = subprocess.run(
             [sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
             capture_output=True,
@@ -33,6 +36,10 @@ def dist_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             timeout=600,
             check=False,
         )
+        if stray:
+            # the sdist step writes it into the checkout, where importlib.metadata
+            # would find it before the installed hangard's metadata
+            shutil.rmtree(egg_info, ignore_errors=True)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         _built.append(out)
     return _built[0]
