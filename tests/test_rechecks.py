@@ -54,13 +54,18 @@ def test_memory_forgets_what_is_gone() -> None:
     assert memory.last_checked(("r", D1)) is None
 
 
-def test_digest_cache_keeps_the_memory_compactly(tmp_path: Path) -> None:
-    path = tmp_path / "subset-cache.json"
+def _saved_memory(path: Path) -> None:
+    """A cache whose memory saw one signature tag and one referrer, saved."""
     cache = DigestCache.load(path)
     cache.memory.next_cycle()
     cache.memory.saw_tag("h/r", "sha256-a.sig", D1)
     cache.memory.saw_referrers("h/r", D1, [(D2, "application/x-sbom")])
     cache.save()
+
+
+def test_digest_cache_keeps_the_memory_compactly(tmp_path: Path) -> None:
+    path = tmp_path / "subset-cache.json"
+    _saved_memory(path)
     doc = json.loads(path.read_text())
     assert doc["checked"]["tags"] == {"h/r": {"sha256-a.sig": [D1, 1]}}
 
@@ -91,11 +96,7 @@ def test_a_cycle_that_checks_nothing_new_leaves_the_saved_memory_alone(tmp_path:
     no change: ``subset-cache.json`` is not rewritten (same inode and
     mtime); a re-check in a later cycle is, and saves the count with it."""
     path = tmp_path / "subset-cache.json"
-    cache = DigestCache.load(path)
-    cache.memory.next_cycle()
-    cache.memory.saw_tag("h/r", "sha256-a.sig", D1)
-    cache.memory.saw_referrers("h/r", D1, [(D2, "application/x-sbom")])
-    cache.save()
+    _saved_memory(path)
     before = path.stat()
 
     again = DigestCache.load(path)
