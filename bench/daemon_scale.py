@@ -155,15 +155,20 @@ class DaemonRun:
         return int(values["VmRSS"].split()[0]), int(values["VmHWM"].split()[0])
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        _stop(self.proc, signal.SIGTERM)
         self._stop.set()
         self._thread.join(5)
+
+
+def _stop(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """Send ``sig`` to a running ``proc`` and wait for it; kill it after 60 s."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 class Sampler:
@@ -180,13 +185,7 @@ class Sampler:
 
     def stop(self) -> None:
         """Stop sampling; py-spy writes its file on SIGINT."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        _stop(self.proc, signal.SIGINT)
 
     def summary(self, top: int = 25) -> str:
         """Self time by package and by function; also written to ``daemon.txt``."""
