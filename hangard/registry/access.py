@@ -162,6 +162,8 @@ class RegistryAccess:
 
     async def ping(self, registry: str) -> None:
         """``GET /v2/``: learn the auth challenge and the scheme that works."""
+        if self.auth.knows(registry):  # every call after the first: no lock to take
+            return
         lock = self._ping_locks.setdefault(registry, asyncio.Lock())
         async with lock:
             if self.auth.knows(registry):

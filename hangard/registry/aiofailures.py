@@ -15,8 +15,10 @@ classes, as they would from httpx's default transport.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager
+from types import TracebackType
+from typing import Literal
 
 import aiohttp
 import httpx
@@ -40,24 +42,43 @@ _CLASSES: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
 )
 
 
-@contextmanager
-def translated() -> Iterator[None]:
+class _Translated:
+    """:func:`translated`'s context manager: a class, as a generator-based one
+    costs a generator and two frames on every request."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Literal[False]:
+        if isinstance(exc, httpx.TransportError | aiohttp.ClientError):
+            _raise_translated(exc)
+        return False
+
+
+def _raise_translated(exc: httpx.TransportError | aiohttp.ClientError) -> None:
+    """Raise what ``exc`` stands for, or return to let it pass unchanged."""
+    cause = exc.__cause__ if isinstance(exc, httpx.TransportError) else exc
+    if not isinstance(cause, aiohttp.ClientError):
+        return
+    body = cause.__cause__
+    if type(cause) is aiohttp.ClientConnectionError and not isinstance(body, OSError | None):
+        # the request body's own failure (a digest mismatch, the source of a
+        # streamed blob failing), which aiohttp wraps: it is the error
+        raise body from body.__cause__
+    kind = next(k for a, k in _CLASSES if isinstance(cause, a))
+    raise kind(str(cause) or cause.__class__.__name__) from cause
+
+
+_TRANSLATED = _Translated()
+
+
+def translated() -> AbstractContextManager[None]:
     """Re-raise a failure of the transport (an httpx exception whose cause
     is aiohttp's, or aiohttp's own) as the httpx exception it stands for,
     ``from`` the aiohttp error; anything else passes unchanged."""
-    try:
-        yield
-    except (httpx.TransportError, aiohttp.ClientError) as exc:
-        cause = exc.__cause__ if isinstance(exc, httpx.TransportError) else exc
-        if not isinstance(cause, aiohttp.ClientError):
-            raise
-        body = cause.__cause__
-        if type(cause) is aiohttp.ClientConnectionError and not isinstance(body, OSError | None):
-            # the request body's own failure (a digest mismatch, the source
-            # of a streamed blob failing), which aiohttp wraps: it is the error
-            raise body from body.__cause__
-        kind = next(k for a, k in _CLASSES if isinstance(cause, a))
-        raise kind(str(cause) or cause.__class__.__name__) from cause
+    return _TRANSLATED
 
 
 class TranslatingStream(httpx.AsyncByteStream):

@@ -278,12 +278,9 @@ class Transport:
         owner = _origin(request.url)
         for _ in range(MAX_REDIRECTS + 1):
             response = await self._pools.handle_async_request(request)
-            location = response.headers.get("location")
-            if (
-                response.status_code not in _REDIRECTS
-                or not location
-                or call.method not in ("GET", "HEAD")
-            ):
+            redirect = response.status_code in _REDIRECTS and call.method in ("GET", "HEAD")
+            location = response.headers.get("location") if redirect else None
+            if not location:
                 if not call.stream:
                     try:
                         await _read_capped(call, response)
