@@ -37,9 +37,18 @@ def run_bench(*args: str) -> str:
 
 def test_head_cpu_prints_the_cpu_per_head_and_its_ratio() -> None:
     out = run_bench("head_cpu.py", "--heads", "40", "--in-flight", "4")
-    assert "40 HEADs, 4 in flight, uvloop loop" in out
+    assert "hangard: 40 HEADs over plain HTTP, 4 in flight, uvloop loop" in out
     assert "hangard CPU per HEAD:" in out
     assert "ratio goal/hangard:" in out
+
+
+def test_head_cpu_measures_httpx_http2_against_hangard_over_tls() -> None:
+    """Issue 14's HTTP/2 lever: the same HEADs through httpx's own transport,
+    over HTTP/2 and over HTTP/1.1, beside hangard's, on one TLS registry."""
+    out = run_bench("head_cpu.py", "--heads", "20", "--in-flight", "4", "--http2")
+    assert "hangard: 20 HEADs over TLS" in out
+    assert "httpx's transport, HTTP/2: 20 HEADs over TLS" in out
+    assert "httpx's transport, HTTP/1.1: 20 HEADs over TLS" in out
 
 
 @pytest.mark.skipif(shutil.which("skopeo") is None, reason="skopeo is not installed")
