@@ -13,7 +13,7 @@ setting            default                     meaning
 config             /etc/hangard/hangard.yaml   the desired-state file
 state_dir          /var/lib/hangard            where the daemon keeps its state
 metrics_address    127.0.0.1:9469              HOST:PORT for /metrics and health
-concurrency        8                           copies in flight, all registries
+concurrency        12                          copies in flight, all registries
 failed_file        hangard-failed.txt          failed images, one per line;
                                                relative to state_dir
 watch_config       true                        reload when a config or list
@@ -50,6 +50,7 @@ from typing import Any
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hangard.core.concurrency import CONCURRENCY
 from hangard.core.shard import MAX_SHARDS, Shard, parse_shard, shard_from_hostname
 from hangard.errors import ConfigError
 
@@ -72,7 +73,7 @@ class Settings(BaseSettings):
     config: Path = Path("/etc/hangard/hangard.yaml")
     state_dir: Path = Path("/var/lib/hangard")
     metrics_address: str = "127.0.0.1:9469"
-    concurrency: int = Field(default=8, ge=1, le=256)
+    concurrency: int = Field(default=CONCURRENCY, ge=1, le=256)
     failed_file: Path = Path("hangard-failed.txt")
     watch_config: bool = True
     shutdown_grace: float = Field(default=30.0, ge=0)

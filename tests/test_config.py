@@ -615,10 +615,10 @@ def registries_config(tmp_path: Path) -> Path:
 
 def test_client_options(registries_config: Path) -> None:
     loaded = load_config(registries_config)
-    options = client_options(loaded, global_concurrency=8, user_agent="hangard/test")
+    options = client_options(loaded, global_concurrency=12, user_agent="hangard/test")
     assert options.user_agent == "hangard/test"
     assert options.for_registry("docker.io") == RegistryOptions(
-        max_concurrency=8, requests_per_second=5, ratelimit_floor=20
+        max_concurrency=12, requests_per_second=5, ratelimit_floor=20
     )
     assert options.for_registry("quay.io") == RegistryOptions(tls_verify=False)
     assert options.for_registry("localhost:5000") == RegistryOptions(http=True)

@@ -26,7 +26,7 @@ def test_defaults() -> None:
         config=Path("/etc/hangard/hangard.yaml"),
         state_dir=Path("/var/lib/hangard"),
         metrics_address="127.0.0.1:9469",
-        concurrency=8,
+        concurrency=12,
         failed_file=Path("hangard-failed.txt"),
         watch_config=True,
         shutdown_grace=30.0,
@@ -70,7 +70,7 @@ def test_overrides_beat_environment_and_none_is_ignored(monkeypatch: pytest.Monk
 
 def test_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HANGARD_CONCURRENCY", "")
-    assert load_settings().concurrency == 8
+    assert load_settings().concurrency == 12
 
 
 @pytest.mark.parametrize(

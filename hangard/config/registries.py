@@ -26,6 +26,7 @@ from pathlib import Path
 
 from hangard import __version__
 from hangard.config.loader import LoadedConfig
+from hangard.core.concurrency import CONCURRENCY
 from hangard.core.desired import ImageEntry, registry_host
 from hangard.core.reference import parse_reference
 from hangard.errors import ConfigError
@@ -52,7 +53,7 @@ def registry_hosts(loaded: LoadedConfig) -> list[str]:
 def client_options(
     loaded: LoadedConfig,
     *,
-    global_concurrency: int = 8,
+    global_concurrency: int = CONCURRENCY,
     user_agent: str = f"hangard/{__version__}",
 ) -> ClientOptions:
     """Per-registry :class:`RegistryOptions` from ``registries:``; target

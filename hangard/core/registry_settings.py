@@ -16,6 +16,8 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
+from hangard.core.concurrency import MAX_CONCURRENCY
+
 __all__ = ["Credentials", "HarborSettings", "IsInstance", "RegistrySettings", "StrictModel"]
 
 
@@ -99,7 +101,7 @@ class RegistrySettings(StrictModel):
     client_key: str | None = None
     """The private key (PEM) of ``client_cert``."""
     http: bool = False
-    max_concurrency: int = Field(default=8, ge=1, le=64)
+    max_concurrency: int = Field(default=MAX_CONCURRENCY, ge=1, le=64)
     requests_per_second: float | None = Field(default=None, gt=0)
     ratelimit_floor: int | None = Field(default=None, ge=0)
     """Pause pulls while Docker Hub's ``ratelimit-remaining`` is below this."""

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from hangard.core.concurrency import MAX_CONCURRENCY
 from hangard.core.reference import DEFAULT_REGISTRY
 from hangard.registry.tls import CERTS_D_ROOTS
 
@@ -49,7 +50,7 @@ class RegistryOptions:
     http: bool = False
     """Plain HTTP. With ``tls_verify=False`` hangard also falls back to plain
     HTTP when the server does not speak TLS, as skopeo does."""
-    max_concurrency: int = 8
+    max_concurrency: int = MAX_CONCURRENCY
     requests_per_second: float | None = None
     ratelimit_floor: int | None = None
     """Pause pulls while ``ratelimit-remaining`` is below this (Docker Hub)."""

@@ -23,6 +23,7 @@ import structlog
 from hangard.aio import map_bounded
 from hangard.copy import Copier, Progress, TransferSession
 from hangard.core.attachments import AttachmentSettings
+from hangard.core.concurrency import CONCURRENCY
 from hangard.core.desired import DesiredState
 from hangard.core.plan import ExpansionProblem, Plan, SyncItem, expand, make_plan
 from hangard.core.plan import pattern_repositories as _pattern_repositories
@@ -288,7 +289,7 @@ async def run_cycle(  # noqa: PLR0913 (keyword-only options, each defaulted)
     cache: DigestCache,
     failed_path: Path | None,
     hooks: CycleHooks | None = None,
-    concurrency: int = 8,
+    concurrency: int = CONCURRENCY,
     locks: KeyLocks | None = None,
     scope: Scope | None = None,
     pruning: Pruning | None = None,

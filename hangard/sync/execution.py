@@ -17,6 +17,7 @@ from hangard.copy.attachments import AttachmentCopier
 from hangard.copy.engine import NO_PLATFORM_MATCH, UNKNOWN
 from hangard.copy.progress import ITEM_LABEL
 from hangard.copy.verify import verified_source
+from hangard.core.concurrency import CONCURRENCY
 from hangard.core.plan import Action, ActionKind, ItemKey, Plan, SyncItem
 from hangard.core.reference import ImageReference
 from hangard.core.transports import ArchiveReference
@@ -114,7 +115,7 @@ async def execute(
     client: RegistryClient,
     plan: Plan,
     *,
-    concurrency: int = 8,
+    concurrency: int = CONCURRENCY,
     copier: Copier | None = None,
     locks: KeyLocks | None = None,
     on_result: ResultHook | None = None,
