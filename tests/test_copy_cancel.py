@@ -5,6 +5,7 @@ Ctrl-C is one line, "interrupted", and exit code 130."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import time
@@ -171,3 +172,31 @@ def test_sigterm_with_no_grace_mid_cycle_stops_without_a_traceback(
     assert daemon.events("stopped"), log
     opened, closed = uploads(plain_registry2)
     assert opened == closed, (opened, closed)
+
+
+async def test_an_upload_the_registry_opens_after_the_copy_is_cancelled_is_closed(
+    plain_registry: Registry, plain_registry2: Registry, fault_proxy: FaultProxyFactory
+) -> None:
+    """The POST that opens an upload is on its way when the copy is
+    cancelled (the proxy holds it, then forwards it: the registry opens the
+    session after the cancellation). hangard still waits for its answer and
+    DELETEs the session, so none is left open."""
+    images.push_image(plain_registry, "one/app", images.build_image(1), "v1")
+    target = fault_proxy(plain_registry2)
+    target.stall(r"/blobs/uploads/$", 1.0, method="POST")
+    hosts = {target.host: RegistryOptions(http=True)}
+    async with make_client(plain_registry, plain_registry2, hosts=hosts) as client:
+        copy = asyncio.ensure_future(
+            Copier(client).copy(ref(plain_registry, "one/app", "v1"), ref(target, "one/app", "v1"))
+        )
+        deadline = time.monotonic() + HOLD
+        while not target.count("POST", r"/blobs/uploads/$"):
+            assert time.monotonic() < deadline, "no upload was started"
+            await asyncio.sleep(0.01)  # the poll interval of the proxy's log
+        copy.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await copy
+    opened, closed = uploads(plain_registry2)
+    assert opened >= 1
+    assert opened == closed, (opened, closed)
+    assert not images.manifest_exists(plain_registry2, "one/app", "v1")

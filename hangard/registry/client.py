@@ -48,6 +48,7 @@ from hangard.registry.options import ClientOptions
 from hangard.registry.pages import read_tag_pages
 from hangard.registry.paths import location_url, repo_path
 from hangard.registry.proxy import ProxySettings
+from hangard.registry.sessions import opened
 from hangard.registry.settling import until_settled
 from hangard.registry.transport import Call, Transport
 
@@ -272,10 +273,16 @@ class RegistryClient:
 
     async def start_upload(self, repo: Repository) -> str:
         """``POST /blobs/uploads/``; returns the absolute upload URL."""
-        response = await self._push(
+        post = self._push(
             repo, "POST", "blobs/uploads/", headers={"Content-Length": "0"}, ok=(202,)
         )
-        return self._location(response)
+        return self._location(await opened(post, lambda answer: self._abandon(repo, answer)))
+
+    async def _abandon(self, repo: Repository, answer: httpx.Response) -> None:
+        """Close the session ``answer`` opened, which nobody will use."""
+        location = answer.headers.get("location")
+        if location:
+            await self.cancel_upload(repo, location_url(answer.request.url, location))
 
     async def mount_blob(
         self, repo: Repository, digest: str, from_repo: Repository
@@ -286,15 +293,16 @@ class RegistryClient:
         registry opened a normal upload instead (or the mount failed and
         ``location`` is ``None``): the caller then uploads.
         """
+        post = self._push(
+            repo,
+            "POST",
+            f"blobs/uploads/?mount={quote(digest)}&from={quote(from_repo.path)}",
+            also=[pull_scope(from_repo.path)],
+            headers={"Content-Length": "0"},
+            ok=(201, 202),
+        )
         try:
-            response = await self._push(
-                repo,
-                "POST",
-                f"blobs/uploads/?mount={quote(digest)}&from={quote(from_repo.path)}",
-                also=[pull_scope(from_repo.path)],
-                headers={"Content-Length": "0"},
-                ok=(201, 202),
-            )
+            response = await opened(post, lambda answer: self._abandon(repo, answer))
         except ResponseError as exc:
             log.debug("mount refused, uploading instead", repo=str(repo), error=str(exc))
             return False, None
