@@ -36,6 +36,7 @@ from hangard.errors import (
 )
 from hangard.registry.chunks import Upload as _Upload
 from hangard.registry.client import RegistryClient
+from hangard.registry.sessions import finish
 from hangard.stores.base import BlobSource, BlobStream
 
 __all__ = ["BlobOutcome", "BlobStats", "TransferSession"]
@@ -249,7 +250,7 @@ class TransferSession:
         except BaseException:
             if upload is not None:
                 # the newest Location: a chunked upload's first one is stale
-                await asyncio.shield(client.cancel_upload(target, upload.location))
+                await finish(client.cancel_upload(target, upload.location))
             raise
 
     async def _spool(self, source: Repository, blob: Descriptor, stack: AsyncExitStack) -> Spool:

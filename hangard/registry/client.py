@@ -276,13 +276,7 @@ class RegistryClient:
         post = self._push(
             repo, "POST", "blobs/uploads/", headers={"Content-Length": "0"}, ok=(202,)
         )
-        return self._location(await opened(post, lambda answer: self._abandon(repo, answer)))
-
-    async def _abandon(self, repo: Repository, answer: httpx.Response) -> None:
-        """Close the session ``answer`` opened, which nobody will use."""
-        location = answer.headers.get("location")
-        if location:
-            await self.cancel_upload(repo, location_url(answer.request.url, location))
+        return self._location(await opened(post, lambda url: self.cancel_upload(repo, url)))
 
     async def mount_blob(
         self, repo: Repository, digest: str, from_repo: Repository
@@ -302,7 +296,7 @@ class RegistryClient:
             ok=(201, 202),
         )
         try:
-            response = await opened(post, lambda answer: self._abandon(repo, answer))
+            response = await opened(post, lambda url: self.cancel_upload(repo, url))
         except ResponseError as exc:
             log.debug("mount refused, uploading instead", repo=str(repo), error=str(exc))
             return False, None
